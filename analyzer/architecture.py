@@ -1,0 +1,221 @@
+"""Which parameter is which: (layer, role) per name, and the dense shapes a model had.
+
+Supported families are recognised from config.json's `model_type`; each maps its own
+module names to the roles q, k, v, o, ffn_in, ffn_out. Anything else is "generic": every
+2-D weight still gets statistics, but no heads or FFN units are inferred.
+
+Legacy checkpoints (transformers 4, nn_pruning) list removed heads in `pruned_heads` and
+store smaller Q/K/V/O matrices; packed checkpoints written by prunecard also store
+narrower FFN matrices and record their widths under `prunecard_packing`. Dense shapes
+undo both, so removed heads and units count as zeros at their original size.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import CheckpointError
+
+__all__ = ["Family", "Geometry", "Param", "classify", "dense_shape", "detect"]
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    model_types: tuple[str, ...]
+    layer_pattern: re.Pattern[str]  # group 1: layer index, group 2: the rest of the name
+    roles: dict[str, str]  # module path inside a layer -> role
+    keys: dict[str, str]  # geometry field -> config.json key
+
+
+_BERT_ROLES = {
+    "attention.self.query": "q",
+    "attention.self.key": "k",
+    "attention.self.value": "v",
+    "attention.output.dense": "o",
+    "intermediate.dense": "ffn_in",
+    "output.dense": "ffn_out",
+}
+_BERT_KEYS = {
+    "num_layers": "num_hidden_layers",
+    "num_heads": "num_attention_heads",
+    "hidden_size": "hidden_size",
+    "intermediate_size": "intermediate_size",
+}
+_BERT_LAYERS = re.compile(r"^(?:.*\.)?encoder\.layer\.(\d+)\.(.+)$")
+
+FAMILIES = (
+    Family("bert", ("bert",), _BERT_LAYERS, _BERT_ROLES, _BERT_KEYS),
+    Family(
+        "roberta", ("roberta", "xlm-roberta", "camembert"), _BERT_LAYERS, _BERT_ROLES, _BERT_KEYS
+    ),
+    Family(
+        "distilbert",
+        ("distilbert",),
+        re.compile(r"^(?:.*\.)?transformer\.layer\.(\d+)\.(.+)$"),
+        {
+            "attention.q_lin": "q",
+            "attention.k_lin": "k",
+            "attention.v_lin": "v",
+            "attention.out_lin": "o",
+            "ffn.lin1": "ffn_in",
+            "ffn.lin2": "ffn_out",
+        },
+        {
+            "num_layers": "n_layers",
+            "num_heads": "n_heads",
+            "hidden_size": "dim",
+            "intermediate_size": "hidden_dim",
+        },
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """The dense model's shape, plus what the checkpoint already removed physically."""
+
+    num_layers: int
+    num_heads: int
+    hidden_size: int
+    intermediate_size: int
+    pruned_heads: dict[int, tuple[int, ...]]  # layer -> dense indices of removed heads
+    ffn_widths: dict[int, int]  # layer -> stored FFN width, for prunecard-packed checkpoints
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden_size // self.num_heads
+
+    def kept_heads(self, layer: int) -> tuple[int, ...]:
+        """Dense indices of the heads stored in `layer`, in storage order."""
+        removed = set(self.pruned_heads.get(layer, ()))
+        return tuple(h for h in range(self.num_heads) if h not in removed)
+
+
+@dataclass(frozen=True)
+class Param:
+    """What one parameter name means."""
+
+    layer: int | None
+    role: str  # q, k, v, o, ffn_in, ffn_out, embedding, other
+    kind: str  # "weight", "bias" or "other" (buffers)
+
+
+def detect(config: dict[str, Any], config_path: Path) -> tuple[Family | None, Geometry | None]:
+    """The family and dense geometry described by config.json (None, None: generic)."""
+    model_type = config.get("model_type")
+    family = next((f for f in FAMILIES if model_type in f.model_types), None)
+    if family is None:
+        return None, None
+    values = {}
+    for field_name, key in family.keys.items():
+        value = config.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise CheckpointError(config_path, f"{key} must be a positive integer, got {value!r}")
+        values[field_name] = value
+    if values["hidden_size"] % values["num_heads"]:
+        raise CheckpointError(
+            config_path,
+            f"{family.keys['hidden_size']} {values['hidden_size']} is not divisible by "
+            f"{values['num_heads']} heads",
+        )
+    return family, Geometry(
+        **values,
+        pruned_heads=_pruned_heads(config, config_path, values["num_layers"], values["num_heads"]),
+        ffn_widths=_ffn_widths(config, config_path),
+    )
+
+
+def _pruned_heads(
+    config: dict[str, Any], config_path: Path, num_layers: int, num_heads: int
+) -> dict[int, tuple[int, ...]]:
+    raw = config.get("pruned_heads") or {}
+    if not isinstance(raw, dict):
+        raise CheckpointError(config_path, "pruned_heads must map layer -> list of heads")
+    out: dict[int, tuple[int, ...]] = {}
+    for key, heads in raw.items():
+        try:
+            layer = int(key)
+        except (TypeError, ValueError):
+            raise CheckpointError(config_path, f"pruned_heads key {key!r} is not a layer") from None
+        if not 0 <= layer < num_layers or not isinstance(heads, list):
+            raise CheckpointError(config_path, f"pruned_heads entry {key!r} is out of range")
+        if any(
+            isinstance(h, bool) or not isinstance(h, int) or not 0 <= h < num_heads for h in heads
+        ):
+            raise CheckpointError(config_path, f"pruned_heads[{key!r}] names a head out of range")
+        if heads:
+            out[layer] = tuple(sorted(set(heads)))
+    return out
+
+
+def _ffn_widths(config: dict[str, Any], config_path: Path) -> dict[int, int]:
+    packing = config.get("prunecard_packing")
+    if not packing:
+        return {}
+    widths = packing.get("intermediate_sizes") if isinstance(packing, dict) else None
+    if not isinstance(widths, list) or not all(isinstance(w, int) and w >= 0 for w in widths):
+        raise CheckpointError(config_path, "prunecard_packing.intermediate_sizes must list widths")
+    return dict(enumerate(widths))
+
+
+def classify(name: str, family: Family | None) -> Param:
+    """Layer and role of a parameter name."""
+    suffix = name.rsplit(".", 1)[-1]
+    kind = suffix if suffix in ("weight", "bias") else "other"
+    if family is not None:
+        match = family.layer_pattern.match(name)
+        if match:
+            module = match.group(2).rsplit(".", 1)[0]
+            role = family.roles.get(module, "other")
+            return Param(int(match.group(1)), role, kind)
+    if "embeddings" in name and kind == "weight":
+        return Param(None, "embedding", kind)
+    return Param(None, "other", kind)
+
+
+def dense_shape(
+    name: str, shape: tuple[int, ...], param: Param, geometry: Geometry | None, where: Path
+) -> tuple[int, ...]:
+    """The shape `name` had before heads or FFN units were physically removed.
+
+    Raises CheckpointError when the stored shape contradicts config.json.
+    """
+    if geometry is None or param.layer is None or param.role in ("other", "embedding"):
+        return shape
+    g = geometry
+    if param.layer >= g.num_layers:
+        raise CheckpointError(
+            where,
+            f"{name} belongs to layer {param.layer}, but config.json says {g.num_layers} layers",
+        )
+    hidden, inter = g.hidden_size, g.intermediate_size
+    heads_kept = len(g.kept_heads(param.layer)) * g.head_dim
+    ffn_kept = g.ffn_widths.get(param.layer, inter)
+    expected_stored, dense = {
+        ("q", "weight"): ((heads_kept, hidden), (hidden, hidden)),
+        ("k", "weight"): ((heads_kept, hidden), (hidden, hidden)),
+        ("v", "weight"): ((heads_kept, hidden), (hidden, hidden)),
+        ("q", "bias"): ((heads_kept,), (hidden,)),
+        ("k", "bias"): ((heads_kept,), (hidden,)),
+        ("v", "bias"): ((heads_kept,), (hidden,)),
+        ("o", "weight"): ((hidden, heads_kept), (hidden, hidden)),
+        ("o", "bias"): ((hidden,), (hidden,)),
+        ("ffn_in", "weight"): ((ffn_kept, hidden), (inter, hidden)),
+        ("ffn_in", "bias"): ((ffn_kept,), (inter,)),
+        ("ffn_out", "weight"): ((hidden, ffn_kept), (hidden, inter)),
+        ("ffn_out", "bias"): ((hidden,), (hidden,)),
+    }[(param.role, param.kind)]
+    if tuple(shape) != expected_stored:
+        detail = ""
+        if param.role in ("q", "k", "v", "o") and g.pruned_heads.get(param.layer):
+            detail = f", pruned_heads {list(g.pruned_heads[param.layer])}"
+        raise CheckpointError(
+            where,
+            f"{name} has shape {list(shape)} but config.json (hidden size {hidden}, "
+            f"{g.num_heads} heads, FFN {inter}{detail}) implies {list(expected_stored)}",
+        )
+    return dense

@@ -1,0 +1,268 @@
+"""Finding a checkpoint's files and reading its tensors lazily, one at a time.
+
+This is the only module that opens weight files. safetensors files are read through
+`safe_open` (headers first, each tensor only when asked for); `.bin` files through
+`torch.load(weights_only=True, mmap=True)`, so a pickle that would run code is refused and
+tensors are paged in from disk only when touched.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import CheckpointError
+
+__all__ = ["Checkpoint", "TensorRef", "open_checkpoint"]
+
+SAFETENSORS = "model.safetensors"
+BIN = "pytorch_model.bin"
+INDEXES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
+
+_ST_DTYPES = {
+    "F64": "float64",
+    "F32": "float32",
+    "F16": "float16",
+    "BF16": "bfloat16",
+    "F8_E4M3": "float8_e4m3fn",
+    "F8_E5M2": "float8_e5m2",
+    "I64": "int64",
+    "I32": "int32",
+    "I16": "int16",
+    "I8": "int8",
+    "U8": "uint8",
+    "BOOL": "bool",
+}
+FLOAT_DTYPES = frozenset({"float64", "float32", "float16", "bfloat16"})
+
+
+@dataclass(frozen=True)
+class TensorRef:
+    """A tensor's name, shape and dtype as the file declares them, and where it lives."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str  # torch dtype name without the "torch." prefix
+    file: Path
+
+    @property
+    def numel(self) -> int:
+        n = 1
+        for d in self.shape:
+            n *= d
+        return n
+
+    @property
+    def is_float(self) -> bool:
+        return self.dtype in FLOAT_DTYPES
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A checkpoint folder: its config.json and an index of every tensor in its weight files."""
+
+    root: Path
+    config: dict[str, Any]
+    weight_files: tuple[Path, ...]
+    tensors: dict[str, TensorRef]
+
+    def iter_tensors(self) -> Iterator[tuple[TensorRef, Any]]:
+        """Yield (ref, tensor) file by file; each tensor is read only when reached."""
+        for path in self.weight_files:
+            refs = [r for r in self.tensors.values() if r.file == path]
+            yield from _read_file(path, refs)
+
+    def load(self, name: str) -> Any:
+        """One tensor by name (a torch.Tensor)."""
+        ref = self.tensors[name]
+        for _, tensor in _read_file(ref.file, [ref]):
+            return tensor
+        raise CheckpointError(ref.file, f"tensor {name!r} listed but not readable")
+
+    def state_dict(self) -> dict[str, Any]:
+        """Every tensor, for building a model (holds them all: use only for loading)."""
+        return {ref.name: tensor for ref, tensor in self.iter_tensors()}
+
+
+def open_checkpoint(path: str | Path) -> Checkpoint:
+    """Index a checkpoint folder (or one weights file beside its config.json)."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(path, "no such file or folder")
+    root = path if path.is_dir() else path.parent
+    weight_files = _find_weight_files(path)
+    config = _read_config(root)
+    tensors: dict[str, TensorRef] = {}
+    for file in weight_files:
+        for ref in _list_file(file):
+            if ref.name in tensors:
+                raise CheckpointError(file, f"tensor {ref.name!r} appears in two weight files")
+            tensors[ref.name] = ref
+    if not tensors:
+        raise CheckpointError(weight_files[0], "holds no tensors")
+    return Checkpoint(root=root, config=config, weight_files=weight_files, tensors=tensors)
+
+
+# --------------------------------------------------------------------------- finding files
+
+
+def _find_weight_files(path: Path) -> tuple[Path, ...]:
+    if path.is_file():
+        if path.name.endswith(".index.json"):
+            return _read_index(path)
+        if path.suffix in (".safetensors", ".bin", ".pt", ".pth"):
+            return (path,)
+        raise CheckpointError(path, "not a weights file (.safetensors, .bin or an index)")
+    try:
+        names = {p.name for p in path.iterdir()}
+    except PermissionError:
+        raise CheckpointError(path, "folder is not readable (permission denied)") from None
+    for index in INDEXES:
+        if index in names:
+            return _read_index(path / index)
+    for single in (SAFETENSORS, BIN):
+        if single in names:
+            return (path / single,)
+    others = sorted(n for n in names if n.endswith(".safetensors"))
+    if len(others) == 1:
+        return (path / others[0],)
+    raise CheckpointError(
+        path, f"no weights found (expected {SAFETENSORS}, {BIN} or a sharded index)"
+    )
+
+
+def _read_index(index: Path) -> tuple[Path, ...]:
+    data = _read_json(index, CheckpointError)
+    weight_map = data.get("weight_map") if isinstance(data, dict) else None
+    if not isinstance(weight_map, dict) or not weight_map:
+        raise CheckpointError(index, "index has no 'weight_map' object")
+    root = index.parent.resolve()
+    shards: list[Path] = []
+    for shard in dict.fromkeys(weight_map.values()):
+        if not isinstance(shard, str) or not shard:
+            raise CheckpointError(index, f"weight_map entry {shard!r} is not a file name")
+        target = (index.parent / shard).resolve()
+        if root not in target.parents:
+            raise CheckpointError(index, f"shard {shard!r} points outside the checkpoint folder")
+        if not target.is_file():
+            raise CheckpointError(index, f"shard {shard!r} is missing")
+        shards.append(index.parent / shard)
+    return tuple(shards)
+
+
+def _read_json(path: Path, error: type[CheckpointError]) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise error(path, "missing") from None
+    except PermissionError:
+        raise error(path, "not readable (permission denied)") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise error(path, f"not valid JSON ({exc})") from None
+    except OSError as exc:
+        raise error(path, f"cannot be read ({exc.strerror or exc})") from None
+
+
+def _read_config(root: Path) -> dict[str, Any]:
+    path = root / "config.json"
+    if not path.exists():
+        raise CheckpointError(
+            path, "missing: a checkpoint needs its config.json beside the weights"
+        )
+    config = _read_json(path, CheckpointError)
+    if not isinstance(config, dict):
+        raise CheckpointError(path, "must hold a JSON object")
+    return config
+
+
+# --------------------------------------------------------------------------- reading files
+
+
+def _list_file(path: Path) -> list[TensorRef]:
+    if path.stat().st_size == 0:
+        raise CheckpointError(path, "file is empty (0 bytes)")
+    if path.suffix == ".safetensors":
+        return _list_safetensors(path)
+    return [
+        TensorRef(name, tuple(t.shape), str(t.dtype).removeprefix("torch."), path)
+        for name, t in _load_pickle(path).items()
+    ]
+
+
+def _list_safetensors(path: Path) -> list[TensorRef]:
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            refs = []
+            for name in handle.keys():  # noqa: SIM118 - safe_open is not a mapping
+                piece = handle.get_slice(name)
+                dtype = piece.get_dtype()
+                refs.append(
+                    TensorRef(name, tuple(piece.get_shape()), _ST_DTYPES.get(dtype, dtype), path)
+                )
+            return refs
+    except PermissionError:
+        raise CheckpointError(path, "not readable (permission denied)") from None
+    except Exception as exc:  # safetensors raises its own error types for corrupt files
+        raise CheckpointError(path, f"corrupt safetensors file ({_first_line(exc)})") from None
+
+
+def _read_file(path: Path, refs: list[TensorRef]) -> Iterator[tuple[TensorRef, Any]]:
+    if path.suffix == ".safetensors":
+        from safetensors import safe_open
+
+        try:
+            with safe_open(str(path), framework="pt") as handle:
+                for ref in refs:
+                    yield ref, handle.get_tensor(ref.name)
+        except CheckpointError:
+            raise
+        except Exception as exc:
+            raise CheckpointError(path, f"corrupt safetensors file ({_first_line(exc)})") from None
+    else:
+        state = _load_pickle(path)
+        for ref in refs:
+            yield ref, state[ref.name]
+
+
+def _load_pickle(path: Path) -> dict[str, Any]:
+    """torch.load with weights_only: only tensors and plain containers, never code."""
+    import pickle
+
+    import torch
+
+    try:
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError as exc:
+            if "mmap" not in str(exc) and "zip" not in str(exc):
+                raise
+            # the pre-2019 (non-zip) format cannot be memory-mapped
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        reason = _first_line(exc)
+        if "weights_only" in reason or "Unsupported global" in reason or "GLOBAL" in reason:
+            raise CheckpointError(
+                path, "refused: the pickle would import or run code (only plain tensors load)"
+            ) from None
+        raise CheckpointError(path, f"corrupt pickle ({reason})") from None
+    except PermissionError:
+        raise CheckpointError(path, "not readable (permission denied)") from None
+    except Exception as exc:
+        raise CheckpointError(
+            path, f"cannot be read as a PyTorch file ({_first_line(exc)})"
+        ) from None
+    if not isinstance(state, dict):
+        raise CheckpointError(path, f"holds a {type(state).__name__}, not a state dict")
+    if "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    return {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:200]

@@ -1,0 +1,360 @@
+"""From a checkpoint's tensors to an `Analysis`: non-zeros, block structure, heads, FFN units.
+
+Tensors are streamed one at a time; each is reduced to a few small vectors (which rows and
+columns hold a non-zero) before the next is read, so peak memory stays near the largest
+tensor. Heads and FFN units are then decided per layer from those vectors.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .architecture import Family, Geometry, classify, dense_shape, detect
+from .checkpoint import Checkpoint, TensorRef, open_checkpoint
+from .errors import CheckpointError
+from .records import (
+    LINEAR_ROLES,
+    Analysis,
+    BlockStructure,
+    FfnTotals,
+    FileInfo,
+    HeadTotals,
+    LayerHeads,
+    LayerStats,
+    LinearTotals,
+    MatrixStats,
+    OverallTotals,
+)
+
+__all__ = ["HEAD_RULE", "analyze", "block_structure", "heads_alive", "units_alive"]
+
+HEAD_RULE = (
+    "A head counts as removed when config.json's pruned_heads already removed it from the "
+    "weights, or when all of its value-projection rows or all of its output-projection "
+    "columns are zero. Then the head adds exactly nothing to the layer's output (zero output "
+    "columns), or a constant that does not depend on the input (zero value rows leave only "
+    "the value bias, which softmax weights sum to; packing folds it into the output bias). "
+    "Zero query or key rows alone do not remove a head: attention becomes uniform, not zero."
+)
+
+BLOCK_SIZES = (32, 16)
+
+
+@dataclass(frozen=True)
+class _Summary:
+    """What analysis keeps of one tensor once it has been read."""
+
+    nnz: int
+    row_any: Any = None  # bool tensor: rows holding a non-zero
+    col_any: Any = None  # bool tensor: columns holding a non-zero
+    block: BlockStructure | None = None
+
+
+def analyze(path: str | Path) -> Analysis:
+    """Measure a checkpoint folder (or weights file) from its weights alone."""
+    checkpoint = open_checkpoint(path)
+    config_path = checkpoint.root / "config.json"
+    family, geometry = detect(checkpoint.config, config_path)
+    return _analyze(checkpoint, family, geometry)
+
+
+def _analyze(checkpoint: Checkpoint, family: Family | None, geometry: Geometry | None) -> Analysis:
+    summaries: dict[str, _Summary] = {}
+    matrices: list[MatrixStats] = []
+    dense_of: dict[str, int] = {}
+    float_dtypes: set[str] = set()
+    for ref, tensor in checkpoint.iter_tensors():
+        if not ref.is_float:
+            if _is_param(ref, family):
+                raise CheckpointError(
+                    ref.file,
+                    f"{ref.name} is {ref.dtype}: quantized or integer weights are not supported",
+                )
+            continue  # integer buffers such as position_ids are not parameters
+        float_dtypes.add(ref.dtype)
+        param = classify(ref.name, family)
+        dshape = dense_shape(ref.name, ref.shape, param, geometry, ref.file)
+        dense_of[ref.name] = _numel(dshape)
+        summary = _summarize(tensor, ref, lines=param.role in LINEAR_ROLES)
+        summaries[ref.name] = summary
+        if len(ref.shape) == 2:
+            matrices.append(
+                MatrixStats(
+                    name=ref.name,
+                    layer=param.layer,
+                    role=param.role,
+                    shape=ref.shape,
+                    dense_shape=dshape,
+                    nnz=summary.nnz,
+                    density=summary.nnz / dense_of[ref.name] if dense_of[ref.name] else 0.0,
+                    dtype=ref.dtype,
+                    block=summary.block,
+                )
+            )
+        del tensor
+
+    if not float_dtypes:
+        raise CheckpointError(checkpoint.weight_files[0], "holds no floating-point weights")
+    linear = [m for m in matrices if m.role in LINEAR_ROLES]
+    layers, heads, ffn = _layers(checkpoint, family, geometry, summaries, linear)
+    linear_dense = sum(dense_of[m.name] for m in linear) if linear else 0
+    linear_nnz = sum(m.nnz for m in linear)
+    removed_stored = _removed_stored_params(checkpoint, family, geometry, summaries)
+    overall_dense = sum(dense_of.values())
+    overall_nnz = sum(s.nnz for s in summaries.values())
+    stored = sum(checkpoint.tensors[n].numel for n in summaries)
+    config = checkpoint.config
+    return Analysis(
+        model_type=str(config.get("model_type", "unknown")),
+        family=family.name if family else "generic",
+        checkpoint=str(checkpoint.root),
+        dtype="+".join(sorted(float_dtypes)),
+        num_layers=geometry.num_layers if geometry else 0,
+        num_heads=geometry.num_heads if geometry else 0,
+        hidden_size=geometry.hidden_size if geometry else 0,
+        intermediate_size=geometry.intermediate_size if geometry else 0,
+        heads=heads,
+        linear=LinearTotals(
+            nnz=linear_nnz,
+            dense=linear_dense,
+            packed=sum(layer.linear_packed for layer in layers)
+            if layers
+            else sum(m.nnz for m in linear),
+            stored=sum(_numel(m.shape) for m in linear),
+            density=linear_nnz / linear_dense if linear_dense else 0.0,
+        ),
+        overall=OverallTotals(
+            nnz=overall_nnz,
+            dense=overall_dense,
+            stored=stored,
+            packed=stored - removed_stored,
+            density=overall_nnz / overall_dense if overall_dense else 0.0,
+        ),
+        ffn=ffn,
+        layers=tuple(layers),
+        files=tuple(
+            FileInfo(path=str(f.relative_to(checkpoint.root)), bytes=f.stat().st_size)
+            for f in checkpoint.weight_files
+        ),
+        matrices=tuple(matrices),
+        architectures=tuple(str(a) for a in config.get("architectures") or ()),
+    )
+
+
+def _is_param(ref: TensorRef, family: Family | None) -> bool:
+    return len(ref.shape) == 2 or classify(ref.name, family).role in LINEAR_ROLES
+
+
+def _numel(shape: tuple[int, ...]) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+# --------------------------------------------------------------------------- one tensor
+
+
+def _summarize(tensor: Any, ref: TensorRef, *, lines: bool) -> _Summary:
+    import torch
+
+    if tensor.numel() and not torch.isfinite(tensor.sum(dtype=torch.float64)):
+        raise CheckpointError(ref.file, f"{ref.name} contains NaN or infinite values")
+    nz = tensor != 0
+    nnz = int(nz.sum())
+    if tensor.ndim != 2:
+        return _Summary(nnz=nnz)
+    row_any = nz.any(dim=1)
+    col_any = nz.any(dim=0)
+    block = block_structure(nz, row_any, col_any, nnz=nnz, bitmap=lines)
+    return _Summary(
+        nnz=nnz, row_any=row_any if lines else None, col_any=col_any if lines else None, block=block
+    )
+
+
+def block_structure(
+    nz: Any, row_any: Any, col_any: Any, *, nnz: int, bitmap: bool
+) -> BlockStructure:
+    """The granularity (32x32, 16x16, whole rows, whole columns) that best explains the zeros.
+
+    A granularity explains a zero when the zero lies in an all-zero block. The best is the
+    coarsest one that explains every zero; if none does, the matrix is "unstructured" and
+    its 16x16 map is kept.
+    """
+    import torch
+
+    rows, cols = nz.shape
+    zeros = rows * cols - nnz
+    grids: dict[str, Any] = {}
+    candidates: list[tuple[str, int, int, float, int]] = []  # kind, br, bc, empty frac, explained
+    empty_rows = int((~row_any).sum())
+    empty_cols = int((~col_any).sum())
+    candidates.append(("rows", 1, cols, empty_rows / rows if rows else 0.0, empty_rows * cols))
+    candidates.append(("cols", rows, 1, empty_cols / cols if cols else 0.0, empty_cols * rows))
+    grids["rows"], grids["cols"] = row_any[:, None], col_any[None, :]
+    for size in BLOCK_SIZES:
+        occupied = _block_any(nz, size)
+        row_sizes = torch.full((occupied.shape[0],), size, dtype=torch.int64)
+        col_sizes = torch.full((occupied.shape[1],), size, dtype=torch.int64)
+        row_sizes[-1] = rows - size * (occupied.shape[0] - 1)
+        col_sizes[-1] = cols - size * (occupied.shape[1] - 1)
+        cells = row_sizes[:, None] * col_sizes[None, :]
+        explained = int(cells[~occupied].sum())
+        candidates.append(
+            (f"{size}x{size}", size, size, float((~occupied).sum()) / occupied.numel(), explained)
+        )
+        grids[f"{size}x{size}"] = occupied
+    if zeros == 0:
+        kind, br, bc, empty, explained = "dense", 32, 32, 0.0, 0
+        grid = grids["32x32"]
+    else:
+        full = [c for c in candidates if c[4] == zeros]
+        if full:
+            kind, br, bc, empty, explained = max(full, key=lambda c: c[1] * c[2])
+            grid = grids[kind]
+        else:
+            _, br, bc, empty, explained = next(c for c in candidates if c[0] == "16x16")
+            kind, grid = "unstructured", grids["16x16"]
+    return BlockStructure(
+        kind=kind,
+        block_rows=br,
+        block_cols=bc,
+        empty_fraction=empty,
+        zeros_explained=explained / zeros if zeros else 1.0,
+        grid=tuple(grid.shape) if bitmap else (),
+        occupancy=_pack_bits(grid) if bitmap else "",
+    )
+
+
+def _block_any(nz: Any, size: int) -> Any:
+    """Per size x size block (edge blocks may be smaller): does it hold a non-zero?"""
+    import torch.nn.functional as F
+
+    rows, cols = nz.shape
+    pad_r, pad_c = -rows % size, -cols % size
+    padded = F.pad(nz, (0, pad_c, 0, pad_r)) if pad_r or pad_c else nz
+    gr, gc = padded.shape[0] // size, padded.shape[1] // size
+    return padded.reshape(gr, size, gc, size).any(dim=3).any(dim=1)
+
+
+def _pack_bits(grid: Any) -> str:
+    import numpy as np
+
+    bits = np.packbits(grid.reshape(-1).numpy().astype(np.uint8))
+    return base64.b64encode(bits.tobytes()).decode("ascii")
+
+
+# --------------------------------------------------------------------------- heads and units
+
+
+def heads_alive(v_rows_any: Any, o_cols_any: Any, head_dim: int) -> Any:
+    """Per stored head: does it have a non-zero value row and a non-zero output column?"""
+    return v_rows_any.reshape(-1, head_dim).any(dim=1) & o_cols_any.reshape(-1, head_dim).any(dim=1)
+
+
+def units_alive(in_rows_any: Any, out_cols_any: Any) -> Any:
+    """Per stored FFN unit: a non-zero row in the first matrix or column in the second."""
+    return in_rows_any | out_cols_any
+
+
+def _layer_summaries(
+    checkpoint: Checkpoint, family: Family, summaries: dict[str, _Summary]
+) -> dict[int, dict[str, tuple[str, _Summary]]]:
+    by_layer: dict[int, dict[str, tuple[str, _Summary]]] = {}
+    for name, summary in summaries.items():
+        param = classify(name, family)
+        if param.layer is not None and param.role in LINEAR_ROLES and param.kind == "weight":
+            by_layer.setdefault(param.layer, {})[param.role] = (name, summary)
+    return by_layer
+
+
+def _layers(
+    checkpoint: Checkpoint,
+    family: Family | None,
+    geometry: Geometry | None,
+    summaries: dict[str, _Summary],
+    linear: list[MatrixStats],
+) -> tuple[list[LayerStats], HeadTotals, FfnTotals]:
+    if family is None or geometry is None:
+        return [], HeadTotals(total=0, removed=0, layers=(), rule=HEAD_RULE), FfnTotals(0, 0)
+    g = geometry
+    by_layer = _layer_summaries(checkpoint, family, summaries)
+    config_path = checkpoint.root / "config.json"
+    stats: list[LayerStats] = []
+    head_layers: list[LayerHeads] = []
+    units_kept_total = 0
+    for layer in range(g.num_layers):
+        roles = by_layer.get(layer, {})
+        missing = [r for r in LINEAR_ROLES if r not in roles]
+        if missing:
+            raise CheckpointError(
+                config_path,
+                f"config.json says {g.num_layers} layers, but layer {layer} has no "
+                f"{', '.join(missing)} weights in the checkpoint",
+            )
+        stored_heads = g.kept_heads(layer)
+        alive = heads_alive(roles["v"][1].row_any, roles["o"][1].col_any, g.head_dim).tolist()
+        zero_heads = tuple(h for h, ok in zip(stored_heads, alive, strict=True) if not ok)
+        pruned = g.pruned_heads.get(layer, ())
+        removed = tuple(sorted(pruned + zero_heads))
+        kept = g.num_heads - len(removed)
+        units = units_alive(roles["ffn_in"][1].row_any, roles["ffn_out"][1].col_any)
+        units_kept = int(units.sum())
+        units_kept_total += units_kept
+        head_layers.append(LayerHeads(layer, removed, kept, pruned, zero_heads))
+        layer_linear = [m for m in linear if m.layer == layer]
+        stats.append(
+            LayerStats(
+                layer=layer,
+                linear_nnz=sum(m.nnz for m in layer_linear),
+                linear_dense=sum(_numel(m.dense_shape) for m in layer_linear),
+                linear_packed=4 * kept * g.head_dim * g.hidden_size
+                + 2 * units_kept * g.hidden_size,
+                ffn_units_total=g.intermediate_size,
+                ffn_units_kept=units_kept,
+            )
+        )
+    total_removed = sum(len(h.removed) for h in head_layers)
+    heads = HeadTotals(
+        total=g.num_layers * g.num_heads,
+        removed=total_removed,
+        layers=tuple(head_layers),
+        rule=HEAD_RULE,
+    )
+    return (
+        stats,
+        heads,
+        FfnTotals(units_total=g.num_layers * g.intermediate_size, units_kept=units_kept_total),
+    )
+
+
+def _removed_stored_params(
+    checkpoint: Checkpoint,
+    family: Family | None,
+    geometry: Geometry | None,
+    summaries: dict[str, _Summary],
+) -> int:
+    """Stored parameters that packing removes: zero heads' Q/K/V rows, biases and O columns,
+    and dead FFN units' rows, biases and columns."""
+    if family is None or geometry is None:
+        return 0
+    g = geometry
+    removed = 0
+    for roles in _layer_summaries(checkpoint, family, summaries).values():
+        alive = heads_alive(roles["v"][1].row_any, roles["o"][1].col_any, g.head_dim)
+        dead_heads = int((~alive).sum())
+        has_bias = {
+            r: _bias_name(roles[r][0]) in checkpoint.tensors for r in ("q", "k", "v", "ffn_in")
+        }
+        per_head = 4 * g.head_dim * g.hidden_size + g.head_dim * sum(has_bias[r] for r in "qkv")
+        units = units_alive(roles["ffn_in"][1].row_any, roles["ffn_out"][1].col_any)
+        dead_units = int((~units).sum())
+        removed += dead_heads * per_head + dead_units * (2 * g.hidden_size + has_bias["ffn_in"])
+    return removed
+
+
+def _bias_name(weight_name: str) -> str:
+    return weight_name.removesuffix(".weight") + ".bias"

@@ -1,0 +1,74 @@
+"""Plain-text tables for the terminal (the CLI prints what these return)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .records import Analysis
+
+__all__ = ["format_analysis", "percent", "table"]
+
+
+def percent(fraction: float, digits: int = 1) -> str:
+    """A fraction as a rounded (never truncated) percentage: 0.169996 -> '17.0%'."""
+    return f"{100 * fraction:.{digits}f}%"
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """Columns padded to their widest cell; numbers right-aligned."""
+    cells = [[str(c) for c in header]] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    numeric = [all(_is_number(r[i]) for r in cells[1:]) for i in range(len(header))]
+
+    def line(row: list[str]) -> str:
+        return "  ".join(
+            c.rjust(w) if num else c.ljust(w)
+            for c, w, num in zip(row, widths, numeric, strict=True)
+        ).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join([line(cells[0]), rule, *(line(r) for r in cells[1:])])
+
+
+def _is_number(text: str) -> bool:
+    return text.replace(",", "").replace(".", "").replace("%", "").replace("-", "").isdigit()
+
+
+def format_analysis(a: Analysis) -> str:
+    """Totals, then one row per encoder layer."""
+    lines = [
+        f"checkpoint      {a.checkpoint}",
+        f"model           {a.model_type} ({a.family}), {a.dtype}, {a.num_layers} layers x "
+        f"{a.num_heads} heads, hidden {a.hidden_size}, FFN {a.intermediate_size}",
+        f"linear density  {percent(a.linear.density)}  ({a.linear.nnz:,} of {a.linear.dense:,} "
+        f"weights non-zero; {a.linear.packed:,} after packing)",
+        f"overall density {percent(a.overall.density)}  ({a.overall.nnz:,} of "
+        f"{a.overall.dense:,} parameters; {a.overall.stored:,} stored, "
+        f"{a.overall.packed:,} packed)",
+    ]
+    if a.heads.total:
+        lines.append(
+            f"heads removed   {a.heads.removed} of {a.heads.total} "
+            f"({percent(a.heads.removed / a.heads.total)})"
+        )
+        lines.append(
+            f"FFN units kept  {a.ffn.units_kept:,} of {a.ffn.units_total:,} "
+            f"({percent(a.ffn.units_kept / a.ffn.units_total)})"
+        )
+    size = sum(f.bytes for f in a.files)
+    lines.append(f"files           {size / 1e6:.1f} MB in {', '.join(f.path for f in a.files)}")
+    if a.layers:
+        heads = {h.layer: h for h in a.heads.layers}
+        rows = [
+            (
+                s.layer,
+                percent(s.density),
+                f"{heads[s.layer].kept}/{a.num_heads}",
+                ",".join(map(str, heads[s.layer].removed)) or "-",
+                f"{s.ffn_units_kept}/{s.ffn_units_total}",
+                f"{s.linear_packed:,}",
+            )
+            for s in a.layers
+        ]
+        lines += ["", table(("layer", "density", "heads", "removed", "ffn units", "packed"), rows)]
+    return "\n".join(lines)
