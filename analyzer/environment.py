@@ -1,0 +1,67 @@
+"""The machine and software a measurement runs on, detected at run time (never typed in).
+
+Shared by bench (timings are meaningless without the machine) and report (provenance).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+from .records import Environment
+
+__all__ = ["cpu_name", "detect_environment"]
+
+
+def detect_environment(device: str = "cpu") -> Environment:
+    """Describe this process's machine; `device` is "cpu" or a torch device such as "cuda"."""
+    import torch
+    import transformers
+
+    gpu, driver, clocks = "", "", ""
+    if device != "cpu" and torch.cuda.is_available():
+        gpu = torch.cuda.get_device_name(torch.device(device))
+        driver, clocks = _nvidia_smi()
+    return Environment(
+        python=platform.python_version(),
+        platform=platform.platform(),
+        cpu=cpu_name(),
+        cores=os.cpu_count() or 0,
+        torch=torch.__version__,
+        transformers=transformers.__version__,
+        device=gpu or "cpu",
+        gpu_driver=driver,
+        gpu_clocks=clocks,
+    )
+
+
+def cpu_name() -> str:
+    """The CPU model as the OS reports it (Linux /proc/cpuinfo, else `platform`)."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if sys.platform.startswith("linux") and cpuinfo.exists():
+        for line in cpuinfo.read_text(errors="replace").splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def _nvidia_smi() -> tuple[str, str]:
+    """Driver version and SM / memory clocks of the first GPU, or blanks without nvidia-smi."""
+    query = "driver_version,clocks.sm,clocks.mem"
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", f"--query-gpu={query}", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return "", ""
+    fields = [f.strip() for f in out.splitlines()[0].split(",")] if out.strip() else []
+    if len(fields) != 3:
+        return "", ""
+    return fields[0], f"SM {fields[1]}, memory {fields[2]}"
