@@ -190,7 +190,8 @@ def dense_shape(
     if param.layer >= g.num_layers:
         raise CheckpointError(
             where,
-            f"{name} belongs to layer {param.layer}, but config.json says {g.num_layers} layers",
+            f"{name} belongs to layer {param.layer}, but config.json's layer count is "
+            f"{g.num_layers}",
         )
     hidden, inter = g.hidden_size, g.intermediate_size
     heads_kept = len(g.kept_heads(param.layer)) * g.head_dim

@@ -244,12 +244,13 @@ def _load_pickle(path: Path) -> dict[str, Any]:
             # the pre-2019 (non-zip) format cannot be memory-mapped
             state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        reason = _first_line(exc)
-        if "weights_only" in reason or "Unsupported global" in reason or "GLOBAL" in reason:
+        if "GLOBAL" in str(exc) or "Unsupported global" in str(exc):
             raise CheckpointError(
                 path, "refused: the pickle would import or run code (only plain tensors load)"
             ) from None
-        raise CheckpointError(path, f"corrupt pickle ({reason})") from None
+        raise CheckpointError(
+            path, "not a readable PyTorch weights file (corrupt pickle)"
+        ) from None
     except PermissionError:
         raise CheckpointError(path, "not readable (permission denied)") from None
     except Exception as exc:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from . import __version__
-from .errors import PrunecardError
+from .errors import InputError, PrunecardError
 
 EXIT_OK, EXIT_MISMATCH, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -46,6 +46,134 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     print(format_analysis(analysis))
     if args.json:
         print(f"\nanalysis written to {args.json}")
+    return EXIT_OK
+
+
+def cmd_pack(args: argparse.Namespace) -> int:
+    from .packing import pack
+    from .text import format_pack
+
+    if args.align < 1:
+        raise InputError(None, f"--align must be a positive integer, got {args.align}")
+    result = pack(_default_checkpoint(args.path), args.out, align=args.align, force=args.force)
+    print(format_pack(result))
+    return EXIT_OK
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import bench
+    from .records import write_record
+    from .text import format_bench
+
+    quick = args.quick
+    result = bench(
+        _default_checkpoint(args.path),
+        device=args.device,
+        dtype=args.dtype,
+        align=args.align,
+        shapes=[
+            (b, s)
+            for s in args.seq or ((128,) if quick else (384,))
+            for b in args.batch or ((1,) if quick else (1, 8))
+        ],
+        threads=args.threads,
+        repeats=args.repeats or (3 if quick else 10),
+        warmup=1 if quick else 2,
+        graphs=args.graphs,
+        progress=sys.stderr.isatty(),
+    )
+    if args.json:
+        write_record(result, args.json)
+    print(format_bench(result))
+    if args.json:
+        print(f"\nbench written to {args.json}")
+    return EXIT_OK
+
+
+def cmd_card(args: argparse.Namespace) -> int:
+    from .card import card_from_files
+
+    out = card_from_files(
+        _default_checkpoint(args.path),
+        out=args.out,
+        analysis=args.analysis,
+        bench=args.bench,
+        evaluation=args.eval,
+        report=args.report,
+        base_model=args.base,
+        model_name=args.name,
+        license=args.license,
+        reference=args.reference_metrics,
+        template=args.template,
+        force=args.force,
+    )
+    print(f"card written to {out / 'README.md'} (figures in {out / 'assets'})")
+    return EXIT_OK
+
+
+def cmd_site(args: argparse.Namespace) -> int:
+    from .site import build_site
+
+    print(build_site(args.reports, args.out, force=args.force))
+    return EXIT_OK
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from .audit import audit, audit_markdown, format_audit
+    from .errors import InputError
+    from .outputs import atomic_write_text
+    from .records import write_record
+
+    card = args.card
+    if card is None:
+        card = args.path if args.no_weights and args.path.is_file() else args.path / "README.md"
+    if not args.no_weights and not args.path.exists():
+        raise InputError(args.path, "no such checkpoint (pass --no-weights to audit a card alone)")
+    report = audit(
+        card,
+        None if args.no_weights else args.path,
+        eval_path=args.eval,
+        bench_path=args.bench,
+    )
+    if args.json:
+        write_record(report, args.json)
+    if args.markdown:
+        atomic_write_text(args.markdown, audit_markdown(report))
+    print(format_audit(report))
+    return EXIT_OK if report.passed else EXIT_MISMATCH
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from .qa import load_qa_model
+    from .squad_data import bundled_sample_path
+    from .squad_eval import run_eval
+    from .text import format_evaluation
+
+    if args.batch_size < 1:
+        raise InputError(None, f"--batch-size must be a positive integer, got {args.batch_size}")
+    path = _default_checkpoint(args.path)
+    model, tokenizer = load_qa_model(path, packed=not args.no_pack)
+    ev = run_eval(
+        model, tokenizer, args.data or bundled_sample_path(), args.out,
+        packed=not args.no_pack, checkpoint=str(path), limit=args.limit, seed=args.seed,
+        batch_size=args.batch_size, device=args.device, force=args.force,
+        progress=sys.stderr.isatty(),
+    )
+    print(format_evaluation(ev))
+    print(f"\nresults written to {args.out}")
+    return EXIT_OK
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from .records import write_record
+    from .squad_eval import score_files
+    from .text import format_evaluation
+
+    ev = score_files(args.data, args.predictions, args.na_probs)
+    if args.out:
+        write_record(ev, args.out)
+    print(format_evaluation(ev))
+    if args.out:
+        print(f"\nevaluation written to {args.out}")
     return EXIT_OK
 
 
@@ -97,6 +225,176 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", type=Path, metavar="FILE", help="write the analysis record here")
 
+    p = _command(
+        sub,
+        "pack",
+        cmd_pack,
+        "Write a packed checkpoint: removed heads and dead FFN units physically gone, "
+        "outputs unchanged.",
+        "prunecard pack ./my-pruned-bert ./my-pruned-bert-packed --align 64",
+    )
+    p.add_argument("path", type=Path, help="checkpoint folder or weights file")
+    p.add_argument("out", type=Path, help="folder to write (must not exist unless --force)")
+    p.add_argument(
+        "--align", type=int, default=1, metavar="N", help="pad FFN widths to multiples of N"
+    )
+    p.add_argument("--force", action="store_true", help="replace OUT if it exists")
+
+    p = _command(
+        sub,
+        "bench",
+        cmd_bench,
+        "Time the dense model against the packed one on this machine, per (batch, seq).",
+        "prunecard bench ./my-pruned-bert --json bench.json --batch 1 8 --seq 384",
+    )
+    p.add_argument(
+        "path",
+        nargs="?",
+        type=Path,
+        help="checkpoint folder or weights file (default: the embedded demo checkpoint)",
+    )
+    p.add_argument("--json", type=Path, metavar="FILE", help="write the bench record here")
+    p.add_argument("--quick", action="store_true", help="a short run: batch 1, seq 128, 3 repeats")
+    p.add_argument("--device", choices=("cpu", "cuda"), help="default: cuda if available")
+    p.add_argument(
+        "--dtype", choices=("fp32", "fp16", "bf16"), help="default: fp16 on GPU, fp32 on CPU"
+    )
+    p.add_argument(
+        "--align", type=int, metavar="N", help="FFN width alignment (default: 64 GPU, 1 CPU)"
+    )
+    p.add_argument("--batch", type=int, nargs="+", metavar="B", help="batch sizes (default 1 8)")
+    p.add_argument("--seq", type=int, nargs="+", metavar="S", help="sequence lengths (384)")
+    p.add_argument("--threads", type=int, metavar="N", help="torch threads (default: torch's)")
+    p.add_argument("--repeats", type=int, metavar="N", help="timed runs per model and shape")
+    p.add_argument("--graphs", action="store_true", help="replay CUDA graphs (GPU only)")
+
+    p = _command(
+        sub,
+        "card",
+        cmd_card,
+        "Render the Hugging Face model card and its figures from the records "
+        "(never re-runs eval or bench).",
+        "prunecard card ./my-pruned-bert --bench bench.json --eval eval.json "
+        "--base bert-base-uncased --out ./my-pruned-bert-card",
+    )
+    p.add_argument(
+        "path",
+        nargs="?",
+        type=Path,
+        help="checkpoint folder (default: the embedded demo checkpoint)",
+    )
+    p.add_argument("--analysis", type=Path, metavar="F", help="analysis record (default: analyze)")
+    p.add_argument("--bench", type=Path, metavar="F", help="bench record (else: not measured)")
+    p.add_argument("--eval", type=Path, metavar="F", help="evaluation record (else: not measured)")
+    p.add_argument(
+        "--report", type=Path, metavar="F", help="earlier report.json to take records from"
+    )
+    p.add_argument("--base", metavar="NAME", help="Hub id of the model this one was pruned from")
+    p.add_argument("--name", metavar="ID", help="model name or Hub id (default: folder name)")
+    p.add_argument("--license", default="unknown", help="Hub license id (default: unknown)")
+    p.add_argument(
+        "--reference-metrics",
+        type=Path,
+        metavar="F",
+        help='reference scores, official SQuAD keys: {"exact": .., "f1": ..}',
+    )
+    p.add_argument("--template", type=Path, metavar="F", help="your Jinja2 template for the body")
+    p.add_argument(
+        "--out", type=Path, metavar="DIR", help="folder to write (default: ./<checkpoint>-card)"
+    )
+    p.add_argument(
+        "--force", action="store_true", help="replace DIR (or its README.md) if it exists"
+    )
+
+    p = _command(
+        sub,
+        "site",
+        cmd_site,
+        "Build a static documentation site (mkdocs-material) comparing report folders.",
+        "prunecard site reports/model-a reports/model-b --out site-out",
+    )
+    p.add_argument(
+        "reports",
+        nargs="+",
+        type=Path,
+        metavar="REPORT_DIR",
+        help="report folders written by `prunecard card` (README.md, report.json)",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        metavar="SITE",
+        help="folder for the mkdocs project; the built site goes to SITE/site",
+    )
+    p.add_argument("--force", action="store_true", help="replace SITE if it exists")
+
+    p = _command(
+        sub,
+        "audit",
+        cmd_audit,
+        "Check a model card's claims against the weights, an evaluation and a bench record "
+        "(exit 1 on any mismatch).",
+        "prunecard audit ./my-pruned-bert --eval eval.json --bench bench.json --json audit.json",
+    )
+    p.add_argument("path", type=Path, help="checkpoint folder (or the card with --no-weights)")
+    p.add_argument("--card", type=Path, metavar="FILE", help="the card (default: PATH/README.md)")
+    p.add_argument(
+        "--eval",
+        type=Path,
+        metavar="FILE",
+        help="an Evaluation record, a report.json or the official script's eval_metrics.json",
+    )
+    p.add_argument("--bench", type=Path, metavar="FILE", help="a Bench record or a report.json")
+    p.add_argument("--json", type=Path, metavar="FILE", help="write the audit record here")
+    p.add_argument("--markdown", type=Path, metavar="FILE", help="write a Markdown report here")
+    p.add_argument(
+        "--no-weights",
+        action="store_true",
+        help="do not read weights: check the card's internal consistency only",
+    )
+
+
+    p = _command(
+        sub,
+        "eval",
+        cmd_eval,
+        "Answer SQuAD v2 questions with the (packed) model and score them with the official "
+        "metric, bootstrap CIs and the sample size.",
+        "prunecard eval ./my-pruned-bert --data dev-v2.0.json --limit 500 --seed 0 --out ./eval",
+    )
+    p.add_argument(
+        "path", nargs="?", type=Path,
+        help="checkpoint folder (default: the embedded demo checkpoint)",
+    )
+    p.add_argument(
+        "--data", type=Path, metavar="FILE",
+        help="SQuAD v2 JSON, official format (default: the bundled 306-question sample)",
+    )
+    p.add_argument("--limit", type=int, metavar="N", help="evaluate N questions drawn at random")
+    p.add_argument("--seed", type=int, default=0, metavar="S", help="seed for --limit (0)")
+    p.add_argument("--out", type=Path, required=True, metavar="DIR", help="folder to write")
+    p.add_argument("--no-pack", action="store_true", help="evaluate the checkpoint as stored")
+    p.add_argument("--batch-size", type=int, default=32, metavar="B", help="windows per batch")
+    p.add_argument("--device", choices=("cpu", "cuda"), help="default: cuda if available")
+    p.add_argument("--force", action="store_true", help="replace DIR if it exists")
+
+    p = _command(
+        sub,
+        "score",
+        cmd_score,
+        "Score SQuAD v2 predictions made anywhere with prunecard's metric (official keys, "
+        "CIs, per question type).",
+        "prunecard score dev-v2.0.json predictions.json --na-probs na_probs.json "
+        "--out evaluation.json",
+    )
+    p.add_argument("data", type=Path, help="SQuAD v2 JSON, official format")
+    p.add_argument("predictions", type=Path, help='JSON object: id -> answer text ("" = none)')
+    p.add_argument(
+        "--na-probs", type=Path, metavar="FILE", help="JSON object: id -> no-answer probability"
+    )
+    p.add_argument("--out", type=Path, metavar="FILE", help="write the evaluation record here")
+
     return parser
 
 
@@ -115,7 +413,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("prunecard: interrupted; no partial output was kept", file=sys.stderr)
-        return 130
+        return EXIT_BAD_INPUT
 
 
 if __name__ == "__main__":

@@ -159,34 +159,52 @@ def _numel(shape: tuple[int, ...]) -> int:
 
 
 def _summarize(tensor: Any, ref: TensorRef, *, lines: bool) -> _Summary:
+    """Non-zeros, and for matrices which rows, columns and blocks hold any.
+
+    Reductions run on a uint8 view of the non-zero mask and reduce over outer dimensions
+    first, which vectorises well: analysis stays close to the cost of a bare count.
+    """
     import torch
 
-    if tensor.numel() and not torch.isfinite(tensor.sum(dtype=torch.float64)):
+    if tensor.numel() and not _finite(tensor):
         raise CheckpointError(ref.file, f"{ref.name} contains NaN or infinite values")
-    nz = tensor != 0
-    nnz = int(nz.sum())
+    nnz = int(torch.count_nonzero(tensor))
     if tensor.ndim != 2:
         return _Summary(nnz=nnz)
-    row_any = nz.any(dim=1)
-    col_any = nz.any(dim=0)
-    block = block_structure(nz, row_any, col_any, nnz=nnz, bitmap=lines)
+    mask = (tensor != 0).view(torch.uint8)
+    row_any = mask.amax(dim=1).bool()
+    col_any = mask.amax(dim=0).bool()
+    block = block_structure(mask, row_any, col_any, nnz=nnz, bitmap=lines)
     return _Summary(
-        nnz=nnz, row_any=row_any if lines else None, col_any=col_any if lines else None, block=block
+        nnz=nnz,
+        row_any=row_any if lines else None,
+        col_any=col_any if lines else None,
+        block=block,
+    )
+
+
+def _finite(tensor: Any) -> bool:
+    """All values finite? A float32 sum is NaN or inf if any value is; only then (or on an
+    overflow of huge finite values) is the exact element-wise check needed."""
+    import torch
+
+    return bool(torch.isfinite(tensor.sum(dtype=torch.float32))) or bool(
+        torch.isfinite(tensor).all()
     )
 
 
 def block_structure(
-    nz: Any, row_any: Any, col_any: Any, *, nnz: int, bitmap: bool
+    mask: Any, row_any: Any, col_any: Any, *, nnz: int, bitmap: bool
 ) -> BlockStructure:
     """The granularity (32x32, 16x16, whole rows, whole columns) that best explains the zeros.
 
-    A granularity explains a zero when the zero lies in an all-zero block. The best is the
-    coarsest one that explains every zero; if none does, the matrix is "unstructured" and
-    its 16x16 map is kept.
+    `mask` is the uint8 non-zero mask. A granularity explains a zero when the zero lies in
+    an all-zero block. The best is the coarsest one that explains every zero; if none does,
+    the matrix is "unstructured" and its 16x16 map is kept.
     """
     import torch
 
-    rows, cols = nz.shape
+    rows, cols = mask.shape
     zeros = rows * cols - nnz
     grids: dict[str, Any] = {}
     candidates: list[tuple[str, int, int, float, int]] = []  # kind, br, bc, empty frac, explained
@@ -195,8 +213,8 @@ def block_structure(
     candidates.append(("rows", 1, cols, empty_rows / rows if rows else 0.0, empty_rows * cols))
     candidates.append(("cols", rows, 1, empty_cols / cols if cols else 0.0, empty_cols * rows))
     grids["rows"], grids["cols"] = row_any[:, None], col_any[None, :]
-    for size in BLOCK_SIZES:
-        occupied = _block_any(nz, size)
+    grid16 = _block_any(mask, 16)
+    for size, occupied in ((32, _block_any(grid16.view(torch.uint8), 2)), (16, grid16)):
         row_sizes = torch.full((occupied.shape[0],), size, dtype=torch.int64)
         col_sizes = torch.full((occupied.shape[1],), size, dtype=torch.int64)
         row_sizes[-1] = rows - size * (occupied.shape[0] - 1)
@@ -229,15 +247,21 @@ def block_structure(
     )
 
 
-def _block_any(nz: Any, size: int) -> Any:
-    """Per size x size block (edge blocks may be smaller): does it hold a non-zero?"""
+def _block_any(mask: Any, size: int) -> Any:
+    """Per size x size block of a uint8 mask (edge blocks may be smaller): any non-zero?
+
+    Rows are reduced first (over a middle dimension, contiguous inside), then columns on
+    data `size` times smaller.
+    """
     import torch.nn.functional as F
 
-    rows, cols = nz.shape
+    rows, cols = mask.shape
     pad_r, pad_c = -rows % size, -cols % size
-    padded = F.pad(nz, (0, pad_c, 0, pad_r)) if pad_r or pad_c else nz
-    gr, gc = padded.shape[0] // size, padded.shape[1] // size
-    return padded.reshape(gr, size, gc, size).any(dim=3).any(dim=1)
+    if pad_r or pad_c:
+        mask = F.pad(mask, (0, pad_c, 0, pad_r))
+    gr, gc = mask.shape[0] // size, mask.shape[1] // size
+    per_row_block = mask.reshape(gr, size, gc * size).amax(dim=1)
+    return per_row_block.reshape(gr, gc, size).amax(dim=2).bool()
 
 
 def _pack_bits(grid: Any) -> str:
@@ -292,7 +316,7 @@ def _layers(
         if missing:
             raise CheckpointError(
                 config_path,
-                f"config.json says {g.num_layers} layers, but layer {layer} has no "
+                f"config.json's layer count is {g.num_layers}, but layer {layer} has no "
                 f"{', '.join(missing)} weights in the checkpoint",
             )
         stored_heads = g.kept_heads(layer)
