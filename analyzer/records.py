@@ -41,6 +41,7 @@ __all__ = [
     "OverallTotals",
     "Provenance",
     "Report",
+    "ScoreGroup",
     "SquadScores",
     "from_dict",
     "load_record",
@@ -276,19 +277,35 @@ class ConfidenceInterval:
 
 
 @dataclass(frozen=True)
+class ScoreGroup:
+    """EM and F1 over one group of questions (a question type or an answer-length bucket)."""
+
+    kind: str  # "question_type" (first word: what, who, ...) or "answer_length"
+    label: str  # "what", ..., "other"; or "no answer", "1", "2", "3-5", "6+" (gold tokens)
+    n: int  # questions in the group
+    exact: float  # percent
+    f1: float  # percent
+
+
+@dataclass(frozen=True)
 class Evaluation:
+    """SQuAD v2 figures of one prediction set, written by `eval` and by `score`."""
+
     scores: SquadScores
     ci: ConfidenceInterval
     n: int  # questions scored (the sample size)
     data: str  # data file path
     data_sha256: str
-    packed: bool  # whether the packed model was evaluated
+    packed: bool  # whether the packed model was evaluated (False for `score`)
     limit: int | None = None
     seed: int | None = None
     questions_per_second: float = 0.0
     device: str = "cpu"
-    missing_predictions: int = 0
-    extra_predictions: int = 0
+    missing_predictions: int = 0  # data ids without a prediction, counted as wrong
+    extra_predictions: int = 0  # prediction ids not in the data, ignored
+    checkpoint: str = ""  # the model `eval` ran; "" for `score`
+    predictions: str = ""  # the predictions file `score` read; "" for `eval`
+    groups: tuple[ScoreGroup, ...] = ()  # per question type and answer-length bucket
     schema: str = EVAL_SCHEMA
 
 

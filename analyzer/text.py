@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .records import Analysis
+from .records import Analysis, Evaluation
 
-__all__ = ["format_analysis", "percent", "table"]
+__all__ = ["format_analysis", "format_evaluation", "percent", "table"]
 
 
 def percent(fraction: float, digits: int = 1) -> str:
@@ -71,4 +71,50 @@ def format_analysis(a: Analysis) -> str:
             for s in a.layers
         ]
         lines += ["", table(("layer", "density", "heads", "removed", "ffn units", "packed"), rows)]
+    return "\n".join(lines)
+
+
+def format_evaluation(ev: Evaluation) -> str:
+    """SQuAD v2 figures with their CIs, then per question type and answer length."""
+    s, ci = ev.scores, ev.ci
+    level = f"{100 * ci.level:.0f}%"
+    rows = [
+        ("all", s.total, f"{s.exact:.2f}", f"{s.f1:.2f}"),
+        *(
+            (name, total, f"{exact:.2f}", f"{f1:.2f}")
+            for name, total, exact, f1 in (
+                ("has answer", s.HasAns_total, s.HasAns_exact, s.HasAns_f1),
+                ("no answer", s.NoAns_total, s.NoAns_exact, s.NoAns_f1),
+            )
+            if total
+        ),
+    ]
+    lines = [
+        f"data            {ev.data} ({ev.n} questions"
+        + (f", {ev.limit} drawn with seed {ev.seed}" if ev.limit is not None else "") + ")",
+        f"EM              {s.exact:.2f}  ({level} CI {ci.exact_low:.2f} to {ci.exact_high:.2f})",
+        f"F1              {s.f1:.2f}  ({level} CI {ci.f1_low:.2f} to {ci.f1_high:.2f}; "
+        f"bootstrap, {ci.resamples} resamples, seed {ci.seed})",
+    ]
+    if s.best_f1 is not None:
+        lines.append(
+            f"best EM / F1    {s.best_exact:.2f} (threshold {s.best_exact_thresh:.4f}) / "
+            f"{s.best_f1:.2f} (threshold {s.best_f1_thresh:.4f})"
+        )
+    if ev.checkpoint:
+        lines.append(
+            f"model           {ev.checkpoint} ({'packed' if ev.packed else 'as stored'}) on "
+            f"{ev.device}, {ev.questions_per_second:.1f} questions/s"
+        )
+    if ev.predictions:
+        lines.append(
+            f"predictions     {ev.predictions}: {ev.missing_predictions} missing (counted "
+            f"wrong), {ev.extra_predictions} not in the data (ignored)"
+        )
+    lines += ["", table(("questions", "n", "EM", "F1"), rows)]
+    for kind, title in (("question_type", "question type"), ("answer_length", "answer tokens")):
+        groups = [(g.label, g.n, f"{g.exact:.2f}", f"{g.f1:.2f}") for g in ev.groups
+                  if g.kind == kind]
+        if groups:
+            lines += ["", table((title, "n", "EM", "F1"), groups)]
     return "\n".join(lines)

@@ -1,0 +1,110 @@
+"""Extractive QA on the demo checkpoint, and `prunecard eval` end to end."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from analyzer.cli import main
+from analyzer.demo import demo_checkpoint
+from analyzer.qa import QASettings, answer, answer_batch, load_qa_model
+from analyzer.records import Evaluation, load_record
+from analyzer.squad_data import read_squad
+from analyzer.squad_metric import score_predictions
+
+CONTEXT = "Paris is the capital of France. It lies on the Seine, which flows to the sea."
+
+
+@pytest.fixture(scope="module")
+def qa():
+    return load_qa_model(demo_checkpoint())
+
+
+def check(ans, context):
+    assert 0.0 <= ans.na_prob <= 1.0
+    assert (ans.text == "") == (ans.na_prob > 0.5)
+    assert ans.spans and [s.score for s in ans.spans] == sorted(
+        (s.score for s in ans.spans), reverse=True)
+    for s in ans.spans:
+        assert context[s.start:s.end] == s.text and s.text.strip()
+    if ans.text:
+        assert ans.text == ans.spans[0].text
+
+
+def test_answer_is_a_span_of_the_context(qa):
+    model, tokenizer = qa
+    ans = answer(model, tokenizer, "What is the capital of France?", CONTEXT)
+    check(ans, CONTEXT)
+    assert len(ans.spans) == QASettings().n_best
+
+
+def test_batches_give_the_answers_of_single_questions(qa):
+    model, tokenizer = qa
+    questions = ["Where?", "What is the capital of France?", "Which river?"]
+    contexts = [CONTEXT, "France " * 3, CONTEXT + " " + CONTEXT]
+    batched = answer_batch(model, tokenizer, questions, contexts, batch_size=2)
+    for q, c, got in zip(questions, contexts, batched, strict=True):
+        alone = answer(model, tokenizer, q, c)
+        assert got.text == alone.text
+        assert got.na_prob == pytest.approx(alone.na_prob, abs=1e-5)
+
+
+def test_long_contexts_are_split_into_windows_and_spans_come_from_all_of_them(qa):
+    model, tokenizer = qa
+    context = " ".join(f"word{i}" for i in range(900))  # several 384-token windows
+    ans = answer(model, tokenizer, "Which word?", context, settings=QASettings(n_best=200))
+    check(ans, context)
+    assert max(s.start for s in ans.spans) > len(context) // 2
+    assert all(len(tokenizer.tokenize(s.text)) <= 30 for s in ans.spans)
+
+
+def test_equal_logits_tie_and_the_span_is_kept(qa):
+    import copy
+
+    import torch
+
+    model, tokenizer = copy.deepcopy(qa[0]), qa[1]
+    with torch.no_grad():
+        model.qa_outputs.weight.zero_()
+        model.qa_outputs.bias.zero_()
+    ans = answer(model, tokenizer, "What?", CONTEXT)
+    assert ans.na_prob == pytest.approx(0.5)  # null and best span equally likely
+    assert ans.text != ""  # a tie keeps the span (null must be strictly higher)
+    cls_only = answer(model, tokenizer, "What?", "")  # no context tokens: no span at all
+    assert cls_only.text == "" and cls_only.na_prob == 1.0 and cls_only.spans == ()
+
+
+def test_left_padding_tokenizers_put_the_context_first(qa):
+    model, tokenizer = qa
+    tokenizer.padding_side = "left"
+    try:
+        ans = answer(model, tokenizer, "What is the capital of France?", CONTEXT)
+    finally:
+        tokenizer.padding_side = "right"
+    check(ans, CONTEXT)
+
+
+def test_eval_end_to_end(tmp_path, capsys):
+    out = tmp_path / "eval"
+    assert main(["eval", "--limit", "12", "--seed", "4", "--out", str(out),
+                 "--batch-size", "4"]) == 0
+    files = sorted(p.name for p in out.iterdir())
+    assert files == ["eval_data.json", "eval_metrics.json", "evaluation.json", "na_probs.json",
+                     "predictions.json"]
+    data = read_squad(out / "eval_data.json")
+    preds = json.loads((out / "predictions.json").read_text())
+    probs = json.loads((out / "na_probs.json").read_text())
+    metrics = json.loads((out / "eval_metrics.json").read_text())
+    assert len(data.questions) == 12 and set(preds) == set(probs) == set(data.ids)
+    assert all(0.0 <= p <= 1.0 for p in probs.values())
+    # the official computation on the written files gives the written figures
+    again = score_predictions(data, preds, probs).scores
+    for key in ("exact", "f1", "total", "best_exact", "best_exact_thresh", "best_f1"):
+        assert metrics[key] == pytest.approx(getattr(again, key), abs=1e-9)
+    assert metrics["n"] == 12 and metrics["ci"]["resamples"] == 1000
+    ev = load_record(Evaluation, out / "evaluation.json")
+    assert ev.packed and (ev.limit, ev.seed, ev.n) == (12, 4, 12)
+    assert "EM" in capsys.readouterr().out
+    assert main(["eval", "--limit", "12", "--out", str(out)]) == 2  # exists: no --force
+    assert "already exists" in capsys.readouterr().err
