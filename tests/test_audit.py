@@ -1,0 +1,226 @@
+"""The audit on the seed card, nn_pruning cards and prunecard's own cards, against real
+pruned checkpoints built in conftest; exit codes through the real entry point."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import EXAMPLE_SPEC, LINEAR_DENSE
+
+from analyzer import analyze
+from analyzer.audit import AuditReport, audit, audit_claims
+from analyzer.claims import read_card
+from analyzer.cli import main
+from analyzer.records import (
+    Bench,
+    BenchShape,
+    ConfidenceInterval,
+    Environment,
+    Equivalence,
+    Evaluation,
+    SquadScores,
+    from_dict,
+    load_record,
+    to_dict,
+    write_record,
+)
+
+REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
+SEED = REFERENCE / "seed_model_card.md"
+CARDS = sorted((REFERENCE / "nn_pruning_cards").glob("*.md"))
+SEED_SCORES = {  # the seed card's own JSON block (official SQuAD v2 script keys)
+    "HasAns_exact": 74.8144399460189, "HasAns_f1": 80.555306012496, "HasAns_total": 5928,
+    "NoAns_exact": 84.57527333894029, "NoAns_f1": 84.57527333894029, "NoAns_total": 5945,
+    "best_exact": 79.70184452118251, "best_exact_thresh": 0.0, "best_f1": 82.56816761071966,
+    "best_f1_thresh": 0.0, "exact": 79.70184452118251, "f1": 82.56816761071981, "total": 11873,
+}  # fmt: skip
+LINEAR_PCT = 100 * (LINEAR_DENSE - EXAMPLE_SPEC.linear_zeros) / LINEAR_DENSE  # by arithmetic
+
+
+def find(report, quantity, check, line=None):
+    found = [f for f in report.findings if f.quantity == quantity and f.check == check
+             and (line is None or f.line == line)]  # fmt: skip
+    assert found, (quantity, check, line)
+    return found[0]
+
+
+def _bench(speedup: float, original_bytes: int = 0) -> Bench:
+    env = Environment("3.11", "linux", "cpu", 2, "2.13", "5.24", "cpu")
+    shape = BenchShape(8, 384, 100.0, 100.0 / speedup, 1.0, 1.0, speedup, 1.5, speedup / 1.5, 20)
+    return Bench(2, "cpu", "float32", (shape,), Equivalence(1e-6, 1e-4, "random ids"), env,
+                 packed_bytes=80_000_000, original_bytes=original_bytes)  # fmt: skip
+
+
+def test_seed_alone_flags_the_em_variation():
+    report = audit_claims(read_card(SEED))
+    em = find(report, "exact_variation", "internal")
+    assert em.verdict == "mismatch" and em.claimed == "-4.13"
+    assert em.measured_value == pytest.approx(79.70 - 82.83)  # -3.13
+    assert "value - reference" in em.rule
+    f1 = find(report, "f1_variation", "internal", line=52)
+    assert f1.verdict == "ok"
+    assert find(report, "dataset", "internal", line=34).verdict == "mismatch"  # SQuAD1.1
+    assert find(report, "heads_removed_pct", "internal").verdict == "ok"  # 190/384 = 49.48
+    assert find(report, "f1", "internal", line=26).verdict == "ok"  # id f82.6 vs 82.568
+    assert find(report, "linear_density", "weights", line=22).verdict == "not checkable"
+    assert not report.passed
+
+
+@pytest.mark.parametrize("path", CARDS, ids=lambda p: p.stem)
+def test_nn_pruning_cards_are_internally_consistent(path):
+    report = audit_claims(read_card(path))
+    internal = [f for f in report.findings if f.check == "internal"]
+    assert len(internal) >= 8 and all(f.verdict == "ok" for f in internal)
+    assert report.passed
+
+
+def test_variation_rule_catches_an_edited_card(tmp_path):
+    text = CARDS[0].read_text().replace("**+0.14**", "**+0.41**")
+    (tmp_path / "card.md").write_text(text)
+    report = audit_claims(read_card(tmp_path / "card.md"))
+    bad = [f for f in report.findings if f.verdict == "mismatch"]
+    assert [(f.quantity, f.claimed) for f in bad] == [("exact_variation", "+0.41")]
+
+
+def test_seed_against_a_pruned_minilm(pruned_minilm):
+    report = audit(SEED, pruned_minilm)
+    linear = find(report, "linear_density", "weights", line=22)
+    assert linear.verdict == "mismatch"
+    assert linear.measured_value == pytest.approx(LINEAR_PCT)
+    removed = find(report, "heads_removed", "weights")
+    assert removed.verdict == "mismatch" and removed.measured_value == EXAMPLE_SPEC.heads_removed
+    assert find(report, "heads_total", "weights").measured_value == 72
+    size = find(report, "file_size", "weights")
+    assert size.verdict == "mismatch"
+    assert size.measured_value == (pruned_minilm / "model.safetensors").stat().st_size
+    assert find(report, "tag", "weights").verdict == "ok"  # BertForQuestionAnswering
+    assert find(report, "f1", "evaluation").verdict == "not checkable"
+
+
+def _matching_seed(tmp_path: Path, checkpoint: Path) -> Path:
+    """The seed card with its defects fixed and its figures set to the checkpoint's."""
+    a = analyze(checkpoint)
+    size = (checkpoint / "model.safetensors").stat().st_size
+    removed = EXAMPLE_SPEC.heads_removed
+    lines = SEED.read_text().splitlines()
+    text = "\n".join(lines[lines.index("---") :]).replace("\ncontext:", "\n  context:")
+    for old, new in (
+        ("linear layers contains 16.0%", f"linear layers contains {LINEAR_PCT:.1f}%"),
+        ("**24.0%**", f"**{100 * a.overall.density:.1f}%**"),
+        ("190 heads were removed on a total of 384 (49.5%)",
+         f"{removed} heads were removed on a total of 72 ({100 * removed / 72:.1f}%)"),
+        ("-d16-", f"-d{LINEAR_PCT:.0f}-"),
+        ("Details of the SQuAD1.1 dataset", "Details of the SQuAD 2.0 dataset"),
+        ("**-4.13**", "**-3.13**"),
+        ("`1084MB`", f"`{size / 1e6:.0f}MB`"),
+        ("parameters: 445.0M", f"parameters: {a.overall.dense / 1e6:.1f}M"),
+    ):  # fmt: skip
+        assert old in text, old
+        text = text.replace(old, new)
+    out = tmp_path / "card.md"
+    out.write_text(text)
+    return out
+
+
+def test_corrected_seed_audits_clean(tmp_path, pruned_minilm, capsys):
+    card = _matching_seed(tmp_path, pruned_minilm)
+    (tmp_path / "eval_metrics.json").write_text(json.dumps(SEED_SCORES))
+    write_record(_bench(2.55), tmp_path / "bench.json")  # 2.63 is within 10% of 2.55
+    argv = ["audit", str(pruned_minilm), "--card", str(card),
+            "--eval", str(tmp_path / "eval_metrics.json"),
+            "--bench", str(tmp_path / "bench.json"),
+            "--json", str(tmp_path / "audit.json"),
+            "--markdown", str(tmp_path / "audit.md")]  # fmt: skip
+    assert main(argv) == 0, capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "mismatch" not in out.split("line  claim")[1].replace("0 mismatch", "")
+    report = load_record(AuditReport, tmp_path / "audit.json")
+    assert report.passed and report.claims >= 40
+    # the corrected card lost the seed's 4 page-scrape lines: seed line N is line N - 4
+    assert find(report, "f1", "evaluation", line=23).verdict == "ok"
+    assert find(report, "dataset", "evaluation", line=8).verdict == "ok"
+    assert find(report, "speedup", "bench", line=20).verdict == "ok"
+    assert "| Line | Section | Quote |" in (tmp_path / "audit.md").read_text()
+
+    # the same card against a worse evaluation and a slower bench
+    worse = dict(SEED_SCORES, f1=80.0, exact=77.0)
+    (tmp_path / "worse.json").write_text(json.dumps(worse))
+    write_record(_bench(2.0), tmp_path / "slow.json")
+    assert main([*argv[:4], "--eval", str(tmp_path / "worse.json"),
+                 "--bench", str(tmp_path / "slow.json")]) == 1  # fmt: skip
+    report = audit(card, pruned_minilm, eval_path=tmp_path / "worse.json",
+                   bench_path=tmp_path / "slow.json")  # fmt: skip
+    assert find(report, "f1", "evaluation", line=23).verdict == "mismatch"
+    assert find(report, "f1_variation", "evaluation", line=48).measured_value == pytest.approx(
+        80.0 - 85.85
+    )
+    assert find(report, "speedup", "bench", line=20).verdict == "mismatch"
+
+
+def test_prunecard_card_audits_clean(tmp_path, pruned_minilm):
+    from analyzer.card import CardOptions, Reference, render_card
+    from analyzer.report import build_report
+
+    a = analyze(pruned_minilm)
+    scores = from_dict(SquadScores, SEED_SCORES)
+    evaluation = Evaluation(scores, ConfidenceInterval(79.0, 80.4, 81.9, 83.2, 0.95, 1000, 0),
+                            11873, "dev.json", "ab" * 32, True)  # fmt: skip
+    bench = _bench(1.43, original_bytes=a.file_bytes)
+    report = build_report(pruned_minilm, analysis=a, bench=bench, evaluation=evaluation)
+    reference = Reference(exact=82.83, f1=85.85, source="ref.json", total=11873)
+    text = render_card(report, CardOptions(model_name="me/minilm-pruned", reference=reference))
+    (tmp_path / "README.md").write_text(text)
+    write_record(bench, tmp_path / "bench.json")
+    write_record(evaluation, tmp_path / "eval.json")
+    result = audit(tmp_path / "README.md", pruned_minilm, eval_path=tmp_path / "eval.json",
+                   bench_path=tmp_path / "bench.json")  # fmt: skip
+    bad = [f for f in result.findings if f.verdict == "mismatch"]
+    assert bad == []
+    checked = {f.quantity for f in result.findings if f.verdict == "ok" and f.check != "internal"}
+    assert {"linear_density", "heads_removed", "layer_density", "speedup", "f1",
+            "exact_variation", "file_size", "params_packed"} <= checked  # fmt: skip
+    assert main(["audit", str(pruned_minilm), "--card", str(tmp_path / "README.md"),
+                 "--eval", str(tmp_path / "eval.json")]) == 0  # fmt: skip
+    # a hand edit of one figure is caught
+    edited = text.replace("**6 of 72** (8.3%)", "**7 of 72** (8.3%)")
+    (tmp_path / "edited.md").write_text(edited)
+    assert main(["audit", str(pruned_minilm), "--card", str(tmp_path / "edited.md")]) == 1
+
+
+def test_report_round_trips(tmp_path):
+    report = audit(SEED, None)
+    assert from_dict(AuditReport, json.loads(json.dumps(to_dict(report)))) == report
+    write_record(report, tmp_path / "a.json")
+    assert load_record(AuditReport, tmp_path / "a.json") == report
+
+
+def test_bad_input_exits_2(tmp_path, pruned_minilm, capsys):
+    assert main(["audit", str(pruned_minilm)]) == 2  # no README.md in the checkpoint
+    assert "README.md: no such card" in capsys.readouterr().err
+    assert main(["audit", str(tmp_path / "missing")]) == 2
+    (tmp_path / "bad.json").write_text("{not json")
+    assert main(["audit", str(SEED), "--no-weights", "--eval", str(tmp_path / "bad.json")]) == 2
+    (tmp_path / "other.json").write_text('{"accuracy": 1}')
+    other = ["--eval", str(tmp_path / "other.json"), "--json", str(tmp_path / "out.json")]
+    assert main(["audit", str(SEED), "--no-weights", *other]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 3 and all(line.startswith("prunecard: error: ") for line in err)
+    assert not (tmp_path / "out.json").exists()
+
+
+def test_subprocess_entry_point(tmp_path):
+    card = tmp_path / "README.md"
+    shutil.copy(SEED, card)
+    exe = Path(sys.executable).with_name("prunecard")
+    run = subprocess.run([str(exe), "audit", str(card), "--no-weights"], capture_output=True,
+                         text=True, timeout=60)  # fmt: skip
+    assert run.returncode == 1, run.stderr
+    assert "-4.13" in run.stdout and "FAIL" in run.stdout
+    clean = subprocess.run([str(exe), "audit", str(CARDS[0]), "--no-weights"],
+                           capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert clean.returncode == 0 and "PASS" in clean.stdout
