@@ -3,9 +3,10 @@
 transformers 5 removed that pipeline, so the reference runs in a separate virtual
 environment that this script creates (transformers 4.57 and the same torch, from PyPI).
 Both sides answer the same questions with the same model (the demo checkpoint, an
-unpacked BertForQuestionAnswering) and matched post-processing: windows of 384 tokens,
-stride 128, answers up to 30 tokens, no-answer when the [CLS] score wins, answers cut at
-token offsets (`align_to_words=False`). Each side warms up on a few questions, then answers
+unpacked BertForQuestionAnswering; prunecard also runs it packed, its `eval` default) and
+matched post-processing: windows of 384 tokens, stride 128, answers up to 30 tokens,
+no-answer when the [CLS] score wins, answers cut at token offsets (`align_to_words=False`).
+Each side warms up on a few questions, then answers
 all of them once under a wall clock; model loading is not timed. EM and F1 come from
 prunecard's implementation of the official metric.
 
@@ -23,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-REFERENCE = '''
+REFERENCE = """
 import json, sys, time
 import torch, transformers
 from transformers import pipeline
@@ -39,7 +40,7 @@ seconds = time.perf_counter() - began
 json.dump({"seconds": seconds, "transformers": transformers.__version__,
            "torch": torch.__version__, "threads": torch.get_num_threads(),
            "predictions": {q["id"]: o["answer"] for q, o in zip(qs, out)}}, open(out_file, "w"))
-'''
+"""
 
 
 def reference_python(venv: Path) -> Path:
@@ -65,8 +66,11 @@ def main() -> None:
     parser.add_argument("--questions", type=int, default=150)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--warmup", type=int, default=4)
-    parser.add_argument("--venv", type=Path,
-                        default=Path.home() / ".cache" / "prunecard" / "bench-transformers-4.57")
+    parser.add_argument(
+        "--venv",
+        type=Path,
+        default=Path.home() / ".cache" / "prunecard" / "bench-transformers-4.57",
+    )
     args = parser.parse_args()
 
     model_path = demo_checkpoint()
@@ -79,38 +83,52 @@ def main() -> None:
         data_file.write_text(json.dumps(rows))
         env = {**os.environ, "TRANSFORMERS_VERBOSITY": "error"}
         subprocess.run(
-            [str(python), "-c", REFERENCE, str(model_path), str(data_file), str(out_file),
-             str(args.warmup)], check=True, env=env,
+            [
+                str(python),
+                "-c",
+                REFERENCE,
+                str(model_path),
+                str(data_file),
+                str(out_file),
+                str(args.warmup),
+            ],
+            check=True,
+            env=env,
         )
         reference = json.loads(out_file.read_text())
 
     import torch
     import transformers
 
-    model, tokenizer = load_qa_model(model_path)
     questions, contexts = [r["question"] for r in rows], [r["context"] for r in rows]
-    answer_batch(model, tokenizer, questions[: args.warmup], contexts[: args.warmup],
-                 device="cpu")
-    began = time.perf_counter()
-    answers = answer_batch(model, tokenizer, questions, contexts, device="cpu",
-                           batch_size=args.batch_size)
-    seconds = time.perf_counter() - began
-    ours = score_predictions(data, {r["id"]: a.text for r, a in zip(rows, answers, strict=True)})
     theirs = score_predictions(data, reference["predictions"])
-    agree = sum(a.text == reference["predictions"][r["id"]]
-                for r, a in zip(rows, answers, strict=True))
-
-    print(f"model      {model_path} (unpacked), {len(rows)} questions, CPU, "
-          f"{torch.get_num_threads()} threads")
-    print(f"reference  transformers {reference['transformers']} pipeline, torch "
-          f"{reference['torch']}: {reference['seconds']:.2f} s, EM {theirs.scores.exact:.2f}, "
-          f"F1 {theirs.scores.f1:.2f}")
-    print(f"prunecard  transformers {transformers.__version__}, torch {torch.__version__}, "
-          f"batch {args.batch_size}: {seconds:.2f} s, EM {ours.scores.exact:.2f}, "
-          f"F1 {ours.scores.f1:.2f}")
-    print(f"speedup    {reference['seconds'] / seconds:.2f}x; EM difference "
-          f"{ours.scores.exact - theirs.scores.exact:+.2f}, F1 difference "
-          f"{ours.scores.f1 - theirs.scores.f1:+.2f}; identical answers {agree}/{len(rows)}")
+    print(f"model      {model_path}, {len(rows)} questions, CPU, {torch.get_num_threads()} threads")
+    print(
+        f"reference  transformers {reference['transformers']} pipeline, torch "
+        f"{reference['torch']}: {reference['seconds']:.2f} s, EM {theirs.scores.exact:.2f}, "
+        f"F1 {theirs.scores.f1:.2f}"
+    )
+    for packed in (False, True):  # the checkpoint as stored (as the pipeline ran it), packed
+        model, tokenizer = load_qa_model(model_path, packed=packed)
+        answer_batch(
+            model, tokenizer, questions[: args.warmup], contexts[: args.warmup], device="cpu"
+        )
+        began = time.perf_counter()
+        answers = answer_batch(
+            model, tokenizer, questions, contexts, device="cpu", batch_size=args.batch_size
+        )
+        seconds = time.perf_counter() - began
+        texts = {r["id"]: a.text for r, a in zip(rows, answers, strict=True)}
+        ours = score_predictions(data, texts)
+        agree = sum(texts[qid] == reference["predictions"][qid] for qid in texts)
+        em, f1 = ours.scores.exact, ours.scores.f1
+        print(
+            f"prunecard  {'packed' if packed else 'as stored'}, transformers "
+            f"{transformers.__version__}, batch {args.batch_size}: {seconds:.2f} s, "
+            f"EM {em:.2f}, F1 {f1:.2f}; speedup {reference['seconds'] / seconds:.2f}x, "
+            f"EM {em - theirs.scores.exact:+.2f}, F1 {f1 - theirs.scores.f1:+.2f}, "
+            f"identical answers {agree}/{len(rows)}"
+        )
 
 
 if __name__ == "__main__":
