@@ -1,0 +1,322 @@
+"""Figures of an `Analysis`: density per matrix, block maps and heads, as PNG and SVG.
+
+Everything is drawn from the record alone (no weights are read), with the Agg backend, fixed
+fonts and sizes, a fixed SVG hash salt and no dates in the files, so the same record gives
+byte-identical files. SVG density bars carry a `<title>` tooltip with the matrix name and
+its density.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from dataclasses import dataclass
+from html import escape
+from pathlib import Path
+from typing import Any
+
+from .outputs import atomic_write_bytes
+from .records import LINEAR_ROLES, Analysis, LayerHeads, MatrixStats
+
+__all__ = ["FIGURES", "ROLE_COLORS", "ROLE_LABELS", "occupancy_grid", "write_figures"]
+
+ROLE_LABELS = {
+    "q": "query",
+    "k": "key",
+    "v": "value",
+    "o": "attention output",
+    "ffn_in": "FFN in",
+    "ffn_out": "FFN out",
+}
+# Colour-blind-safe (Okabe-Ito); attention in cool colours, FFN in warm ones.
+ROLE_COLORS = {
+    "q": "#0072B2",
+    "k": "#56B4E9",
+    "v": "#009E73",
+    "o": "#CC79A7",
+    "ffn_in": "#E69F00",
+    "ffn_out": "#D55E00",
+}
+KEPT, REMOVED_ZEROS, REMOVED_CHECKPOINT = "#0072B2", "#E69F00", "#999999"
+FIGURES = ("density", "heads", "blocks")  # file stems under assets/
+_STYLE = {
+    "font.family": "DejaVu Sans",
+    "font.size": 9,
+    "axes.titlesize": 10,
+    "axes.labelsize": 9,
+    "xtick.labelsize": 8,
+    "ytick.labelsize": 8,
+    "legend.fontsize": 8,
+    "svg.hashsalt": "prunecard",
+    "svg.fonttype": "none",
+    "path.simplify": False,
+}
+_DPI = 120
+_WIDTH_IN = 8.0  # 960 px: the width of a Hub card's column
+
+
+def write_figures(analysis: Analysis, assets: Path) -> list[Path]:
+    """Draw every figure the analysis supports into `assets` as .png and .svg; return paths."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    drawn: list[Path] = []
+    with plt.rc_context(_STYLE):
+        linear = [m for m in analysis.matrices if m.role in LINEAR_ROLES and m.layer is not None]
+        if linear:
+            drawn += _save(_density(analysis, linear), assets / "density", tooltips=_tips(linear))
+        if analysis.heads.total:
+            drawn += _save(_heads(analysis), assets / "heads")
+        mapped = [m for m in linear if m.block is not None and m.block.occupancy]
+        if mapped:
+            drawn += _save(_blocks(analysis, mapped), assets / "blocks")
+    return drawn
+
+
+# --------------------------------------------------------------------------- density
+
+
+def _density(analysis: Analysis, linear: list[MatrixStats]) -> Any:
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
+    fig, ax = plt.subplots(figsize=(_WIDTH_IN, 3.4))
+    per_layer = len(LINEAR_ROLES) + 1  # one empty slot between layers
+    ticks: dict[int, list[float]] = {}
+    for m in sorted(linear, key=_matrix_order):
+        x = m.layer * per_layer + LINEAR_ROLES.index(m.role)
+        dense = _numel(m.dense_shape)
+        ax.bar(x, dense / 1e6, width=0.85, color="#EEEEEE", edgecolor="#BBBBBB", linewidth=0.4)
+        bar = ax.bar(x, m.nnz / 1e6, width=0.85, color=ROLE_COLORS[m.role], linewidth=0)
+        bar.patches[0].set_gid(_gid(m))
+        ticks.setdefault(m.layer, []).append(x)
+    ax.set_xticks([sum(xs) / len(xs) for xs in ticks.values()], [str(k) for k in ticks])
+    ax.set_xlabel("encoder layer")
+    ax.set_ylabel("weights (millions)")
+    ax.set_title(
+        f"Non-zero weights per linear matrix (grey: dense size); "
+        f"linear density {100 * analysis.linear.density:.1f}%"
+    )
+    handles = [Patch(color=ROLE_COLORS[r], label=ROLE_LABELS[r]) for r in LINEAR_ROLES]
+    handles.append(Patch(facecolor="#EEEEEE", edgecolor="#BBBBBB", label="dense size"))
+    ax.legend(handles=handles, ncol=7, loc="upper center", bbox_to_anchor=(0.5, -0.18))
+    ax.spines[["top", "right"]].set_visible(False)
+    ax.set_xlim(-1, len(ticks) * per_layer - 1)
+    fig.tight_layout()
+    return fig
+
+
+def _tips(linear: list[MatrixStats]) -> dict[str, str]:
+    return {
+        _gid(m): f"{m.name}: {100 * m.density:.1f}% dense "
+        f"({m.nnz:,} of {_numel(m.dense_shape):,} weights)"
+        for m in linear
+    }
+
+
+def _gid(m: MatrixStats) -> str:
+    return "bar-" + re.sub(r"[^A-Za-z0-9_-]", "-", m.name)
+
+
+def _matrix_order(m: MatrixStats) -> tuple[int, int]:
+    return (m.layer or 0, LINEAR_ROLES.index(m.role))
+
+
+# --------------------------------------------------------------------------- heads
+
+
+def _heads(analysis: Analysis) -> Any:
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
+
+    layers = analysis.heads.layers
+    n_heads = analysis.num_heads
+    fig, (bars, grid) = plt.subplots(
+        1, 2, figsize=(_WIDTH_IN, 3.2), gridspec_kw={"width_ratios": [1, 1.3]}
+    )
+    idx = np.arange(len(layers))
+    kept = np.array([h.kept for h in layers])
+    zeros = np.array([len(h.removed_as_zeros) for h in layers])
+    pruned = np.array([len(h.removed_in_checkpoint) for h in layers])
+    bars.bar(idx, kept, color=KEPT, label="kept")
+    bars.bar(idx, zeros, bottom=kept, color=REMOVED_ZEROS, label="removed (zero weights)")
+    bars.bar(
+        idx, pruned, bottom=kept + zeros, color=REMOVED_CHECKPOINT, label="removed (pruned_heads)"
+    )
+    bars.set_xticks(idx, [str(h.layer) for h in layers])
+    bars.set_xlabel("encoder layer")
+    bars.set_ylabel("heads")
+    bars.set_ylim(0, n_heads)
+    bars.set_title(f"{analysis.heads.removed} of {analysis.heads.total} heads removed")
+    bars.spines[["top", "right"]].set_visible(False)
+
+    cells = np.array([_head_states(h, n_heads) for h in layers])
+    cmap = ListedColormap([KEPT, REMOVED_ZEROS, REMOVED_CHECKPOINT])
+    grid.imshow(cells, cmap=cmap, vmin=0, vmax=2, aspect="auto", interpolation="nearest")
+    grid.set_xticks(np.arange(n_heads), [str(h) for h in range(n_heads)])
+    grid.set_yticks(idx, [str(h.layer) for h in layers])
+    grid.set_xticks(np.arange(-0.5, n_heads), minor=True)
+    grid.set_yticks(np.arange(-0.5, len(layers)), minor=True)
+    grid.grid(which="minor", color="white", linewidth=1)
+    grid.tick_params(which="minor", length=0)
+    grid.set_xlabel("head")
+    grid.set_ylabel("encoder layer")
+    grid.set_title("layer x head")
+    handles = [
+        Patch(color=KEPT, label="kept"),
+        Patch(color=REMOVED_ZEROS, label="removed: zero value rows or output columns"),
+        Patch(color=REMOVED_CHECKPOINT, label="removed: config pruned_heads"),
+    ]
+    fig.legend(handles=handles, ncol=3, loc="lower center", frameon=False)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    return fig
+
+
+def _head_states(heads: LayerHeads, n_heads: int) -> list[int]:
+    state = [0] * n_heads
+    for h in heads.removed_as_zeros:
+        state[h] = 1
+    for h in heads.removed_in_checkpoint:
+        state[h] = 2
+    return state
+
+
+# --------------------------------------------------------------------------- block maps
+
+
+def occupancy_grid(m: MatrixStats) -> Any:
+    """The stored matrix's non-empty-block map as a bool array of shape `block.grid`."""
+    import numpy as np
+
+    assert m.block is not None
+    rows, cols = m.block.grid
+    bits = np.frombuffer(base64.b64decode(m.block.occupancy), dtype=np.uint8)
+    return np.unpackbits(bits)[: rows * cols].reshape(rows, cols).astype(bool)
+
+
+@dataclass(frozen=True)
+class _Map:
+    image: Any  # 0 empty block, 1 non-empty, 2 removed via pruned_heads; heads/units along x
+    extent: tuple[float, float, float, float]
+
+
+def _oriented_map(m: MatrixStats, heads: LayerHeads | None, head_dim: int) -> _Map:
+    """The map with the head / unit axis horizontal (Q, K, V and FFN-in are transposed),
+    re-expanded to the dense size when pruned_heads removed rows from the file."""
+    import numpy as np
+
+    grid = occupancy_grid(m).astype(np.uint8)
+    br, bc = m.block.block_rows, m.block.block_cols
+    rows, cols = m.shape
+    if m.role in ("q", "k", "v", "ffn_in"):
+        grid, br, bc, rows, cols = grid.T, bc, br, cols, rows
+    removed = heads.removed_in_checkpoint if heads and m.role in ("q", "k", "v", "o") else ()
+    if removed:
+        full = np.repeat(grid, bc, axis=1)[:, :cols]
+        kept = [h for h in range(cols // head_dim + len(removed)) if h not in removed]
+        dense = np.full((grid.shape[0], (len(kept) + len(removed)) * head_dim), 2, np.uint8)
+        for i, h in enumerate(kept):
+            dense[:, h * head_dim : (h + 1) * head_dim] = full[:, i * head_dim : (i + 1) * head_dim]
+        grid, cols = dense, dense.shape[1]
+    return _Map(image=grid, extent=(0, cols, rows, 0))
+
+
+def _blocks(analysis: Analysis, mapped: list[MatrixStats]) -> Any:
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
+
+    layers = sorted({m.layer for m in mapped})
+    heads = {h.layer: h for h in analysis.heads.layers}
+    head_dim = analysis.hidden_size // analysis.num_heads if analysis.num_heads else 1
+    ratios = [1, 1, 1, 1, 2, 2]  # FFN matrices are wider (intermediate units along x)
+    height = 0.75 * len(layers) + 0.8
+    fig, axes = plt.subplots(
+        len(layers),
+        len(LINEAR_ROLES),
+        figsize=(_WIDTH_IN, height),
+        gridspec_kw={"width_ratios": ratios},
+        squeeze=False,
+    )
+    cmap = ListedColormap(["#FFFFFF", "#222222", "#BBBBBB"])
+    by_key = {(m.layer, m.role): m for m in mapped}
+    for r, layer in enumerate(layers):
+        for c, role in enumerate(LINEAR_ROLES):
+            ax = axes[r][c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            m = by_key.get((layer, role))
+            if m is None:
+                ax.set_axis_off()
+                continue
+            fm = _oriented_map(m, heads.get(layer), head_dim)
+            ax.imshow(
+                fm.image,
+                cmap=cmap,
+                vmin=0,
+                vmax=2,
+                extent=fm.extent,
+                aspect="auto",
+                interpolation="nearest",
+            )
+            for side in ax.spines.values():
+                side.set_linewidth(0.5)
+                side.set_color("#888888")
+            ax.set_xlabel(f"{m.block.kind}, {100 * m.density:.1f}%", fontsize=7, labelpad=1)
+            if r == 0:
+                ax.set_title(ROLE_LABELS[role], fontsize=8)
+            if c == 0:
+                ax.set_ylabel(f"layer {layer}", fontsize=8)
+    handles = [
+        Patch(facecolor="#222222", label="block holds a non-zero"),
+        Patch(facecolor="#FFFFFF", edgecolor="#888888", label="all-zero block"),
+        Patch(facecolor="#BBBBBB", label="head removed via pruned_heads"),
+    ]
+    fig.legend(handles=handles, ncol=3, loc="lower center", frameon=False)
+    fig.tight_layout(rect=(0, 0.3 / height, 1, 1), h_pad=0.4, w_pad=0.3)
+    return fig
+
+
+# --------------------------------------------------------------------------- saving
+
+
+def _save(fig: Any, stem: Path, *, tooltips: dict[str, str] | None = None) -> list[Path]:
+    """Write stem.png and stem.svg without dates or versions, then close the figure."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    try:
+        png, svg = io.BytesIO(), io.BytesIO()
+        fig.savefig(png, format="png", dpi=_DPI, metadata={"Software": None})
+        fig.savefig(svg, format="svg", metadata={"Date": None, "Creator": None})
+    finally:
+        plt.close(fig)
+    text = svg.getvalue().decode("utf-8")
+    if tooltips:
+        text = _add_titles(text, tooltips)
+    return [
+        atomic_write_bytes(stem.with_suffix(".png"), png.getvalue()),
+        atomic_write_bytes(stem.with_suffix(".svg"), text.encode("utf-8")),
+    ]
+
+
+def _add_titles(svg: str, tooltips: dict[str, str]) -> str:
+    """Insert a `<title>` as the first child of each `<g id=gid>` (browsers show it on hover)."""
+
+    def add(match: re.Match[str]) -> str:
+        tip = tooltips.get(match.group(1))
+        return match.group(0) + (f"\n   <title>{escape(tip)}</title>" if tip else "")
+
+    return re.sub(r'<g id="([^"]+)">', add, svg)
+
+
+def _numel(shape: tuple[int, ...]) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n

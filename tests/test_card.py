@@ -1,0 +1,358 @@
+"""The model card: golden READMEs, metadata that validates offline, "not measured", rounding,
+the usage block run as printed, and the `prunecard card` command.
+
+Goldens are regenerated only with PRUNECARD_UPDATE_GOLDEN=1; dates, versions, the machine
+and the checkpoint path are passed in so they are stable.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import EXAMPLE_SPEC, build_minilm, build_nn_pruning, nn_pruning_record
+from huggingface_hub import ModelCardData
+from huggingface_hub.repocard_data import model_index_to_eval_results
+
+from analyzer import analyze
+from analyzer.card import (
+    CardOptions,
+    Reference,
+    eval_results_yaml,
+    load_reference,
+    render_card,
+    signed_difference,
+    validate_card,
+    write_card,
+)
+from analyzer.cli import main
+from analyzer.errors import InputError
+from analyzer.records import (
+    Bench,
+    BenchShape,
+    ConfidenceInterval,
+    Environment,
+    Equivalence,
+    Evaluation,
+    Report,
+    SquadScores,
+)
+from analyzer.report import build_report, read_report
+from analyzer.sparsity import HEAD_RULE
+
+GOLDEN = Path(__file__).parent / "golden"
+UPDATE = os.environ.get("PRUNECARD_UPDATE_GOLDEN") == "1"
+SEED_CARD = Path(__file__).resolve().parents[2] / "shared" / "reference" / "seed_model_card.md"
+ENV = Environment(
+    python="3.11.7",
+    platform="Linux-x86_64",
+    cpu="Example CPU",
+    cores=2,
+    torch="2.13.0+cpu",
+    transformers="5.24.0",
+    device="cpu",
+)
+BENCH = Bench(
+    threads=2,
+    device="cpu",
+    dtype="float32",
+    shapes=(
+        BenchShape(1, 128, 20.0, 12.5, 1.0, 0.5, 1.6, 1.9, 1.6 / 1.9, 30, 1.1, 0.6),
+        BenchShape(8, 384, 600.0, 400.0, 12.0, 9.0, 1.5, 1.9, 1.5 / 1.9, 10, 30.0, 16.0),
+    ),
+    equivalence=Equivalence(2.1e-6, 1e-4, "8 SQuAD v2 questions"),
+    environment=ENV,
+    packed_bytes=80_123_456,
+    original_bytes=90_868_000,
+)
+EVAL = Evaluation(
+    scores=SquadScores(
+        exact=12.5,
+        f1=15.555,  # rounds up to 15.56
+        total=200,
+        HasAns_exact=3.0,
+        HasAns_f1=9.11,
+        HasAns_total=100,
+        NoAns_exact=22.0,
+        NoAns_f1=22.0,
+        NoAns_total=100,
+    ),
+    ci=ConfidenceInterval(8.0, 17.0, 11.004, 20.0, 0.95, 1000, 0),
+    n=200,
+    data="squad_v2_dev_half.json",
+    data_sha256="0" * 64,
+    packed=True,
+    limit=200,
+    seed=0,
+)
+# Reference F1 85.854 displays as 85.85; 15.555 displays as 15.56: difference -70.29, not
+# the raw -70.299 rounded to -70.30.
+REFERENCE = Reference(exact=80.0, f1=85.854, source="reference.json", total=11873)
+
+
+def _report(path: Path, fixed_path: str, **records) -> Report:
+    report = build_report(
+        path,
+        command="prunecard card",
+        created="2025-01-31T12:00:00Z",
+        environment=ENV,
+        tool_version="0.1.0",
+        **records,
+    )
+    return dataclasses.replace(
+        report, provenance=dataclasses.replace(report.provenance, checkpoint=fixed_path)
+    )
+
+
+def minilm_report_files(report: Report) -> list[Path]:
+    root = Path(report.analysis.checkpoint)
+    return [root / f.path for f in report.analysis.files]
+
+
+def _check_golden(name: str, text: str) -> None:
+    golden = GOLDEN / name
+    if UPDATE:
+        golden.write_text(text, encoding="utf-8")
+    assert golden.exists(), f"{golden} missing: run with PRUNECARD_UPDATE_GOLDEN=1"
+    assert text == golden.read_text(encoding="utf-8")
+
+
+def _front_matter(text: str) -> dict:
+    assert text.startswith("---\n")
+    return yaml.safe_load(text[4 : text.index("\n---\n", 3)])
+
+
+@pytest.fixture(scope="module")
+def minilm_report(pruned_minilm) -> Report:
+    return _report(
+        pruned_minilm,
+        "checkpoints/minilm-pruned",
+        analysis=analyze(pruned_minilm),
+        bench=BENCH,
+        evaluation=EVAL,
+    )
+
+
+MINILM_OPTIONS = CardOptions(
+    model_name="prunecard/minilm-pruned-squad2",
+    base_model="sentence-transformers/all-MiniLM-L6-v2",
+    license="apache-2.0",
+    reference=REFERENCE,
+)
+
+
+def test_golden_minilm(minilm_report):
+    text = render_card(minilm_report, MINILM_OPTIONS, ("density", "heads", "blocks"))
+    _check_golden("minilm_card.md", text)
+    size = sum(f.stat().st_size for f in minilm_report_files(minilm_report))
+    assert f"| Weight files: as stored / packed | {size / 1e6:.1f} MB / 80.1 MB |" in text
+    assert "90.9 MB" not in text  # bench's own original_bytes never contradicts the files
+
+
+def test_golden_nn_pruning(tmp_path):
+    """bert-base with published nn_pruning structure; its published scores, no bench."""
+    index = 2
+    path = build_nn_pruning(tmp_path / "nn", index)
+    scores = SquadScores(**nn_pruning_record(index)["eval_metrics"])
+    ci = ConfidenceInterval(69.85, 71.49, 73.31, 74.85, 0.95, 1000, 0)  # hand-made
+    evaluation = dataclasses.replace(
+        EVAL,
+        scores=scores,
+        ci=ci,
+        n=scores.total,
+        data="dev-v2.0.json",
+        limit=None,
+        seed=None,
+        packed=False,
+    )
+    report = _report(
+        path, "checkpoints/nn-pruning-hybrid", analysis=analyze(path), evaluation=evaluation
+    )
+    options = CardOptions(model_name="nn-pruning-hybrid", base_model="bert-base-uncased")
+    text = render_card(report, options, ("density", "heads", "blocks"))
+    _check_golden("nn_pruning_card.md", text)
+    removed = sum(len(v) for v in nn_pruning_record(index)["stats"]["pruned_heads"].values())
+    assert f"**{removed} of 144 heads" in text
+    assert "Speedup, packed vs dense | not measured" in text
+
+
+def test_metadata_validates_and_round_trips(minilm_report):
+    text = render_card(minilm_report, MINILM_OPTIONS)
+    assert validate_card(text) == []
+    data = _front_matter(text)
+    card_data = ModelCardData(**data)
+    assert card_data.pipeline_tag == "question-answering"
+    assert card_data.base_model == "sentence-transformers/all-MiniLM-L6-v2"
+    name, results = model_index_to_eval_results(data["model-index"])
+    assert name == "prunecard/minilm-pruned-squad2"
+    assert {r.metric_type: r.metric_value for r in results} == {"exact_match": 12.5, "f1": 15.56}
+    assert all(w["text"] and w["context"] for w in data["widget"])
+
+
+def test_seed_card_fails_validation():
+    """The seed's widget `context` lines are not indented, so its front matter is not YAML."""
+    seed = SEED_CARD.read_text(encoding="utf-8")
+    problems = validate_card(seed[seed.index("---\n") :])
+    assert len(problems) == 1 and "not valid YAML" in problems[0]
+
+
+def test_eval_results_file(minilm_report):
+    entries = yaml.safe_load(eval_results_yaml(minilm_report, MINILM_OPTIONS))
+    assert entries == [
+        {
+            "dataset": {"id": "rajpurkar/squad_v2", "task_id": "squad_v2"},
+            "value": 15.56,
+            "date": "2025-01-31",
+            "source": {
+                "url": "https://huggingface.co/prunecard/minilm-pruned-squad2",
+                "name": "Model card",
+            },
+        }
+    ]
+    assert (
+        eval_results_yaml(dataclasses.replace(minilm_report, evaluation=None), MINILM_OPTIONS)
+        is None
+    )
+
+
+def test_missing_records_say_not_measured(pruned_minilm):
+    report = _report(pruned_minilm, "ckpt")
+    text = render_card(report, CardOptions(model_name="bare"))
+    assert validate_card(text) == []
+    for line in (
+        "| Sparsity, heads, FFN units, parameter counts | not measured |",
+        "| Speedup, packed vs dense | not measured |",
+        "| SQuAD v2 exact match and F1 | not measured |",
+        "| Weight files: as stored / packed | not measured / not measured |",
+        "Sparsity was not measured",
+        "Speed was not measured",
+        "Accuracy was not measured",
+    ):
+        assert line in text
+    assert "model-index" not in _front_matter(text)
+    assert "%" not in text.split("## Usage")[0].replace("percentages", "")
+
+
+def test_rounding_is_never_truncation(minilm_report):
+    a = minilm_report.analysis
+    linear = dataclasses.replace(a.linear, density=0.169996)
+    report = dataclasses.replace(minilm_report, analysis=dataclasses.replace(a, linear=linear))
+    text = render_card(report, MINILM_OPTIONS)
+    assert "**17.0%** (" in text and "16.9%" not in text
+    assert "| **F1** | **15.56** | 11.00 to 20.00 | 85.85 | -70.29 |" in text
+    assert signed_difference(82.566, 85.854) == "-3.28"  # 82.57 - 85.85, as displayed
+    assert signed_difference(83.125, 83.125) == "0.00"
+
+
+def test_head_rule_and_counts_stated(minilm_report):
+    text = render_card(minilm_report, MINILM_OPTIONS)
+    assert HEAD_RULE in text
+    removed = EXAMPLE_SPEC.heads_removed
+    assert f"**{removed} of 72** ({100 * removed / 72:.1f}%)" in text
+    kept_units = 6 * 1536 - 100 - 536
+    assert f"**{kept_units:,} of 9,216**" in text
+    assert "| 0 | " in text and "| 1, 5 |" in text  # layer 0 lost heads 1 and 5
+
+
+def test_usage_block_runs_as_printed(tmp_path):
+    """The card's python block, extracted and executed in a fresh interpreter."""
+    path = build_minilm(tmp_path / "ckpt", EXAMPLE_SPEC)
+    report = build_report(
+        path, analysis=analyze(path), environment=ENV, created="2025-01-31T12:00:00Z"
+    )
+    text = render_card(report, CardOptions(model_name="m"))
+    (code,) = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    script = tmp_path / "usage.py"
+    script.write_text(code)
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    assert "no-answer probability" in done.stdout
+
+
+def test_custom_template(tmp_path, minilm_report):
+    template = tmp_path / "mine.md.j2"
+    template.write_text("# {{ model_name }}\n\nF1 {{ evaluation.scores.f1 | fixed(1) }}\n")
+    text = render_card(minilm_report, dataclasses.replace(MINILM_OPTIONS, template=template))
+    assert text.endswith("# prunecard/minilm-pruned-squad2\n\nF1 15.6\n")
+    template.write_text("{{ no_such_variable }}")
+    with pytest.raises(InputError, match="no_such_variable"):
+        render_card(minilm_report, dataclasses.replace(MINILM_OPTIONS, template=template))
+
+
+def test_reference_file(tmp_path):
+    ref = tmp_path / "ref.json"
+    ref.write_text(json.dumps({"exact": 79.70184452118251, "f1": 82.56816761071966}))
+    assert load_reference(ref) == Reference(79.70184452118251, 82.56816761071966, "ref.json")
+    ref.write_text(json.dumps({"EM": 80}))
+    with pytest.raises(InputError, match="neither 'exact' nor 'f1'"):
+        load_reference(ref)
+
+
+def test_write_card_folder(tmp_path, minilm_report):
+    out = write_card(tmp_path / "card", minilm_report, MINILM_OPTIONS)
+    names = {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()}
+    assert names == {
+        "README.md",
+        "report.json",
+        ".eval_results/squad_v2.yaml",
+        *(f"assets/{s}.{e}" for s in ("density", "heads", "blocks") for e in ("png", "svg")),
+    }
+    assert read_report(out) == minilm_report
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def test_cli_default_folder_and_refusals(tmp_path, monkeypatch, capsys):
+    ckpt = build_minilm(tmp_path / "mymodel", EXAMPLE_SPEC)
+    before = {p.name: p.stat().st_mtime_ns for p in ckpt.iterdir()}
+    monkeypatch.chdir(tmp_path)
+    assert main(["card", str(ckpt), "--license", "apache-2.0"]) == 0
+    out = tmp_path / "mymodel-card"
+    text = (out / "README.md").read_text()
+    assert validate_card(text) == [] and "license: apache-2.0" in text
+    assert not (out / ".eval_results").exists()  # no evaluation, no score file
+    assert {p.name: p.stat().st_mtime_ns for p in ckpt.iterdir()} == before
+    assert main(["card", str(ckpt)]) == 2  # exists, no --force
+    assert "already exists" in capsys.readouterr().err
+    assert main(["card", str(ckpt), "--eval", str(tmp_path / "nope.json"), "--out", "x"]) == 2
+    assert not (tmp_path / "x").exists()
+
+
+def test_cli_into_checkpoint_keeps_weights(tmp_path):
+    ckpt = build_minilm(tmp_path / "model", EXAMPLE_SPEC)
+    weights = (ckpt / "model.safetensors").read_bytes()
+    assert main(["card", str(ckpt), "--out", str(ckpt)]) == 0
+    assert (ckpt / "README.md").exists() and (ckpt / "assets" / "density.png").exists()
+    assert (ckpt / "model.safetensors").read_bytes() == weights
+    assert main(["card", str(ckpt), "--out", str(ckpt)]) == 2
+    assert main(["card", str(ckpt), "--out", str(ckpt), "--force"]) == 0
+    assert not [p for p in ckpt.iterdir() if p.name.startswith(".prunecard")]
+
+
+def test_cli_records_and_report_mismatch(tmp_path, minilm_report, pruned_minilm):
+    from analyzer.records import write_record
+
+    write_record(EVAL, tmp_path / "eval.json")
+    write_record(BENCH, tmp_path / "bench.json")
+    (tmp_path / "ref.json").write_text(json.dumps({"exact": 80.0, "f1": 85.854}))
+    args = ["card", str(pruned_minilm), "--eval", str(tmp_path / "eval.json")]
+    args += ["--bench", str(tmp_path / "bench.json"), "--reference-metrics"]
+    args += [str(tmp_path / "ref.json"), "--out", str(tmp_path / "c")]
+    assert main(args) == 0
+    text = (tmp_path / "c" / "README.md").read_text()
+    assert "| **F1** | **15.56** | 11.00 to 20.00 | 85.85 | -70.29 |" in text
+    assert "**1.60x**" in text and "80.1 MB" in text
+    other = build_minilm(tmp_path / "other", dataclasses.replace(EXAMPLE_SPEC, zero_units={}))
+    args = ["card", str(other), "--report", str(tmp_path / "c"), "--out", str(tmp_path / "d")]
+    assert main(args) == 2
+    assert not (tmp_path / "d").exists()
