@@ -14,6 +14,12 @@ from .errors import OutputError
 __all__ = ["atomic_write_bytes", "atomic_write_text", "staged_dir"]
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> Path:
     """Write to a temporary file beside `path`, then rename it into place."""
     path = Path(path)
@@ -25,6 +31,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> Path:
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; outputs are ordinary files
         os.replace(tmp, path)
     except OSError as exc:
         with contextlib.suppress(OSError):
@@ -50,6 +57,7 @@ def staged_dir(out: Path, *, force: bool = False) -> Iterator[Path]:
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp creates 0700; outputs are ordinary folders
     except OSError as exc:
         raise OutputError(out, f"cannot write here ({exc.strerror or exc})") from None
     try:
