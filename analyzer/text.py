@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from .records import Analysis, Evaluation
+from .records import Analysis, Bench, Evaluation
 
-__all__ = ["format_analysis", "format_evaluation", "percent", "table"]
+if TYPE_CHECKING:
+    from .packing import PackResult
+
+__all__ = [
+    "format_analysis",
+    "format_bench",
+    "format_evaluation",
+    "format_pack",
+    "percent",
+    "table",
+]
 
 
 def percent(fraction: float, digits: int = 1) -> str:
@@ -74,6 +85,63 @@ def format_analysis(a: Analysis) -> str:
     return "\n".join(lines)
 
 
+def format_pack(result: PackResult) -> str:
+    """What `pack` kept: totals, file sizes, then heads and FFN width per layer."""
+    r = result
+    total = r.num_heads * len(r.layers)
+    units = sum(p.units for p in r.layers)
+    stored = sum(p.width for p in r.layers)
+    lines = [
+        f"packed          {r.out}",
+        f"heads kept      {r.heads_kept} of {total} ({r.heads_removed} removed)",
+        f"FFN units kept  {units:,} of {r.intermediate_size * len(r.layers):,}"
+        + (f" (stored {stored:,}: padded to multiples of {r.align})" if stored != units else ""),
+        f"weights file    {r.packed_bytes / 1e6:.1f} MB packed vs {r.original_bytes / 1e6:.1f} MB "
+        f"original ({percent(r.packed_bytes / r.original_bytes)})",
+        "",
+        table(
+            ("layer", "heads", "ffn units", "ffn stored"),
+            [(p.layer, f"{len(p.heads)}/{r.num_heads}", p.units, p.width) for p in r.layers],
+        ),
+    ]
+    return "\n".join(lines)
+
+
+def format_bench(b: Bench) -> str:
+    """Environment and settings, equivalence, then one row per (batch, seq) shape."""
+    env = b.environment
+    device = env.device if b.device == "cpu" else f"{env.device} (driver {env.gpu_driver})"
+    ok = "ok" if b.equivalence.max_abs_diff <= b.equivalence.tolerance else "EXCEEDS tolerance"
+    lines = [
+        f"device          {b.device}: {device}; CPU {env.cpu}, {env.cores} cores",
+        f"software        torch {env.torch}, transformers {env.transformers}",
+        f"settings        {b.dtype}, {b.threads} threads, align {b.align}, "
+        f"CUDA graphs {'on' if b.graphs else 'off'}",
+        f"equivalence     max |packed - dense| = {b.equivalence.max_abs_diff:.2e} "
+        f"(tolerance {b.equivalence.tolerance:.1e}, {ok}; {b.equivalence.inputs})",
+        f"parameters      {b.packed_bytes / 1e6:.1f} MB packed vs {b.original_bytes / 1e6:.1f} MB "
+        "dense",
+        "",
+        table(
+            ("batch", "seq", "dense ms", "packed ms", "speedup", "FLOP bound", "of bound"),
+            [
+                (
+                    s.batch,
+                    s.seq,
+                    f"{s.dense_ms:.2f} ±{s.dense_spread_ms / 2:.2f}",
+                    f"{s.packed_ms:.2f} ±{s.packed_spread_ms / 2:.2f}",
+                    f"{s.speedup:.2f}x",
+                    f"{s.flop_bound:.2f}x",
+                    percent(s.fraction_of_bound, 0),
+                )
+                for s in b.shapes
+            ],
+        ),
+        "(median over interleaved repeats; ± half the interquartile range)",
+    ]
+    return "\n".join(lines)
+
+
 def format_evaluation(ev: Evaluation) -> str:
     """SQuAD v2 figures with their CIs, then per question type and answer length."""
     s, ci = ev.scores, ev.ci
@@ -91,7 +159,8 @@ def format_evaluation(ev: Evaluation) -> str:
     ]
     lines = [
         f"data            {ev.data} ({ev.n} questions"
-        + (f", {ev.limit} drawn with seed {ev.seed}" if ev.limit is not None else "") + ")",
+        + (f", {ev.limit} drawn with seed {ev.seed}" if ev.limit is not None else "")
+        + ")",
         f"EM              {s.exact:.2f}  ({level} CI {ci.exact_low:.2f} to {ci.exact_high:.2f})",
         f"F1              {s.f1:.2f}  ({level} CI {ci.f1_low:.2f} to {ci.f1_high:.2f}; "
         f"bootstrap, {ci.resamples} resamples, seed {ci.seed})",
@@ -113,8 +182,9 @@ def format_evaluation(ev: Evaluation) -> str:
         )
     lines += ["", table(("questions", "n", "EM", "F1"), rows)]
     for kind, title in (("question_type", "question type"), ("answer_length", "answer tokens")):
-        groups = [(g.label, g.n, f"{g.exact:.2f}", f"{g.f1:.2f}") for g in ev.groups
-                  if g.kind == kind]
+        groups = [
+            (g.label, g.n, f"{g.exact:.2f}", f"{g.f1:.2f}") for g in ev.groups if g.kind == kind
+        ]
         if groups:
             lines += ["", table((title, "n", "EM", "F1"), groups)]
     return "\n".join(lines)

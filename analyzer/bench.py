@@ -1,0 +1,307 @@
+"""Timing the dense model against the packed one, in one process, on the same inputs.
+
+Method: both models are built from the same checkpoint (dense: every head and unit present,
+values do not change speed; packed: `analyzer.packing`), their logits compared on real
+tokenized text, then for each (batch, seq) shape both are warmed up and timed in
+interleaved repeats (dense, packed, packed, dense, ...) so that drift in clock speed or
+load hits both alike. Inputs are full-length random token ids, so no attention mask is
+needed and SDPA may use its fused kernels in both models. On CUDA the clock is read only
+after `torch.cuda.synchronize()`; optionally each forward pass is captured once in a CUDA
+graph and replayed, which removes the kernel-launch cost that bounds small batches.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from .errors import InputError
+from .flops import encoder_flops, model_layer_shapes
+from .records import Bench, BenchShape, Equivalence
+
+__all__ = ["DTYPES", "EQUIVALENCE_TEXT", "TOLERANCE", "bench", "measure", "resolve_options"]
+
+DTYPES = ("fp32", "fp16", "bf16")
+# max |packed - dense| allowed, as a fraction of the largest |logit| (at least 1):
+# fp32 is the exactness guarantee; half precisions round each product differently once
+# zeros are gone, so their bound is a few units in the last place of the logits.
+TOLERANCE = {"fp32": 1e-4, "fp16": 1e-2, "bf16": 5e-2}
+EQUIVALENCE_TEXT = (
+    (
+        "When did Beyonce start becoming popular?",
+        "Beyoncé Giselle Knowles-Carter is an American singer, songwriter, record producer "
+        "and actress. Born and raised in Houston, Texas, she performed in various singing and "
+        "dancing competitions as a child, and rose to fame in the late 1990s as lead singer "
+        "of R&B girl-group Destiny's Child.",
+    ),
+    (
+        "In what country is Normandy located?",
+        "The Normans were the people who in the 10th and 11th centuries gave their name to "
+        "Normandy, a region in France. They were descended from Norse raiders and pirates "
+        "from Denmark, Iceland and Norway.",
+    ),
+)
+
+
+def resolve_options(
+    device: str | None, dtype: str | None, align: int | None
+) -> tuple[str, str, int]:
+    """Defaults per device: CUDA if present, fp16 and 64-wide alignment there, fp32 and 1
+    on the CPU."""
+    import torch
+
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device not in ("cpu", "cuda"):
+        raise InputError(None, f"--device must be cpu or cuda, got {device!r}")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise InputError(None, "--device cuda: no CUDA device is available to torch here")
+    gpu = device == "cuda"
+    dtype = dtype or ("fp16" if gpu else "fp32")
+    if dtype not in DTYPES:
+        raise InputError(None, f"--dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+    align = align if align is not None else (64 if gpu else 1)
+    if align < 1:
+        raise InputError(None, f"--align must be a positive integer, got {align}")
+    return device, dtype, align
+
+
+def bench(
+    path: str | Path,
+    *,
+    device: str | None = None,
+    dtype: str | None = None,
+    align: int | None = None,
+    shapes: Sequence[tuple[int, int]] = ((1, 384), (8, 384)),
+    threads: int | None = None,
+    repeats: int = 10,
+    warmup: int = 2,
+    graphs: bool = False,
+    progress: bool = True,
+) -> Bench:
+    """Build dense and packed models from `path`, check they agree, time them per
+    (batch, seq) shape."""
+    import torch
+
+    from .packing import load
+
+    device, dtype, align = resolve_options(device, dtype, align)
+    if graphs and device != "cuda":
+        raise InputError(None, "--graphs needs --device cuda (CUDA graphs replay GPU kernels)")
+    if repeats < 1 or warmup < 0 or not shapes or min(min(s) for s in shapes) < 1:
+        raise InputError(None, "need at least one repeat and shapes of positive sizes")
+    if threads is not None:
+        torch.set_num_threads(threads)
+    torch_dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[dtype]
+    dense = load(path, dtype=torch_dtype, device=device, layout="dense")
+    packed = load(path, dtype=torch_dtype, device=device, layout="packed", align=align)
+    return measure(
+        dense,
+        packed,
+        path=Path(path),
+        dtype=dtype,
+        align=align,
+        shapes=shapes,
+        repeats=repeats,
+        warmup=warmup,
+        graphs=graphs,
+        progress=progress,
+    )
+
+
+def measure(
+    dense: Any,
+    packed: Any,
+    *,
+    path: Path,
+    dtype: str,
+    align: int,
+    shapes: Sequence[tuple[int, int]],
+    repeats: int,
+    warmup: int,
+    graphs: bool,
+    progress: bool = True,
+) -> Bench:
+    """Compare and time two models already built by `analyzer.packing.load` from `path`
+    (on one device, in `dtype`); scripts that time several settings reuse the models."""
+    import torch
+
+    from .environment import detect_environment
+
+    device = next(dense.parameters()).device.type
+    max_positions = dense.config.max_position_embeddings
+    longest = max(seq for _, seq in shapes)
+    if longest > max_positions:
+        raise InputError(path, f"sequence length {longest} exceeds the model's {max_positions}")
+    equivalence = _equivalence(dense, packed, path, dtype, device)
+    dense_layers, packed_layers = (model_layer_shapes(m.config) for m in (dense, packed))
+    bar = _progress(len(shapes) * 2 * (repeats + warmup), progress)
+    results = []
+    with torch.inference_mode():
+        for batch, seq in shapes:
+            inputs = _inputs(dense.config, batch, seq, device)
+            runs = [_runner(m, inputs, graphs) for m in (dense, packed)]
+            times = _time(runs, repeats, warmup, device, bar)
+            dense_flops = encoder_flops(dense_layers, batch, seq)
+            packed_flops = encoder_flops(packed_layers, batch, seq)
+            results.append(_shape(batch, seq, times, dense_flops, packed_flops))
+    bar.close()
+    return Bench(
+        threads=torch.get_num_threads(),
+        device=device,
+        dtype=dtype,
+        shapes=tuple(results),
+        equivalence=equivalence,
+        environment=detect_environment(device),
+        align=align,
+        graphs=graphs,
+        packed_bytes=_param_bytes(packed),
+        original_bytes=_param_bytes(dense),
+    )
+
+
+def _param_bytes(model: Any) -> int:
+    return sum(p.numel() * p.element_size() for p in model.parameters())
+
+
+def _shape(
+    batch: int, seq: int, times: list[list[float]], dense_flops: int, packed_flops: int
+) -> BenchShape:
+    dense_ms, packed_ms = (statistics.median(t) for t in times)
+    speedup = dense_ms / packed_ms
+    bound = dense_flops / packed_flops if packed_flops else float("inf")
+    return BenchShape(
+        batch=batch,
+        seq=seq,
+        dense_ms=dense_ms,
+        packed_ms=packed_ms,
+        dense_spread_ms=_iqr(times[0]),
+        packed_spread_ms=_iqr(times[1]),
+        speedup=speedup,
+        flop_bound=bound,
+        fraction_of_bound=speedup / bound,
+        repeats=len(times[0]),
+        dense_gflop=dense_flops / 1e9,
+        packed_gflop=packed_flops / 1e9,
+    )
+
+
+def _iqr(values: list[float]) -> float:
+    if len(values) < 2:
+        return 0.0
+    q = statistics.quantiles(values, n=4, method="inclusive")
+    return q[2] - q[0]
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def _inputs(config: Any, batch: int, seq: int, device: str) -> dict[str, Any]:
+    """Full-length random token ids (fixed seed) as a question + context pair."""
+    import torch
+
+    generator = torch.Generator().manual_seed(batch * 100_003 + seq)
+    ids = torch.randint(1000, config.vocab_size, (batch, seq), generator=generator)
+    inputs = {"input_ids": ids}
+    if getattr(config, "type_vocab_size", 0) > 1:
+        types = torch.zeros(batch, seq, dtype=torch.long)
+        types[:, seq // 4 :] = 1
+        inputs["token_type_ids"] = types
+    return {k: v.to(device) for k, v in inputs.items()}
+
+
+def _equivalence(dense: Any, packed: Any, root: Path, dtype: str, device: str) -> Equivalence:
+    """Max |packed - dense| over start and end logits on tokenized real text."""
+    import torch
+
+    inputs, what = _real_inputs(root, dense.config)
+    inputs = {k: v.to(device) for k, v in inputs.items()}
+    with torch.inference_mode():
+        a, b = dense(**inputs), packed(**inputs)
+    diffs, scale = [], 1.0
+    for key in ("start_logits", "end_logits", "logits", "last_hidden_state"):
+        x, y = getattr(a, key, None), getattr(b, key, None)
+        if x is not None and y is not None:
+            diffs.append(float((x.float() - y.float()).abs().max()))
+            scale = max(scale, float(x.float().abs().max()))
+    return Equivalence(
+        max_abs_diff=max(diffs), tolerance=TOLERANCE[dtype] * scale, inputs=f"{what}, {dtype}"
+    )
+
+
+def _real_inputs(root: Path, config: Any) -> tuple[dict[str, Any], str]:
+    import torch
+
+    folder = root if root.is_dir() else root.parent
+    try:
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    except (OSError, ValueError):
+        generator = torch.Generator().manual_seed(0)
+        ids = torch.randint(1000, config.vocab_size, (2, 128), generator=generator)
+        return {"input_ids": ids}, "2 x 128 random token ids (no tokenizer in the checkpoint)"
+    questions, contexts = zip(*EQUIVALENCE_TEXT, strict=True)
+    encoded = tokenizer(
+        list(questions), list(contexts), return_tensors="pt", padding=True, truncation=True
+    )
+    inputs = {k: v for k, v in encoded.items() if k in ("input_ids", "attention_mask")}
+    if "token_type_ids" in encoded and getattr(config, "type_vocab_size", 0) > 1:
+        inputs["token_type_ids"] = encoded["token_type_ids"]
+    return inputs, f"{len(questions)} SQuAD question/context pairs, padded"
+
+
+# --------------------------------------------------------------------------- timing
+
+
+def _runner(model: Any, inputs: dict[str, Any], graphs: bool) -> Callable[[], Any]:
+    """A no-argument forward pass; with `graphs`, a replay of its captured CUDA graph."""
+    if not graphs:
+        return lambda: model(**inputs)
+    import torch
+
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(3):  # let cuBLAS and SDPA pick their kernels before capture
+            model(**inputs)
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        model(**inputs)  # inputs are static: the same tensors are replayed every time
+    return graph.replay
+
+
+def _time(
+    runs: list[Callable[[], Any]], repeats: int, warmup: int, device: str, bar: Any
+) -> list[list[float]]:
+    """Milliseconds per run for each runner; repeats alternate which goes first."""
+    import torch
+
+    def clock() -> float:
+        if device == "cuda":
+            torch.cuda.synchronize()
+        return time.perf_counter()
+
+    for run in runs:
+        for _ in range(warmup):
+            run()
+            bar.update(1)
+    times: list[list[float]] = [[] for _ in runs]
+    for r in range(repeats):
+        order = range(len(runs)) if r % 2 == 0 else reversed(range(len(runs)))
+        for i in order:
+            start = clock()
+            runs[i]()
+            times[i].append(1000 * (clock() - start))
+            bar.update(1)
+    return times
+
+
+def _progress(total: int, enabled: bool) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc="bench", unit="run", disable=not enabled, leave=False)
