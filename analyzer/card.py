@@ -33,6 +33,7 @@ __all__ = [
     "signed_difference",
     "validate_card",
     "write_card",
+    "write_card_files",
 ]
 
 CARD_FILE = "README.md"
@@ -357,7 +358,7 @@ def write_card(out: Path, report: Report, options: CardOptions, *, force: bool =
         if (out / CARD_FILE).exists() and not force:
             raise OutputError(out / CARD_FILE, "already exists (pass --force to replace it)")
         with staged_dir(out / ".prunecard-card", force=True) as tmp:
-            _write_files(tmp, report, options)
+            write_card_files(tmp, report, options)
         staged = out / ".prunecard-card"
         try:
             for file in sorted(p for p in staged.rglob("*") if p.is_file()):
@@ -370,11 +371,12 @@ def write_card(out: Path, report: Report, options: CardOptions, *, force: bool =
             shutil.rmtree(staged, ignore_errors=True)
         return out
     with staged_dir(out, force=force) as tmp:
-        _write_files(tmp, report, options)
+        write_card_files(tmp, report, options)
     return out
 
 
-def _write_files(folder: Path, report: Report, options: CardOptions) -> None:
+def write_card_files(folder: Path, report: Report, options: CardOptions) -> None:
+    """The card, its figures, report.json and .eval_results/ into an existing folder."""
     from .figures import write_figures
     from .outputs import atomic_write_text
     from .report import write_report

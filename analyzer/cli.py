@@ -35,6 +35,37 @@ def _default_checkpoint(path: Path | None) -> Path:
 # --------------------------------------------------------------------------- commands
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from .card import CardOptions
+    from .pipeline import ReportOptions, run_report
+
+    path = _default_checkpoint(args.path)
+    out = args.out or Path(f"{path.resolve().name}-report")
+    options = ReportOptions(
+        data=args.data,
+        limit=args.limit,
+        seed=args.seed,
+        evaluate=not args.no_eval,
+        benchmark=not args.no_bench,
+        quick=args.quick,
+        device=args.device,
+    )
+    card = CardOptions(
+        model_name=args.name or path.resolve().name, base_model=args.base, license=args.license
+    )
+    run_report(path, out, card, options, force=args.force)
+    print(out / "README.md")
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .pipeline import run_demo
+
+    index = run_demo(args.out, limit=args.limit, force=args.force)
+    print(f"site built: {index}")
+    return EXIT_OK
+
+
 def cmd_analyze(args: argparse.Namespace) -> int:
     from .records import write_record
     from .sparsity import analyze
@@ -142,6 +173,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     print(format_audit(report))
     return EXIT_OK if report.passed else EXIT_MISMATCH
 
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from .qa import load_qa_model
     from .squad_data import bundled_sample_path
@@ -153,9 +185,17 @@ def cmd_eval(args: argparse.Namespace) -> int:
     path = _default_checkpoint(args.path)
     model, tokenizer = load_qa_model(path, packed=not args.no_pack)
     ev = run_eval(
-        model, tokenizer, args.data or bundled_sample_path(), args.out,
-        packed=not args.no_pack, checkpoint=str(path), limit=args.limit, seed=args.seed,
-        batch_size=args.batch_size, device=args.device, force=args.force,
+        model,
+        tokenizer,
+        args.data or bundled_sample_path(),
+        args.out,
+        packed=not args.no_pack,
+        checkpoint=str(path),
+        limit=args.limit,
+        seed=args.seed,
+        batch_size=args.batch_size,
+        device=args.device,
+        force=args.force,
         progress=sys.stderr.isatty(),
     )
     print(format_evaluation(ev))
@@ -209,6 +249,56 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"prunecard {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    p = _command(
+        sub,
+        "demo",
+        cmd_demo,
+        "Prune the embedded MiniLM, run `report` on it and build the site (the main job).",
+        "prunecard demo --out ./prunecard-demo",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path("prunecard-demo"),
+        metavar="DIR",
+        help="folder for the report and the site (default: ./prunecard-demo)",
+    )
+    p.add_argument("--limit", type=int, metavar="N", help="evaluate N questions of the sample")
+    p.add_argument("--force", action="store_true", help="replace DIR if it exists")
+
+    p = _command(
+        sub,
+        "report",
+        cmd_report,
+        "analyze, pack, bench, eval and card in one go; every record is kept in DIR.",
+        "prunecard report ./my-pruned-bert --data dev-v2.0.json --limit 1000 --out ./report",
+    )
+    p.add_argument(
+        "path",
+        nargs="?",
+        type=Path,
+        help="checkpoint folder (default: the embedded demo checkpoint)",
+    )
+    p.add_argument(
+        "--out", type=Path, metavar="DIR", help="folder to write (default: ./<checkpoint>-report)"
+    )
+    p.add_argument(
+        "--data",
+        type=Path,
+        metavar="FILE",
+        help="SQuAD v2 JSON (default: the bundled 300-question sample)",
+    )
+    p.add_argument("--limit", type=int, metavar="N", help="evaluate a random subset of N questions")
+    p.add_argument("--seed", type=int, default=0, help="seed of the subset (default 0)")
+    p.add_argument("--no-eval", action="store_true", help="skip the SQuAD v2 evaluation")
+    p.add_argument("--no-bench", action="store_true", help="skip the dense vs packed timing")
+    p.add_argument("--quick", action="store_true", help="a short timing: batch 1, sequence 128")
+    p.add_argument("--device", choices=("cpu", "cuda"), help="default: cuda if available")
+    p.add_argument("--base", metavar="NAME", help="Hub id of the model this one was pruned from")
+    p.add_argument("--name", metavar="ID", help="model name or Hub id (default: folder name)")
+    p.add_argument("--license", default="unknown", help="Hub license id (default: unknown)")
+    p.add_argument("--force", action="store_true", help="replace DIR if it exists")
 
     p = _command(
         sub,
@@ -354,7 +444,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="do not read weights: check the card's internal consistency only",
     )
 
-
     p = _command(
         sub,
         "eval",
@@ -364,11 +453,15 @@ def build_parser() -> argparse.ArgumentParser:
         "prunecard eval ./my-pruned-bert --data dev-v2.0.json --limit 500 --seed 0 --out ./eval",
     )
     p.add_argument(
-        "path", nargs="?", type=Path,
+        "path",
+        nargs="?",
+        type=Path,
         help="checkpoint folder (default: the embedded demo checkpoint)",
     )
     p.add_argument(
-        "--data", type=Path, metavar="FILE",
+        "--data",
+        type=Path,
+        metavar="FILE",
         help="SQuAD v2 JSON, official format (default: the bundled 306-question sample)",
     )
     p.add_argument("--limit", type=int, metavar="N", help="evaluate N questions drawn at random")

@@ -171,6 +171,10 @@ def _summarize(tensor: Any, ref: TensorRef, *, lines: bool) -> _Summary:
     nnz = int(torch.count_nonzero(tensor))
     if tensor.ndim != 2:
         return _Summary(nnz=nnz)
+    if tensor.numel() == 0:  # a packed layer that lost every head or every FFN unit
+        no_rows = torch.zeros(tensor.shape[0], dtype=torch.bool)
+        no_cols = torch.zeros(tensor.shape[1], dtype=torch.bool)
+        return _Summary(nnz=0, row_any=no_rows, col_any=no_cols)
     mask = (tensor != 0).view(torch.uint8)
     row_any = mask.amax(dim=1).bool()
     col_any = mask.amax(dim=0).bool()

@@ -189,3 +189,17 @@ def test_generic_model_gets_matrix_statistics(tmp_path):
     (m,) = a.matrices
     assert m.nnz == 32 * 32 and m.block.kind == "32x32" and m.block.empty_fraction == 0.5
     assert a.overall.nnz == 32 * 32 + 64
+
+
+def test_packed_checkpoint_with_empty_layers_reports_dense_figures(tmp_path):
+    """A layer that lost every head (or FFN unit) packs to zero-size matrices."""
+    from analyzer.packing import pack
+
+    spec = PruneSpec(zero_heads={1: tuple(range(12))}, zero_units={2: tuple(range(1536))})
+    source = build_minilm(tmp_path / "source", spec, tokenizer=False)
+    pack(source, tmp_path / "packed")
+    packed = analyze(tmp_path / "packed")
+    assert packed.heads.removed == 12
+    assert packed.ffn.units_kept == 6 * 1536 - 1536
+    assert packed.linear.dense == LINEAR_DENSE
+    assert packed.linear.packed == spec.linear_packed
