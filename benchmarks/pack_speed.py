@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -97,9 +98,11 @@ def build_reference(
         CONFIG, num_hidden_layers=layers, pruned_heads={str(k): v for k, v in pruned.items() if v}
     )
     (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    # a GPU machine without the MiniLM package names a copy of its tokenizer files instead
+    tokenizer = Path(os.environ.get("PRUNECARD_TOKENIZER_DIR") or minilm_path())
     for name in TOKENIZER_FILES:
-        if (minilm_path() / name).exists():
-            shutil.copy2(minilm_path() / name, out / name)
+        if (tokenizer / name).exists():
+            shutil.copy2(tokenizer / name, out / name)
     return out
 
 
