@@ -25,9 +25,10 @@ def check(ans, context):
     assert 0.0 <= ans.na_prob <= 1.0
     assert (ans.text == "") == (ans.na_prob > 0.5)
     assert ans.spans and [s.score for s in ans.spans] == sorted(
-        (s.score for s in ans.spans), reverse=True)
+        (s.score for s in ans.spans), reverse=True
+    )
     for s in ans.spans:
-        assert context[s.start:s.end] == s.text and s.text.strip()
+        assert context[s.start : s.end] == s.text and s.text.strip()
     if ans.text:
         assert ans.text == ans.spans[0].text
 
@@ -87,11 +88,17 @@ def test_left_padding_tokenizers_put_the_context_first(qa):
 
 def test_eval_end_to_end(tmp_path, capsys):
     out = tmp_path / "eval"
-    assert main(["eval", "--limit", "12", "--seed", "4", "--out", str(out),
-                 "--batch-size", "4"]) == 0
+    assert (
+        main(["eval", "--limit", "12", "--seed", "4", "--out", str(out), "--batch-size", "4"]) == 0
+    )
     files = sorted(p.name for p in out.iterdir())
-    assert files == ["eval_data.json", "eval_metrics.json", "evaluation.json", "na_probs.json",
-                     "predictions.json"]
+    assert files == [
+        "eval_data.json",
+        "eval_metrics.json",
+        "evaluation.json",
+        "na_probs.json",
+        "predictions.json",
+    ]
     data = read_squad(out / "eval_data.json")
     preds = json.loads((out / "predictions.json").read_text())
     probs = json.loads((out / "na_probs.json").read_text())

@@ -69,15 +69,31 @@ def test_missing_and_extra_ids_are_counted(oracle, tmp_path, capsys):
         ("na_probs", "{}", "no probability for 1 predicted id(s)"),
     ],
 )
-def test_bad_inputs_exit_2_with_one_line_naming_the_file(tmp_path, capsys, which, content,
-                                                        problem):
-    data = write(tmp_path / "data.json", {"version": "v2.0", "data": [{"title": "t", "paragraphs": [
-        {"context": "c", "qas": [{"id": "x", "question": "q?", "answers": []}]}]}]})
+def test_bad_inputs_exit_2_with_one_line_naming_the_file(tmp_path, capsys, which, content, problem):
+    data = write(
+        tmp_path / "data.json",
+        {
+            "version": "v2.0",
+            "data": [
+                {
+                    "title": "t",
+                    "paragraphs": [
+                        {"context": "c", "qas": [{"id": "x", "question": "q?", "answers": []}]}
+                    ],
+                }
+            ],
+        },
+    )
     preds = write(tmp_path / "predictions.json", {"x": ""})
     probs = write(tmp_path / "na_probs.json", {"x": 0.5})
     bad = write(tmp_path / f"bad_{which}.json", content)
-    args = ["score", str(data), str(bad if which == "predictions" else preds),
-            "--na-probs", str(bad if which == "na_probs" else probs)]
+    args = [
+        "score",
+        str(data),
+        str(bad if which == "predictions" else preds),
+        "--na-probs",
+        str(bad if which == "na_probs" else probs),
+    ]
     assert main(args) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and str(bad) in err[0] and problem in err[0]

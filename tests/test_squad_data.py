@@ -29,13 +29,20 @@ def sample():
     [
         ("{not json", "not a readable JSON file"),
         ('{"version": "v2.0"}', '"data" list'),
-        ('{"data": [{"paragraphs": [{"qas": []}]}]}', 'data[0].paragraphs[0]: expected an object '
-                                                      'with a "context" string'),
-        ('{"data": [{"paragraphs": [{"context": "c", "qas": [{"id": "1", "question": "q"}]}]}]}',
-         'data[0].paragraphs[0].qas[0]: expected an "answers" list'),
-        ('{"data": [{"paragraphs": [{"context": "c", "qas": ['
-         '{"id": "1", "question": "q", "answers": []}, '
-         '{"id": "1", "question": "q", "answers": []}]}]}]}', "duplicate id '1'"),
+        (
+            '{"data": [{"paragraphs": [{"qas": []}]}]}',
+            'data[0].paragraphs[0]: expected an object with a "context" string',
+        ),
+        (
+            '{"data": [{"paragraphs": [{"context": "c", "qas": [{"id": "1", "question": "q"}]}]}]}',
+            'data[0].paragraphs[0].qas[0]: expected an "answers" list',
+        ),
+        (
+            '{"data": [{"paragraphs": [{"context": "c", "qas": ['
+            '{"id": "1", "question": "q", "answers": []}, '
+            '{"id": "1", "question": "q", "answers": []}]}]}]}',
+            "duplicate id '1'",
+        ),
         ('{"data": []}', "no questions"),
     ],
 )
