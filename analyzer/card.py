@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InputError, OutputError
-from .records import Report
+from .records import Report, read_json
 
 __all__ = [
     "CARD_FILE",
@@ -80,12 +80,7 @@ class CardOptions:
 
 def load_reference(path: Path) -> Reference:
     """Read a reference's official-keys JSON (`{"exact": .., "f1": .., "total": ..}`)."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(path, "no such file") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(path, f"not a readable JSON file ({exc})") from None
+    data = read_json(path)
     if not isinstance(data, dict):
         raise InputError(path, "expected a JSON object with the official keys 'exact' and 'f1'")
     values: dict[str, Any] = {}

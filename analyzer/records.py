@@ -45,6 +45,7 @@ __all__ = [
     "SquadScores",
     "from_dict",
     "load_record",
+    "read_json",
     "to_dict",
     "write_record",
 ]
@@ -403,15 +404,20 @@ def write_record(record: Any, path: str | Path) -> Path:
     return atomic_write_text(Path(path), json.dumps(to_dict(record), indent=2) + "\n")
 
 
-def load_record(cls: type[R], path: str | Path) -> R:
-    """Read a record written by `write_record`; a wrong or foreign file is an InputError."""
-    path = Path(path)
+def read_json(path: str | Path) -> Any:
+    """Any JSON input file; a missing or malformed one is an InputError naming it."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise InputError(path, "no such file") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InputError(path, f"not a readable JSON file ({exc})") from None
+
+
+def load_record(cls: type[R], path: str | Path) -> R:
+    """Read a record written by `write_record`; a wrong or foreign file is an InputError."""
+    path = Path(path)
+    data = read_json(path)
     expected = getattr(cls, "__dataclass_fields__", {}).get("schema")
     if expected is not None and isinstance(data, dict):
         schema = data.get("schema")

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InputError
+from .records import read_json
 
 __all__ = [
     "SquadData",
@@ -69,14 +70,7 @@ def file_sha256(path: str | Path) -> str:
 
 def read_squad(path: str | Path) -> SquadData:
     """Read and check an official SQuAD (v2 or v1.1) JSON file."""
-    path = Path(path)
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(path, "no such file") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(path, f"not a readable JSON file ({exc})") from None
-    return parse_squad(raw, str(path))
+    return parse_squad(read_json(path), str(path))
 
 
 def parse_squad(raw: Any, source: str) -> SquadData:

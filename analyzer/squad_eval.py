@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InputError
-from .records import Evaluation, to_dict, write_record
+from .records import Evaluation, read_json, to_dict, write_record
 from .squad_data import SquadData, file_sha256, read_squad, subset, write_squad
 from .squad_metric import MetricResult, bootstrap_ci, breakdown, score_predictions
 
@@ -36,12 +36,7 @@ __all__ = [
 
 
 def _read_json_object(path: Path, what: str) -> dict[str, Any]:
-    try:
-        value = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(path, "no such file") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(path, f"not a readable JSON file ({exc})") from None
+    value = read_json(path)
     if not isinstance(value, dict):
         raise InputError(path, f"expected a JSON object mapping question id to {what}")
     return value
