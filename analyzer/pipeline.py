@@ -57,7 +57,6 @@ def run_report(
 def _run(
     checkpoint: Path,
     tmp: Path,
-    out: Path,
     card: CardOptions,
     options: ReportOptions,
     progress: _Progress,
