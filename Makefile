@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: install            ## the main job on the embedded default checkpoint
-	$(BIN)/prunecard demo
+	$(BIN)/prunecard demo --force
 
 analyze: install         ## measure the embedded default checkpoint
 	$(BIN)/prunecard analyze
