@@ -35,6 +35,18 @@ def _default_checkpoint(path: Path | None) -> Path:
 # --------------------------------------------------------------------------- commands
 
 
+def _show(record: object, text: str, json_path: Path | None, what: str) -> int:
+    """Write the record first (a failed write prints nothing), then its table."""
+    from .records import write_record
+
+    if json_path:
+        write_record(record, json_path)
+    print(text)
+    if json_path:
+        print(f"\n{what} written to {json_path}")
+    return EXIT_OK
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from .card import CardOptions
     from .pipeline import ReportOptions, run_report
@@ -67,17 +79,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
-    from .records import write_record
     from .sparsity import analyze
     from .text import format_analysis
 
     analysis = analyze(_default_checkpoint(args.path))
-    if args.json:
-        write_record(analysis, args.json)
-    print(format_analysis(analysis))
-    if args.json:
-        print(f"\nanalysis written to {args.json}")
-    return EXIT_OK
+    return _show(analysis, format_analysis(analysis), args.json, "analysis")
 
 
 def cmd_pack(args: argparse.Namespace) -> int:
@@ -93,7 +99,6 @@ def cmd_pack(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from .bench import bench
-    from .records import write_record
     from .text import format_bench
 
     quick = args.quick
@@ -113,12 +118,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         graphs=args.graphs,
         progress=sys.stderr.isatty(),
     )
-    if args.json:
-        write_record(result, args.json)
-    print(format_bench(result))
-    if args.json:
-        print(f"\nbench written to {args.json}")
-    return EXIT_OK
+    return _show(result, format_bench(result), args.json, "bench")
 
 
 def cmd_card(args: argparse.Namespace) -> int:
