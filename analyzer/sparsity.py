@@ -99,10 +99,9 @@ def _analyze(checkpoint: Checkpoint, family: Family | None, geometry: Geometry |
     if not float_dtypes:
         raise CheckpointError(checkpoint.weight_files[0], "holds no floating-point weights")
     linear = [m for m in matrices if m.role in LINEAR_ROLES]
-    layers, heads, ffn = _layers(checkpoint, family, geometry, summaries, linear)
+    layers, heads, ffn, removed_stored = _layers(checkpoint, family, geometry, summaries, linear)
     linear_dense = sum(dense_of[m.name] for m in linear) if linear else 0
     linear_nnz = sum(m.nnz for m in linear)
-    removed_stored = _removed_stored_params(checkpoint, family, geometry, summaries)
     overall_dense = sum(dense_of.values())
     overall_nnz = sum(s.nnz for s in summaries.values())
     stored = sum(checkpoint.tensors[n].numel for n in summaries)
@@ -289,7 +288,7 @@ def units_alive(in_rows_any: Any, out_cols_any: Any) -> Any:
 
 
 def _layer_summaries(
-    checkpoint: Checkpoint, family: Family, summaries: dict[str, _Summary]
+    family: Family, summaries: dict[str, _Summary]
 ) -> dict[int, dict[str, tuple[str, _Summary]]]:
     by_layer: dict[int, dict[str, tuple[str, _Summary]]] = {}
     for name, summary in summaries.items():
@@ -305,15 +304,18 @@ def _layers(
     geometry: Geometry | None,
     summaries: dict[str, _Summary],
     linear: list[MatrixStats],
-) -> tuple[list[LayerStats], HeadTotals, FfnTotals]:
+) -> tuple[list[LayerStats], HeadTotals, FfnTotals, int]:
+    """Per-layer heads and FFN units, and the stored parameters packing removes (zero
+    heads' Q/K/V rows, biases and O columns; dead units' rows, biases and columns)."""
     if family is None or geometry is None:
-        return [], HeadTotals(total=0, removed=0, layers=(), rule=HEAD_RULE), FfnTotals(0, 0)
+        return [], HeadTotals(total=0, removed=0, layers=(), rule=HEAD_RULE), FfnTotals(0, 0), 0
     g = geometry
-    by_layer = _layer_summaries(checkpoint, family, summaries)
+    by_layer = _layer_summaries(family, summaries)
     config_path = checkpoint.root / "config.json"
     stats: list[LayerStats] = []
     head_layers: list[LayerHeads] = []
     units_kept_total = 0
+    removed_stored = 0
     for layer in range(g.num_layers):
         roles = by_layer.get(layer, {})
         missing = [r for r in LINEAR_ROLES if r not in roles]
@@ -332,6 +334,12 @@ def _layers(
         units = units_alive(roles["ffn_in"][1].row_any, roles["ffn_out"][1].col_any)
         units_kept = int(units.sum())
         units_kept_total += units_kept
+        has_bias = {
+            r: _bias_name(roles[r][0]) in checkpoint.tensors for r in ("q", "k", "v", "ffn_in")
+        }
+        per_head = 4 * g.head_dim * g.hidden_size + g.head_dim * sum(has_bias[r] for r in "qkv")
+        per_unit = 2 * g.hidden_size + has_bias["ffn_in"]
+        removed_stored += len(zero_heads) * per_head + (len(units) - units_kept) * per_unit
         head_layers.append(LayerHeads(layer, removed, kept, pruned, zero_heads))
         layer_linear = [m for m in linear if m.layer == layer]
         stats.append(
@@ -352,36 +360,8 @@ def _layers(
         layers=tuple(head_layers),
         rule=HEAD_RULE,
     )
-    return (
-        stats,
-        heads,
-        FfnTotals(units_total=g.num_layers * g.intermediate_size, units_kept=units_kept_total),
-    )
-
-
-def _removed_stored_params(
-    checkpoint: Checkpoint,
-    family: Family | None,
-    geometry: Geometry | None,
-    summaries: dict[str, _Summary],
-) -> int:
-    """Stored parameters that packing removes: zero heads' Q/K/V rows, biases and O columns,
-    and dead FFN units' rows, biases and columns."""
-    if family is None or geometry is None:
-        return 0
-    g = geometry
-    removed = 0
-    for roles in _layer_summaries(checkpoint, family, summaries).values():
-        alive = heads_alive(roles["v"][1].row_any, roles["o"][1].col_any, g.head_dim)
-        dead_heads = int((~alive).sum())
-        has_bias = {
-            r: _bias_name(roles[r][0]) in checkpoint.tensors for r in ("q", "k", "v", "ffn_in")
-        }
-        per_head = 4 * g.head_dim * g.hidden_size + g.head_dim * sum(has_bias[r] for r in "qkv")
-        units = units_alive(roles["ffn_in"][1].row_any, roles["ffn_out"][1].col_any)
-        dead_units = int((~units).sum())
-        removed += dead_heads * per_head + dead_units * (2 * g.hidden_size + has_bias["ffn_in"])
-    return removed
+    ffn = FfnTotals(units_total=g.num_layers * g.intermediate_size, units_kept=units_kept_total)
+    return stats, heads, ffn, removed_stored
 
 
 def _bias_name(weight_name: str) -> str:

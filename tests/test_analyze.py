@@ -59,6 +59,11 @@ def test_overall_counts_removed_heads_at_dense_size(pruned_minilm):
     # zeroed: linear zeros + FFN biases are not zeroed by the spec; QA bias is zero
     assert a.overall.nnz == base_nnz + 2 * 384 - EXAMPLE_SPEC.linear_zeros - 3 * 3 * 32 + 0
     assert a.overall.density == pytest.approx(a.overall.nnz / a.overall.dense)
+    # packing drops the 3 zero-value heads (Q/K/V rows and biases, O columns) and the
+    # 636 dead FFN units (a row, a bias and a column each)
+    zero_heads = 3 * (4 * 32 * 384 + 3 * 32)
+    dead_units = (100 + 536) * (2 * 384 + 1)
+    assert a.overall.packed == a.overall.stored - zero_heads - dead_units
 
 
 def test_matrix_records(pruned_minilm):
