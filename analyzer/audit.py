@@ -8,13 +8,11 @@ tolerance rule, so a reader can tell why "16.0%" fails against a measured 12.96%
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections import defaultdict
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 from .claims import CardClaims, Claim, read_card, scale
 from .errors import InputError
@@ -29,6 +27,7 @@ from .records import (
     SquadScores,
     from_dict,
     load_record,
+    read_json,
 )
 
 __all__ = [
@@ -99,19 +98,10 @@ class EvalScores:
 # --------------------------------------------------------------------------- inputs
 
 
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(path, "no such file") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(path, f"not a readable JSON file ({exc})") from None
-
-
 def load_eval(path: str | Path) -> EvalScores:
     """An Evaluation record, a report.json with one, or the official script's JSON."""
     path = Path(path)
-    data = _read_json(path)
+    data = read_json(path)
     if not isinstance(data, dict):
         raise InputError(path, "expected a JSON object of SQuAD scores")
     schema = data.get("schema")
@@ -153,7 +143,7 @@ def _scores(scores: SquadScores, dataset: str, path: Path) -> EvalScores:
 def load_bench(path: str | Path) -> Bench:
     """A Bench record, or the bench inside a report.json."""
     path = Path(path)
-    data = _read_json(path)
+    data = read_json(path)
     if isinstance(data, dict) and data.get("schema") == REPORT_SCHEMA:
         bench = load_record(Report, path).bench
         if bench is None:

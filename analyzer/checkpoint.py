@@ -8,13 +8,13 @@ tensors are paged in from disk only when touched.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .errors import CheckpointError
+from .records import read_json
 
 __all__ = ["Checkpoint", "TensorRef", "open_checkpoint"]
 
@@ -135,7 +135,7 @@ def _find_weight_files(path: Path) -> tuple[Path, ...]:
 
 
 def _read_index(index: Path) -> tuple[Path, ...]:
-    data = _read_json(index, CheckpointError)
+    data = read_json(index, CheckpointError)
     weight_map = data.get("weight_map") if isinstance(data, dict) else None
     if not isinstance(weight_map, dict) or not weight_map:
         raise CheckpointError(index, "index has no 'weight_map' object")
@@ -153,26 +153,13 @@ def _read_index(index: Path) -> tuple[Path, ...]:
     return tuple(shards)
 
 
-def _read_json(path: Path, error: type[CheckpointError]) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise error(path, "missing") from None
-    except PermissionError:
-        raise error(path, "not readable (permission denied)") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise error(path, f"not valid JSON ({exc})") from None
-    except OSError as exc:
-        raise error(path, f"cannot be read ({exc.strerror or exc})") from None
-
-
 def _read_config(root: Path) -> dict[str, Any]:
     path = root / "config.json"
     if not path.exists():
         raise CheckpointError(
             path, "missing: a checkpoint needs its config.json beside the weights"
         )
-    config = _read_json(path, CheckpointError)
+    config = read_json(path, CheckpointError)
     if not isinstance(config, dict):
         raise CheckpointError(path, "must hold a JSON object")
     return config

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar, get_args, get_origin, get_type_hints
 
-from .errors import InputError
+from .errors import InputError, PrunecardError
 
 __all__ = [
     "ANALYSIS_SCHEMA",
@@ -404,14 +404,14 @@ def write_record(record: Any, path: str | Path) -> Path:
     return atomic_write_text(Path(path), json.dumps(to_dict(record), indent=2) + "\n")
 
 
-def read_json(path: str | Path) -> Any:
-    """Any JSON input file; a missing or malformed one is an InputError naming it."""
+def read_json(path: str | Path, error: type[PrunecardError] = InputError) -> Any:
+    """Any JSON input file; a missing or malformed one raises `error` naming it."""
     try:
         return json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise InputError(path, "no such file") from None
+        raise error(path, "no such file") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(path, f"not a readable JSON file ({exc})") from None
+        raise error(path, f"not a readable JSON file ({exc})") from None
 
 
 def load_record(cls: type[R], path: str | Path) -> R:
