@@ -32,6 +32,7 @@ __all__ = [
     "demo_checkpoint",
     "minilm_path",
     "prune_by_norm",
+    "qa_state",
 ]
 
 HEAD_FRACTION = 0.4
@@ -67,14 +68,28 @@ def demo_checkpoint(cache: Path | None = None) -> Path:
     return out
 
 
-def prune_by_norm(source: Path, out: Path, *, force: bool = False) -> Path:
-    """Write a pruned BertForQuestionAnswering copy of the BERT checkpoint at `source`."""
+def qa_state(source: Path) -> tuple[dict, dict]:
+    """A BERT checkpoint's tensors and config as BertForQuestionAnswering: names under
+    `bert.`, integer buffers dropped, and a `qa_outputs` head drawn from a fixed seed."""
     import torch
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import load_file
 
     config = json.loads((source / "config.json").read_text())
     state = load_file(str(source / "model.safetensors"))
     state = {(k if k.startswith("bert.") else f"bert.{k}"): v.clone() for k, v in state.items()}
+    state.pop("bert.embeddings.position_ids", None)
+    generator = torch.Generator().manual_seed(QA_SEED)
+    state["qa_outputs.weight"] = torch.randn(2, config["hidden_size"], generator=generator) * 0.02
+    state["qa_outputs.bias"] = torch.zeros(2)
+    config["architectures"] = ["BertForQuestionAnswering"]
+    return state, config
+
+
+def prune_by_norm(source: Path, out: Path, *, force: bool = False) -> Path:
+    """Write a pruned BertForQuestionAnswering copy of the BERT checkpoint at `source`."""
+    from safetensors.torch import save_file
+
+    state, config = qa_state(source)
     heads, hidden = config["num_attention_heads"], config["hidden_size"]
     head_dim = hidden // heads
     for layer in range(config["num_hidden_layers"]):
@@ -98,11 +113,7 @@ def prune_by_norm(source: Path, out: Path, *, force: bool = False) -> Path:
         w_in[dead] = 0
         state[f"{p}intermediate.dense.bias"][dead] = 0
         w_out[:, dead] = 0
-    generator = torch.Generator().manual_seed(QA_SEED)
-    state["qa_outputs.weight"] = torch.randn(2, hidden, generator=generator) * 0.02
-    state["qa_outputs.bias"] = torch.zeros(2)
-    state.pop("bert.embeddings.position_ids", None)
-    config.update(architectures=["BertForQuestionAnswering"], _name_or_path="prunecard-demo")
+    config["_name_or_path"] = "prunecard-demo"
     with staged_dir(out, force=force) as tmp:
         save_file(state, str(tmp / "model.safetensors"), metadata={"format": "pt"})
         (tmp / "config.json").write_text(json.dumps(config, indent=2) + "\n")

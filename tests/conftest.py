@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
-from analyzer.demo import TOKENIZER_FILES, minilm_path
+from analyzer.demo import TOKENIZER_FILES, minilm_path, qa_state
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 NN_PRUNING_FIXTURE = SHARED / "fixtures" / "nn_pruning_bert_base_squadv2.json"
@@ -63,20 +63,6 @@ EXAMPLE_SPEC = PruneSpec(
     zero_units={0: tuple(range(100)), 4: tuple(range(1000, 1536))},
     zero_q_blocks={5: ((0, 0), (3, 7))},
 )
-
-
-def _minilm_qa_state() -> tuple[dict[str, torch.Tensor], dict]:
-    source = minilm_path()
-    config = json.loads((source / "config.json").read_text())
-    state = {
-        f"bert.{k}": v.clone() for k, v in load_file(str(source / "model.safetensors")).items()
-    }
-    state.pop("bert.embeddings.position_ids")
-    generator = torch.Generator().manual_seed(0)
-    state["qa_outputs.weight"] = torch.randn(2, HIDDEN, generator=generator) * 0.02
-    state["qa_outputs.bias"] = torch.zeros(2)
-    config["architectures"] = ["BertForQuestionAnswering"]
-    return state, config
 
 
 def apply_spec(state: dict[str, torch.Tensor], config: dict, spec: PruneSpec) -> None:
@@ -155,7 +141,7 @@ def save_checkpoint(
 
 def build_minilm(out: Path, spec: PruneSpec = EXAMPLE_SPEC, **save_options) -> Path:
     """A real pruned MiniLM question-answering checkpoint (QA head seeded, untrained)."""
-    state, config = _minilm_qa_state()
+    state, config = qa_state(minilm_path())
     apply_spec(state, config, spec)
     return save_checkpoint(out, state, config, **save_options)
 
