@@ -7,6 +7,7 @@ no traceback unless --debug).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -504,6 +505,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"prunecard: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except BrokenPipeError:  # `prunecard analyze | head`: the reader left; not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except KeyboardInterrupt:
         print("prunecard: interrupted; no partial output was kept", file=sys.stderr)
         return EXIT_BAD_INPUT

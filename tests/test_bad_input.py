@@ -375,3 +375,16 @@ def test_real_entry_point_reports_one_line(tmp_path):
     assert (
         done.stderr.strip() == f"prunecard: error: {tmp_path / 'missing'}: no such file or folder"
     )
+
+
+def test_output_piped_into_a_closed_reader_is_not_an_error(pruned_minilm):
+    """`| true` closes the pipe before analysis ends, so the first print hits EPIPE."""
+    done = subprocess.run(
+        f"{sys.executable} -m analyzer.cli analyze {pruned_minilm} | true; echo ${{PIPESTATUS[0]}}",
+        shell=True,
+        executable="/bin/bash",
+        capture_output=True,
+        text=True,
+    )
+    assert done.stdout.strip() == "0"
+    assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr
