@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InputError, OutputError
-from .records import Report, read_json
+from .records import Analysis, Bench, Report, read_json
 
 __all__ = [
     "CARD_FILE",
@@ -29,6 +29,7 @@ __all__ = [
     "card_metadata",
     "eval_results_yaml",
     "load_reference",
+    "packed_params_as_benchmarked",
     "render_card",
     "signed_difference",
     "validate_card",
@@ -132,6 +133,25 @@ def _mb(n_bytes: int) -> str:
 
 def _ratio(value: float, digits: int = 2) -> str:
     return f"{fixed(value, digits)}x"
+
+
+BYTES_PER_ELEMENT = {"fp32": 4, "fp16": 2, "bf16": 2}  # the dtypes `prunecard bench` runs in
+
+
+def packed_params_as_benchmarked(analysis: Analysis, bench: Bench) -> int | None:
+    """`analysis.overall.packed` plus the zero FFN units the benchmarked packed model was
+    padded with (`bench.align`); None when the bench record holds no parameter sizes.
+
+    `bench.packed_bytes` alone is not comparable: the benchmarked models lack tensors the
+    checkpoint stores but the task model never loads (BERT's pooler under a QA head). Its
+    dense model lacks the same ones, so the difference between the analysis's dense count
+    and the benchmarked dense count is added back.
+    """
+    size = BYTES_PER_ELEMENT.get(bench.dtype)
+    if size is None or not bench.packed_bytes or not bench.original_bytes:
+        return None
+    not_loaded = analysis.overall.dense - bench.original_bytes // size
+    return bench.packed_bytes // size + not_loaded
 
 
 FILTERS = {
@@ -311,6 +331,10 @@ def template_context(report: Report, options: CardOptions, figures: tuple[str, .
         if analysis
         else (bench.original_bytes if bench else 0),
         "packed_bytes": bench.packed_bytes if bench else 0,
+        # shown next to the packed count only when packing padded the FFN widths
+        "padded_params": packed_params_as_benchmarked(analysis, bench)
+        if analysis and bench and bench.align > 1
+        else None,
         "score_digits": SCORE_DIGITS,
     }
 

@@ -17,7 +17,15 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import EXAMPLE_SPEC, build_minilm, build_nn_pruning, nn_pruning_record
+from conftest import (
+    EXAMPLE_SPEC,
+    FFN,
+    HIDDEN,
+    LAYERS,
+    build_minilm,
+    build_nn_pruning,
+    nn_pruning_record,
+)
 from huggingface_hub import ModelCardData
 from huggingface_hub.repocard_data import model_index_to_eval_results
 
@@ -27,11 +35,13 @@ from analyzer.card import (
     Reference,
     eval_results_yaml,
     load_reference,
+    packed_params_as_benchmarked,
     render_card,
     signed_difference,
     validate_card,
     write_card,
 )
+from analyzer.claims import extract_claims
 from analyzer.cli import main
 from analyzer.errors import InputError
 from analyzer.records import (
@@ -259,6 +269,62 @@ def test_head_rule_and_counts_stated(minilm_report):
     kept_units = 6 * 1536 - 100 - 536
     assert f"**{kept_units:,} of 9,216**" in text
     assert "| 0 | " in text and "| 1, 5 |" in text  # layer 0 lost heads 1 and 5
+
+
+@pytest.fixture(scope="module")
+def minilm_benches(pruned_minilm) -> dict[tuple[str, int], Bench]:
+    """Real bench records of the example checkpoint (one tiny shape: sizes, not times)."""
+    from analyzer.bench import bench
+
+    return {
+        (dtype, align): bench(
+            pruned_minilm,
+            device="cpu",
+            dtype=dtype,
+            align=align,
+            shapes=[(1, 16)],
+            repeats=1,
+            warmup=0,
+            progress=False,
+        )
+        for dtype, align in (("fp32", 1), ("fp32", 64), ("fp16", 64))
+    }
+
+
+def test_packed_params_unpadded_match_the_analysis(minilm_report, minilm_benches):
+    a, b = minilm_report.analysis, minilm_benches["fp32", 1]
+    assert packed_params_as_benchmarked(a, b) == a.overall.packed
+    # why bench.packed_bytes alone is not the count: the QA model loads no pooler
+    assert b.packed_bytes // 4 == a.overall.packed - (HIDDEN * HIDDEN + HIDDEN)
+
+
+@pytest.mark.parametrize("dtype", ["fp32", "fp16"])
+def test_packed_params_padded_add_zero_units(minilm_report, minilm_benches, dtype):
+    a = minilm_report.analysis
+    units = [FFN - len(EXAMPLE_SPEC.zero_units.get(layer, ())) for layer in range(LAYERS)]
+    assert [s.ffn_units_kept for s in a.layers] == units  # 1436, 1536, ..., 1000, 1536
+    # each zero unit adds an FFN-in row and bias and an FFN-out column
+    padding = sum((-(-u // 64) * 64 - u) * (2 * HIDDEN + 1) for u in units)
+    assert padding == (36 + 24) * 769
+    assert packed_params_as_benchmarked(a, minilm_benches[dtype, 64]) == (
+        a.overall.packed + padding
+    )
+
+
+def test_card_shows_padded_count_only_when_padded(minilm_report, minilm_benches):
+    packed = minilm_report.analysis.overall.packed
+    padded = packed + (36 + 24) * (2 * HIDDEN + 1)
+    report = dataclasses.replace(minilm_report, bench=minilm_benches["fp32", 64])
+    text = render_card(report, MINILM_OPTIONS)
+    padding = "FFN widths padded to multiples of 64, as benchmarked on cpu"
+    assert f" / {packed:,} ({padded:,} with {padding}) |" in text
+    prose = "FFN widths were padded with zero units to multiples of 64, giving"
+    assert f"As benchmarked on cpu, {prose} {padded:,} packed parameters." in text
+    # the audit still reads the unpadded count from the table and the prose
+    claims = [c for c in extract_claims(text).claims if c.quantity == "params_packed"]
+    assert [c.value for c in claims] == [packed, packed]
+    unpadded = dataclasses.replace(minilm_report, bench=minilm_benches["fp32", 1])
+    assert "FFN widths" not in render_card(unpadded, MINILM_OPTIONS)
 
 
 def test_usage_block_runs_as_printed(tmp_path):
