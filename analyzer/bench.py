@@ -22,9 +22,18 @@ from .errors import InputError
 from .flops import encoder_flops, model_layer_shapes
 from .records import Bench, BenchShape, Equivalence
 
-__all__ = ["DTYPES", "EQUIVALENCE_TEXT", "TOLERANCE", "bench", "measure", "resolve_options"]
+__all__ = [
+    "DTYPES",
+    "EQUIVALENCE_TEXT",
+    "TOLERANCE",
+    "bench",
+    "dtype_option",
+    "measure",
+    "resolve_options",
+    "torch_dtype",
+]
 
-DTYPES = ("fp32", "fp16", "bf16")
+DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}  # option: torch name
 # max |packed - dense| allowed, as a fraction of the largest |logit| (at least 1):
 # fp32 is the exactness guarantee; half precisions round each product differently once
 # zeros are gone, so their bound is a few units in the last place of the logits.
@@ -69,6 +78,19 @@ def resolve_options(
     return device, dtype, align
 
 
+def torch_dtype(option: str) -> Any:
+    """The torch dtype of a `--dtype` option ("fp16" -> torch.float16)."""
+    import torch
+
+    return getattr(torch, DTYPES[option])
+
+
+def dtype_option(dtype: Any) -> str:
+    """The `--dtype` option of a torch dtype (torch.float16 -> "fp16")."""
+    name = str(dtype).removeprefix("torch.")
+    return next((option for option, torch_name in DTYPES.items() if torch_name == name), name)
+
+
 def bench(
     path: str | Path,
     *,
@@ -80,10 +102,11 @@ def bench(
     repeats: int = 10,
     warmup: int = 2,
     graphs: bool = False,
+    fuse: bool = False,
     progress: bool = True,
 ) -> Bench:
     """Build dense and packed models from `path`, check they agree, time them per
-    (batch, seq) shape."""
+    (batch, seq) shape; `fuse` runs both through `analyzer.fusion`."""
     import torch
 
     from .packing import load
@@ -95,9 +118,13 @@ def bench(
         raise InputError(None, "need at least one repeat and shapes of positive sizes")
     if threads is not None:
         torch.set_num_threads(threads)
-    torch_dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[dtype]
-    dense = load(path, dtype=torch_dtype, device=device, layout="dense")
-    packed = load(path, dtype=torch_dtype, device=device, layout="packed", align=align)
+    dense = load(path, dtype=torch_dtype(dtype), device=device, layout="dense")
+    packed = load(path, dtype=torch_dtype(dtype), device=device, layout="packed", align=align)
+    if fuse:
+        from .fusion import fuse as fuse_model
+
+        fuse_model(dense)
+        fuse_model(packed)
     return measure(
         dense,
         packed,
@@ -130,6 +157,7 @@ def measure(
     import torch
 
     from .environment import detect_environment
+    from .fusion import fused
 
     device = next(dense.parameters()).device.type
     max_positions = dense.config.max_position_embeddings
@@ -160,6 +188,8 @@ def measure(
         graphs=graphs,
         packed_bytes=_param_bytes(packed),
         original_bytes=_param_bytes(dense),
+        dense_fused=fused(dense),
+        packed_fused=fused(packed),
     )
 
 
@@ -258,20 +288,13 @@ def _real_inputs(root: Path, config: Any) -> tuple[dict[str, Any], str]:
 
 
 def _runner(model: Any, inputs: dict[str, Any], graphs: bool) -> Callable[[], Any]:
-    """A no-argument forward pass; with `graphs`, a replay of its captured CUDA graph."""
+    """A no-argument forward pass; with `graphs`, a replay of its captured CUDA graph
+    (the inputs are static: the same tensors every time)."""
     if not graphs:
         return lambda: model(**inputs)
-    import torch
+    from .graphs import capture
 
-    side = torch.cuda.Stream()
-    side.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(side):
-        for _ in range(3):  # let cuBLAS and SDPA pick their kernels before capture
-            model(**inputs)
-    torch.cuda.current_stream().wait_stream(side)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        model(**inputs)  # inputs are static: the same tensors are replayed every time
+    graph, _ = capture(model, inputs)
     return graph.replay
 
 

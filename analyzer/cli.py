@@ -117,6 +117,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         repeats=args.repeats or (3 if quick else 10),
         warmup=1 if quick else 2,
         graphs=args.graphs,
+        fuse=args.fuse,
         progress=sys.stderr.isatty(),
     )
     return _show(result, format_bench(result), args.json, "bench")
@@ -176,6 +177,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    from .bench import resolve_options, torch_dtype
     from .qa import load_qa_model
     from .squad_data import bundled_sample_path
     from .squad_eval import run_eval
@@ -184,7 +186,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         raise InputError(None, f"--batch-size must be a positive integer, got {args.batch_size}")
     path = _default_checkpoint(args.path)
-    model, tokenizer = load_qa_model(path, packed=not args.no_pack)
+    device, dtype, align = resolve_options(args.device, args.dtype, args.align)
+    model, tokenizer = load_qa_model(
+        path, packed=not args.no_pack, dtype=torch_dtype(dtype), device=device, align=align
+    )
     ev = run_eval(
         model,
         tokenizer,
@@ -195,7 +200,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         limit=args.limit,
         seed=args.seed,
         batch_size=args.batch_size,
-        device=args.device,
+        device=device,
+        graphs=device == "cuda" and not args.no_graphs,
         force=args.force,
         progress=sys.stderr.isatty(),
     )
@@ -358,6 +364,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, metavar="N", help="torch threads (default: torch's)")
     p.add_argument("--repeats", type=int, metavar="N", help="timed runs per model and shape")
     p.add_argument("--graphs", action="store_true", help="replay CUDA graphs (GPU only)")
+    p.add_argument(
+        "--fuse", action="store_true", help="one QKV GEMM and fused add+LayerNorm, both models"
+    )
 
     p = _command(
         sub,
@@ -471,6 +480,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-pack", action="store_true", help="evaluate the checkpoint as stored")
     p.add_argument("--batch-size", type=int, default=32, metavar="B", help="windows per batch")
     p.add_argument("--device", choices=("cpu", "cuda"), help="default: cuda if available")
+    p.add_argument(
+        "--dtype", choices=("fp32", "fp16", "bf16"), help="default: fp16 on GPU, fp32 on CPU"
+    )
+    p.add_argument(
+        "--align", type=int, metavar="N", help="FFN width alignment (default: 64 GPU, 1 CPU)"
+    )
+    p.add_argument(
+        "--no-graphs", action="store_true", help="on a GPU, run eagerly instead of CUDA graphs"
+    )
     p.add_argument("--force", action="store_true", help="replace DIR if it exists")
 
     p = _command(

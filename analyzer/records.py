@@ -239,6 +239,8 @@ class Bench:
     graphs: bool = False
     packed_bytes: int = 0
     original_bytes: int = 0
+    dense_fused: bool = False  # ran through analyzer.fusion (one QKV GEMM, add+LayerNorm)
+    packed_fused: bool = False
     schema: str = BENCH_SCHEMA
 
 
@@ -302,6 +304,7 @@ class Evaluation:
     seed: int | None = None
     questions_per_second: float = 0.0
     device: str = "cpu"
+    dtype: str = ""  # the model's weights and activations during `eval` ("" for `score`)
     missing_predictions: int = 0  # data ids without a prediction, counted as wrong
     extra_predictions: int = 0  # prediction ids not in the data, ignored
     checkpoint: str = ""  # the model `eval` ran; "" for `score`

@@ -137,10 +137,12 @@ def run_eval(
     seed: int = 0,
     batch_size: int = 32,
     device: str | None = None,
+    graphs: bool = False,
     force: bool = False,
     progress: bool = False,
 ) -> Evaluation:
     """`prunecard eval`: answer, score, and write the result folder (all or nothing)."""
+    from .bench import dtype_option
     from .outputs import atomic_write_text, staged_dir
     from .qa import pick_device
 
@@ -149,7 +151,13 @@ def run_eval(
         data = subset(data, limit, seed)
     device = pick_device(device)
     preds, na_probs, rate = predict(
-        model, tokenizer, data, batch_size=batch_size, device=device, progress=progress
+        model,
+        tokenizer,
+        data,
+        batch_size=batch_size,
+        device=device,
+        graphs=graphs,
+        progress=progress,
     )
     result = score_predictions(data, preds, na_probs)
     ev = build_evaluation(
@@ -162,6 +170,7 @@ def run_eval(
         seed=seed if limit is not None else None,
         questions_per_second=rate,
         device=_device_name(device),
+        dtype=dtype_option(next(model.parameters()).dtype),
     )
     with staged_dir(Path(out), force=force) as tmp:
         for name, value in (

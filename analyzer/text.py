@@ -107,6 +107,13 @@ def format_pack(result: PackResult) -> str:
     return "\n".join(lines)
 
 
+def _fused(b: Bench) -> str:
+    """Which models ran through `analyzer.fusion`."""
+    return {(True, True): "both", (False, True): "packed only", (True, False): "dense only"}.get(
+        (b.dense_fused, b.packed_fused), "off"
+    )
+
+
 def format_bench(b: Bench) -> str:
     """Environment and settings, equivalence, then one row per (batch, seq) shape."""
     env = b.environment
@@ -116,7 +123,7 @@ def format_bench(b: Bench) -> str:
         f"device          {b.device}: {device}; CPU {env.cpu}, {env.cores} cores",
         f"software        torch {env.torch}, transformers {env.transformers}",
         f"settings        {b.dtype}, {b.threads} threads, align {b.align}, "
-        f"CUDA graphs {'on' if b.graphs else 'off'}",
+        f"CUDA graphs {'on' if b.graphs else 'off'}, fused runtime {_fused(b)}",
         f"equivalence     max |packed - dense| = {b.equivalence.max_abs_diff:.2e} "
         f"(tolerance {b.equivalence.tolerance:.1e}, {ok}; {b.equivalence.inputs})",
         f"parameters      {b.packed_bytes / 1e6:.1f} MB packed vs {b.original_bytes / 1e6:.1f} MB "
@@ -173,7 +180,8 @@ def format_evaluation(ev: Evaluation) -> str:
     if ev.checkpoint:
         lines.append(
             f"model           {ev.checkpoint} ({'packed' if ev.packed else 'as stored'}) on "
-            f"{ev.device}, {ev.questions_per_second:.1f} questions/s"
+            f"{ev.device}{', ' + ev.dtype if ev.dtype else ''}, "
+            f"{ev.questions_per_second:.1f} questions/s"
         )
     if ev.predictions:
         lines.append(

@@ -28,11 +28,13 @@ REFERENCE = """
 import json, sys, time
 import torch, transformers
 from transformers import pipeline
-model, data_file, out_file, warmup = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+model, data_file, out_file = sys.argv[1:4]
+warmup, device, dtype, batch = int(sys.argv[4]), int(sys.argv[5]), sys.argv[6], int(sys.argv[7])
 qs = json.load(open(data_file))
-qa = pipeline("question-answering", model=model, tokenizer=model, device=-1)
+qa = pipeline("question-answering", model=model, tokenizer=model, device=device,
+              torch_dtype=getattr(torch, dtype))
 kw = dict(top_k=1, handle_impossible_answer=True, max_answer_len=30, max_seq_len=384,
-          doc_stride=128, align_to_words=False)
+          doc_stride=128, align_to_words=False, batch_size=batch)
 qa(question=[q["question"] for q in qs[:warmup]], context=[q["context"] for q in qs[:warmup]], **kw)
 began = time.perf_counter()
 out = qa(question=[q["question"] for q in qs], context=[q["context"] for q in qs], **kw)
@@ -91,6 +93,9 @@ def main() -> None:
                 str(data_file),
                 str(out_file),
                 str(args.warmup),
+                "-1",  # the CPU
+                "float32",
+                "1",  # the pipeline's default batch size
             ],
             check=True,
             env=env,

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from analyzer.cli import main
 from analyzer.demo import demo_checkpoint
-from analyzer.qa import QASettings, answer, answer_batch, load_qa_model
+from analyzer.qa import QASettings, _tokenize, answer, answer_batch, load_qa_model, plan_batches
 from analyzer.records import Evaluation, load_record
-from analyzer.squad_data import read_squad
+from analyzer.squad_data import bundled_sample_path, read_squad
 from analyzer.squad_metric import score_predictions
 
 CONTEXT = "Paris is the capital of France. It lies on the Seine, which flows to the sea."
@@ -115,3 +118,69 @@ def test_eval_end_to_end(tmp_path, capsys):
     assert "EM" in capsys.readouterr().out
     assert main(["eval", "--limit", "12", "--out", str(out)]) == 2  # exists: no --force
     assert "already exists" in capsys.readouterr().err
+
+
+@given(
+    lengths=st.lists(st.integers(1, 384), min_size=1, max_size=60),
+    batch_size=st.integers(1, 16),
+    bucket=st.sampled_from([1, 8, 64]),
+    mix=st.booleans(),
+)
+def test_batch_plans_cover_every_window_once_in_few_shapes(lengths, batch_size, bucket, mix):
+    lengths = np.array(lengths)
+    plan = plan_batches(lengths, batch_size, bucket, 384, mix=mix)
+    rows = np.concatenate([b.rows for b in plan])
+    assert sorted(rows.tolist()) == list(range(len(lengths)))  # each window exactly once
+    assert [b.length for b in plan] == sorted((b.length for b in plan), reverse=True)
+    for b in plan:
+        assert 1 <= len(b.rows) <= batch_size
+        assert b.length >= lengths[b.rows].max()  # nothing cut
+        assert b.length % bucket == 0 or b.length == 384
+        assert (b.length - lengths[b.rows].max()) < bucket  # no bucket of pure padding
+    if mix:  # full batches but the last: as few shapes as batches allow
+        assert all(len(b.rows) == batch_size for b in plan[:-1])
+    else:  # one rounded length per batch; a length holds at most one partial batch
+        for b in plan:
+            assert (b.length - lengths[b.rows] < bucket).all()
+        for length in {b.length for b in plan}:
+            sizes = [len(b.rows) for b in plan if b.length == length]
+            assert all(n == batch_size for n in sizes[:-1])
+
+
+def test_bucketed_batches_give_the_same_answers(qa):
+    model, tokenizer = qa
+    data = read_squad(bundled_sample_path())
+    questions = [q.question for q in data.questions[:24]]
+    contexts = [q.context for q in data.questions[:24]]
+    plain = answer_batch(model, tokenizer, questions, contexts, batch_size=5, device="cpu")
+    padded = answer_batch(model, tokenizer, questions, contexts, batch_size=5, bucket=64)
+    assert [a.text for a in plain] == [a.text for a in padded]
+    assert [a.na_prob for a in plain] == pytest.approx([a.na_prob for a in padded], abs=1e-5)
+
+
+def test_windows_are_those_of_the_tokenizer_call(qa):
+    """The one parallel call to the Rust tokenizer gives what transformers' own call gives."""
+    _, tokenizer = qa
+    questions = ["  Which word?", "Where?"]
+    contexts = [" ".join(f"word{i}" for i in range(700)), CONTEXT]
+    settings = QASettings()
+    before = tokenizer.backend_tokenizer.truncation, tokenizer.backend_tokenizer.padding
+    windows = _tokenize(tokenizer, questions, contexts, settings)
+    assert (tokenizer.backend_tokenizer.truncation, tokenizer.backend_tokenizer.padding) == before
+    enc = tokenizer(
+        [q.lstrip() for q in questions],
+        contexts,
+        truncation="only_second",
+        max_length=settings.max_length,
+        stride=settings.stride,
+        return_overflowing_tokens=True,
+        return_offsets_mapping=True,
+    )
+    mapping = enc["overflow_to_sample_mapping"]
+    assert windows.example.tolist() == mapping and mapping.count(0) > 2 and mapping[-1] == 1
+    for w, ids in enumerate(enc["input_ids"]):
+        tokens = slice(windows.first[w], windows.first[w] + windows.lengths[w])
+        assert windows.ids[tokens].tolist() == ids
+        assert windows.types[tokens].tolist() == enc["token_type_ids"][w]
+        assert [tuple(o) for o in windows.offsets[tokens].tolist()] == enc["offset_mapping"][w]
+        assert windows.context[tokens].tolist() == [s == 1 for s in enc.sequence_ids(w)]
