@@ -102,11 +102,11 @@ def bench(
     repeats: int = 10,
     warmup: int = 2,
     graphs: bool = False,
-    fuse: bool = False,
+    fuse: str | None = None,
     progress: bool = True,
 ) -> Bench:
     """Build dense and packed models from `path`, check they agree, time them per
-    (batch, seq) shape; `fuse` runs both through `analyzer.fusion`."""
+    (batch, seq) shape; `fuse` ("both" or "packed") runs those through `analyzer.fusion`."""
     import torch
 
     from .packing import load
@@ -120,11 +120,14 @@ def bench(
         torch.set_num_threads(threads)
     dense = load(path, dtype=torch_dtype(dtype), device=device, layout="dense")
     packed = load(path, dtype=torch_dtype(dtype), device=device, layout="packed", align=align)
+    if fuse not in (None, "both", "packed"):
+        raise InputError(None, f"--fuse must be both or packed, got {fuse!r}")
     if fuse:
         from .fusion import fuse as fuse_model
 
-        fuse_model(dense)
         fuse_model(packed)
+        if fuse == "both":
+            fuse_model(dense)
     return measure(
         dense,
         packed,
@@ -188,6 +191,8 @@ def measure(
         graphs=graphs,
         packed_bytes=_param_bytes(packed),
         original_bytes=_param_bytes(dense),
+        packed_parameters=_param_count(packed),
+        dense_parameters=_param_count(dense),
         dense_fused=fused(dense),
         packed_fused=fused(packed),
     )
@@ -195,6 +200,10 @@ def measure(
 
 def _param_bytes(model: Any) -> int:
     return sum(p.numel() * p.element_size() for p in model.parameters())
+
+
+def _param_count(model: Any) -> int:
+    return sum(p.numel() for p in model.parameters())
 
 
 def _shape(

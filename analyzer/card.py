@@ -135,23 +135,18 @@ def _ratio(value: float, digits: int = 2) -> str:
     return f"{fixed(value, digits)}x"
 
 
-BYTES_PER_ELEMENT = {"fp32": 4, "fp16": 2, "bf16": 2}  # the dtypes `prunecard bench` runs in
-
-
 def packed_params_as_benchmarked(analysis: Analysis, bench: Bench) -> int | None:
     """`analysis.overall.packed` plus the zero FFN units the benchmarked packed model was
-    padded with (`bench.align`); None when the bench record holds no parameter sizes.
+    padded with (`bench.align`); None for records without parameter counts.
 
-    `bench.packed_bytes` alone is not comparable: the benchmarked models lack tensors the
-    checkpoint stores but the task model never loads (BERT's pooler under a QA head). Its
-    dense model lacks the same ones, so the difference between the analysis's dense count
-    and the benchmarked dense count is added back.
+    `bench.packed_parameters` alone is not comparable: the benchmarked models lack tensors
+    the checkpoint stores but the task model never loads (BERT's pooler under a QA head).
+    Its dense model lacks the same ones, so the difference between the analysis's dense
+    count and the benchmarked dense count is added back.
     """
-    size = BYTES_PER_ELEMENT.get(bench.dtype)
-    if size is None or not bench.packed_bytes or not bench.original_bytes:
+    if not bench.packed_parameters or not bench.dense_parameters:
         return None
-    not_loaded = analysis.overall.dense - bench.original_bytes // size
-    return bench.packed_bytes // size + not_loaded
+    return bench.packed_parameters + analysis.overall.dense - bench.dense_parameters
 
 
 FILTERS = {

@@ -201,7 +201,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         seed=args.seed,
         batch_size=args.batch_size,
         device=device,
-        graphs=device == "cuda" and not args.no_graphs,
+        graphs=False if args.no_graphs else None,
         force=args.force,
         progress=sys.stderr.isatty(),
     )
@@ -227,6 +227,17 @@ def cmd_score(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- parser
 
 COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str, str]] = {}
+
+
+def _device_options(p: argparse.ArgumentParser) -> None:
+    """Where and how the models run: the same options and defaults for bench and eval."""
+    p.add_argument("--device", choices=("cpu", "cuda"), help="default: cuda if available")
+    p.add_argument(
+        "--dtype", choices=("fp32", "fp16", "bf16"), help="default: fp16 on GPU, fp32 on CPU"
+    )
+    p.add_argument(
+        "--align", type=int, metavar="N", help="FFN width alignment (default: 64 GPU, 1 CPU)"
+    )
 
 
 def _command(
@@ -352,20 +363,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", type=Path, metavar="FILE", help="write the bench record here")
     p.add_argument("--quick", action="store_true", help="a short run: batch 1, seq 128, 3 repeats")
-    p.add_argument("--device", choices=("cpu", "cuda"), help="default: cuda if available")
-    p.add_argument(
-        "--dtype", choices=("fp32", "fp16", "bf16"), help="default: fp16 on GPU, fp32 on CPU"
-    )
-    p.add_argument(
-        "--align", type=int, metavar="N", help="FFN width alignment (default: 64 GPU, 1 CPU)"
-    )
+    _device_options(p)
     p.add_argument("--batch", type=int, nargs="+", metavar="B", help="batch sizes (default 1 8)")
     p.add_argument("--seq", type=int, nargs="+", metavar="S", help="sequence lengths (384)")
     p.add_argument("--threads", type=int, metavar="N", help="torch threads (default: torch's)")
     p.add_argument("--repeats", type=int, metavar="N", help="timed runs per model and shape")
     p.add_argument("--graphs", action="store_true", help="replay CUDA graphs (GPU only)")
     p.add_argument(
-        "--fuse", action="store_true", help="one QKV GEMM and fused add+LayerNorm, both models"
+        "--fuse",
+        nargs="?",
+        const="both",
+        choices=("both", "packed"),
+        help="fused runtime (one QKV product, add+LayerNorm kernel) for both models or the "
+        "packed one only",
     )
 
     p = _command(
@@ -479,13 +489,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="folder to write")
     p.add_argument("--no-pack", action="store_true", help="evaluate the checkpoint as stored")
     p.add_argument("--batch-size", type=int, default=32, metavar="B", help="windows per batch")
-    p.add_argument("--device", choices=("cpu", "cuda"), help="default: cuda if available")
-    p.add_argument(
-        "--dtype", choices=("fp32", "fp16", "bf16"), help="default: fp16 on GPU, fp32 on CPU"
-    )
-    p.add_argument(
-        "--align", type=int, metavar="N", help="FFN width alignment (default: 64 GPU, 1 CPU)"
-    )
+    _device_options(p)
     p.add_argument(
         "--no-graphs", action="store_true", help="on a GPU, run eagerly instead of CUDA graphs"
     )

@@ -61,15 +61,17 @@ def _run(
     options: ReportOptions,
     progress: _Progress,
 ) -> Report:
-    from .bench import bench
+    from .bench import bench, resolve_options, torch_dtype
     from .card import write_card_files
-    from .packing import load, pack
+    from .packing import pack
+    from .qa import load_qa_model
     from .records import write_record
     from .report import build_report
     from .sparsity import analyze
     from .squad_data import bundled_sample_path
     from .squad_eval import run_eval
 
+    device, dtype, align = resolve_options(options.device, None, None)
     with progress.step("analyze"):
         analysis = analyze(checkpoint)
         write_record(analysis, tmp / "analysis.json")
@@ -81,7 +83,9 @@ def _run(
             shapes = ((1, 128),) if options.quick else ((1, 384), (8, 384))
             timing = bench(
                 checkpoint,
-                device=options.device,
+                device=device,
+                dtype=dtype,
+                align=align,
                 shapes=shapes,
                 repeats=3 if options.quick else 10,
                 warmup=1 if options.quick else 2,
@@ -94,10 +98,9 @@ def _run(
     evaluation = None
     if options.evaluate:
         with progress.step("eval"):
-            from transformers import AutoTokenizer
-
-            model = load(tmp / "packed")
-            tokenizer = AutoTokenizer.from_pretrained(tmp / "packed")
+            model, tokenizer = load_qa_model(
+                checkpoint, dtype=torch_dtype(dtype), device=device, align=align
+            )
             evaluation = run_eval(
                 model,
                 tokenizer,
@@ -108,7 +111,7 @@ def _run(
                 limit=options.limit,
                 seed=options.seed,
                 batch_size=options.batch_size,
-                device=options.device,
+                device=device,
                 progress=sys.stderr.isatty(),
             )
     with progress.step("card"):

@@ -237,8 +237,10 @@ class Bench:
     environment: Environment
     align: int = 1
     graphs: bool = False
-    packed_bytes: int = 0
+    packed_bytes: int = 0  # parameter bytes as benchmarked; `report` puts file sizes here
     original_bytes: int = 0
+    packed_parameters: int = 0  # parameters of the models as benchmarked (padding included)
+    dense_parameters: int = 0
     dense_fused: bool = False  # ran through analyzer.fusion (one QKV GEMM, add+LayerNorm)
     packed_fused: bool = False
     schema: str = BENCH_SCHEMA

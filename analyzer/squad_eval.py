@@ -137,7 +137,7 @@ def run_eval(
     seed: int = 0,
     batch_size: int = 32,
     device: str | None = None,
-    graphs: bool = False,
+    graphs: bool | None = None,  # None: CUDA graphs on a GPU (see qa.answer_batch)
     force: bool = False,
     progress: bool = False,
 ) -> Evaluation:

@@ -63,8 +63,10 @@ def test_add_layer_norm_is_layer_norm_of_the_sum():
 
 def test_bench_records_which_models_ran_fused(checkpoint):
     options = dict(device="cpu", dtype="fp32", shapes=[(1, 16)], repeats=1, warmup=0)
-    record = bench(checkpoint, fuse=True, progress=False, **options)
+    record = bench(checkpoint, fuse="both", progress=False, **options)
     assert record.dense_fused and record.packed_fused
     assert record.equivalence.max_abs_diff <= record.equivalence.tolerance
+    packed_only = bench(checkpoint, fuse="packed", progress=False, **options)
+    assert packed_only.packed_fused and not packed_only.dense_fused
     plain = bench(checkpoint, progress=False, **options)
     assert not (plain.dense_fused or plain.packed_fused)

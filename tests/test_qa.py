@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -184,3 +185,14 @@ def test_windows_are_those_of_the_tokenizer_call(qa):
         assert windows.types[tokens].tolist() == enc["token_type_ids"][w]
         assert [tuple(o) for o in windows.offsets[tokens].tolist()] == enc["offset_mapping"][w]
         assert windows.context[tokens].tolist() == [s == 1 for s in enc.sequence_ids(w)]
+
+
+def test_eval_runs_in_the_precision_asked_and_records_it(tmp_path, capsys):
+    out = tmp_path / "eval"
+    args = ["eval", "--limit", "6", "--out", str(out), "--device", "cpu", "--dtype", "bf16"]
+    assert main([*args, "--align", "8"]) == 0
+    assert load_record(Evaluation, out / "evaluation.json").dtype == "bf16"
+    assert "cpu, bf16" in capsys.readouterr().out
+    if not torch.cuda.is_available():  # a clear error, not a traceback
+        assert main(["eval", "--out", str(tmp_path / "gpu"), "--device", "cuda"]) == 2
+        assert "no CUDA device" in capsys.readouterr().err
