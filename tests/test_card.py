@@ -423,3 +423,14 @@ def test_cli_records_and_report_mismatch(tmp_path, minilm_report, pruned_minilm)
     args = ["card", str(other), "--report", str(tmp_path / "c"), "--out", str(tmp_path / "d")]
     assert main(args) == 2
     assert not (tmp_path / "d").exists()
+
+
+def test_speed_paragraph_names_the_runtime_settings(minilm_report, minilm_benches):
+    bench = dataclasses.replace(minilm_benches["fp32", 64], graphs=True, packed_fused=True)
+    text = render_card(dataclasses.replace(minilm_report, bench=bench), MINILM_OPTIONS)
+    assert "FFN widths padded to multiples of 64, forward passes replayed as CUDA graphs" in text
+    assert "LayerNorm in one kernel) for the packed model only" in text
+    both = dataclasses.replace(bench, dense_fused=True)
+    assert ") for both models" in render_card(
+        dataclasses.replace(minilm_report, bench=both), MINILM_OPTIONS
+    )
