@@ -229,6 +229,14 @@ def cmd_score(args: argparse.Namespace) -> int:
 COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str, str]] = {}
 
 
+def _demo_path_argument(p: argparse.ArgumentParser, *, weights_file: bool = False) -> None:
+    """The optional checkpoint argument; without it, commands run the embedded demo."""
+    what = "checkpoint folder or weights file" if weights_file else "checkpoint folder"
+    p.add_argument(
+        "path", nargs="?", type=Path, help=f"{what} (default: the embedded demo checkpoint)"
+    )
+
+
 def _device_options(p: argparse.ArgumentParser) -> None:
     """Where and how the models run: the same options and defaults for bench and eval."""
     p.add_argument("--device", choices=("cpu", "cuda"), help="default: cuda if available")
@@ -292,12 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
         "analyze, pack, bench, eval and card in one go; every record is kept in DIR.",
         "prunecard report ./my-pruned-bert --data dev-v2.0.json --limit 1000 --out ./report",
     )
-    p.add_argument(
-        "path",
-        nargs="?",
-        type=Path,
-        help="checkpoint folder (default: the embedded demo checkpoint)",
-    )
+    _demo_path_argument(p)
     p.add_argument(
         "--out", type=Path, metavar="DIR", help="folder to write (default: ./<checkpoint>-report)"
     )
@@ -325,12 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Measure a checkpoint: densities, removed heads, FFN units, block structure, sizes.",
         "prunecard analyze ./my-pruned-bert --json analysis.json",
     )
-    p.add_argument(
-        "path",
-        nargs="?",
-        type=Path,
-        help="checkpoint folder or weights file (default: the embedded demo checkpoint)",
-    )
+    _demo_path_argument(p, weights_file=True)
     p.add_argument("--json", type=Path, metavar="FILE", help="write the analysis record here")
 
     p = _command(
@@ -355,12 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Time the dense model against the packed one on this machine, per (batch, seq).",
         "prunecard bench ./my-pruned-bert --json bench.json --batch 1 8 --seq 384",
     )
-    p.add_argument(
-        "path",
-        nargs="?",
-        type=Path,
-        help="checkpoint folder or weights file (default: the embedded demo checkpoint)",
-    )
+    _demo_path_argument(p, weights_file=True)
     p.add_argument("--json", type=Path, metavar="FILE", help="write the bench record here")
     p.add_argument("--quick", action="store_true", help="a short run: batch 1, seq 128, 3 repeats")
     _device_options(p)
@@ -387,12 +380,7 @@ def build_parser() -> argparse.ArgumentParser:
         "prunecard card ./my-pruned-bert --bench bench.json --eval eval.json "
         "--base bert-base-uncased --out ./my-pruned-bert-card",
     )
-    p.add_argument(
-        "path",
-        nargs="?",
-        type=Path,
-        help="checkpoint folder (default: the embedded demo checkpoint)",
-    )
+    _demo_path_argument(p)
     p.add_argument("--analysis", type=Path, metavar="F", help="analysis record (default: analyze)")
     p.add_argument("--bench", type=Path, metavar="F", help="bench record (else: not measured)")
     p.add_argument("--eval", type=Path, metavar="F", help="evaluation record (else: not measured)")
@@ -472,12 +460,7 @@ def build_parser() -> argparse.ArgumentParser:
         "metric, bootstrap CIs and the sample size.",
         "prunecard eval ./my-pruned-bert --data dev-v2.0.json --limit 500 --seed 0 --out ./eval",
     )
-    p.add_argument(
-        "path",
-        nargs="?",
-        type=Path,
-        help="checkpoint folder (default: the embedded demo checkpoint)",
-    )
+    _demo_path_argument(p)
     p.add_argument(
         "--data",
         type=Path,
