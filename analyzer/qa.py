@@ -46,6 +46,7 @@ __all__ = [
     "Answer",
     "Batch",
     "QASettings",
+    "QuestionTooLong",
     "Span",
     "answer",
     "answer_batch",
@@ -63,6 +64,17 @@ class QASettings:
     stride: int = 128  # tokens shared by consecutive windows
     n_best: int = 20  # spans kept per window and per question
     max_answer_length: int = 30  # tokens
+
+
+class QuestionTooLong(ValueError):
+    """A question that leaves no room for its context in a window."""
+
+    def __init__(self, index: int, tokens: int, settings: QASettings) -> None:
+        super().__init__(
+            f"the question is {tokens} tokens long: windows of {settings.max_length} tokens "
+            f"overlapping by {settings.stride} leave its context no room"
+        )
+        self.index = index
 
 
 @dataclass(frozen=True)
@@ -247,12 +259,14 @@ def _tokenize(tokenizer, questions, contexts, settings: QASettings) -> _Windows:
         pairs = ((context, question) for question, context in pairs)
     saved = backend.truncation, backend.padding
     try:
+        backend.no_truncation()
+        backend.no_padding()
+        _check_room(backend, tokenizer.num_special_tokens_to_add(pair=True), questions, settings)
         backend.enable_truncation(
             settings.max_length,
             stride=settings.stride,
             strategy="only_second" if question_first else "only_first",
         )
-        backend.no_padding()
         encodings = backend.encode_batch(list(pairs), add_special_tokens=True)
     finally:
         _restore(backend, *saved)
@@ -282,6 +296,17 @@ def _tokenize(tokenizer, questions, contexts, settings: QASettings) -> _Windows:
         example=example,
         cls_id=tokenizer.cls_token_id,
     )
+
+
+def _check_room(backend, special: int, questions: list[str], settings: QASettings) -> None:
+    """Every question must leave its context more than `stride` tokens per window (the Rust
+    tokenizer would fail with a panic, not an error, otherwise)."""
+    tokens = np.array(
+        [len(e.ids) for e in backend.encode_batch(questions, add_special_tokens=False)]
+    )
+    short = np.flatnonzero(settings.max_length - special - tokens <= settings.stride)
+    if short.size:
+        raise QuestionTooLong(int(short[0]), int(tokens[short[0]]), settings)
 
 
 def _restore(backend, truncation, padding) -> None:

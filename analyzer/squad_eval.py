@@ -144,21 +144,24 @@ def run_eval(
     """`prunecard eval`: answer, score, and write the result folder (all or nothing)."""
     from .bench import dtype_option
     from .outputs import atomic_write_text, staged_dir
-    from .qa import pick_device
+    from .qa import QuestionTooLong, pick_device
 
     data = read_squad(data_path)
     if limit is not None:
         data = subset(data, limit, seed)
     device = pick_device(device)
-    preds, na_probs, rate = predict(
-        model,
-        tokenizer,
-        data,
-        batch_size=batch_size,
-        device=device,
-        graphs=graphs,
-        progress=progress,
-    )
+    try:
+        preds, na_probs, rate = predict(
+            model,
+            tokenizer,
+            data,
+            batch_size=batch_size,
+            device=device,
+            graphs=graphs,
+            progress=progress,
+        )
+    except QuestionTooLong as exc:
+        raise InputError(data_path, f"question {data.questions[exc.index].id!r}: {exc}") from None
     result = score_predictions(data, preds, na_probs)
     ev = build_evaluation(
         data,

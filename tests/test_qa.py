@@ -12,7 +12,15 @@ from hypothesis import strategies as st
 
 from analyzer.cli import main
 from analyzer.demo import demo_checkpoint
-from analyzer.qa import QASettings, _tokenize, answer, answer_batch, load_qa_model, plan_batches
+from analyzer.qa import (
+    QASettings,
+    QuestionTooLong,
+    _tokenize,
+    answer,
+    answer_batch,
+    load_qa_model,
+    plan_batches,
+)
 from analyzer.records import Evaluation, load_record
 from analyzer.squad_data import bundled_sample_path, read_squad
 from analyzer.squad_metric import score_predictions
@@ -196,3 +204,36 @@ def test_eval_runs_in_the_precision_asked_and_records_it(tmp_path, capsys):
     if not torch.cuda.is_available():  # a clear error, not a traceback
         assert main(["eval", "--out", str(tmp_path / "gpu"), "--device", "cuda"]) == 2
         assert "no CUDA device" in capsys.readouterr().err
+
+
+def test_a_question_that_leaves_its_context_no_room_is_a_clear_error(qa, tmp_path, capsys):
+    model, tokenizer = qa
+    context = "Paris is the capital of France. " * 40
+    # "why" is one token: 252 + [CLS] + 2 [SEP] leave 129 context tokens, one over the stride
+    assert answer(model, tokenizer, "why " * 252, context).spans
+    with pytest.raises(QuestionTooLong, match="253 tokens long") as caught:
+        answer_batch(model, tokenizer, ["Where?", "why " * 253], [context, context])
+    assert caught.value.index == 1
+    data = {
+        "version": "v2.0",
+        "data": [
+            {
+                "title": "Paris",
+                "paragraphs": [
+                    {
+                        "context": context,
+                        "qas": [
+                            {"id": "q1", "question": "why " * 300, "answers": [],
+                             "is_impossible": True},
+                        ],
+                    }
+                ],
+            }
+        ],
+    }  # fmt: skip
+    path = tmp_path / "long.json"
+    path.write_text(json.dumps(data))
+    assert main(["eval", "--data", str(path), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(path) in err and "'q1'" in err
+    assert not (tmp_path / "out").exists()
