@@ -82,7 +82,7 @@ def main() -> int:
 
 def _answers(source, data, *, device, dtype, packed, graphs, batch_size, warmup=64):
     """Load, warm up on a few questions (kernels, allocator), then answer all under a clock;
-    returns (answers, seconds)."""
+    returns (answers, seconds, the clock's start)."""
     import torch
 
     from analyzer.qa import answer_batch, load_qa_model
