@@ -116,12 +116,12 @@ def bench(
         raise InputError(None, "--graphs needs --device cuda (CUDA graphs replay GPU kernels)")
     if repeats < 1 or warmup < 0 or not shapes or min(min(s) for s in shapes) < 1:
         raise InputError(None, "need at least one repeat and shapes of positive sizes")
+    if fuse not in (None, "both", "packed"):
+        raise InputError(None, f"--fuse must be both or packed, got {fuse!r}")
     if threads is not None:
         torch.set_num_threads(threads)
     dense = load(path, dtype=torch_dtype(dtype), device=device, layout="dense")
     packed = load(path, dtype=torch_dtype(dtype), device=device, layout="packed", align=align)
-    if fuse not in (None, "both", "packed"):
-        raise InputError(None, f"--fuse must be both or packed, got {fuse!r}")
     if fuse:
         from .fusion import fuse as fuse_model
 
