@@ -236,6 +236,14 @@ def _attention_masks(
     return masks
 
 
+def one_paragraph_squad(context: str, qas: list[dict]) -> dict:
+    """An official-format SQuAD v2 object: one article of one paragraph with `qas`."""
+    return {
+        "version": "v2.0",
+        "data": [{"title": "t", "paragraphs": [{"context": context, "qas": qas}]}],
+    }
+
+
 def nn_pruning_record(index: int) -> dict:
     return json.loads(NN_PRUNING_FIXTURE.read_text())["checkpoints"][index]
 

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import one_paragraph_squad
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -214,23 +215,8 @@ def test_a_question_that_leaves_its_context_no_room_is_a_clear_error(qa, tmp_pat
     with pytest.raises(QuestionTooLong, match="253 tokens long") as caught:
         answer_batch(model, tokenizer, ["Where?", "why " * 253], [context, context])
     assert caught.value.index == 1
-    data = {
-        "version": "v2.0",
-        "data": [
-            {
-                "title": "Paris",
-                "paragraphs": [
-                    {
-                        "context": context,
-                        "qas": [
-                            {"id": "q1", "question": "why " * 300, "answers": [],
-                             "is_impossible": True},
-                        ],
-                    }
-                ],
-            }
-        ],
-    }  # fmt: skip
+    question = {"id": "q1", "question": "why " * 300, "answers": [], "is_impossible": True}
+    data = one_paragraph_squad(context, [question])
     path = tmp_path / "long.json"
     path.write_text(json.dumps(data))
     assert main(["eval", "--data", str(path), "--out", str(tmp_path / "out")]) == 2

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import one_paragraph_squad
 
 from analyzer.cli import main
 from analyzer.records import Evaluation, load_record, to_dict
@@ -72,17 +73,7 @@ def test_missing_and_extra_ids_are_counted(oracle, tmp_path, capsys):
 def test_bad_inputs_exit_2_with_one_line_naming_the_file(tmp_path, capsys, which, content, problem):
     data = write(
         tmp_path / "data.json",
-        {
-            "version": "v2.0",
-            "data": [
-                {
-                    "title": "t",
-                    "paragraphs": [
-                        {"context": "c", "qas": [{"id": "x", "question": "q?", "answers": []}]}
-                    ],
-                }
-            ],
-        },
+        one_paragraph_squad("c", [{"id": "x", "question": "q?", "answers": []}]),
     )
     preds = write(tmp_path / "predictions.json", {"x": ""})
     probs = write(tmp_path / "na_probs.json", {"x": 0.5})

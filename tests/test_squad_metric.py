@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 import pytest
+from conftest import one_paragraph_squad
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -76,27 +77,17 @@ def test_keys_follow_the_official_script(oracle, dev_half):
 def data_of(*qas) -> object:
     """A one-paragraph data set: each qa is (id, question, [gold answers])."""
     return parse_squad(
-        {
-            "version": "v2.0",
-            "data": [
+        one_paragraph_squad(
+            "context",
+            [
                 {
-                    "title": "t",
-                    "paragraphs": [
-                        {
-                            "context": "context",
-                            "qas": [
-                                {
-                                    "id": i,
-                                    "question": q,
-                                    "answers": [{"text": a, "answer_start": 0} for a in golds],
-                                }
-                                for i, q, golds in qas
-                            ],
-                        }
-                    ],
+                    "id": i,
+                    "question": q,
+                    "answers": [{"text": a, "answer_start": 0} for a in golds],
                 }
+                for i, q, golds in qas
             ],
-        },
+        ),
         "hand.json",
     )
 
