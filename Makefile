@@ -33,7 +33,7 @@ format: install
 	$(BIN)/ruff format analyzer tests benchmarks
 
 docs: install            ## the project's documentation site with an example report, into site/
-	$(PY) -m analyzer.site
+	$(PY) -m analyzer.publish.site
 
 bench: install           ## speed and memory benchmarks (minutes; figures printed side by side)
 	$(PY) benchmarks/analyze_speed.py

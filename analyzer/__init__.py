@@ -1,8 +1,8 @@
 """prunecard: measure pruned transformer checkpoints, render their cards, audit claims."""
 
-from .errors import CheckpointError, InputError, OutputError, PrunecardError
-from .records import Analysis, from_dict, load_record, to_dict, write_record
-from .sparsity import analyze
+from analyzer.errors import CheckpointError, InputError, OutputError, PrunecardError
+from analyzer.records import Analysis, from_dict, load_record, to_dict, write_record
+from analyzer.weights.sparsity import analyze
 
 __version__ = "0.1.0"
 

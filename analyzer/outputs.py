@@ -9,7 +9,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from .errors import OutputError
+from analyzer.errors import OutputError
 
 __all__ = ["atomic_write_bytes", "atomic_write_text", "staged_dir"]
 

@@ -14,8 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from .card import CardOptions
-from .records import Report
+from analyzer.publish.card import CardOptions
+from analyzer.records import Report
 
 __all__ = ["ReportOptions", "run_demo", "run_report"]
 
@@ -44,7 +44,7 @@ def run_report(
     say: Callable[[str], None] | None = None,
 ) -> Report:
     """analyze → pack → bench → eval → card, into `out` (all or nothing)."""
-    from .outputs import staged_dir
+    from analyzer.outputs import staged_dir
 
     say = say or _stderr
     steps = ["analyze", "pack"] + ["bench"] * options.benchmark + ["eval"] * options.evaluate
@@ -61,15 +61,15 @@ def _run(
     options: ReportOptions,
     progress: _Progress,
 ) -> Report:
-    from .bench import bench, resolve_options, torch_dtype
-    from .card import write_card_files
-    from .packing import pack
-    from .qa import load_qa_model
-    from .records import write_record
-    from .report import build_report
-    from .sparsity import analyze
-    from .squad_data import bundled_sample_path
-    from .squad_eval import run_eval
+    from analyzer.publish.card import write_card_files
+    from analyzer.publish.report import build_report
+    from analyzer.records import write_record
+    from analyzer.runtime.bench import bench, resolve_options, torch_dtype
+    from analyzer.runtime.packing import pack
+    from analyzer.runtime.qa import load_qa_model
+    from analyzer.squad.data import bundled_sample_path
+    from analyzer.squad.evaluate import run_eval
+    from analyzer.weights.sparsity import analyze
 
     device, dtype, align = resolve_options(options.device, None, None)
     with progress.step("analyze"):
@@ -128,9 +128,9 @@ def run_demo(
     say: Callable[[str], None] | None = None,
 ) -> Path:
     """The embedded default end to end: prune MiniLM, report on it, build the site."""
-    from .demo import demo_checkpoint
-    from .outputs import staged_dir
-    from .site import build_site
+    from analyzer.outputs import staged_dir
+    from analyzer.publish.site import build_site
+    from analyzer.runtime.demo import demo_checkpoint
 
     say = say or _stderr
     checkpoint = demo_checkpoint()

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar, get_args, get_origin, get_type_hints
 
-from .errors import InputError, PrunecardError
+from analyzer.errors import InputError, PrunecardError
 
 __all__ = [
     "ANALYSIS_SCHEMA",
@@ -241,7 +241,7 @@ class Bench:
     original_bytes: int = 0
     packed_parameters: int = 0  # parameters of the models as benchmarked (padding included)
     dense_parameters: int = 0
-    dense_fused: bool = False  # ran through analyzer.fusion (one QKV GEMM, add+LayerNorm)
+    dense_fused: bool = False  # ran through analyzer.runtime.fusion (one QKV GEMM, add+LayerNorm)
     packed_fused: bool = False
     schema: str = BENCH_SCHEMA
 
@@ -404,7 +404,7 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
 
 def write_record(record: Any, path: str | Path) -> Path:
     """Write a record as indented JSON, atomically (no half-written file on failure)."""
-    from .outputs import atomic_write_text
+    from analyzer.outputs import atomic_write_text
 
     return atomic_write_text(Path(path), json.dumps(to_dict(record), indent=2) + "\n")
 

@@ -1,7 +1,7 @@
 """Issue 11's GPU benchmarks, in one process: dense vs packed on the reference structure.
 
 Builds the BERT-large reference-structured QA checkpoint (benchmarks/pack_speed.py) and
-times, with `analyzer.bench.measure`, one pair of models per setting (fp16, seq 384):
+times, with `analyzer.runtime.bench.measure`, one pair of models per setting (fp16, seq 384):
 
     setting               dense    packed                  graphs  batches
     stock                 stock    align 64                off     1, 32, 128, 256
@@ -12,7 +12,7 @@ times, with `analyzer.bench.measure`, one pair of models per setting (fp16, seq 
     fused-graphs          stock    align 64, fused         on      1, 8
     fused-both-graphs     fused    align 64, fused         on      1
 
-"stock" is the model as transformers 5 runs it; "fused" went through `analyzer.fusion`
+"stock" is the model as transformers 5 runs it; "fused" went through `analyzer.runtime.fusion`
 (one QKV GEMM, add + LayerNorm in one kernel). The bench records say which side ran fused.
 A kernel-time profile of one packed forward pass at batch 128 is written too.
 Each record goes to OUT/bench-<setting>.json, the rows to OUT/summary.json.
@@ -57,11 +57,11 @@ def main() -> int:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from pack_speed import build_reference
 
-    from analyzer.bench import measure
-    from analyzer.fusion import fuse
-    from analyzer.packing import load
+    from analyzer.cli.tables import format_bench
     from analyzer.records import to_dict, write_record
-    from analyzer.text import format_bench
+    from analyzer.runtime.bench import measure
+    from analyzer.runtime.fusion import fuse
+    from analyzer.runtime.packing import load
 
     dry = args.dry_run
     device = "cpu" if dry else "cuda"

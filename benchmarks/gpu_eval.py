@@ -48,7 +48,7 @@ def main() -> int:
     sys.path.insert(0, str(HERE))
     from pack_speed import build_reference
 
-    from analyzer.squad_data import read_squad, subset, write_squad
+    from analyzer.squad.data import read_squad, subset, write_squad
 
     dry = args.dry_run
     device = "cpu" if dry else "cuda"
@@ -85,7 +85,7 @@ def _answers(source, data, *, device, dtype, packed, graphs, batch_size, warmup=
     returns (answers, seconds, the clock's start)."""
     import torch
 
-    from analyzer.qa import answer_batch, load_qa_model
+    from analyzer.runtime.qa import answer_batch, load_qa_model
 
     model, tokenizer = load_qa_model(
         source, packed=packed, dtype=dtype, device=device, align=64 if packed else 1
@@ -105,7 +105,7 @@ def _eval(source, data, args, device, *, graphs: bool) -> dict:
     """Every question, packed fp16, metric inside the clock."""
     import torch
 
-    from analyzer.squad_metric import score_predictions
+    from analyzer.squad.metric import score_predictions
 
     dtype = torch.float32 if device == "cpu" else torch.float16
     answers, _, began = _answers(
@@ -140,7 +140,7 @@ def _eval(source, data, args, device, *, graphs: bool) -> dict:
 
 def _cli(source, data_file, out, device, dry) -> dict:
     """`prunecard eval` as a user runs it: process start to exit, model load included."""
-    command = [sys.executable, "-m", "analyzer.cli", "eval", str(source), "--data"]
+    command = [sys.executable, "-m", "analyzer.cli.main", "eval", str(source), "--data"]
     command += [str(data_file), "--out", str(out), "--batch-size", "128"]
     if dry:
         command += ["--device", "cpu"]
@@ -157,7 +157,7 @@ def _pipeline(source, sample, args, device, tmp) -> dict:
     import torch
     from squad_eval import REFERENCE
 
-    from analyzer.squad_metric import score_predictions
+    from analyzer.squad.metric import score_predictions
 
     rows = [{"id": q.id, "question": q.question, "context": q.context} for q in sample.questions]
     data_file = Path(tmp) / "questions.json"

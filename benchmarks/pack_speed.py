@@ -49,7 +49,7 @@ def build_reference(
     import torch
     from safetensors.torch import save_file
 
-    from analyzer.demo import TOKENIZER_FILES, minilm_path
+    from analyzer.runtime.demo import TOKENIZER_FILES, minilm_path
 
     g = torch.Generator().manual_seed(seed)
 
@@ -123,10 +123,10 @@ def main() -> int:
     parser.add_argument("--json", type=Path, help="write the bench record here")
     args = parser.parse_args()
 
-    from analyzer.bench import bench
-    from analyzer.packing import pack
+    from analyzer.cli.tables import format_bench, format_pack
     from analyzer.records import write_record
-    from analyzer.text import format_bench, format_pack
+    from analyzer.runtime.bench import bench
+    from analyzer.runtime.packing import pack
 
     work = args.keep or Path(tempfile.mkdtemp(prefix="pack_speed."))
     try:

@@ -16,8 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from analyzer.card import card_from_files
-from analyzer.demo import demo_checkpoint
+from analyzer.publish.card import card_from_files
+from analyzer.publish.site import build_site
 from analyzer.records import (
     Bench,
     BenchShape,
@@ -29,7 +29,7 @@ from analyzer.records import (
     load_record,
     write_record,
 )
-from analyzer.site import build_site
+from analyzer.runtime.demo import demo_checkpoint
 
 
 def _variant(report: Report, i: int) -> Report:

@@ -59,10 +59,10 @@ def reference_python(venv: Path) -> Path:
 
 
 def main() -> None:
-    from analyzer.demo import demo_checkpoint
-    from analyzer.qa import answer_batch, load_qa_model
-    from analyzer.squad_data import bundled_sample_path, read_squad, subset
-    from analyzer.squad_metric import score_predictions
+    from analyzer.runtime.demo import demo_checkpoint
+    from analyzer.runtime.qa import answer_batch, load_qa_model
+    from analyzer.squad.data import bundled_sample_path, read_squad, subset
+    from analyzer.squad.metric import score_predictions
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--questions", type=int, default=150)

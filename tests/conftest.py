@@ -16,7 +16,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from analyzer.demo import TOKENIZER_FILES, minilm_path, qa_state
+from analyzer.runtime.demo import TOKENIZER_FILES, minilm_path, qa_state
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 NN_PRUNING_FIXTURE = SHARED / "fixtures" / "nn_pruning_bert_base_squadv2.json"

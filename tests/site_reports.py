@@ -9,7 +9,7 @@ from pathlib import Path
 from conftest import EXAMPLE_SPEC, LINEAR_DENSE, PruneSpec, build_minilm
 
 from analyzer import analyze
-from analyzer.card import CardOptions, write_card
+from analyzer.publish.card import CardOptions, write_card
 from analyzer.records import (
     Bench,
     BenchShape,

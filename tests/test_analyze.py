@@ -16,8 +16,8 @@ from conftest import (
 from safetensors.torch import load_file
 
 from analyzer import analyze, from_dict, load_record, to_dict
-from analyzer.demo import minilm_path
 from analyzer.records import Analysis
+from analyzer.runtime.demo import minilm_path
 
 
 def _bare_counts() -> tuple[int, int]:
@@ -144,7 +144,7 @@ def test_nn_pruning_structures_reproduce_published_counts(nn_pruning_checkpoints
 
 
 def test_json_record_has_required_shape(pruned_minilm, tmp_path):
-    from analyzer.cli import main
+    from analyzer.cli.main import main
 
     out = tmp_path / "analysis.json"
     assert main(["analyze", str(pruned_minilm), "--json", str(out)]) == 0
@@ -198,7 +198,7 @@ def test_generic_model_gets_matrix_statistics(tmp_path):
 
 def test_packed_checkpoint_with_empty_layers_reports_dense_figures(tmp_path):
     """A layer that lost every head (or FFN unit) packs to zero-size matrices."""
-    from analyzer.packing import pack
+    from analyzer.runtime.packing import pack
 
     spec = PruneSpec(zero_heads={1: tuple(range(12))}, zero_units={2: tuple(range(1536))})
     source = build_minilm(tmp_path / "source", spec, tokenizer=False)

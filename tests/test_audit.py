@@ -13,9 +13,9 @@ import pytest
 from conftest import EXAMPLE_SPEC, LINEAR_DENSE
 
 from analyzer import analyze
-from analyzer.audit import AuditReport, audit, audit_claims
-from analyzer.claims import read_card
-from analyzer.cli import main
+from analyzer.audit.checks import AuditReport, audit, audit_claims
+from analyzer.audit.claims import read_card
+from analyzer.cli.main import main
 from analyzer.records import (
     Bench,
     BenchShape,
@@ -163,8 +163,8 @@ def test_corrected_seed_audits_clean(tmp_path, pruned_minilm, capsys):
 
 
 def test_prunecard_card_audits_clean(tmp_path, pruned_minilm):
-    from analyzer.card import CardOptions, Reference, render_card
-    from analyzer.report import build_report
+    from analyzer.publish.card import CardOptions, Reference, render_card
+    from analyzer.publish.report import build_report
 
     a = analyze(pruned_minilm)
     scores = from_dict(SquadScores, SEED_SCORES)

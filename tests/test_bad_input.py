@@ -18,7 +18,7 @@ import torch
 from conftest import PruneSpec, build_minilm
 from safetensors.torch import save_file
 
-from analyzer.cli import main
+from analyzer.cli.main import main
 
 SMALL = PruneSpec(zero_heads={1: (2,)})
 
@@ -328,14 +328,14 @@ def test_disk_full_leaves_no_partial_output(tmp_path, capsys, monkeypatch):
 
 
 def test_interrupted_run_leaves_no_partial_output(tmp_path, capsys, monkeypatch):
-    import analyzer.sparsity
+    import analyzer.weights.sparsity
 
     folder = build_minilm(tmp_path / "c", SMALL, tokenizer=False)
 
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(analyzer.sparsity, "_summarize", interrupt)
+    monkeypatch.setattr(analyzer.weights.sparsity, "_summarize", interrupt)
     out = tmp_path / "analysis.json"
     assert main(["analyze", str(folder), "--json", str(out)]) == 2
     assert "interrupted" in capsys.readouterr().err
@@ -358,7 +358,14 @@ def test_unknown_option_is_one_line(capsys):
 
 def test_debug_shows_the_traceback(tmp_path):
     done = subprocess.run(
-        [sys.executable, "-m", "analyzer.cli", "--debug", "analyze", str(tmp_path / "missing")],
+        [
+            sys.executable,
+            "-m",
+            "analyzer.cli.main",
+            "--debug",
+            "analyze",
+            str(tmp_path / "missing"),
+        ],
         capture_output=True,
         text=True,
     )
@@ -367,7 +374,7 @@ def test_debug_shows_the_traceback(tmp_path):
 
 def test_real_entry_point_reports_one_line(tmp_path):
     done = subprocess.run(
-        [sys.executable, "-m", "analyzer.cli", "analyze", str(tmp_path / "missing")],
+        [sys.executable, "-m", "analyzer.cli.main", "analyze", str(tmp_path / "missing")],
         capture_output=True,
         text=True,
     )
@@ -380,7 +387,8 @@ def test_real_entry_point_reports_one_line(tmp_path):
 def test_output_piped_into_a_closed_reader_is_not_an_error(pruned_minilm):
     """`| true` closes the pipe before analysis ends, so the first print hits EPIPE."""
     done = subprocess.run(
-        f"{sys.executable} -m analyzer.cli analyze {pruned_minilm} | true; echo ${{PIPESTATUS[0]}}",
+        f"{sys.executable} -m analyzer.cli.main analyze {pruned_minilm}"
+        " | true; echo ${PIPESTATUS[0]}",
         shell=True,
         executable="/bin/bash",
         capture_output=True,

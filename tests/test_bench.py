@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from analyzer import InputError, load_record
-from analyzer.bench import _iqr, resolve_options
-from analyzer.cli import main
-from analyzer.flops import LayerShape, encoder_flops, model_layer_shapes
+from analyzer.cli.main import main
 from analyzer.records import Bench
+from analyzer.runtime.bench import _iqr, resolve_options
+from analyzer.weights.flops import LayerShape, encoder_flops, model_layer_shapes
 
 
 def test_flops_match_a_hand_count():

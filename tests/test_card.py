@@ -30,7 +30,10 @@ from huggingface_hub import ModelCardData
 from huggingface_hub.repocard_data import model_index_to_eval_results
 
 from analyzer import analyze
-from analyzer.card import (
+from analyzer.audit.claims import extract_claims
+from analyzer.cli.main import main
+from analyzer.errors import InputError
+from analyzer.publish.card import (
     CardOptions,
     Reference,
     eval_results_yaml,
@@ -41,9 +44,7 @@ from analyzer.card import (
     validate_card,
     write_card,
 )
-from analyzer.claims import extract_claims
-from analyzer.cli import main
-from analyzer.errors import InputError
+from analyzer.publish.report import build_report, read_report
 from analyzer.records import (
     Bench,
     BenchShape,
@@ -54,8 +55,7 @@ from analyzer.records import (
     Report,
     SquadScores,
 )
-from analyzer.report import build_report, read_report
-from analyzer.sparsity import HEAD_RULE
+from analyzer.weights.sparsity import HEAD_RULE
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("PRUNECARD_UPDATE_GOLDEN") == "1"
@@ -274,7 +274,7 @@ def test_head_rule_and_counts_stated(minilm_report):
 @pytest.fixture(scope="module")
 def minilm_benches(pruned_minilm) -> dict[tuple[str, int], Bench]:
     """Real bench records of the example checkpoint (one tiny shape: sizes, not times)."""
-    from analyzer.bench import bench
+    from analyzer.runtime.bench import bench
 
     return {
         (dtype, align): bench(

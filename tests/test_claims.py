@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from analyzer.claims import dataset_id, extract_claims, read_card
+from analyzer.audit.claims import dataset_id, extract_claims, read_card
 from analyzer.errors import InputError
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"

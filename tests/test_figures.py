@@ -11,7 +11,7 @@ from conftest import EXAMPLE_SPEC
 from PIL import Image
 
 from analyzer import analyze
-from analyzer.figures import occupancy_grid, write_figures
+from analyzer.publish.figures import occupancy_grid, write_figures
 
 
 @pytest.fixture(scope="module")

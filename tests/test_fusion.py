@@ -8,9 +8,9 @@ import torch
 from conftest import PruneSpec, build_minilm
 from transformers import AutoTokenizer
 
-from analyzer.bench import bench
-from analyzer.fusion import add_layer_norm, fuse, fused
-from analyzer.packing import load
+from analyzer.runtime.bench import bench
+from analyzer.runtime.fusion import add_layer_norm, fuse, fused
+from analyzer.runtime.packing import load
 
 SPEC = PruneSpec(  # layer 2 loses every head: its attention is only the folded bias
     pruned_heads={0: (1, 5)},

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-import analyzer.graphs as graphs
+import analyzer.runtime.graphs as graphs
 
 
 class Doubler(torch.nn.Module):

@@ -23,9 +23,9 @@ from conftest import (
 from safetensors.torch import load_file
 
 from analyzer import OutputError, analyze
-from analyzer.cli import main
-from analyzer.demo import minilm_path
-from analyzer.packing import load, pack
+from analyzer.cli.main import main
+from analyzer.runtime.demo import minilm_path
+from analyzer.runtime.packing import load, pack
 
 # every kind of removal at once, including a layer with no head left and one with no unit
 EXTREME_SPEC = PruneSpec(

@@ -10,7 +10,7 @@ import sys
 def test_demo_builds_report_and_site(tmp_path):
     out = tmp_path / "demo"
     done = subprocess.run(
-        [sys.executable, "-m", "analyzer.cli", "demo", "--out", str(out), "--limit", "12"],
+        [sys.executable, "-m", "analyzer.cli.main", "demo", "--out", str(out), "--limit", "12"],
         capture_output=True,
         text=True,
     )
@@ -33,7 +33,7 @@ def test_demo_builds_report_and_site(tmp_path):
         assert (out / "report" / record).exists(), record
     assert "prunecard-demo-minilm-pruned" in index.read_text()
     again = subprocess.run(
-        [sys.executable, "-m", "analyzer.cli", "demo", "--out", str(out)],
+        [sys.executable, "-m", "analyzer.cli.main", "demo", "--out", str(out)],
         capture_output=True,
         text=True,
     )

@@ -11,9 +11,10 @@ from conftest import one_paragraph_squad
 from hypothesis import given
 from hypothesis import strategies as st
 
-from analyzer.cli import main
-from analyzer.demo import demo_checkpoint
-from analyzer.qa import (
+from analyzer.cli.main import main
+from analyzer.records import Evaluation, load_record
+from analyzer.runtime.demo import demo_checkpoint
+from analyzer.runtime.qa import (
     QASettings,
     QuestionTooLong,
     _tokenize,
@@ -22,9 +23,8 @@ from analyzer.qa import (
     load_qa_model,
     plan_batches,
 )
-from analyzer.records import Evaluation, load_record
-from analyzer.squad_data import bundled_sample_path, read_squad
-from analyzer.squad_metric import score_predictions
+from analyzer.squad.data import bundled_sample_path, read_squad
+from analyzer.squad.metric import score_predictions
 
 CONTEXT = "Paris is the capital of France. It lies on the Seine, which flows to the sea."
 

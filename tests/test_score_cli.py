@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import one_paragraph_squad
 
-from analyzer.cli import main
+from analyzer.cli.main import main
 from analyzer.records import Evaluation, load_record, to_dict
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"

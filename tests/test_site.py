@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from site_reports import make_reports
 
-from analyzer.cli import COMMANDS, build_parser
+from analyzer.cli.main import COMMANDS, build_parser
 from analyzer.errors import OutputError
-from analyzer.site import build_site, inline_svg
+from analyzer.publish.site import build_site, inline_svg
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -188,7 +188,7 @@ def test_refuses_existing_out_unless_forced(reports, tmp_path):
 def test_cli_prints_the_index_and_refuses_existing_out(reports, tmp_path):
     dirs, _ = reports
     out = tmp_path / "cli-site"
-    cmd = [sys.executable, "-m", "analyzer.cli", "site", *map(str, dirs), "--out", str(out)]
+    cmd = [sys.executable, "-m", "analyzer.cli.main", "site", *map(str, dirs), "--out", str(out)]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == str(out / "site" / "index.html")
@@ -200,7 +200,15 @@ def test_cli_prints_the_index_and_refuses_existing_out(reports, tmp_path):
 def test_missing_report_json_is_bad_input(tmp_path):
     folder = tmp_path / "not-a-report"
     folder.mkdir()
-    cmd = [sys.executable, "-m", "analyzer.cli", "site", str(folder), "--out", str(tmp_path / "o")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "analyzer.cli.main",
+        "site",
+        str(folder),
+        "--out",
+        str(tmp_path / "o"),
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     assert "report.json" in done.stderr and "no such file" in done.stderr
@@ -224,7 +232,7 @@ def test_project_docs_build_offline(tmp_path):
     """The project's own site, example report included, builds strictly from a copy."""
     import shutil
 
-    from analyzer.site import build_docs
+    from analyzer.publish.site import build_docs
 
     shutil.copy2(ROOT / "mkdocs.yml", tmp_path / "mkdocs.yml")
     shutil.copytree(ROOT / "docs", tmp_path / "docs")

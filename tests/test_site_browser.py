@@ -14,7 +14,7 @@ import pytest
 from browser import Browser, chromium, serve
 from site_reports import make_reports
 
-from analyzer.site import build_site
+from analyzer.publish.site import build_site
 
 PAGES = (
     "index.html",

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from analyzer.errors import InputError
-from analyzer.squad_data import (
+from analyzer.squad.data import (
     bundled_sample_path,
     paragraph_sample,
     read_squad,

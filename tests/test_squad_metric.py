@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from analyzer.records import to_dict
-from analyzer.squad_data import parse_squad, read_squad
-from analyzer.squad_metric import (
+from analyzer.squad.data import parse_squad, read_squad
+from analyzer.squad.metric import (
     answer_length_bucket,
     bootstrap_ci,
     breakdown,

@@ -12,10 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .architecture import Family, Geometry, classify, dense_shape, detect
-from .checkpoint import Checkpoint, TensorRef, open_checkpoint
-from .errors import CheckpointError
-from .records import (
+from analyzer.errors import CheckpointError
+from analyzer.records import (
     LINEAR_ROLES,
     Analysis,
     BlockStructure,
@@ -28,6 +26,8 @@ from .records import (
     MatrixStats,
     OverallTotals,
 )
+from analyzer.weights.architecture import Family, Geometry, classify, dense_shape, detect
+from analyzer.weights.checkpoint import Checkpoint, TensorRef, open_checkpoint
 
 __all__ = ["HEAD_RULE", "analyze", "block_structure", "heads_alive", "units_alive"]
 

@@ -23,7 +23,7 @@ import os
 import shutil
 from pathlib import Path
 
-from .outputs import staged_dir
+from analyzer.outputs import staged_dir
 
 __all__ = [
     "BLOCK_FRACTION",

@@ -14,9 +14,9 @@ from collections import defaultdict
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from .claims import CardClaims, Claim, read_card, scale
-from .errors import InputError
-from .records import (
+from analyzer.audit.claims import CardClaims, Claim, read_card, scale
+from analyzer.errors import InputError
+from analyzer.records import (
     EVAL_SCHEMA,
     REPORT_SCHEMA,
     Analysis,
@@ -166,7 +166,7 @@ def audit(
     bench_path: str | Path | None = None,
 ) -> AuditReport:
     """Read the card and the records, measure the weights, check every claim."""
-    from .sparsity import analyze
+    from analyzer.weights.sparsity import analyze
 
     claims = read_card(card)
     evaluation = load_eval(eval_path) if eval_path is not None else None
@@ -803,7 +803,7 @@ def _inputs(report: AuditReport) -> list[tuple[str, str]]:
 
 def format_audit(report: AuditReport) -> str:
     """The terminal view: one row per check, then each mismatch with its rule."""
-    from .text import table
+    from analyzer.cli.tables import table
 
     def cut(text: str, width: int) -> str:
         return text if len(text) <= width else text[: width - 3] + "..."

@@ -16,8 +16,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError, OutputError
-from .records import Analysis, Bench, Report, read_json
+from analyzer.errors import InputError, OutputError
+from analyzer.records import Analysis, Bench, Report, read_json
 
 __all__ = [
     "CARD_FILE",
@@ -304,7 +304,7 @@ def _environment(template: Path | None) -> tuple[Any, str]:
 
 def template_context(report: Report, options: CardOptions, figures: tuple[str, ...]) -> dict:
     """The variables a card template receives (documented in docs/card.md)."""
-    from .sparsity import HEAD_RULE
+    from analyzer.weights.sparsity import HEAD_RULE
 
     analysis, bench = report.analysis, report.bench
     return {
@@ -365,7 +365,7 @@ def write_card(out: Path, report: Report, options: CardOptions, *, force: bool =
     import os
     import shutil
 
-    from .outputs import staged_dir
+    from analyzer.outputs import staged_dir
 
     out = Path(out)
     if out.exists() and out.resolve() == Path(report.provenance.checkpoint).resolve():
@@ -391,9 +391,9 @@ def write_card(out: Path, report: Report, options: CardOptions, *, force: bool =
 
 def write_card_files(folder: Path, report: Report, options: CardOptions) -> None:
     """The card, its figures, report.json and .eval_results/ into an existing folder."""
-    from .figures import write_figures
-    from .outputs import atomic_write_text
-    from .report import write_report
+    from analyzer.outputs import atomic_write_text
+    from analyzer.publish.figures import write_figures
+    from analyzer.publish.report import write_report
 
     figures: tuple[str, ...] = ()
     if report.analysis is not None:
@@ -423,9 +423,9 @@ def card_from_files(
 ) -> Path:
     """What `prunecard card` does: gather records (analysing the checkpoint when no analysis
     is given; never evaluating or benchmarking), then write the card folder."""
-    from .records import Analysis, Bench, Evaluation, load_record
-    from .report import build_report, read_report
-    from .sparsity import analyze
+    from analyzer.publish.report import build_report, read_report
+    from analyzer.records import Analysis, Bench, Evaluation, load_record
+    from analyzer.weights.sparsity import analyze
 
     checkpoint = Path(checkpoint)
     old = read_report(report) if report is not None else None

@@ -26,11 +26,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .architecture import Family, Geometry, classify, detect
-from .checkpoint import Checkpoint, open_checkpoint
-from .errors import CheckpointError
-from .outputs import staged_dir
-from .sparsity import heads_alive, units_alive
+from analyzer.errors import CheckpointError
+from analyzer.outputs import staged_dir
+from analyzer.weights.architecture import Family, Geometry, classify, detect
+from analyzer.weights.checkpoint import Checkpoint, open_checkpoint
+from analyzer.weights.sparsity import heads_alive, units_alive
 
 __all__ = ["LAYOUTS", "LayerPlan", "PackResult", "load", "pack", "packed_state"]
 
@@ -190,7 +190,8 @@ def _pack(src: _Source, align: int) -> tuple[dict[str, Any], dict[str, Any], tup
         "align": align,
         "note": "pruned_heads: dense indices of heads absent from Q/K/V/O (transformers 4 "
         "meaning); intermediate_sizes: stored FFN widths per layer, zero units padding "
-        "units_kept up to a multiple of align. Load with prunecard (analyzer.packing.load).",
+        "units_kept up to a multiple of align. Load with prunecard "
+        "(analyzer.runtime.packing.load).",
     }
     return state, config, tuple(plans)
 
@@ -406,11 +407,11 @@ def pack(path: str | Path, out: str | Path, *, align: int = 1, force: bool = Fal
     src = _open(path)
     out = Path(out)
     if out.exists() and not force:
-        from .errors import OutputError
+        from analyzer.errors import OutputError
 
         raise OutputError(out, "already exists (pass --force to replace it)")
     if out.resolve() == src.checkpoint.root.resolve():
-        from .errors import OutputError
+        from analyzer.errors import OutputError
 
         raise OutputError(out, "is the input checkpoint; choose another folder")
     state, config, plans = _pack(src, align)

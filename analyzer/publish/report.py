@@ -14,8 +14,7 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .checkpoint import INDEXES, open_checkpoint
-from .records import (
+from analyzer.records import (
     Analysis,
     Bench,
     Environment,
@@ -25,6 +24,7 @@ from .records import (
     load_record,
     write_record,
 )
+from analyzer.weights.checkpoint import INDEXES, open_checkpoint
 
 __all__ = [
     "REPORT_FILE",
@@ -82,8 +82,8 @@ def build_report(
     Tests pass `created`, `command`, `environment` and `tool_version` so their output is
     stable; the CLI leaves them to detection.
     """
-    from . import __version__
-    from .environment import detect_environment
+    from analyzer import __version__
+    from analyzer.runtime.environment import detect_environment
 
     root = open_checkpoint(checkpoint).root
     provenance = Provenance(

@@ -44,7 +44,7 @@ def encoder_flops(layers: Sequence[LayerShape], batch: int, seq: int) -> int:
 
 
 def model_layer_shapes(config: Any) -> tuple[LayerShape, ...]:
-    """Layer shapes of a model built by `analyzer.packing.load` (dense or packed), from its
+    """Layer shapes of a model built by `analyzer.runtime.packing.load` (dense or packed), from its
     config: heads left after `pruned_heads`, FFN units kept per `prunecard_packing`."""
     get = config.to_dict() if hasattr(config, "to_dict") else dict(config)
     if "dim" in get and "n_heads" in get:  # DistilBERT's names

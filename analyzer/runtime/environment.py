@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .records import Environment
+from analyzer.records import Environment
 
 __all__ = ["cpu_name", "detect_environment"]
 

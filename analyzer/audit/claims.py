@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError
+from analyzer.errors import InputError
 
 __all__ = [
     "CardClaims",

@@ -19,10 +19,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError
-from .records import Evaluation, read_json, to_dict, write_record
-from .squad_data import SquadData, file_sha256, read_squad, subset, write_squad
-from .squad_metric import MetricResult, bootstrap_ci, breakdown, score_predictions
+from analyzer.errors import InputError
+from analyzer.records import Evaluation, read_json, to_dict, write_record
+from analyzer.squad.data import SquadData, file_sha256, read_squad, subset, write_squad
+from analyzer.squad.metric import MetricResult, bootstrap_ci, breakdown, score_predictions
 
 __all__ = [
     "build_evaluation",
@@ -106,7 +106,7 @@ def score_files(
 
 def predict(model, tokenizer, data: SquadData, **kwargs: Any):
     """Answers for every question: (predictions, na_probs, questions per second)."""
-    from .qa import answer_batch
+    from analyzer.runtime.qa import answer_batch
 
     began = time.perf_counter()
     answers = answer_batch(
@@ -142,9 +142,9 @@ def run_eval(
     progress: bool = False,
 ) -> Evaluation:
     """`prunecard eval`: answer, score, and write the result folder (all or nothing)."""
-    from .bench import dtype_option
-    from .outputs import atomic_write_text, staged_dir
-    from .qa import QuestionTooLong, pick_device
+    from analyzer.outputs import atomic_write_text, staged_dir
+    from analyzer.runtime.bench import dtype_option
+    from analyzer.runtime.qa import QuestionTooLong, pick_device
 
     data = read_squad(data_path)
     if limit is not None:

@@ -12,8 +12,8 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from . import __version__
-from .errors import InputError, PrunecardError
+from analyzer import __version__
+from analyzer.errors import InputError, PrunecardError
 
 EXIT_OK, EXIT_MISMATCH, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -28,7 +28,7 @@ class _Parser(argparse.ArgumentParser):
 def _default_checkpoint(path: Path | None) -> Path:
     if path is not None:
         return path
-    from .demo import demo_checkpoint
+    from analyzer.runtime.demo import demo_checkpoint
 
     return demo_checkpoint()
 
@@ -38,7 +38,7 @@ def _default_checkpoint(path: Path | None) -> Path:
 
 def _show(record: object, text: str, json_path: Path | None, what: str) -> int:
     """Write the record first (a failed write prints nothing), then its table."""
-    from .records import write_record
+    from analyzer.records import write_record
 
     if json_path:
         write_record(record, json_path)
@@ -49,8 +49,8 @@ def _show(record: object, text: str, json_path: Path | None, what: str) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from .card import CardOptions
-    from .pipeline import ReportOptions, run_report
+    from analyzer.pipeline import ReportOptions, run_report
+    from analyzer.publish.card import CardOptions
 
     path = _default_checkpoint(args.path)
     out = args.out or Path(f"{path.resolve().name}-report")
@@ -72,7 +72,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .pipeline import run_demo
+    from analyzer.pipeline import run_demo
 
     index = run_demo(args.out, limit=args.limit, force=args.force)
     print(f"site built: {index}")
@@ -80,16 +80,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
-    from .sparsity import analyze
-    from .text import format_analysis
+    from analyzer.cli.tables import format_analysis
+    from analyzer.weights.sparsity import analyze
 
     analysis = analyze(_default_checkpoint(args.path))
     return _show(analysis, format_analysis(analysis), args.json, "analysis")
 
 
 def cmd_pack(args: argparse.Namespace) -> int:
-    from .packing import pack
-    from .text import format_pack
+    from analyzer.cli.tables import format_pack
+    from analyzer.runtime.packing import pack
 
     if args.align < 1:
         raise InputError(None, f"--align must be a positive integer, got {args.align}")
@@ -99,8 +99,8 @@ def cmd_pack(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from .bench import bench
-    from .text import format_bench
+    from analyzer.cli.tables import format_bench
+    from analyzer.runtime.bench import bench
 
     quick = args.quick
     result = bench(
@@ -124,7 +124,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_card(args: argparse.Namespace) -> int:
-    from .card import card_from_files
+    from analyzer.publish.card import card_from_files
 
     out = card_from_files(
         _default_checkpoint(args.path),
@@ -145,17 +145,17 @@ def cmd_card(args: argparse.Namespace) -> int:
 
 
 def cmd_site(args: argparse.Namespace) -> int:
-    from .site import build_site
+    from analyzer.publish.site import build_site
 
     print(build_site(args.reports, args.out, force=args.force))
     return EXIT_OK
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    from .audit import audit, audit_markdown, format_audit
-    from .errors import InputError
-    from .outputs import atomic_write_text
-    from .records import write_record
+    from analyzer.audit.checks import audit, audit_markdown, format_audit
+    from analyzer.errors import InputError
+    from analyzer.outputs import atomic_write_text
+    from analyzer.records import write_record
 
     card = args.card
     if card is None:
@@ -177,11 +177,11 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from .bench import resolve_options, torch_dtype
-    from .qa import load_qa_model
-    from .squad_data import bundled_sample_path
-    from .squad_eval import run_eval
-    from .text import format_evaluation
+    from analyzer.cli.tables import format_evaluation
+    from analyzer.runtime.bench import resolve_options, torch_dtype
+    from analyzer.runtime.qa import load_qa_model
+    from analyzer.squad.data import bundled_sample_path
+    from analyzer.squad.evaluate import run_eval
 
     if args.batch_size < 1:
         raise InputError(None, f"--batch-size must be a positive integer, got {args.batch_size}")
@@ -211,9 +211,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    from .records import write_record
-    from .squad_eval import score_files
-    from .text import format_evaluation
+    from analyzer.cli.tables import format_evaluation
+    from analyzer.records import write_record
+    from analyzer.squad.evaluate import score_files
 
     ev = score_files(args.data, args.predictions, args.na_probs)
     if args.out:

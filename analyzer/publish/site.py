@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 
-from .errors import InputError, OutputError
-from .outputs import staged_dir
-from .records import Report
-from .text import percent
+from analyzer.cli.tables import percent
+from analyzer.errors import InputError, OutputError
+from analyzer.outputs import staged_dir
+from analyzer.records import Report
 
 __all__ = [
     "ModelPage",
@@ -36,7 +36,6 @@ __all__ = [
 ]
 
 NOT_MEASURED = "not measured"
-ASSETS_DIR = Path(__file__).resolve().parent / "data" / "site"
 
 SORTER_JS = """\
 // Click a column header to sort the table by it (numbers by data-sort; empty cells last).
@@ -91,7 +90,7 @@ class ModelPage:
 
 def read_report_dir(path: str | Path, slug: str | None = None) -> ModelPage:
     """Read a report folder; report.json is required, README.md and assets/ are optional."""
-    from .records import load_record
+    from analyzer.records import load_record
 
     path = Path(path)
     if not path.is_dir():
@@ -608,7 +607,8 @@ def cli_reference(parser) -> str:
     lines = [
         "# CLI reference",
         "",
-        "Generated from `prunecard --help` by `python -m analyzer.site`; do not edit by hand.",
+        "Generated from `prunecard --help` by `python -m analyzer.publish.site`;"
+        " do not edit by hand.",
         "",
         "Exit codes: 0 success, 1 an audit found a mismatch, 2 bad input.",
         "",
@@ -625,8 +625,8 @@ def cli_reference(parser) -> str:
 
 def write_example_report(docs: Path, work: Path) -> Path:
     """docs/example/: the card of the embedded default checkpoint, rendered as a site page."""
-    from .card import card_from_files
-    from .demo import demo_checkpoint
+    from analyzer.publish.card import card_from_files
+    from analyzer.runtime.demo import demo_checkpoint
 
     report_dir = card_from_files(
         demo_checkpoint(),
@@ -646,7 +646,7 @@ def build_docs(root: str | Path) -> Path:
     script and stylesheet, then build root/mkdocs.yml (strict) into root/site."""
     import tempfile
 
-    from .cli import build_parser
+    from analyzer.cli.main import build_parser
 
     root = Path(root)
     docs = root / "docs"
@@ -661,7 +661,7 @@ def build_docs(root: str | Path) -> Path:
 if __name__ == "__main__":
     import sys
 
-    from .errors import PrunecardError
+    from analyzer.errors import PrunecardError
 
     try:
         print(build_docs(sys.argv[1] if len(sys.argv) > 1 else "."))

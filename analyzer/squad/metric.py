@@ -30,8 +30,8 @@ import string
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from .records import ConfidenceInterval, ScoreGroup, SquadScores
-from .squad_data import SquadData, SquadQuestion
+from analyzer.records import ConfidenceInterval, ScoreGroup, SquadScores
+from analyzer.squad.data import SquadData, SquadQuestion
 
 __all__ = [
     "QUESTION_WORDS",

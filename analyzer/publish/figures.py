@@ -15,8 +15,8 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from .outputs import atomic_write_bytes
-from .records import LINEAR_ROLES, Analysis, LayerHeads, MatrixStats
+from analyzer.outputs import atomic_write_bytes
+from analyzer.records import LINEAR_ROLES, Analysis, LayerHeads, MatrixStats
 
 __all__ = ["FIGURES", "ROLE_COLORS", "ROLE_LABELS", "occupancy_grid", "write_figures"]
 

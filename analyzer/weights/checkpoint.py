@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import CheckpointError
-from .records import read_json
+from analyzer.errors import CheckpointError
+from analyzer.records import read_json
 
 __all__ = ["Checkpoint", "TensorRef", "open_checkpoint"]
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import CheckpointError
+from analyzer.errors import CheckpointError
 
 __all__ = ["Family", "Geometry", "Param", "classify", "dense_shape", "detect"]
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from .records import Analysis, Bench, Evaluation
+from analyzer.records import Analysis, Bench, Evaluation
 
 if TYPE_CHECKING:
-    from .packing import PackResult
+    from analyzer.runtime.packing import PackResult
 
 __all__ = [
     "format_analysis",
@@ -108,7 +108,7 @@ def format_pack(result: PackResult) -> str:
 
 
 def _fused(b: Bench) -> str:
-    """Which models ran through `analyzer.fusion`."""
+    """Which models ran through `analyzer.runtime.fusion`."""
     return {(True, True): "both", (False, True): "packed only", (True, False): "dense only"}.get(
         (b.dense_fused, b.packed_fused), "off"
     )

@@ -1,7 +1,7 @@
 """Timing the dense model against the packed one, in one process, on the same inputs.
 
 Method: both models are built from the same checkpoint (dense: every head and unit present,
-values do not change speed; packed: `analyzer.packing`), their logits compared on real
+values do not change speed; packed: `analyzer.runtime.packing`), their logits compared on real
 tokenized text, then for each (batch, seq) shape both are warmed up and timed in
 interleaved repeats (dense, packed, packed, dense, ...) so that drift in clock speed or
 load hits both alike. Inputs are full-length random token ids, so no attention mask is
@@ -18,9 +18,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError
-from .flops import encoder_flops, model_layer_shapes
-from .records import Bench, BenchShape, Equivalence
+from analyzer.errors import InputError
+from analyzer.records import Bench, BenchShape, Equivalence
+from analyzer.weights.flops import encoder_flops, model_layer_shapes
 
 __all__ = [
     "DTYPES",
@@ -106,10 +106,10 @@ def bench(
     progress: bool = True,
 ) -> Bench:
     """Build dense and packed models from `path`, check they agree, time them per
-    (batch, seq) shape; `fuse` ("both" or "packed") runs those through `analyzer.fusion`."""
+    (batch, seq) shape; `fuse` ("both" or "packed") runs those through `analyzer.runtime.fusion`."""
     import torch
 
-    from .packing import load
+    from analyzer.runtime.packing import load
 
     device, dtype, align = resolve_options(device, dtype, align)
     if graphs and device != "cuda":
@@ -123,7 +123,7 @@ def bench(
     dense = load(path, dtype=torch_dtype(dtype), device=device, layout="dense")
     packed = load(path, dtype=torch_dtype(dtype), device=device, layout="packed", align=align)
     if fuse:
-        from .fusion import fuse as fuse_model
+        from analyzer.runtime.fusion import fuse as fuse_model
 
         fuse_model(packed)
         if fuse == "both":
@@ -155,12 +155,12 @@ def measure(
     graphs: bool,
     progress: bool = True,
 ) -> Bench:
-    """Compare and time two models already built by `analyzer.packing.load` from `path`
+    """Compare and time two models already built by `analyzer.runtime.packing.load` from `path`
     (on one device, in `dtype`); scripts that time several settings reuse the models."""
     import torch
 
-    from .environment import detect_environment
-    from .fusion import fused
+    from analyzer.runtime.environment import detect_environment
+    from analyzer.runtime.fusion import fused
 
     device = next(dense.parameters()).device.type
     max_positions = dense.config.max_position_embeddings
@@ -301,7 +301,7 @@ def _runner(model: Any, inputs: dict[str, Any], graphs: bool) -> Callable[[], An
     (the inputs are static: the same tensors every time)."""
     if not graphs:
         return lambda: model(**inputs)
-    from .graphs import capture
+    from analyzer.runtime.graphs import capture
 
     graph, _ = capture(model, inputs)
     return graph.replay

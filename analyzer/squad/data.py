@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError
-from .records import read_json
+from analyzer.errors import InputError
+from analyzer.records import read_json
 
 __all__ = [
     "SquadData",
@@ -61,7 +61,7 @@ class SquadData:
 
 def bundled_sample_path() -> Path:
     """The 300-question SQuAD v2 sample shipped in the package (CC BY-SA 4.0)."""
-    return Path(__file__).parent / "data" / "squad_v2_sample.json"
+    return Path(__file__).parent.parent / "data" / "squad_v2_sample.json"
 
 
 def file_sha256(path: str | Path) -> str:
@@ -177,6 +177,6 @@ def _keep(data: SquadData, keep) -> SquadData:
 
 def write_squad(data: SquadData, path: str | Path) -> Path:
     """Write the data in the official format (atomically)."""
-    from .outputs import atomic_write_text
+    from analyzer.outputs import atomic_write_text
 
     return atomic_write_text(Path(path), json.dumps(data.raw, ensure_ascii=False) + "\n")

@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from .graphs import GraphedForward
+from analyzer.runtime.graphs import GraphedForward
 
 __all__ = [
     "Answer",
@@ -107,7 +107,7 @@ def load_qa_model(
     multiples of `align`."""
     from transformers import AutoTokenizer
 
-    from .packing import load
+    from analyzer.runtime.packing import load
 
     layout = "packed" if packed else "stored"
     model = load(path, layout=layout, dtype=dtype, device=device, align=align)

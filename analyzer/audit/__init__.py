@@ -1,0 +1,1 @@
+"""A card's claims against measured records. No torch."""

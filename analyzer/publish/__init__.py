@@ -1,0 +1,1 @@
+"""Records to artefacts: report.json, the model card, figures, the site. No torch."""

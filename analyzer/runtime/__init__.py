@@ -1,0 +1,1 @@
+"""Torch at run time: packing, timing, fused layers, CUDA graphs, QA inference."""

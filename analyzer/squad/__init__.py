@@ -1,0 +1,1 @@
+"""SQuAD v2: data, the official metric, evaluation of a model."""

@@ -1,0 +1,1 @@
+"""Reading checkpoints and measuring their weights (no torch models built here)."""
