@@ -22,18 +22,19 @@ demo: install            ## the main job on the embedded default checkpoint
 analyze: install         ## measure the embedded default checkpoint
 	$(BIN)/prunecard analyze
 
-test: install            ## the whole test suite
+test: install            ## the whole test suite, slow end-to-end tests included
 	$(PY) -m pytest -q
 
-lint: install
-	$(BIN)/ruff check analyzer tests benchmarks
-	$(BIN)/ruff format --check analyzer tests benchmarks
+lint: install            ## ruff, and the import rules of the README's architecture section
+	$(BIN)/ruff check analyzer tests benchmarks scripts
+	$(BIN)/ruff format --check analyzer tests benchmarks scripts
+	$(BIN)/lint-imports
 
 format: install
-	$(BIN)/ruff format analyzer tests benchmarks
+	$(BIN)/ruff format analyzer tests benchmarks scripts
 
 docs: install            ## the project's documentation site with an example report, into site/
-	$(PY) -m analyzer.publish.site
+	$(PY) scripts/build_docs.py
 
 bench: install           ## speed and memory benchmarks (minutes; figures printed side by side)
 	$(PY) benchmarks/analyze_speed.py

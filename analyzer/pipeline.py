@@ -1,23 +1,36 @@
-"""`prunecard report` and `prunecard demo`: every stage in one go, each record kept.
+"""`prunecard report`, `card` and `demo`: the stages joined, each record kept.
 
 The report folder holds the card (README.md, assets/, report.json, .eval_results/) plus the
 records each stage wrote, so any stage can be rerun alone and the card re-rendered:
 
     DIR/analysis.json   DIR/bench.json   DIR/eval/evaluation.json   DIR/packed/
+
+This is the one module that joins measuring (weights, runtime, squad) to rendering
+(publish): rendering reads records only, never weights.
 """
 
 from __future__ import annotations
 
+import shlex
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import datetime, timezone
 from pathlib import Path
 
+from analyzer.errors import InputError
 from analyzer.publish.card import CardOptions
-from analyzer.records import Report
+from analyzer.records import Analysis, Bench, Environment, Evaluation, Provenance, Report
 
-__all__ = ["ReportOptions", "run_demo", "run_report"]
+__all__ = [
+    "ReportOptions",
+    "build_report",
+    "card_from_files",
+    "run_demo",
+    "run_report",
+    "utc_now",
+]
 
 
 @dataclass(frozen=True)
@@ -30,7 +43,9 @@ class ReportOptions:
     evaluate: bool = True
     benchmark: bool = True
     quick: bool = False  # a short benchmark: batch 1, sequence 128
-    device: str | None = None
+    device: str | None = None  # None: cuda if available
+    dtype: str | None = None  # None: fp16 on a GPU, fp32 on the CPU
+    align: int | None = None  # FFN width alignment; None: 64 on a GPU, 1 on the CPU
     batch_size: int = 32
 
 
@@ -62,7 +77,6 @@ def _run(
     progress: _Progress,
 ) -> Report:
     from analyzer.publish.card import write_card_files
-    from analyzer.publish.report import build_report
     from analyzer.records import write_record
     from analyzer.runtime.bench import bench, resolve_options, torch_dtype
     from analyzer.runtime.packing import pack
@@ -71,7 +85,7 @@ def _run(
     from analyzer.squad.evaluate import run_eval
     from analyzer.weights.sparsity import analyze
 
-    device, dtype, align = resolve_options(options.device, None, None)
+    device, dtype, align = resolve_options(options.device, options.dtype, options.align)
     with progress.step("analyze"):
         analysis = analyze(checkpoint)
         write_record(analysis, tmp / "analysis.json")
@@ -118,6 +132,91 @@ def _run(
         report = build_report(checkpoint, analysis=analysis, bench=timing, evaluation=evaluation)
         write_card_files(tmp, report, card)
     return report
+
+
+def utc_now() -> str:
+    """The current time as ISO 8601 UTC to the second ("2025-01-31T12:00:00Z")."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def build_report(
+    checkpoint: str | Path,
+    *,
+    analysis: Analysis | None = None,
+    bench: Bench | None = None,
+    evaluation: Evaluation | None = None,
+    command: str | None = None,
+    created: str | None = None,
+    environment: Environment | None = None,
+    tool_version: str | None = None,
+) -> Report:
+    """Gather the records with provenance; unset provenance fields are detected now.
+
+    Tests pass `created`, `command`, `environment` and `tool_version` so their output is
+    stable; the CLI leaves them to detection.
+    """
+    from analyzer import __version__
+    from analyzer.runtime.environment import detect_environment
+    from analyzer.weights.checkpoint import checkpoint_hashes
+
+    checkpoint = Path(checkpoint)
+    root = checkpoint if checkpoint.is_dir() else checkpoint.parent
+    provenance = Provenance(
+        tool_version=tool_version or __version__,
+        command=command if command is not None else shlex.join(["prunecard", *sys.argv[1:]]),
+        checkpoint=str(root),
+        file_sha256=checkpoint_hashes(checkpoint),
+        created=created or utc_now(),
+        environment=environment or detect_environment(),
+    )
+    return Report(provenance=provenance, analysis=analysis, bench=bench, evaluation=evaluation)
+
+
+def card_from_files(
+    checkpoint: Path,
+    *,
+    out: Path | None = None,
+    analysis: Path | None = None,
+    bench: Path | None = None,
+    evaluation: Path | None = None,
+    report: Path | None = None,
+    base_model: str | None = None,
+    model_name: str | None = None,
+    license: str = "unknown",
+    reference: Path | None = None,
+    template: Path | None = None,
+    force: bool = False,
+) -> Path:
+    """What `prunecard card` does: gather records (analysing the checkpoint when no analysis
+    is given; never evaluating or benchmarking), then write the card folder."""
+    from analyzer.publish.card import load_reference, write_card
+    from analyzer.publish.report import read_report
+    from analyzer.records import load_record
+    from analyzer.weights.sparsity import analyze
+
+    checkpoint = Path(checkpoint)
+    old = read_report(report) if report is not None else None
+    a = load_record(Analysis, analysis) if analysis else (old.analysis if old else None)
+    b = load_record(Bench, bench) if bench else (old.bench if old else None)
+    e = load_record(Evaluation, evaluation) if evaluation else (old.evaluation if old else None)
+    ref = load_reference(reference) if reference else None
+    if template is not None and not Path(template).is_file():
+        raise InputError(template, "no such template file")
+    if a is None:
+        a = analyze(checkpoint)
+    new = build_report(checkpoint, analysis=a, bench=b, evaluation=e)
+    if old is not None and old.provenance.file_sha256 != new.provenance.file_sha256:
+        raise InputError(report, f"describes other weights than {checkpoint} (sha256 differ)")
+    root = Path(new.provenance.checkpoint)
+    target = Path(out) if out is not None else Path.cwd() / f"{root.name}-card"
+    options = CardOptions(
+        model_name=model_name or root.name,
+        base_model=base_model,
+        license=license,
+        reference=ref,
+        template=template,
+    )
+    return write_card(target, new, options, force=force)
 
 
 def run_demo(

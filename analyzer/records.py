@@ -22,6 +22,7 @@ __all__ = [
     "ANALYSIS_SCHEMA",
     "BENCH_SCHEMA",
     "EVAL_SCHEMA",
+    "HEAD_RULE",
     "REPORT_SCHEMA",
     "Analysis",
     "Bench",
@@ -99,6 +100,17 @@ class LayerHeads:
     kept: int
     removed_in_checkpoint: tuple[int, ...] = ()  # via config `pruned_heads` (smaller matrices)
     removed_as_zeros: tuple[int, ...] = ()  # all-zero value rows or output columns
+
+
+# what `HeadTotals.removed` counts; written into every analysis and card
+HEAD_RULE = (
+    "A head counts as removed when config.json's pruned_heads already removed it from the "
+    "weights, or when all of its value-projection rows or all of its output-projection "
+    "columns are zero. Then the head adds exactly nothing to the layer's output (zero output "
+    "columns), or a constant that does not depend on the input (zero value rows leave only "
+    "the value bias, which softmax weights sum to; packing folds it into the output bias). "
+    "Zero query or key rows alone do not remove a head: attention becomes uniform, not zero."
+)
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,8 @@ def build_reference(
     import torch
     from safetensors.torch import save_file
 
-    from analyzer.runtime.demo import TOKENIZER_FILES, minilm_path
+    from analyzer.runtime.demo import minilm_path
+    from analyzer.weights.checkpoint import copy_tokenizer_files
 
     g = torch.Generator().manual_seed(seed)
 
@@ -100,9 +101,7 @@ def build_reference(
     (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     # a GPU machine without the MiniLM package names a copy of its tokenizer files instead
     tokenizer = Path(os.environ.get("PRUNECARD_TOKENIZER_DIR") or minilm_path())
-    for name in TOKENIZER_FILES:
-        if (tokenizer / name).exists():
-            shutil.copy2(tokenizer / name, out / name)
+    copy_tokenizer_files(tokenizer, out)
     return out
 
 

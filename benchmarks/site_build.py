@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from analyzer.publish.card import card_from_files
+from analyzer.pipeline import card_from_files
 from analyzer.publish.site import build_site
 from analyzer.records import (
     Bench,

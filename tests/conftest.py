@@ -8,7 +8,6 @@ by arithmetic from the spec, independently of the analyzer.
 from __future__ import annotations
 
 import json
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,10 +15,26 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from analyzer.runtime.demo import TOKENIZER_FILES, minilm_path, qa_state
+from analyzer.runtime.demo import minilm_path, qa_state
+from analyzer.weights.checkpoint import copy_tokenizer_files
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-NN_PRUNING_FIXTURE = SHARED / "fixtures" / "nn_pruning_bert_base_squadv2.json"
+# Everything the suite reads lives here (sources and licences in data/README.md).
+DATA = Path(__file__).resolve().parent / "data"
+
+
+def data_files(folder: str, pattern: str) -> list[Path]:
+    """The files under tests/data/`folder` matching `pattern`; never an empty list, so a
+    parametrized test cannot lose its cases without failing."""
+    found = sorted((DATA / folder).glob(pattern))
+    assert found, f"no {pattern} in {DATA / folder}"
+    return found
+
+
+NN_PRUNING_FIXTURE = DATA / "nn_pruning_bert_base_squadv2.json"
+SEED_CARD = DATA / "reference" / "seed_model_card.md"
+NN_PRUNING_CARDS = data_files("reference/nn_pruning_cards", "*.md")
+SQUAD_DEV_HALF = DATA / "squad" / "squad_v2_dev_half.json"
+METRIC_ORACLE = DATA / "squad" / "squad_v2_metric_oracle.json"
 
 HIDDEN, HEADS, HEAD_DIM, FFN, LAYERS = 384, 12, 32, 1536, 6
 
@@ -133,9 +148,7 @@ def save_checkpoint(
         raise ValueError(fmt)
     (out / "config.json").write_text(json.dumps(config, indent=2))
     if tokenizer:
-        for name in TOKENIZER_FILES:
-            if (minilm_path() / name).exists():
-                shutil.copy2(minilm_path() / name, out / name)
+        copy_tokenizer_files(minilm_path(), out)
     return out
 
 
@@ -259,3 +272,18 @@ def nn_pruning_checkpoints(tmp_path_factory) -> list[Path]:
     """The three published nn_pruning structures as bert-base fp16 checkpoints."""
     base = tmp_path_factory.mktemp("nn_pruning")
     return [build_nn_pruning(base / f"ckpt{i}", i) for i in range(3)]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """A headless system Chromium driven by Playwright (see tests/browser.py). Skips with
+    the install line when Chromium is missing, fails instead under
+    PRUNECARD_REQUIRE_BROWSER=1 (CI)."""
+    from browser import INSTALL_HINT, browser_required, chromium, launch
+
+    if chromium() is None:
+        if browser_required():
+            pytest.fail(INSTALL_HINT)
+        pytest.skip(INSTALL_HINT)
+    with launch() as launched:
+        yield launched

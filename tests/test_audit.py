@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 from conftest import EXAMPLE_SPEC, LINEAR_DENSE
+from conftest import NN_PRUNING_CARDS as CARDS
+from conftest import SEED_CARD as SEED
 
 from analyzer import analyze
 from analyzer.audit.checks import AuditReport, audit, audit_claims
@@ -30,9 +32,6 @@ from analyzer.records import (
     write_record,
 )
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
-SEED = REFERENCE / "seed_model_card.md"
-CARDS = sorted((REFERENCE / "nn_pruning_cards").glob("*.md"))
 SEED_SCORES = {  # the seed card's own JSON block (official SQuAD v2 script keys)
     "HasAns_exact": 74.8144399460189, "HasAns_f1": 80.555306012496, "HasAns_total": 5928,
     "NoAns_exact": 84.57527333894029, "NoAns_f1": 84.57527333894029, "NoAns_total": 5945,
@@ -163,8 +162,8 @@ def test_corrected_seed_audits_clean(tmp_path, pruned_minilm, capsys):
 
 
 def test_prunecard_card_audits_clean(tmp_path, pruned_minilm):
+    from analyzer.pipeline import build_report
     from analyzer.publish.card import CardOptions, Reference, render_card
-    from analyzer.publish.report import build_report
 
     a = analyze(pruned_minilm)
     scores = from_dict(SquadScores, SEED_SCORES)

@@ -368,6 +368,7 @@ def test_debug_shows_the_traceback(tmp_path):
         ],
         capture_output=True,
         text=True,
+        timeout=120,
     )
     assert done.returncode != 0 and "Traceback" in done.stderr
 
@@ -377,6 +378,7 @@ def test_real_entry_point_reports_one_line(tmp_path):
         [sys.executable, "-m", "analyzer.cli.main", "analyze", str(tmp_path / "missing")],
         capture_output=True,
         text=True,
+        timeout=120,
     )
     assert done.returncode == 2
     assert (
@@ -393,6 +395,7 @@ def test_output_piped_into_a_closed_reader_is_not_an_error(pruned_minilm):
         executable="/bin/bash",
         capture_output=True,
         text=True,
+        timeout=120,
     )
     assert done.stdout.strip() == "0"
     assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr

@@ -22,6 +22,7 @@ from conftest import (
     FFN,
     HIDDEN,
     LAYERS,
+    SEED_CARD,
     build_minilm,
     build_nn_pruning,
     nn_pruning_record,
@@ -33,6 +34,7 @@ from analyzer import analyze
 from analyzer.audit.claims import extract_claims
 from analyzer.cli.main import main
 from analyzer.errors import InputError
+from analyzer.pipeline import build_report
 from analyzer.publish.card import (
     CardOptions,
     Reference,
@@ -44,8 +46,9 @@ from analyzer.publish.card import (
     validate_card,
     write_card,
 )
-from analyzer.publish.report import build_report, read_report
+from analyzer.publish.report import read_report
 from analyzer.records import (
+    HEAD_RULE,
     Bench,
     BenchShape,
     ConfidenceInterval,
@@ -55,11 +58,9 @@ from analyzer.records import (
     Report,
     SquadScores,
 )
-from analyzer.weights.sparsity import HEAD_RULE
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("PRUNECARD_UPDATE_GOLDEN") == "1"
-SEED_CARD = Path(__file__).resolve().parents[2] / "shared" / "reference" / "seed_model_card.md"
 ENV = Environment(
     python="3.11.7",
     platform="Linux-x86_64",

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import re
 import textwrap
-from pathlib import Path
 
 import pytest
+from conftest import NN_PRUNING_CARDS as CARDS
+from conftest import SEED_CARD as SEED
 
 from analyzer.audit.claims import dataset_id, extract_claims, read_card
 from analyzer.errors import InputError
-
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
-SEED = REFERENCE / "seed_model_card.md"
-CARDS = sorted((REFERENCE / "nn_pruning_cards").glob("*.md"))
 
 # Typed in from the six cards' text: linear %, overall %, heads removed, heads %, speedup
 # phrase, F1, F1 reference, F1 variation, EM, EM variation, file size MB, params M.

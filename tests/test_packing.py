@@ -14,7 +14,7 @@ from conftest import (
     HEAD_DIM,
     HEADS,
     LAYERS,
-    SHARED,
+    SQUAD_DEV_HALF,
     PruneSpec,
     build_minilm,
     build_nn_pruning,
@@ -40,7 +40,7 @@ def _squad_inputs(n: int = 3, max_length: int = 256) -> dict[str, torch.Tensor]:
     """Real question/context pairs from SQuAD v2 dev, tokenized by MiniLM's tokenizer."""
     from transformers import AutoTokenizer
 
-    data = json.loads((SHARED / "data" / "squad_v2_dev_half.json").read_text())
+    data = json.loads(SQUAD_DEV_HALF.read_text())
     pairs = [
         (qa["question"], paragraph["context"])
         for article in data["data"][:n]

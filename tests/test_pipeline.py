@@ -13,6 +13,7 @@ def test_demo_builds_report_and_site(tmp_path):
         [sys.executable, "-m", "analyzer.cli.main", "demo", "--out", str(out), "--limit", "12"],
         capture_output=True,
         text=True,
+        timeout=600,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     index = out / "site" / "site" / "index.html"
@@ -36,5 +37,6 @@ def test_demo_builds_report_and_site(tmp_path):
         [sys.executable, "-m", "analyzer.cli.main", "demo", "--out", str(out)],
         capture_output=True,
         text=True,
+        timeout=600,
     )
     assert again.returncode == 2 and "already exists" in again.stderr

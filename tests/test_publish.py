@@ -26,7 +26,12 @@ def test_publish_recipe_regenerates_and_gates(tmp_path):
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
     }
     done = subprocess.run(
-        ["bash", "-c", _recipe()], cwd=tmp_path, env=env, capture_output=True, text=True
+        ["bash", "-c", _recipe()],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     card = tmp_path / "model" / "README.md"
@@ -36,7 +41,7 @@ def test_publish_recipe_regenerates_and_gates(tmp_path):
     card.write_text(text.replace(f"**{linear}%**", f"**{float(linear) - 5:.1f}%**", 1))
     gate = _recipe().strip().splitlines()[-1]
     done = subprocess.run(
-        ["bash", "-c", gate], cwd=tmp_path, env=env, capture_output=True, text=True
+        ["bash", "-c", gate], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
     )
     assert done.returncode == 1, done.stdout[-2000:] + done.stderr[-2000:]
     assert "mismatch" in done.stdout

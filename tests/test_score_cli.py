@@ -6,18 +6,17 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import one_paragraph_squad
+from conftest import METRIC_ORACLE, SQUAD_DEV_HALF, one_paragraph_squad
 
 from analyzer.cli.main import main
 from analyzer.records import Evaluation, load_record, to_dict
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-DATA = SHARED / "squad_v2_dev_half.json"
+DATA = SQUAD_DEV_HALF
 
 
 @pytest.fixture(scope="module")
 def oracle():
-    return json.loads((SHARED / "squad_v2_metric_oracle.json").read_text())
+    return json.loads(METRIC_ORACLE.read_text())
 
 
 def write(path: Path, value) -> Path:

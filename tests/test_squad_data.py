@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
+from conftest import SQUAD_DEV_HALF
 
 from analyzer.errors import InputError
 from analyzer.squad.data import (
@@ -15,8 +15,6 @@ from analyzer.squad.data import (
     subset,
     write_squad,
 )
-
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +78,7 @@ def test_subset_rejects_a_non_positive_limit(sample):
 
 
 def test_bundled_sample_is_whole_paragraphs_of_the_dev_half(sample):
-    dev = read_squad(SHARED / "squad_v2_dev_half.json")
+    dev = read_squad(SQUAD_DEV_HALF)
     assert paragraph_sample(dev, 300, seed=0).questions == sample.questions
     n = len(sample.questions)
     answerable = sum(q.has_answer for q in sample.questions)

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import pytest
-from conftest import one_paragraph_squad
+from conftest import METRIC_ORACLE, SQUAD_DEV_HALF, one_paragraph_squad
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -24,7 +23,6 @@ from analyzer.squad.metric import (
     score_predictions,
 )
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 OFFICIAL_KEYS = [
     "exact",
     "f1",
@@ -44,12 +42,12 @@ OFFICIAL_KEYS = [
 
 @pytest.fixture(scope="module")
 def oracle():
-    return json.loads((SHARED / "squad_v2_metric_oracle.json").read_text())
+    return json.loads(METRIC_ORACLE.read_text())
 
 
 @pytest.fixture(scope="module")
 def dev_half():
-    return read_squad(SHARED / "squad_v2_dev_half.json")
+    return read_squad(SQUAD_DEV_HALF)
 
 
 def official(scores) -> dict:

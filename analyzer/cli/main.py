@@ -62,6 +62,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         benchmark=not args.no_bench,
         quick=args.quick,
         device=args.device,
+        dtype=args.dtype,
+        align=args.align,
     )
     card = CardOptions(
         model_name=args.name or path.resolve().name, base_model=args.base, license=args.license
@@ -124,7 +126,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_card(args: argparse.Namespace) -> int:
-    from analyzer.publish.card import card_from_files
+    from analyzer.pipeline import card_from_files
 
     out = card_from_files(
         _default_checkpoint(args.path),
@@ -229,22 +231,89 @@ def cmd_score(args: argparse.Namespace) -> int:
 COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str, str]] = {}
 
 
-def _demo_path_argument(p: argparse.ArgumentParser, *, weights_file: bool = False) -> None:
+# --------------------------------------------------------------------------- shared options
+# Declared once and given to each command through `parents=`, so a shared option reads the
+# same in every command's --help.
+
+BUNDLED_SAMPLE = "the bundled SQuAD v2 sample"
+
+
+def _option_group(*options: Callable[[argparse.ArgumentParser], object]):
+    parent = argparse.ArgumentParser(add_help=False)
+    for option in options:
+        option(parent)
+    return parent
+
+
+def _checkpoint(*, weights_file: bool = False) -> argparse.ArgumentParser:
     """The optional checkpoint argument; without it, commands run the embedded demo."""
     what = "checkpoint folder or weights file" if weights_file else "checkpoint folder"
-    p.add_argument(
-        "path", nargs="?", type=Path, help=f"{what} (default: the embedded demo checkpoint)"
+    return _option_group(
+        lambda p: p.add_argument(
+            "path", nargs="?", type=Path, help=f"{what} (default: the embedded demo checkpoint)"
+        )
     )
 
 
-def _device_options(p: argparse.ArgumentParser) -> None:
-    """Where and how the models run: the same options and defaults for bench and eval."""
-    p.add_argument("--device", choices=("cpu", "cuda"), help="default: cuda if available")
-    p.add_argument(
-        "--dtype", choices=("fp32", "fp16", "bf16"), help="default: fp16 on GPU, fp32 on CPU"
+def _device() -> argparse.ArgumentParser:
+    """Where and how the models run: the same options and defaults for report, bench, eval."""
+    return _option_group(
+        lambda p: p.add_argument(
+            "--device", choices=("cpu", "cuda"), help="default: cuda if available"
+        ),
+        lambda p: p.add_argument(
+            "--dtype", choices=("fp32", "fp16", "bf16"), help="default: fp16 on GPU, fp32 on CPU"
+        ),
+        lambda p: p.add_argument(
+            "--align", type=int, metavar="N", help="FFN width alignment (default: 64 GPU, 1 CPU)"
+        ),
     )
-    p.add_argument(
-        "--align", type=int, metavar="N", help="FFN width alignment (default: 64 GPU, 1 CPU)"
+
+
+def _eval_data() -> argparse.ArgumentParser:
+    """Which questions an evaluation answers."""
+    return _option_group(
+        lambda p: p.add_argument(
+            "--data",
+            type=Path,
+            metavar="FILE",
+            help=f"SQuAD v2 JSON, official format (default: {BUNDLED_SAMPLE})",
+        ),
+        _limit,
+        lambda p: p.add_argument(
+            "--seed", type=int, default=0, metavar="S", help="seed of the --limit subset (0)"
+        ),
+    )
+
+
+def _limit(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--limit", type=int, metavar="N", help="evaluate N questions drawn at random")
+
+
+def _json(what: str) -> argparse.ArgumentParser:
+    return _option_group(
+        lambda p: p.add_argument(
+            "--json", type=Path, metavar="FILE", help=f"write the {what} record here (JSON)"
+        )
+    )
+
+
+def _output(
+    what: str, *, default: str | None = None, metavar: str = "DIR", replaces: str = ""
+) -> argparse.ArgumentParser:
+    """--out and --force: where a command writes, all or nothing. `default` says in the help
+    what an unset --out means; without it --out is required."""
+    return _option_group(
+        lambda p: p.add_argument(
+            "--out",
+            type=Path,
+            required=default is None,
+            metavar=metavar,
+            help=what + (f" (default: {default})" if default else ""),
+        ),
+        lambda p: p.add_argument(
+            "--force", action="store_true", help=f"replace {replaces or metavar} if it exists"
+        ),
     )
 
 
@@ -254,6 +323,7 @@ def _command(
     func: Callable[[argparse.Namespace], int],
     help_text: str,
     example: str,
+    *parents: argparse.ArgumentParser,
 ) -> argparse.ArgumentParser:
     parser = sub.add_parser(
         name,
@@ -261,6 +331,7 @@ def _command(
         description=help_text,
         epilog=f"Example:\n  {example}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=list(parents),
     )
     parser.set_defaults(func=func)
     COMMANDS[name] = (func, help_text, example)
@@ -275,6 +346,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"prunecard {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    card_options = _option_group(
+        lambda p: p.add_argument(
+            "--base", metavar="NAME", help="Hub id of the model this one was pruned from"
+        ),
+        lambda p: p.add_argument(
+            "--name", metavar="ID", help="model name or Hub id (default: folder name)"
+        ),
+        lambda p: p.add_argument(
+            "--license", default="unknown", help="Hub license id (default: unknown)"
+        ),
+    )
 
     p = _command(
         sub,
@@ -282,16 +364,10 @@ def build_parser() -> argparse.ArgumentParser:
         cmd_demo,
         "Prune the embedded MiniLM, run `report` on it and build the site (the main job).",
         "prunecard demo --out ./prunecard-demo",
+        _output("folder for the report and the site", default="./prunecard-demo"),
     )
-    p.add_argument(
-        "--out",
-        type=Path,
-        default=Path("prunecard-demo"),
-        metavar="DIR",
-        help="folder for the report and the site (default: ./prunecard-demo)",
-    )
-    p.add_argument("--limit", type=int, metavar="N", help="evaluate N questions of the sample")
-    p.add_argument("--force", action="store_true", help="replace DIR if it exists")
+    p.set_defaults(out=Path("prunecard-demo"))
+    _limit(p)
 
     p = _command(
         sub,
@@ -299,27 +375,15 @@ def build_parser() -> argparse.ArgumentParser:
         cmd_report,
         "analyze, pack, bench, eval and card in one go; every record is kept in DIR.",
         "prunecard report ./my-pruned-bert --data dev-v2.0.json --limit 1000 --out ./report",
+        _checkpoint(),
+        _output("folder to write", default="./<checkpoint>-report"),
+        _eval_data(),
+        _device(),
+        card_options,
     )
-    _demo_path_argument(p)
-    p.add_argument(
-        "--out", type=Path, metavar="DIR", help="folder to write (default: ./<checkpoint>-report)"
-    )
-    p.add_argument(
-        "--data",
-        type=Path,
-        metavar="FILE",
-        help="SQuAD v2 JSON (default: the bundled 300-question sample)",
-    )
-    p.add_argument("--limit", type=int, metavar="N", help="evaluate a random subset of N questions")
-    p.add_argument("--seed", type=int, default=0, help="seed of the subset (default 0)")
     p.add_argument("--no-eval", action="store_true", help="skip the SQuAD v2 evaluation")
     p.add_argument("--no-bench", action="store_true", help="skip the dense vs packed timing")
     p.add_argument("--quick", action="store_true", help="a short timing: batch 1, sequence 128")
-    p.add_argument("--device", choices=("cpu", "cuda"), help="default: cuda if available")
-    p.add_argument("--base", metavar="NAME", help="Hub id of the model this one was pruned from")
-    p.add_argument("--name", metavar="ID", help="model name or Hub id (default: folder name)")
-    p.add_argument("--license", default="unknown", help="Hub license id (default: unknown)")
-    p.add_argument("--force", action="store_true", help="replace DIR if it exists")
 
     p = _command(
         sub,
@@ -327,9 +391,9 @@ def build_parser() -> argparse.ArgumentParser:
         cmd_analyze,
         "Measure a checkpoint: densities, removed heads, FFN units, block structure, sizes.",
         "prunecard analyze ./my-pruned-bert --json analysis.json",
+        _checkpoint(weights_file=True),
+        _json("analysis"),
     )
-    _demo_path_argument(p, weights_file=True)
-    p.add_argument("--json", type=Path, metavar="FILE", help="write the analysis record here")
 
     p = _command(
         sub,
@@ -352,11 +416,11 @@ def build_parser() -> argparse.ArgumentParser:
         cmd_bench,
         "Time the dense model against the packed one on this machine, per (batch, seq).",
         "prunecard bench ./my-pruned-bert --json bench.json --batch 1 8 --seq 384",
+        _checkpoint(weights_file=True),
+        _json("bench"),
+        _device(),
     )
-    _demo_path_argument(p, weights_file=True)
-    p.add_argument("--json", type=Path, metavar="FILE", help="write the bench record here")
     p.add_argument("--quick", action="store_true", help="a short run: batch 1, seq 128, 3 repeats")
-    _device_options(p)
     p.add_argument("--batch", type=int, nargs="+", metavar="B", help="batch sizes (default 1 8)")
     p.add_argument("--seq", type=int, nargs="+", metavar="S", help="sequence lengths (384)")
     p.add_argument("--threads", type=int, metavar="N", help="torch threads (default: torch's)")
@@ -379,17 +443,18 @@ def build_parser() -> argparse.ArgumentParser:
         "(never re-runs eval or bench).",
         "prunecard card ./my-pruned-bert --bench bench.json --eval eval.json "
         "--base bert-base-uncased --out ./my-pruned-bert-card",
+        _checkpoint(),
+        _output(
+            "folder to write", default="./<checkpoint>-card", replaces="DIR (or its README.md)"
+        ),
+        card_options,
     )
-    _demo_path_argument(p)
     p.add_argument("--analysis", type=Path, metavar="F", help="analysis record (default: analyze)")
     p.add_argument("--bench", type=Path, metavar="F", help="bench record (else: not measured)")
     p.add_argument("--eval", type=Path, metavar="F", help="evaluation record (else: not measured)")
     p.add_argument(
         "--report", type=Path, metavar="F", help="earlier report.json to take records from"
     )
-    p.add_argument("--base", metavar="NAME", help="Hub id of the model this one was pruned from")
-    p.add_argument("--name", metavar="ID", help="model name or Hub id (default: folder name)")
-    p.add_argument("--license", default="unknown", help="Hub license id (default: unknown)")
     p.add_argument(
         "--reference-metrics",
         type=Path,
@@ -397,12 +462,6 @@ def build_parser() -> argparse.ArgumentParser:
         help='reference scores, official SQuAD keys: {"exact": .., "f1": ..}',
     )
     p.add_argument("--template", type=Path, metavar="F", help="your Jinja2 template for the body")
-    p.add_argument(
-        "--out", type=Path, metavar="DIR", help="folder to write (default: ./<checkpoint>-card)"
-    )
-    p.add_argument(
-        "--force", action="store_true", help="replace DIR (or its README.md) if it exists"
-    )
 
     p = _command(
         sub,
@@ -410,6 +469,7 @@ def build_parser() -> argparse.ArgumentParser:
         cmd_site,
         "Build a static documentation site (mkdocs-material) comparing report folders.",
         "prunecard site reports/model-a reports/model-b --out site-out",
+        _output("folder for the mkdocs project; the built site goes to SITE/site", metavar="SITE"),
     )
     p.add_argument(
         "reports",
@@ -418,14 +478,6 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="REPORT_DIR",
         help="report folders written by `prunecard card` (README.md, report.json)",
     )
-    p.add_argument(
-        "--out",
-        type=Path,
-        required=True,
-        metavar="SITE",
-        help="folder for the mkdocs project; the built site goes to SITE/site",
-    )
-    p.add_argument("--force", action="store_true", help="replace SITE if it exists")
 
     p = _command(
         sub,
@@ -434,6 +486,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Check a model card's claims against the weights, an evaluation and a bench record "
         "(exit 1 on any mismatch).",
         "prunecard audit ./my-pruned-bert --eval eval.json --bench bench.json --json audit.json",
+        _json("audit"),
     )
     p.add_argument("path", type=Path, help="checkpoint folder (or the card with --no-weights)")
     p.add_argument("--card", type=Path, metavar="FILE", help="the card (default: PATH/README.md)")
@@ -444,7 +497,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="an Evaluation record, a report.json or the official script's eval_metrics.json",
     )
     p.add_argument("--bench", type=Path, metavar="FILE", help="a Bench record or a report.json")
-    p.add_argument("--json", type=Path, metavar="FILE", help="write the audit record here")
     p.add_argument("--markdown", type=Path, metavar="FILE", help="write a Markdown report here")
     p.add_argument(
         "--no-weights",
@@ -459,24 +511,16 @@ def build_parser() -> argparse.ArgumentParser:
         "Answer SQuAD v2 questions with the (packed) model and score them with the official "
         "metric, bootstrap CIs and the sample size.",
         "prunecard eval ./my-pruned-bert --data dev-v2.0.json --limit 500 --seed 0 --out ./eval",
+        _checkpoint(),
+        _output("folder to write"),
+        _eval_data(),
+        _device(),
     )
-    _demo_path_argument(p)
-    p.add_argument(
-        "--data",
-        type=Path,
-        metavar="FILE",
-        help="SQuAD v2 JSON, official format (default: the bundled 306-question sample)",
-    )
-    p.add_argument("--limit", type=int, metavar="N", help="evaluate N questions drawn at random")
-    p.add_argument("--seed", type=int, default=0, metavar="S", help="seed for --limit (0)")
-    p.add_argument("--out", type=Path, required=True, metavar="DIR", help="folder to write")
     p.add_argument("--no-pack", action="store_true", help="evaluate the checkpoint as stored")
     p.add_argument("--batch-size", type=int, default=32, metavar="B", help="windows per batch")
-    _device_options(p)
     p.add_argument(
         "--no-graphs", action="store_true", help="on a GPU, run eagerly instead of CUDA graphs"
     )
-    p.add_argument("--force", action="store_true", help="replace DIR if it exists")
 
     p = _command(
         sub,

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from analyzer.errors import InputError, OutputError
-from analyzer.records import Analysis, Bench, Report, read_json
+from analyzer.records import HEAD_RULE, Analysis, Bench, Report, read_json
 
 __all__ = [
     "CARD_FILE",
@@ -25,7 +25,6 @@ __all__ = [
     "EVAL_DATASET_ID",
     "CardOptions",
     "Reference",
-    "card_from_files",
     "card_metadata",
     "eval_results_yaml",
     "load_reference",
@@ -304,7 +303,6 @@ def _environment(template: Path | None) -> tuple[Any, str]:
 
 def template_context(report: Report, options: CardOptions, figures: tuple[str, ...]) -> dict:
     """The variables a card template receives (documented in docs/card.md)."""
-    from analyzer.weights.sparsity import HEAD_RULE
 
     analysis, bench = report.analysis, report.bench
     return {
@@ -404,49 +402,3 @@ def write_card_files(folder: Path, report: Report, options: CardOptions) -> None
     scores = eval_results_yaml(report, options)
     if scores is not None:
         atomic_write_text(folder / ".eval_results" / "squad_v2.yaml", scores)
-
-
-def card_from_files(
-    checkpoint: Path,
-    *,
-    out: Path | None = None,
-    analysis: Path | None = None,
-    bench: Path | None = None,
-    evaluation: Path | None = None,
-    report: Path | None = None,
-    base_model: str | None = None,
-    model_name: str | None = None,
-    license: str = "unknown",
-    reference: Path | None = None,
-    template: Path | None = None,
-    force: bool = False,
-) -> Path:
-    """What `prunecard card` does: gather records (analysing the checkpoint when no analysis
-    is given; never evaluating or benchmarking), then write the card folder."""
-    from analyzer.publish.report import build_report, read_report
-    from analyzer.records import Analysis, Bench, Evaluation, load_record
-    from analyzer.weights.sparsity import analyze
-
-    checkpoint = Path(checkpoint)
-    old = read_report(report) if report is not None else None
-    a = load_record(Analysis, analysis) if analysis else (old.analysis if old else None)
-    b = load_record(Bench, bench) if bench else (old.bench if old else None)
-    e = load_record(Evaluation, evaluation) if evaluation else (old.evaluation if old else None)
-    ref = load_reference(reference) if reference else None
-    if template is not None and not Path(template).is_file():
-        raise InputError(template, "no such template file")
-    if a is None:
-        a = analyze(checkpoint)
-    new = build_report(checkpoint, analysis=a, bench=b, evaluation=e)
-    if old is not None and old.provenance.file_sha256 != new.provenance.file_sha256:
-        raise InputError(report, f"describes other weights than {checkpoint} (sha256 differ)")
-    root = Path(new.provenance.checkpoint)
-    target = Path(out) if out is not None else Path.cwd() / f"{root.name}-card"
-    options = CardOptions(
-        model_name=model_name or root.name,
-        base_model=base_model,
-        license=license,
-        reference=ref,
-        template=template,
-    )
-    return write_card(target, new, options, force=force)

@@ -9,7 +9,6 @@ generator link, a local table sorter and mkdocs-material's own search.
 
 from __future__ import annotations
 
-import functools
 import logging
 import re
 import shutil
@@ -18,21 +17,19 @@ from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 
-from analyzer.cli.tables import percent
 from analyzer.errors import InputError, OutputError
 from analyzer.outputs import staged_dir
 from analyzer.records import Report
+from analyzer.text import percent
 
 __all__ = [
     "ModelPage",
-    "build_docs",
     "build_site",
-    "cli_reference",
     "mkdocs_build",
     "model_markdown",
     "read_report_dir",
-    "write_example_report",
     "write_model_page",
+    "write_static",
 ]
 
 NOT_MEASURED = "not measured"
@@ -595,76 +592,3 @@ def build_site(report_dirs: Sequence[str | Path], out: str | Path, *, force: boo
         (tmp / "mkdocs.yml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
         mkdocs_build(tmp / "mkdocs.yml")
     return out / "site" / "index.html"
-
-
-# --------------------------------------------------------------------------- project docs
-
-
-def cli_reference(parser) -> str:
-    """docs/cli.md: every subcommand's help, usage, options and example, from argparse."""
-    import argparse
-
-    lines = [
-        "# CLI reference",
-        "",
-        "Generated from `prunecard --help` by `python -m analyzer.publish.site`;"
-        " do not edit by hand.",
-        "",
-        "Exit codes: 0 success, 1 an audit found a mismatch, 2 bad input.",
-        "",
-    ]
-    subs = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    for name, sub in subs.choices.items():
-        # a fixed width, so the page does not depend on the terminal it was generated in
-        sub.formatter_class = functools.partial(argparse.RawDescriptionHelpFormatter, width=92)
-        help_text = sub.format_help()
-        lines += [f"## `prunecard {name}`", "", sub.description or "", "", "```text"]
-        lines += [help_text.rstrip(), "```", ""]
-    return "\n".join(lines)
-
-
-def write_example_report(docs: Path, work: Path) -> Path:
-    """docs/example/: the card of the embedded default checkpoint, rendered as a site page."""
-    from analyzer.publish.card import card_from_files
-    from analyzer.runtime.demo import demo_checkpoint
-
-    report_dir = card_from_files(
-        demo_checkpoint(),
-        out=work / "example-report",
-        model_name="prunecard-demo-minilm",
-        license="apache-2.0",
-        force=True,
-    )
-    target = docs / "example"
-    if target.exists():
-        shutil.rmtree(target)
-    return write_model_page(read_report_dir(report_dir, "example"), target)
-
-
-def build_docs(root: str | Path) -> Path:
-    """The project's own site: regenerate docs/cli.md, the example report and the shared
-    script and stylesheet, then build root/mkdocs.yml (strict) into root/site."""
-    import tempfile
-
-    from analyzer.cli.main import build_parser
-
-    root = Path(root)
-    docs = root / "docs"
-    (docs / "cli.md").write_text(cli_reference(build_parser()), encoding="utf-8")
-    write_static(docs)
-    with tempfile.TemporaryDirectory() as work:
-        write_example_report(docs, Path(work))
-    mkdocs_build(root / "mkdocs.yml")
-    return root / "site" / "index.html"
-
-
-if __name__ == "__main__":
-    import sys
-
-    from analyzer.errors import PrunecardError
-
-    try:
-        print(build_docs(sys.argv[1] if len(sys.argv) > 1 else "."))
-    except PrunecardError as exc:
-        print(f"prunecard: error: {exc}", file=sys.stderr)
-        sys.exit(2)

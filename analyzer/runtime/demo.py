@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 
 from analyzer.outputs import staged_dir
+from analyzer.weights.checkpoint import copy_tokenizer_files
 
 __all__ = [
     "BLOCK_FRACTION",
@@ -40,12 +40,6 @@ BLOCK_FRACTION = 0.25
 FFN_FRACTION = 0.6
 QA_SEED = 0
 _VERSION = "1"  # bump when the pruner changes, so cached demo checkpoints are rebuilt
-TOKENIZER_FILES = (
-    "tokenizer.json",
-    "tokenizer_config.json",
-    "vocab.txt",
-    "special_tokens_map.json",
-)
 
 
 def minilm_path() -> Path:
@@ -117,9 +111,7 @@ def prune_by_norm(source: Path, out: Path, *, force: bool = False) -> Path:
     with staged_dir(out, force=force) as tmp:
         save_file(state, str(tmp / "model.safetensors"), metadata={"format": "pt"})
         (tmp / "config.json").write_text(json.dumps(config, indent=2) + "\n")
-        for name in TOKENIZER_FILES:
-            if (source / name).exists():
-                shutil.copy2(source / name, tmp / name)
+        copy_tokenizer_files(source, tmp)
     return out
 
 

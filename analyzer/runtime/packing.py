@@ -21,32 +21,20 @@ narrower Linear modules (per-layer head counts and FFN widths) from the tensor s
 from __future__ import annotations
 
 import json
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from analyzer.errors import CheckpointError
 from analyzer.outputs import staged_dir
-from analyzer.weights.architecture import Family, Geometry, classify, detect
-from analyzer.weights.checkpoint import Checkpoint, open_checkpoint
+from analyzer.weights.architecture import Family, Geometry, bias_name, classify, detect
+from analyzer.weights.checkpoint import Checkpoint, copy_tokenizer_files, open_checkpoint
 from analyzer.weights.sparsity import heads_alive, units_alive
 
 __all__ = ["LAYOUTS", "LayerPlan", "PackResult", "load", "pack", "packed_state"]
 
 LAYOUTS = ("stored", "dense", "packed")
 PACKING_FORMAT = 1
-TOKENIZER_FILES = (
-    "tokenizer.json",
-    "tokenizer_config.json",
-    "special_tokens_map.json",
-    "added_tokens.json",
-    "vocab.txt",
-    "vocab.json",
-    "merges.txt",
-    "sentencepiece.bpe.model",
-    "spiece.model",
-)
 _ATTN_ROLES = ("q", "k", "v")
 
 
@@ -119,10 +107,6 @@ def _open(path: str | Path) -> _Source:
     return _Source(checkpoint, family, geometry, names)
 
 
-def _bias_name(weight_name: str) -> str:
-    return weight_name.removesuffix("weight") + "bias"
-
-
 # --------------------------------------------------------------------------- state dicts
 
 
@@ -155,7 +139,7 @@ def _pack(src: _Source, align: int) -> tuple[dict[str, Any], dict[str, Any], tup
         o_name = src.name(layer, "o")
         v_bias = src.name(layer, "v", "bias")
         if len(dead) and v_bias is not None:
-            o_bias = _bias_name(o_name)
+            o_bias = bias_name(o_name)
             bias = state.get(o_bias, torch.zeros(g.hidden_size, dtype=w["o"].dtype))
             fold = w["o"][:, dead].double() @ state[v_bias][dead].double()
             state[o_bias] = (bias.double() + fold).to(w["o"].dtype)
@@ -422,9 +406,7 @@ def pack(path: str | Path, out: str | Path, *, align: int = 1, force: bool = Fal
             metadata={"format": "pt"},
         )
         (tmp / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-        for name in TOKENIZER_FILES:
-            if (src.checkpoint.root / name).is_file():
-                shutil.copy2(src.checkpoint.root / name, tmp / name)
+        copy_tokenizer_files(src.checkpoint.root, tmp)
         packed_bytes = (tmp / "model.safetensors").stat().st_size
     return PackResult(
         out=out,

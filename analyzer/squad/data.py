@@ -7,7 +7,6 @@ written back with `write_squad` is a file the official evaluation script accepts
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import random
 from dataclasses import dataclass
@@ -21,7 +20,6 @@ __all__ = [
     "SquadData",
     "SquadQuestion",
     "bundled_sample_path",
-    "file_sha256",
     "paragraph_sample",
     "parse_squad",
     "read_squad",
@@ -60,12 +58,8 @@ class SquadData:
 
 
 def bundled_sample_path() -> Path:
-    """The 300-question SQuAD v2 sample shipped in the package (CC BY-SA 4.0)."""
+    """The SQuAD v2 sample shipped in the package (CC BY-SA 4.0; SQUAD_LICENSE.md beside it)."""
     return Path(__file__).parent.parent / "data" / "squad_v2_sample.json"
-
-
-def file_sha256(path: str | Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def read_squad(path: str | Path) -> SquadData:

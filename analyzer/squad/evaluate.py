@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from analyzer.errors import InputError
+from analyzer.hashing import sha256_file
 from analyzer.records import Evaluation, read_json, to_dict, write_record
-from analyzer.squad.data import SquadData, file_sha256, read_squad, subset, write_squad
+from analyzer.squad.data import SquadData, read_squad, subset, write_squad
 from analyzer.squad.metric import MetricResult, bootstrap_ci, breakdown, score_predictions
 
 __all__ = [
@@ -80,7 +81,7 @@ def build_evaluation(
         ci=bootstrap_ci(result.exact, result.f1),
         n=len(data.questions),
         data=str(data_path),
-        data_sha256=file_sha256(data_path),
+        data_sha256=sha256_file(data_path),
         missing_predictions=result.missing,
         extra_predictions=result.extra,
         groups=breakdown(data, result),

@@ -19,7 +19,7 @@ from typing import Any
 
 from analyzer.errors import CheckpointError
 
-__all__ = ["Family", "Geometry", "Param", "classify", "dense_shape", "detect"]
+__all__ = ["Family", "Geometry", "Param", "bias_name", "classify", "dense_shape", "detect"]
 
 
 @dataclass(frozen=True)
@@ -175,6 +175,13 @@ def classify(name: str, family: Family | None) -> Param:
     if "embeddings" in name and kind == "weight":
         return Param(None, "embedding", kind)
     return Param(None, "other", kind)
+
+
+def bias_name(weight_name: str) -> str:
+    """The bias beside a weight: the last dotted part, which `classify` reads as the kind,
+    becomes "bias" ("x.dense.weight" -> "x.dense.bias", "weight" -> "bias")."""
+    module, dot, _ = weight_name.rpartition(".")
+    return f"{module}{dot}bias"
 
 
 def dense_shape(

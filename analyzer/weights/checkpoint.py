@@ -8,19 +8,41 @@ tensors are paged in from disk only when touched.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from analyzer.errors import CheckpointError
+from analyzer.hashing import sha256_file
 from analyzer.records import read_json
 
-__all__ = ["Checkpoint", "TensorRef", "open_checkpoint"]
+__all__ = [
+    "TOKENIZER_FILES",
+    "Checkpoint",
+    "TensorRef",
+    "checkpoint_hashes",
+    "copy_tokenizer_files",
+    "open_checkpoint",
+]
 
 SAFETENSORS = "model.safetensors"
 BIN = "pytorch_model.bin"
 INDEXES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
+# what a tokenizer may be saved as, for WordPiece, BPE and SentencePiece models alike, so
+# that a folder prunecard writes loads with the tokenizer of the folder it came from
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "vocab.txt",
+    "vocab.json",
+    "merges.txt",
+    "sentencepiece.bpe.model",
+    "spiece.model",
+)
 
 _ST_DTYPES = {
     "F64": "float64",
@@ -104,6 +126,31 @@ def open_checkpoint(path: str | Path) -> Checkpoint:
     if not tensors:
         raise CheckpointError(weight_files[0], "holds no tensors")
     return Checkpoint(root=root, config=config, weight_files=weight_files, tensors=tensors)
+
+
+def checkpoint_hashes(path: str | Path) -> dict[str, str]:
+    """sha256 of every weight file, shard index and config.json, keyed by path in the folder.
+
+    Files are found by name only (no weights are read), so hashing never unpickles a `.bin`.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(path, "no such file or folder")
+    root = path if path.is_dir() else path.parent
+    files = [*_find_weight_files(path)]
+    files += [root / name for name in ("config.json", *INDEXES) if (root / name).is_file()]
+    return {
+        str(f.relative_to(root)): sha256_file(f)
+        for f in sorted(set(files), key=lambda f: str(f.relative_to(root)))
+    }
+
+
+def copy_tokenizer_files(source: Path, target: Path) -> list[str]:
+    """Copy the tokenizer files that `source` holds into `target`; their names."""
+    copied = [name for name in TOKENIZER_FILES if (source / name).is_file()]
+    for name in copied:
+        shutil.copy2(source / name, target / name)
+    return copied
 
 
 # --------------------------------------------------------------------------- finding files

@@ -14,6 +14,7 @@ from typing import Any
 
 from analyzer.errors import CheckpointError
 from analyzer.records import (
+    HEAD_RULE,
     LINEAR_ROLES,
     Analysis,
     BlockStructure,
@@ -26,19 +27,17 @@ from analyzer.records import (
     MatrixStats,
     OverallTotals,
 )
-from analyzer.weights.architecture import Family, Geometry, classify, dense_shape, detect
+from analyzer.weights.architecture import (
+    Family,
+    Geometry,
+    bias_name,
+    classify,
+    dense_shape,
+    detect,
+)
 from analyzer.weights.checkpoint import Checkpoint, TensorRef, open_checkpoint
 
-__all__ = ["HEAD_RULE", "analyze", "block_structure", "heads_alive", "units_alive"]
-
-HEAD_RULE = (
-    "A head counts as removed when config.json's pruned_heads already removed it from the "
-    "weights, or when all of its value-projection rows or all of its output-projection "
-    "columns are zero. Then the head adds exactly nothing to the layer's output (zero output "
-    "columns), or a constant that does not depend on the input (zero value rows leave only "
-    "the value bias, which softmax weights sum to; packing folds it into the output bias). "
-    "Zero query or key rows alone do not remove a head: attention becomes uniform, not zero."
-)
+__all__ = ["analyze", "block_structure", "heads_alive", "units_alive"]
 
 BLOCK_SIZES = (32, 16)
 
@@ -335,7 +334,7 @@ def _layers(
         units_kept = int(units.sum())
         units_kept_total += units_kept
         has_bias = {
-            r: _bias_name(roles[r][0]) in checkpoint.tensors for r in ("q", "k", "v", "ffn_in")
+            r: bias_name(roles[r][0]) in checkpoint.tensors for r in ("q", "k", "v", "ffn_in")
         }
         per_head = 4 * g.head_dim * g.hidden_size + g.head_dim * sum(has_bias[r] for r in "qkv")
         per_unit = 2 * g.hidden_size + has_bias["ffn_in"]
@@ -362,7 +361,3 @@ def _layers(
     )
     ffn = FfnTotals(units_total=g.num_layers * g.intermediate_size, units_kept=units_kept_total)
     return stats, heads, ffn, removed_stored
-
-
-def _bias_name(weight_name: str) -> str:
-    return weight_name.removesuffix(".weight") + ".bias"
