@@ -20,6 +20,7 @@ from typing import Any
 
 from analyzer.errors import InputError
 from analyzer.records import Bench, BenchShape, Equivalence
+from analyzer.runtime.environment import pick_device
 from analyzer.weights.flops import encoder_flops, model_layer_shapes
 
 __all__ = [
@@ -60,15 +61,8 @@ def resolve_options(
 ) -> tuple[str, str, int]:
     """Defaults per device: CUDA if present, fp16 and 64-wide alignment there, fp32 and 1
     on the CPU."""
-    import torch
-
-    if device is None:
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device not in ("cpu", "cuda"):
-        raise InputError(None, f"--device must be cpu or cuda, got {device!r}")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise InputError(None, "--device cuda: no CUDA device is available to torch here")
-    gpu = device == "cuda"
+    device = pick_device(device)
+    gpu = device.startswith("cuda")
     dtype = dtype or ("fp16" if gpu else "fp32")
     if dtype not in DTYPES:
         raise InputError(None, f"--dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")

@@ -7,13 +7,29 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+from analyzer.errors import InputError
 from analyzer.records import Environment
 
-__all__ = ["cpu_name", "detect_environment"]
+__all__ = ["cpu_name", "detect_environment", "pick_device"]
+
+
+def pick_device(device: str | None = None) -> str:
+    """The device to run on: the given one once checked, else the GPU when torch sees one,
+    else the CPU. A device torch cannot use is an input error, not a traceback later."""
+    import torch
+
+    if device is None:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if not re.fullmatch(r"cpu|cuda(:\d+)?", device):
+        raise InputError(None, f"--device must be cpu or cuda, got {device!r}")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError(None, f"--device {device}: no CUDA device is available to torch here")
+    return device
 
 
 def detect_environment(device: str = "cpu") -> Environment:

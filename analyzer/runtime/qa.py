@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from analyzer.runtime.environment import pick_device
 from analyzer.runtime.graphs import GraphedForward
 
 __all__ = [
@@ -51,7 +52,6 @@ __all__ = [
     "answer",
     "answer_batch",
     "load_qa_model",
-    "pick_device",
     "plan_batches",
 ]
 
@@ -90,13 +90,6 @@ class Answer:
     text: str  # "" when the model says the context holds no answer
     na_prob: float  # probability of no answer, in [0, 1] (module docstring)
     spans: tuple[Span, ...]  # the n-best spans, best first, whatever the answer is
-
-
-def pick_device(device: str | None = None) -> str:
-    """The given device, else the GPU when there is one, else the CPU."""
-    import torch
-
-    return device or ("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def load_qa_model(

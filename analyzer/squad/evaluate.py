@@ -145,7 +145,8 @@ def run_eval(
     """`prunecard eval`: answer, score, and write the result folder (all or nothing)."""
     from analyzer.outputs import atomic_write_text, staged_dir
     from analyzer.runtime.bench import dtype_option
-    from analyzer.runtime.qa import QuestionTooLong, pick_device
+    from analyzer.runtime.environment import pick_device
+    from analyzer.runtime.qa import QuestionTooLong
 
     data = read_squad(data_path)
     if limit is not None:
