@@ -47,7 +47,8 @@ import analyzer.templates
 
 for module in (analyzer, analyzer.templates):
     assert Path(module.__file__).is_relative_to(clone), module.__file__
-print("imported from", Path(analyzer.__file__).parent, "and", Path(analyzer.templates.__file__).parent)
+folders = [Path(m.__file__).parent for m in (analyzer, analyzer.templates)]
+print("imported from", folders[0], "and", folders[1])
 import pytest
 
 sys.exit(pytest.main(sys.argv[1:]))
