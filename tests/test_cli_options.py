@@ -50,3 +50,14 @@ def test_report_takes_the_device_options_of_bench_and_eval():
     commands = _commands()
     for name in ("--device", "--dtype", "--align"):
         assert all(_option(commands[c], name) for c in ("report", "bench", "eval")), name
+
+
+def test_every_command_has_a_help_line_and_an_example_from_its_docstring():
+    from analyzer.cli.main import COMMANDS
+
+    commands = _commands()
+    assert set(COMMANDS) == set(commands)
+    for name, (_, help_text, example) in COMMANDS.items():
+        assert help_text and "Example" not in help_text, name
+        assert example.startswith(f"prunecard {name}"), (name, example)
+        assert commands[name].epilog == f"Example:\n  {example}"

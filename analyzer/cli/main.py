@@ -49,6 +49,10 @@ def _show(record: object, text: str, json_path: Path | None, what: str) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    """analyze, pack, bench, eval and card in one go; every record is kept in DIR.
+
+    Example: prunecard report ./my-pruned-bert --data dev-v2.0.json --limit 1000 --out ./report
+    """
     from analyzer.pipeline import ReportOptions, run_report
     from analyzer.publish.card import CardOptions
 
@@ -74,6 +78,10 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    """Prune the embedded MiniLM, run `report` on it and build the site (the main job).
+
+    Example: prunecard demo --out ./prunecard-demo
+    """
     from analyzer.pipeline import run_demo
 
     index = run_demo(args.out, limit=args.limit, force=args.force)
@@ -82,6 +90,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
+    """Measure a checkpoint: densities, removed heads, FFN units, block structure, sizes.
+
+    Example: prunecard analyze ./my-pruned-bert --json analysis.json
+    """
     from analyzer.cli.tables import format_analysis
     from analyzer.weights.sparsity import analyze
 
@@ -90,6 +102,11 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
 
 def cmd_pack(args: argparse.Namespace) -> int:
+    """Write a packed checkpoint: removed heads and dead FFN units physically gone, outputs
+    unchanged.
+
+    Example: prunecard pack ./my-pruned-bert ./my-pruned-bert-packed --align 64
+    """
     from analyzer.cli.tables import format_pack
     from analyzer.runtime.packing import pack
 
@@ -101,6 +118,10 @@ def cmd_pack(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    """Time the dense model against the packed one on this machine, per (batch, seq).
+
+    Example: prunecard bench ./my-pruned-bert --json bench.json --batch 1 8 --seq 384
+    """
     from analyzer.cli.tables import format_bench
     from analyzer.runtime.bench import bench
 
@@ -126,6 +147,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_card(args: argparse.Namespace) -> int:
+    """Render the Hugging Face model card and its figures from the records (never re-runs eval
+    or bench).
+
+    Example: prunecard card ./my-pruned-bert --bench bench.json --eval eval.json --base
+        bert-base-uncased --out ./my-pruned-bert-card
+    """
     from analyzer.pipeline import card_from_files
 
     out = card_from_files(
@@ -147,6 +174,10 @@ def cmd_card(args: argparse.Namespace) -> int:
 
 
 def cmd_site(args: argparse.Namespace) -> int:
+    """Build a static documentation site (mkdocs-material) comparing report folders.
+
+    Example: prunecard site reports/model-a reports/model-b --out site-out
+    """
     from analyzer.publish.site import build_site
 
     print(build_site(args.reports, args.out, force=args.force))
@@ -154,6 +185,12 @@ def cmd_site(args: argparse.Namespace) -> int:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
+    """Check a model card's claims against the weights, an evaluation and a bench record (exit 1
+    on any mismatch).
+
+    Example: prunecard audit ./my-pruned-bert --eval eval.json --bench bench.json --json
+        audit.json
+    """
     from analyzer.audit.checks import audit, audit_markdown, format_audit
     from analyzer.errors import InputError
     from analyzer.outputs import atomic_write_text
@@ -179,6 +216,12 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    """Answer SQuAD v2 questions with the (packed) model and score them with the official
+    metric, bootstrap CIs and the sample size.
+
+    Example: prunecard eval ./my-pruned-bert --data dev-v2.0.json --limit 500 --seed 0 --out
+        ./eval
+    """
     from analyzer.cli.tables import format_evaluation
     from analyzer.runtime.bench import resolve_options, torch_dtype
     from analyzer.runtime.qa import load_qa_model
@@ -213,6 +256,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
+    """Score SQuAD v2 predictions made anywhere with prunecard's metric (official keys, CIs, per
+    question type).
+
+    Example: prunecard score dev-v2.0.json predictions.json --na-probs na_probs.json --out
+        evaluation.json
+    """
     from analyzer.cli.tables import format_evaluation
     from analyzer.records import write_record
     from analyzer.squad.evaluate import score_files
@@ -319,12 +368,14 @@ def _output(
 
 def _command(
     sub: argparse._SubParsersAction,
-    name: str,
     func: Callable[[argparse.Namespace], int],
-    help_text: str,
-    example: str,
     *parents: argparse.ArgumentParser,
 ) -> argparse.ArgumentParser:
+    """Declare `prunecard NAME` for `cmd_NAME`: its docstring gives the help (first
+    paragraph) and the example (after "Example:"), `parents` the shared options."""
+    name = func.__name__.removeprefix("cmd_")
+    summary, _, example = (func.__doc__ or "").partition("Example:")
+    help_text, example = " ".join(summary.split()), " ".join(example.split())
     parser = sub.add_parser(
         name,
         help=help_text,
@@ -360,10 +411,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _command(
         sub,
-        "demo",
         cmd_demo,
-        "Prune the embedded MiniLM, run `report` on it and build the site (the main job).",
-        "prunecard demo --out ./prunecard-demo",
         _output("folder for the report and the site", default="./prunecard-demo"),
     )
     p.set_defaults(out=Path("prunecard-demo"))
@@ -371,10 +419,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _command(
         sub,
-        "report",
         cmd_report,
-        "analyze, pack, bench, eval and card in one go; every record is kept in DIR.",
-        "prunecard report ./my-pruned-bert --data dev-v2.0.json --limit 1000 --out ./report",
         _checkpoint(),
         _output("folder to write", default="./<checkpoint>-report"),
         _eval_data(),
@@ -385,24 +430,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-bench", action="store_true", help="skip the dense vs packed timing")
     p.add_argument("--quick", action="store_true", help="a short timing: batch 1, sequence 128")
 
-    p = _command(
-        sub,
-        "analyze",
-        cmd_analyze,
-        "Measure a checkpoint: densities, removed heads, FFN units, block structure, sizes.",
-        "prunecard analyze ./my-pruned-bert --json analysis.json",
-        _checkpoint(weights_file=True),
-        _json("analysis"),
-    )
+    p = _command(sub, cmd_analyze, _json("analysis"), _checkpoint(weights_file=True))
 
-    p = _command(
-        sub,
-        "pack",
-        cmd_pack,
-        "Write a packed checkpoint: removed heads and dead FFN units physically gone, "
-        "outputs unchanged.",
-        "prunecard pack ./my-pruned-bert ./my-pruned-bert-packed --align 64",
-    )
+    p = _command(sub, cmd_pack)
     p.add_argument("path", type=Path, help="checkpoint folder or weights file")
     p.add_argument("out", type=Path, help="folder to write (must not exist unless --force)")
     p.add_argument(
@@ -410,16 +440,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--force", action="store_true", help="replace OUT if it exists")
 
-    p = _command(
-        sub,
-        "bench",
-        cmd_bench,
-        "Time the dense model against the packed one on this machine, per (batch, seq).",
-        "prunecard bench ./my-pruned-bert --json bench.json --batch 1 8 --seq 384",
-        _checkpoint(weights_file=True),
-        _json("bench"),
-        _device(),
-    )
+    p = _command(sub, cmd_bench, _checkpoint(weights_file=True), _json("bench"), _device())
     p.add_argument("--quick", action="store_true", help="a short run: batch 1, seq 128, 3 repeats")
     p.add_argument("--batch", type=int, nargs="+", metavar="B", help="batch sizes (default 1 8)")
     p.add_argument("--seq", type=int, nargs="+", metavar="S", help="sequence lengths (384)")
@@ -437,12 +458,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _command(
         sub,
-        "card",
         cmd_card,
-        "Render the Hugging Face model card and its figures from the records "
-        "(never re-runs eval or bench).",
-        "prunecard card ./my-pruned-bert --bench bench.json --eval eval.json "
-        "--base bert-base-uncased --out ./my-pruned-bert-card",
         _checkpoint(),
         _output(
             "folder to write", default="./<checkpoint>-card", replaces="DIR (or its README.md)"
@@ -455,20 +471,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--report", type=Path, metavar="F", help="earlier report.json to take records from"
     )
+    p.add_argument("--template", type=Path, metavar="F", help="your Jinja2 template for the body")
     p.add_argument(
         "--reference-metrics",
         type=Path,
         metavar="F",
-        help='reference scores, official SQuAD keys: {"exact": .., "f1": ..}',
+        help="the reference model's scores, with the official SQuAD v2 script's keys "
+        '({"exact": .., "f1": ..})',
     )
-    p.add_argument("--template", type=Path, metavar="F", help="your Jinja2 template for the body")
 
     p = _command(
         sub,
-        "site",
         cmd_site,
-        "Build a static documentation site (mkdocs-material) comparing report folders.",
-        "prunecard site reports/model-a reports/model-b --out site-out",
         _output("folder for the mkdocs project; the built site goes to SITE/site", metavar="SITE"),
     )
     p.add_argument(
@@ -479,15 +493,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="report folders written by `prunecard card` (README.md, report.json)",
     )
 
-    p = _command(
-        sub,
-        "audit",
-        cmd_audit,
-        "Check a model card's claims against the weights, an evaluation and a bench record "
-        "(exit 1 on any mismatch).",
-        "prunecard audit ./my-pruned-bert --eval eval.json --bench bench.json --json audit.json",
-        _json("audit"),
-    )
+    p = _command(sub, cmd_audit, _json("audit"))
     p.add_argument("path", type=Path, help="checkpoint folder (or the card with --no-weights)")
     p.add_argument("--card", type=Path, metavar="FILE", help="the card (default: PATH/README.md)")
     p.add_argument(
@@ -504,33 +510,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="do not read weights: check the card's internal consistency only",
     )
 
-    p = _command(
-        sub,
-        "eval",
-        cmd_eval,
-        "Answer SQuAD v2 questions with the (packed) model and score them with the official "
-        "metric, bootstrap CIs and the sample size.",
-        "prunecard eval ./my-pruned-bert --data dev-v2.0.json --limit 500 --seed 0 --out ./eval",
-        _checkpoint(),
-        _output("folder to write"),
-        _eval_data(),
-        _device(),
-    )
+    p = _command(sub, cmd_eval, _checkpoint(), _output("folder to write"), _eval_data(), _device())
     p.add_argument("--no-pack", action="store_true", help="evaluate the checkpoint as stored")
     p.add_argument("--batch-size", type=int, default=32, metavar="B", help="windows per batch")
     p.add_argument(
         "--no-graphs", action="store_true", help="on a GPU, run eagerly instead of CUDA graphs"
     )
 
-    p = _command(
-        sub,
-        "score",
-        cmd_score,
-        "Score SQuAD v2 predictions made anywhere with prunecard's metric (official keys, "
-        "CIs, per question type).",
-        "prunecard score dev-v2.0.json predictions.json --na-probs na_probs.json "
-        "--out evaluation.json",
-    )
+    p = _command(sub, cmd_score)
     p.add_argument("data", type=Path, help="SQuAD v2 JSON, official format")
     p.add_argument("predictions", type=Path, help='JSON object: id -> answer text ("" = none)')
     p.add_argument(
