@@ -78,6 +78,7 @@ def test_the_fast_suite_passes_in_a_fresh_clone(tmp_path):
             "not slow",
             "-p",
             "no:cacheprovider",
+            f"--basetemp={tmp_path / 'tmp'}",  # not the outer run's numbered folders
             "tests",
         ],
         cwd=clone,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 
 import pytest
-from browser import HEIGHT, WIDTH, serve, visit
+from browser import HEIGHT, INSTALL_HINT, REQUIRE_BROWSER, WIDTH, serve, visit
 from site_reports import make_reports
 
 from analyzer.publish.site import build_site
@@ -106,3 +106,24 @@ def test_the_checks_see_errors_and_outside_requests(browser, tmp_path):
     assert {"http://example.com/x.png", "https://cdn.example.org/a.js"} <= set(seen.requests)
     assert any("broken" in e for e in seen.errors)
     assert any(e.startswith("http://example.com/x.png: ") for e in seen.errors)
+
+
+@pytest.mark.parametrize("required", [False, True])
+def test_without_chromium_the_browser_tests_skip_saying_how_to_install_it(tmp_path, required):
+    """...unless PRUNECARD_REQUIRE_BROWSER=1 (`.ci/run`), which makes a missing browser fail."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PATH": str(tmp_path)}  # no chromium on it
+    env.pop(REQUIRE_BROWSER, None)
+    if required:
+        env[REQUIRE_BROWSER] = "1"
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", __file__,
+         "-k", "table_sorts", f"--basetemp={tmp_path / 'tmp'}"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert INSTALL_HINT in done.stdout, done.stdout[-2000:]
+    assert done.returncode == (1 if required else 0), done.stdout[-2000:]
+    assert ("1 error" if required else "1 skipped") in done.stdout
