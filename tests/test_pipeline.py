@@ -6,7 +6,11 @@ import json
 import subprocess
 import sys
 
+import pytest
 
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
 def test_demo_builds_report_and_site(tmp_path):
     out = tmp_path / "demo"
     done = subprocess.run(

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import PruneSpec, build_minilm
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "publish.md"
@@ -18,6 +19,8 @@ def _recipe() -> str:
     return re.search(r"```sh\n(.*?)```", DOC.read_text(), re.S).group(1)
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(900)
 def test_publish_recipe_regenerates_and_gates(tmp_path):
     build_minilm(tmp_path / "model", PruneSpec(zero_heads={1: (2,)}, zero_units={0: (1, 2)}))
     env = {

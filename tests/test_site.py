@@ -228,6 +228,8 @@ def test_every_cli_command_is_in_the_cli_reference():
                 assert option in reference, f"docs/cli.md lacks {name} {option}: run make docs"
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(900)
 def test_project_docs_build_offline(tmp_path):
     """The project's own site (`make docs`), example report included, builds strictly from a
     copy."""
