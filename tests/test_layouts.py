@@ -350,10 +350,13 @@ def test_report_on_the_legacy_layout(corpus, tmp_path):
     assert main(["audit", str(expected.path), "--card", str(out / "README.md")]) == 0
 
 
-def test_a_buffer_changes_no_figure(corpus, tmp_path):
+def test_a_buffer_changes_no_figure(corpus, tmp_path, capsys):
     """The legacy file and the same weights without its buffers give the same record,
     apart from the buffers listed and the file's size."""
     expected = corpus[LEGACY]
+    assert main(["analyze", str(expected.path)]) == 0
+    shown = capsys.readouterr().out
+    assert f"buffers         {', '.join(sorted(expected.buffers))} (not parameters" in shown
     state = torch.load(expected.path / "pytorch_model.bin", weights_only=True)
     bare = {k: v for k, v in state.items() if v.is_floating_point()}
     assert len(bare) == len(state) - len(expected.buffers)
