@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -19,10 +20,14 @@ import pytest
 import torch
 import transformers
 from conftest import save_checkpoint
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from analyzer import analyze
 from analyzer.cli.main import main
 from analyzer.records import Analysis, load_record
 from analyzer.runtime.packing import load
+from analyzer.weights.quantization import QUANTIZED_KEYS, QUANTIZED_MODULES
 
 LAYERS, HIDDEN, HEADS, FFN = 2, 32, 4, 64
 HEAD_DIM = HIDDEN // HEADS
@@ -256,6 +261,7 @@ def _analyze(path: Path, tmp_path: Path) -> Analysis:
 def test_analyze_counts_floating_point_tensors_only(name, corpus, tmp_path):
     layout, expected = LAYOUTS[name], corpus[name]
     a = _analyze(expected.path, tmp_path)
+    assert a == analyze(expected.path)  # what the JSON record holds is what analyze returns
     assert a.family == layout.family
     assert a.dtype == str(layout.dtype).removeprefix("torch.")
     assert (a.overall.stored, a.overall.dense, a.overall.nnz) == (
@@ -366,6 +372,43 @@ def test_a_buffer_changes_no_figure(corpus, tmp_path, capsys):
     assert set(with_buffers.buffers) == expected.buffers and without.buffers == ()
     same = {"buffers": (), "checkpoint": "", "files": ()}
     assert replace(with_buffers, **same) == replace(without, **same)
+
+
+_INT_DTYPES = (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8, torch.bool)
+_buffer_names = st.from_regex(r"[a-z]{1,6}(_[a-z]{1,6})?", fullmatch=True).filter(
+    lambda n: n not in QUANTIZED_KEYS and n not in QUANTIZED_MODULES and n != "weight"
+)
+
+
+@settings(max_examples=10, deadline=None)
+@given(
+    buffers=st.dictionaries(
+        _buffer_names,
+        st.tuples(st.sampled_from(_INT_DTYPES), st.lists(st.integers(0, 5), max_size=3)),
+        min_size=1,
+        max_size=4,
+    ),
+    fmt=st.sampled_from(["bin", "safetensors"]),
+)
+def test_any_integer_or_boolean_buffer_changes_no_figure(corpus, buffers, fmt):
+    """Whatever its name, dtype or shape, an integer or boolean tensor is listed, not counted."""
+    expected = corpus["t4-bin-pruned_heads"]
+    state = torch.load(expected.path / "pytorch_model.bin", weights_only=True)
+    extra = {f"bert.buffers.{n}": torch.ones(shape, dtype=d) for n, (d, shape) in buffers.items()}
+    config = json.loads((expected.path / "config.json").read_text())
+    with tempfile.TemporaryDirectory() as tmp:
+        path = save_checkpoint(
+            Path(tmp), {**state, **extra}, config, fmt=fmt, dtype=None, tokenizer=False
+        )
+        a = analyze(path)
+    assert set(a.buffers) == expected.buffers | set(extra)
+    assert (a.overall.stored, a.overall.dense, a.overall.nnz) == (
+        expected.stored,
+        expected.dense,
+        expected.nnz,
+    )
+    assert a.linear.nnz == expected.linear_nnz
+    assert a.heads.removed == sum(map(len, expected.removed.values()))
 
 
 # --------------------------------------------------------------------------- quantized
