@@ -311,6 +311,25 @@ def test_pack_card_and_audit(name, corpus, tmp_path):
     assert mismatches == ([] if layout.head == "qa" else ["tags: question-answering"])
 
 
+def test_a_tie_kept_under_the_alias_loads(corpus, tmp_path):
+    """A conversion may keep `cls.predictions.decoder.bias` and drop `cls.predictions.bias`
+    (the name the model ties it to): the tensor still lands where the model needs it."""
+    from safetensors.torch import load_file, save_file
+
+    expected = corpus["bert-mlm-tied-safetensors"]
+    state = load_file(str(expected.path / "model.safetensors"))
+    state["cls.predictions.decoder.bias"] = state.pop("cls.predictions.bias")
+    copy = tmp_path / "alias"
+    copy.mkdir()
+    (copy / "config.json").write_text((expected.path / "config.json").read_text())
+    save_file(state, str(copy / "model.safetensors"))
+    assert analyze(copy).overall.nnz == expected.nnz
+    ids = torch.randint(1000, VOCAB, (2, 24), generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        got, want = load(copy)(input_ids=ids).logits, expected.reference(input_ids=ids).logits
+    assert (got - want).abs().max() <= 1e-4
+
+
 def _outputs(output) -> list[torch.Tensor]:
     keys = ("start_logits", "end_logits", "logits", "last_hidden_state")
     return [getattr(output, k) for k in keys if getattr(output, k, None) is not None]
