@@ -46,6 +46,7 @@ QUANTIZED_MODULES = {
     "_packed_params": "PyTorch dynamic quantization",
 }
 _FLOAT8 = "float8"
+_FIX = "prunecard measures floating-point weights only (analyze the unquantized checkpoint)"
 
 
 def refuse_quantized(config: dict[str, Any], config_path: Path, refs: Iterable[TensorRef]) -> None:
@@ -72,9 +73,6 @@ def refuse_quantized(config: dict[str, Any], config_path: Path, refs: Iterable[T
             raise CheckpointError(
                 ref.file, f"quantized checkpoint: tensor {ref.name!r} is {ref.dtype}; " + _FIX
             )
-
-
-_FIX = "prunecard measures floating-point weights only (analyze the unquantized checkpoint)"
 
 
 def _scheme(name: str) -> str | None:
