@@ -191,6 +191,9 @@ class Analysis:
     files: tuple[FileInfo, ...]
     matrices: tuple[MatrixStats, ...]
     architectures: tuple[str, ...] = ()
+    buffers: tuple[str, ...] = ()  # integer and boolean tensors found, left out of every count
+    tied: dict[str, str] = dataclasses.field(default_factory=dict)  # alias -> name counted
+    notes: tuple[str, ...] = ()  # what a reader should know, e.g. config.json's dtype disagrees
     schema: str = ANALYSIS_SCHEMA
 
     @property

@@ -116,13 +116,26 @@ def save_checkpoint(
     config: dict,
     *,
     fmt: str = "safetensors",
-    dtype: torch.dtype = torch.float32,
+    dtype: torch.dtype | None = torch.float32,
     tokenizer: bool = True,
 ) -> Path:
     """Write `state` as model.safetensors, pytorch_model.bin, or two shards (fmt='sharded'
-    or 'sharded-bin'), with config.json and MiniLM's tokenizer files."""
+    or 'sharded-bin'), with config.json and MiniLM's tokenizer files.
+
+    Floating-point tensors are cast to `dtype` (None: kept). A tensor stored under two
+    names (a tied weight) stays shared in .bin files, as torch.save keeps storage; in
+    safetensors the later name is left out, as transformers and the Hub's conversion do."""
     out.mkdir(parents=True, exist_ok=True)
-    state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
+    cast: dict[tuple, torch.Tensor] = {}
+    first: dict[tuple, str] = {}
+    for k, v in state.items():
+        if _where(v) not in cast:
+            cast[_where(v)] = v.to(dtype) if dtype is not None and v.is_floating_point() else v
+            first[_where(v)] = k
+    if fmt in ("safetensors", "sharded"):
+        state = {k: cast[_where(v)].contiguous() for k, v in state.items() if first[_where(v)] == k}
+    else:
+        state = {k: cast[_where(v)] for k, v in state.items()}
     if fmt == "safetensors":
         save_file(state, str(out / "model.safetensors"), metadata={"format": "pt"})
     elif fmt == "bin":
@@ -150,6 +163,18 @@ def save_checkpoint(
     if tokenizer:
         copy_tokenizer_files(minilm_path(), out)
     return out
+
+
+def _where(tensor: torch.Tensor) -> tuple:
+    """A tensor's storage, offset, shape and strides: equal for two names of one tensor."""
+    if not tensor.numel():  # empty tensors may all report the same (null) storage
+        return (id(tensor),)
+    return (
+        tensor.untyped_storage().data_ptr(),
+        tensor.storage_offset(),
+        tuple(tensor.shape),
+        tuple(tensor.stride()),
+    )
 
 
 def build_minilm(out: Path, spec: PruneSpec = EXAMPLE_SPEC, **save_options) -> Path:

@@ -477,12 +477,18 @@ def _tag(claim: Claim, analysis: Analysis | None) -> AuditFinding:
         if analysis is None:
             return _finding(claim, "weights", "", "", UNCHECKED, "no weights read (--no-weights)")
         heads = [a for a in analysis.architectures if a.endswith("ForQuestionAnswering")]
-        shown = ", ".join(analysis.architectures) or "(no architectures in config.json)"
+        shown = ", ".join(analysis.architectures)
+        if not analysis.architectures:  # older configs lack it: the weights show the head
+            heads = [m.name for m in analysis.matrices if m.name.endswith("qa_outputs.weight")]
+            shown = "no architectures in config.json; weights " + (
+                f"hold {heads[0]}" if heads else "hold no qa_outputs head"
+            )
         return _finding(
             claim,
             "weights",
             shown,
-            "the config's architectures must include a *ForQuestionAnswering model",
+            "the config's architectures must include a *ForQuestionAnswering model (without "
+            "architectures: the weights must hold a qa_outputs head)",
             OK if heads else MISMATCH,
         )
     if analysis is not None and tag in {analysis.model_type.lower(), analysis.family}:

@@ -41,6 +41,11 @@ def format_analysis(a: Analysis) -> str:
         )
     size = sum(f.bytes for f in a.files)
     lines.append(f"files           {size / 1e6:.1f} MB in {', '.join(f.path for f in a.files)}")
+    if a.buffers:
+        lines.append(f"buffers         {', '.join(a.buffers)} (not parameters, not counted)")
+    if a.tied:
+        lines.append(f"tied            {', '.join(f'{k} = {v}' for k, v in a.tied.items())}")
+    lines.extend(f"note            {note}" for note in a.notes)
     if a.layers:
         heads = {h.layer: h for h in a.heads.layers}
         rows = [

@@ -39,7 +39,7 @@ HEAD_FRACTION = 0.4
 BLOCK_FRACTION = 0.25
 FFN_FRACTION = 0.6
 QA_SEED = 0
-_VERSION = "1"  # bump when the pruner changes, so cached demo checkpoints are rebuilt
+_VERSION = "2"  # bump when the pruner or its layout changes, so cached checkpoints are rebuilt
 
 
 def minilm_path() -> Path:
@@ -64,14 +64,15 @@ def demo_checkpoint(cache: Path | None = None) -> Path:
 
 def qa_state(source: Path) -> tuple[dict, dict]:
     """A BERT checkpoint's tensors and config as BertForQuestionAnswering: names under
-    `bert.`, integer buffers dropped, and a `qa_outputs` head drawn from a fixed seed."""
+    `bert.` and a `qa_outputs` head drawn from a fixed seed. Integer buffers stay, as
+    transformers 4 wrote them (MiniLM's file holds `embeddings.position_ids`), so every
+    checkpoint built from this one exercises that legacy layout."""
     import torch
     from safetensors.torch import load_file
 
     config = json.loads((source / "config.json").read_text())
     state = load_file(str(source / "model.safetensors"))
     state = {(k if k.startswith("bert.") else f"bert.{k}"): v.clone() for k, v in state.items()}
-    state.pop("bert.embeddings.position_ids", None)
     generator = torch.Generator().manual_seed(QA_SEED)
     state["qa_outputs.weight"] = torch.randn(2, config["hidden_size"], generator=generator) * 0.02
     state["qa_outputs.bias"] = torch.zeros(2)

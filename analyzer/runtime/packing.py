@@ -280,24 +280,24 @@ def _build(
     config_path = src.checkpoint.root / "config.json"
     model_type = config_dict["model_type"]
     config = transformers.CONFIG_MAPPING[model_type].from_dict(config_dict)
-    architectures = config_dict.get("architectures") or []
-    cls = getattr(transformers, architectures[0], None) if architectures else None
-    if cls is None or not hasattr(cls, "_from_config"):
-        cls = transformers.AutoModel
+    cls = _model_class(config_dict, state)
     if dtype is None:
         floats = [t.dtype for t in state.values() if t.is_floating_point()]
         dtype = max(set(floats), key=floats.count)
     with no_init_weights():
         model = (
             cls.from_config(config, attn_implementation="sdpa")
-            if cls is transformers.AutoModel
+            if cls.__name__.startswith("AutoModel")
             else cls._from_config(config, attn_implementation="sdpa")
         )
     state = _rename(state, model)
+    tied = model.get_expanded_tied_weights_keys() or {}
+    for alias, target in tied.items():  # a file may keep the alias and drop the target
+        if target not in state and alias in state:
+            state[target] = state.pop(alias)
     state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
     _fit_modules(model, state, src.family, src.geometry.head_dim)
     result = model.load_state_dict(state, strict=False, assign=True)
-    tied = set(model.get_expanded_tied_weights_keys() or {})
     missing = [k for k in result.missing_keys if k not in tied]
     if missing:
         raise CheckpointError(
@@ -308,6 +308,31 @@ def _build(
     if tied:
         model.tie_weights()
     return model.to(device=device, dtype=dtype).eval().requires_grad_(False)
+
+
+# a task head's tensor -> the Auto class that has that head
+_HEADS = (
+    ("qa_outputs.weight", "AutoModelForQuestionAnswering"),
+    ("cls.predictions.transform.dense.weight", "AutoModelForMaskedLM"),
+    ("lm_head.dense.weight", "AutoModelForMaskedLM"),
+    ("vocab_transform.weight", "AutoModelForMaskedLM"),
+    ("classifier.weight", "AutoModelForSequenceClassification"),
+)
+
+
+def _model_class(config: dict[str, Any], state: dict[str, Any]) -> Any:
+    """The class `architectures` names; without one, the Auto class whose task head the
+    tensors hold (older configs often lack `architectures`), else the base model."""
+    import transformers
+
+    architectures = config.get("architectures") or []
+    cls = getattr(transformers, architectures[0], None) if architectures else None
+    if cls is not None and hasattr(cls, "_from_config"):
+        return cls
+    for head, auto in _HEADS:
+        if head in state:
+            return getattr(transformers, auto)
+    return transformers.AutoModel
 
 
 def _rename(state: dict[str, Any], model: Any) -> dict[str, Any]:

@@ -36,10 +36,12 @@ import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from analyzer.errors import CheckpointError
 from analyzer.runtime.environment import pick_device
 from analyzer.runtime.graphs import GraphedForward
 
@@ -104,6 +106,13 @@ def load_qa_model(
 
     layout = "packed" if packed else "stored"
     model = load(path, layout=layout, dtype=dtype, device=device, align=align)
+    if not type(model).__name__.endswith("ForQuestionAnswering"):
+        folder = Path(path) if Path(path).is_dir() else Path(path).parent
+        raise CheckpointError(
+            folder / "config.json",
+            f"{type(model).__name__} has no question-answering head: eval needs a model "
+            "with a span-prediction head (qa_outputs), fine-tuned on SQuAD",
+        )
     return model, AutoTokenizer.from_pretrained(path)
 
 

@@ -4,6 +4,12 @@ This is the only module that opens weight files. safetensors files are read thro
 `safe_open` (headers first, each tensor only when asked for); `.bin` files through
 `torch.load(weights_only=True, mmap=True)`, so a pickle that would run code is refused and
 tensors are paged in from disk only when touched.
+
+What a tensor is follows from the file alone: floating-point tensors are parameters; integer
+and boolean ones are buffers (transformers 4 saved `embeddings.position_ids` and
+`token_type_ids` in the weights file); a `.bin` name whose tensor shares storage with an
+earlier one is a tied alias (an MLM decoder tied to the word embeddings), counted once. A
+quantized checkpoint is refused here, for every command (`analyzer.weights.quantization`).
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from typing import Any
 from analyzer.errors import CheckpointError
 from analyzer.hashing import sha256_file
 from analyzer.records import read_json
+from analyzer.weights.quantization import refuse_quantized
 
 __all__ = [
     "TOKENIZER_FILES",
@@ -69,6 +76,7 @@ class TensorRef:
     shape: tuple[int, ...]
     dtype: str  # torch dtype name without the "torch." prefix
     file: Path
+    tied_to: str = ""  # the earlier name whose storage this one shares (.bin ties), else ""
 
     @property
     def numel(self) -> int:
@@ -80,6 +88,11 @@ class TensorRef:
     @property
     def is_float(self) -> bool:
         return self.dtype in FLOAT_DTYPES
+
+    @property
+    def is_parameter(self) -> bool:
+        """A floating-point tensor that is not an alias of another: what figures count."""
+        return self.is_float and not self.tied_to
 
 
 @dataclass(frozen=True)
@@ -104,9 +117,22 @@ class Checkpoint:
             return tensor
         raise CheckpointError(ref.file, f"tensor {name!r} listed but not readable")
 
+    @property
+    def buffers(self) -> tuple[str, ...]:
+        """Integer and boolean tensors (position_ids, token_type_ids): not parameters."""
+        return tuple(name for name, ref in self.tensors.items() if not ref.is_float)
+
+    @property
+    def tied(self) -> dict[str, str]:
+        """Alias -> the name it shares storage with (the alias is not counted again)."""
+        return {name: ref.tied_to for name, ref in self.tensors.items() if ref.tied_to}
+
     def state_dict(self) -> dict[str, Any]:
-        """Every tensor, for building a model (holds them all: use only for loading)."""
-        return {ref.name: tensor for ref, tensor in self.iter_tensors()}
+        """Every parameter, for building a model (holds them all: use only for loading).
+
+        Buffers and tied aliases are left out: transformers 5 rebuilds its buffers and
+        ties its weights itself, and a file may hold neither (safetensors drops aliases)."""
+        return {ref.name: tensor for ref, tensor in self.iter_tensors() if ref.is_parameter}
 
 
 def open_checkpoint(path: str | Path) -> Checkpoint:
@@ -125,6 +151,7 @@ def open_checkpoint(path: str | Path) -> Checkpoint:
             tensors[ref.name] = ref
     if not tensors:
         raise CheckpointError(weight_files[0], "holds no tensors")
+    refuse_quantized(config, root / "config.json", tensors.values())
     return Checkpoint(root=root, config=config, weight_files=weight_files, tensors=tensors)
 
 
@@ -220,10 +247,35 @@ def _list_file(path: Path) -> list[TensorRef]:
         raise CheckpointError(path, "file is empty (0 bytes)")
     if path.suffix == ".safetensors":
         return _list_safetensors(path)
-    return [
-        TensorRef(name, tuple(t.shape), str(t.dtype).removeprefix("torch."), path)
-        for name, t in _load_pickle(path).items()
-    ]
+    first_of: dict[tuple, str] = {}
+    refs = []
+    for name, t in _load_pickle(path).items():
+        key = _storage_key(t)
+        tied_to = first_of.setdefault(key, name) if key is not None else name
+        refs.append(
+            TensorRef(
+                name,
+                tuple(t.shape),
+                str(t.dtype).removeprefix("torch."),
+                path,
+                tied_to="" if tied_to == name else tied_to,
+            )
+        )
+    return refs
+
+
+def _storage_key(tensor: Any) -> tuple | None:
+    """Where a tensor's values live: equal keys are one tensor saved under two names."""
+    if not tensor.numel():
+        return None
+    storage = tensor.untyped_storage()
+    return (
+        storage.data_ptr(),
+        tensor.storage_offset(),
+        tuple(tensor.shape),
+        tuple(tensor.stride()),
+        tensor.dtype,
+    )
 
 
 def _list_safetensors(path: Path) -> list[TensorRef]:

@@ -66,13 +66,8 @@ def _analyze(checkpoint: Checkpoint, family: Family | None, geometry: Geometry |
     dense_of: dict[str, int] = {}
     float_dtypes: set[str] = set()
     for ref, tensor in checkpoint.iter_tensors():
-        if not ref.is_float:
-            if _is_param(ref, family):
-                raise CheckpointError(
-                    ref.file,
-                    f"{ref.name} is {ref.dtype}: quantized or integer weights are not supported",
-                )
-            continue  # integer buffers such as position_ids are not parameters
+        if not ref.is_parameter:
+            continue  # buffers (position_ids) and tied aliases: listed, never counted
         float_dtypes.add(ref.dtype)
         param = classify(ref.name, family)
         dshape = dense_shape(ref.name, ref.shape, param, geometry, ref.file)
@@ -139,11 +134,23 @@ def _analyze(checkpoint: Checkpoint, family: Family | None, geometry: Geometry |
         ),
         matrices=tuple(matrices),
         architectures=tuple(str(a) for a in config.get("architectures") or ()),
+        buffers=checkpoint.buffers,
+        tied=checkpoint.tied,
+        notes=_dtype_notes(config, float_dtypes),
     )
 
 
-def _is_param(ref: TensorRef, family: Family | None) -> bool:
-    return len(ref.shape) == 2 or classify(ref.name, family).role in LINEAR_ROLES
+def _dtype_notes(config: dict[str, Any], stored: set[str]) -> tuple[str, ...]:
+    """A note when config.json declares a dtype the weights are not stored in: the
+    stored dtype is what the figures (and file sizes) describe."""
+    key = "torch_dtype" if "torch_dtype" in config else "dtype"
+    declared = config.get(key)
+    if not isinstance(declared, str) or declared in ("auto", *stored):
+        return ()
+    return (
+        f"config.json's {key} is {declared}, but the weights are stored as "
+        f"{' and '.join(sorted(stored))}; the stored dtype is the one measured",
+    )
 
 
 def _numel(shape: tuple[int, ...]) -> int:
