@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from analyzer.audit.claims import Claim, _number, _plain
+from analyzer.audit.claims import Claim, _number, _plain, dataset_id
 
 if TYPE_CHECKING:
     from analyzer.audit.checks import AuditFinding, EvalScores
@@ -47,6 +47,8 @@ _BASE = {  # a metric key without its split prefix, lower case -> what it counts
 _HYPER = re.compile(r"- ([A-Za-z][\w.]{0,60}): (.{1,200})")
 _FRAMEWORK = re.compile(r"- ([A-Za-z][\w.-]{0,40}) (\d[\w.+-]{0,40})")
 _RESULTS_LIST = "results list"
+# "This model is a fine-tuned version of [bert-base-uncased](...) on the squad dataset."
+_FINE_TUNED_ON = re.compile(r"\bfine-tuned version of .{1,400}? on the ([\w/.-]{1,80}) dataset\b")
 
 
 def metric_quantity(split: str | None, key: str) -> str | None:
@@ -91,6 +93,9 @@ def prose(plain: str, line: int, section: str) -> list[Claim]:
             return []
         name = f"{m.group(1)} {m.group(2)}"
         return [Claim("framework", plain, line, section, "framework versions", name=name)]
+    if m := _FINE_TUNED_ON.search(plain):
+        text = f"on the {m.group(1)} dataset"
+        return [Claim("dataset", text, line, section, "prose", name=dataset_id(m.group(1)))]
     if not plain.startswith(("- ", "* ")):
         return []
     return _keyed(plain, line, section, _RESULTS_LIST, bare=True)
