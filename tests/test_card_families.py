@@ -400,13 +400,15 @@ def _worst_lines() -> list[str]:
         "sparsity " * (n // 9), "of the " * (n // 7), "heads " * (n // 6), "1:2 " * (n // 4),
         "fine-tuned version of " + "a " * (n // 2), "max_seq_length " * (n // 15),
         "9 questions " * (n // 12), "block " * (n // 6), "10 times " * (n // 9),
+        # many matches on one line: each must cost the same
+        "12 of 144 heads are pruned (8.3%) " * (n // 35), "90% sparse " * (n // 11),
     ]  # fmt: skip
 
 
 def test_patterns_take_linear_time():
     """Every family's reader on worst-case 150 kB lines: a backtracking pattern would take
-    minutes; the bound is loose for a shared machine. (claims.py's own patterns are
-    another issue's.)"""
+    minutes; each read takes under a second here, the bound is loose for a shared machine.
+    (claims.py's own patterns are another issue's.)"""
     readers = [
         lambda s: families.prose(s, 1, "top"),
         lambda s: families.code_block([s, s], 1, "top"),
@@ -422,10 +424,10 @@ def test_patterns_take_linear_time():
         lambda s: counts.code_block([s], 1, "top"),
     ]
     for line in _worst_lines():
-        start = time.perf_counter()
-        for read in readers:
+        for index, read in enumerate(readers):
+            start = time.perf_counter()
             read(line)
-        assert time.perf_counter() - start < 5, line[:40]
+            assert time.perf_counter() - start < 5, (index, line[:40])
 
 
 def test_cli_entry_point_runs_the_trainer_card():

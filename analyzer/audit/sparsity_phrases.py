@@ -114,9 +114,9 @@ def _read(plain: str, line: int, section: str, source: str, about: str = "") -> 
             if reading == "fraction":
                 value, decimals = _number(text)
                 text = f"{100 * value:.{max(0, decimals - 2)}f}"
-            if quantity == "linear_sparsity" and m.lastindex and m.lastindex >= 2 and m.group(2):
-                quantity = "overall_sparsity"
-            out.append(_claim(quantity, m, text, line, section, source, "%", about))
+            overall = quantity == "linear_sparsity" and (m.lastindex or 0) >= 2 and m.group(2)
+            which = "overall_sparsity" if overall else quantity
+            out.append(_claim(which, m, text, line, section, source, "%", about))
     for m in _NM.finditer(plain):
         n, total = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
         out.append(
@@ -136,12 +136,14 @@ def _read(plain: str, line: int, section: str, source: str, about: str = "") -> 
         out.append(
             Claim("sparsity_pattern", m.group(0), line, section, source, name=name, about=about)
         )
-    heads = [m for pattern in _HEADS for m in pattern.finditer(plain)]
-    taken: list[tuple[int, int]] = []
+    heads = sorted(
+        (m for pattern in _HEADS for m in pattern.finditer(plain)), key=lambda m: m.start()
+    )
+    end = -1
     for m in heads:
-        if any(a <= m.start() < b for a, b in taken):
+        if m.start() < end:
             continue  # "12 of 144 heads are pruned" also matches "144 heads are pruned"
-        taken.append(m.span())
+        end = m.end()
         out.append(_claim("heads_removed", m, m.group(1), line, section, source, about=about))
         if m.re is _HEADS[0]:
             out.append(_claim("heads_total", m, m.group(2), line, section, source, about=about))
