@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from analyzer.audit import counts, families, sparsity_phrases, trainer_card
 from analyzer.audit.checks import audit, audit_claims
@@ -436,3 +438,28 @@ def test_cli_entry_point_runs_the_trainer_card():
                          capture_output=True, text=True, timeout=60)  # fmt: skip
     assert run.returncode == 0, run.stderr
     assert "eval_windows" in run.stdout and "0 mismatch, 2 warning" in run.stdout
+
+
+def test_oversized_eval_results_is_bad_input(tmp_path, capsys):
+    (tmp_path / ".eval_results").mkdir()
+    (tmp_path / ".eval_results" / "big.yaml").write_text("#" * 300_000)
+    (tmp_path / "README.md").write_text(FRONT + "Its F1 is 88.3.\n")
+    assert main(["audit", "--no-weights", "--card", str(tmp_path / "README.md")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("prunecard: error: ") and "big.yaml" in err[0]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(min_value=1, max_value=200_000))
+@example(10_570)
+@example(11_873)
+@example(10_784)
+def test_a_question_count_is_ok_only_at_a_known_dev_size(count):
+    text = f"Evaluated on {count:,} dev questions."
+    found = verdicts(text, "eval_questions")
+    dev = {s.count for s in counts.KNOWN_SIZES if s.split == "dev" and s.kind == "questions"}
+    windows = {s.count for s in counts.KNOWN_SIZES if s.split == "dev" and s.kind == "windows"}
+    assert found == ["ok" if count in dev else "warning"]
+    report = audit_claims(extract_claims(FRONT + text))
+    (finding,) = [f for f in report.findings if "split sizes" in f.rule]
+    assert (count in windows) == finding.reason.startswith("a count of tokenized windows")
