@@ -44,7 +44,7 @@ __all__ = [
 ]
 
 AUDIT_SCHEMA = "prunecard.audit/1"
-OK, MISMATCH, UNCHECKED = "ok", "mismatch", "not checkable"
+OK, MISMATCH, WARNING, UNCHECKED = "ok", "mismatch", "warning", "not checkable"
 SPEEDUP_TOLERANCE = 0.10  # relative: timings vary between runs and machines
 
 
@@ -61,7 +61,7 @@ class AuditFinding:
     measured: str  # what it was compared with ("" when nothing was)
     check: str  # "weights", "evaluation", "bench", "internal" or "format"
     rule: str  # the tolerance rule applied, in words
-    verdict: str  # "ok", "mismatch" or "not checkable"
+    verdict: str  # "ok", "mismatch", "warning" (missing or ambiguous) or "not checkable"
     reason: str = ""  # why not checkable, or a hint about a mismatch
     claimed_value: float | None = None
     measured_value: float | None = None
@@ -84,6 +84,10 @@ class AuditReport:
     def passed(self) -> bool:
         """Every checkable claim holds."""
         return self.count(MISMATCH) == 0
+
+    def failed(self, strict: bool = False) -> bool:
+        """A mismatch fails the audit; with `strict`, a warning too."""
+        return not self.passed or (strict and self.count(WARNING) > 0)
 
 
 @dataclass(frozen=True)
@@ -166,9 +170,10 @@ def audit(
     bench_path: str | Path | None = None,
 ) -> AuditReport:
     """Read the card and the records, measure the weights, check every claim."""
+    from analyzer.audit.model_index import with_eval_results
     from analyzer.weights.sparsity import analyze
 
-    claims = read_card(card)
+    claims = with_eval_results(read_card(card), Path(card).parent)
     evaluation = load_eval(eval_path) if eval_path is not None else None
     bench = load_bench(bench_path) if bench_path is not None else None
     analysis = analyze(checkpoint) if checkpoint is not None else None
@@ -190,7 +195,7 @@ def audit_claims(
     bench: Bench | None = None,
 ) -> AuditReport:
     """The checks themselves, on records already read (pure)."""
-    findings = [_format_finding(p.line, p.text, p.problem) for p in card.problems]
+    findings = [_format_finding(p.line, p.text, p.problem, p.verdict) for p in card.problems]
     for claim in card.claims:
         findings.append(_measured(claim, card.claims, analysis, evaluation, bench))
     findings += _internal(card.claims)
@@ -234,7 +239,7 @@ def _finding(
     )
 
 
-def _format_finding(line: int, text: str, problem: str) -> AuditFinding:
+def _format_finding(line: int, text: str, problem: str, verdict: str = MISMATCH) -> AuditFinding:
     return AuditFinding(
         quantity="card format",
         text=text,
@@ -244,8 +249,9 @@ def _format_finding(line: int, text: str, problem: str) -> AuditFinding:
         claimed="valid front matter",
         measured=problem,
         check="format",
-        rule="YAML front matter from line 1, parsed by PyYAML as the Hub does",
-        verdict=MISMATCH,
+        rule="YAML front matter from line 1, parsed by PyYAML as the Hub does (a card "
+        "without any is accepted by the Hub: a warning)",
+        verdict=verdict,
     )
 
 
@@ -421,6 +427,11 @@ def _measured(
                 claim, "evaluation", "", "", UNCHECKED, f"the evaluation has no {q} figure"
             )
         return _compare(claim, "evaluation", evaluation.values[q], 2)
+    from analyzer.audit.families import measured
+
+    found = measured(claim, analysis, evaluation)
+    if found is not None:
+        return found
     return _finding(claim, "", "", "", UNCHECKED, "prunecard measures nothing for this claim")
 
 
@@ -636,7 +647,10 @@ _AGREEING = {
 
 
 def _internal(claims: tuple[Claim, ...]) -> list[AuditFinding]:
+    from analyzer.audit.families import internal
+
     return [
+        *internal(claims),
         *_variations(claims),
         *_percentages(claims),
         *_agreement(claims),
@@ -794,7 +808,8 @@ def _json_block(claims: tuple[Claim, ...]) -> list[AuditFinding]:
 def _summary(report: AuditReport) -> str:
     return (
         f"{report.claims} claims, {len(report.findings)} checks: {report.count(OK)} ok, "
-        f"{report.count(MISMATCH)} mismatch, {report.count(UNCHECKED)} not checkable"
+        f"{report.count(MISMATCH)} mismatch, {report.count(WARNING)} warning, "
+        f"{report.count(UNCHECKED)} not checkable"
     )
 
 
@@ -807,8 +822,8 @@ def _inputs(report: AuditReport) -> list[tuple[str, str]]:
     ]
 
 
-def format_audit(report: AuditReport) -> str:
-    """The terminal view: one row per check, then each mismatch with its rule."""
+def format_audit(report: AuditReport, strict: bool = False) -> str:
+    """The terminal view: one row per check, then each mismatch and warning with its rule."""
     from analyzer.cli.tables import table
 
     def cut(text: str, width: int) -> str:
@@ -827,15 +842,16 @@ def format_audit(report: AuditReport) -> str:
         for f in report.findings
     ]
     lines += ["", table(("line", "claim", "claimed", "measured", "check", "verdict"), rows)]
-    bad = [f for f in report.findings if f.verdict == MISMATCH]
-    if bad:
-        lines += ["", "Mismatches:"]
+    for verdict, title in ((MISMATCH, "Mismatches:"), (WARNING, "Warnings:")):
+        bad = [f for f in report.findings if f.verdict == verdict]
+        if bad:
+            lines += ["", title]
         for f in bad:
             lines.append(f'  line {f.line} ({f.section}): "{cut(f.text, 90)}"')
-            lines.append(f"    claimed {f.claimed}, found {f.measured}; rule: {f.rule}")
+            lines.append(f"    claimed {f.claimed}, found {f.measured or '-'}; rule: {f.rule}")
             if f.reason:
                 lines.append(f"    note: {f.reason}")
-    lines += ["", _summary(report) + (" -> PASS" if report.passed else " -> FAIL")]
+    lines += ["", _summary(report) + (" -> FAIL" if report.failed(strict) else " -> PASS")]
     return "\n".join(lines)
 
 
@@ -854,7 +870,7 @@ def audit_markdown(report: AuditReport) -> str:
         "| ---: | --- | --- | --- | ---: | --- | --- | --- | --- |",
     ]
     for f in report.findings:
-        verdict_cell = f"**{f.verdict}**" if f.verdict == MISMATCH else f.verdict
+        verdict_cell = f"**{f.verdict}**" if f.verdict in (MISMATCH, WARNING) else f.verdict
         if f.reason:
             verdict_cell += f" ({f.reason})"
         lines.append(

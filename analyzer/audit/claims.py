@@ -63,6 +63,7 @@ class FormatProblem:
     line: int
     text: str
     problem: str
+    verdict: str = "mismatch"  # "warning" where the Hub accepts the card (no front matter)
 
 
 @dataclass(frozen=True)
@@ -126,7 +127,10 @@ def extract_claims(text: str, path: str = "<card>") -> CardClaims:
     """Every claim of a card's text, in the order they appear."""
     lines = text.splitlines()
     front, body_start, problems = _front_matter(lines)
+    from analyzer.audit import families
+
     claims: list[Claim] = list(_metadata_claims(front, lines, body_start))
+    claims += families.metadata(front, lines, body_start)
     claims += _body_claims(lines, body_start)
     sections = _section_map(lines, body_start)
     claims += [
@@ -144,7 +148,8 @@ def _front_matter(lines: list[str]) -> tuple[dict[str, Any], int, list[FormatPro
 
     start = next((i for i, line in enumerate(lines) if line.strip() == "---"), None)
     if start is None or any(line.startswith("#") for line in lines[:start]):
-        return {}, 0, [FormatProblem(1, lines[0][:80], "no YAML front matter (--- ... ---)")]
+        missing = "no YAML front matter (--- ... ---): no metadata to check"
+        return {}, 0, [FormatProblem(1, lines[0][:80], missing, "warning")]
     end = next((i for i in range(start + 1, len(lines)) if lines[i].strip() == "---"), None)
     if end is None:
         return {}, 0, [FormatProblem(start + 1, "---", "front matter is never closed by ---")]
@@ -320,6 +325,8 @@ _HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 
 
 def _body_claims(lines: list[str], start: int) -> list[Claim]:
+    from analyzer.audit import families
+
     out: list[Claim] = []
     section, fence, block, block_start = "(top)", None, [], 0
     table: list[tuple[int, list[str]]] = []
@@ -340,7 +347,7 @@ def _body_claims(lines: list[str], start: int) -> list[Claim]:
             table.append((number, [c.strip() for c in stripped.strip("|").split("|")]))
             continue
         if table:
-            out += _table_claims(table, section)
+            out += _table_claims(table, section) + families.table(table, section)
             table = []
         if m := _HEADING.match(stripped):
             section = _plain(m.group(2))
@@ -348,7 +355,7 @@ def _body_claims(lines: list[str], start: int) -> list[Claim]:
             continue
         out += _prose_claims(_plain(raw), number, section)
     if table:
-        out += _table_claims(table, section)
+        out += _table_claims(table, section) + families.table(table, section)
     if fence is not None:
         out += _code_block(block, block_start, section)
     return out
@@ -434,12 +441,16 @@ def _prose_claims(plain: str, line: int, section: str) -> list[Claim]:
                     name=dataset_id(m.group(1)),
                 )
             )
-    return out
+    from analyzer.audit import families
+
+    return out + families.prose(plain, line, section)
 
 
 def _code_block(block: list[str], first_line: int, section: str) -> list[Claim]:
     """A JSON block of SQuAD metrics, or `print("X parameters: 445.0M")` in example code."""
-    out: list[Claim] = []
+    from analyzer.audit import families
+
+    out: list[Claim] = families.code_block(block, first_line, section)
     text = "\n".join(block)
     for offset, raw in enumerate(block):
         for m in _PARAMS.finditer(raw):

@@ -197,6 +197,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
     from analyzer.records import write_record
 
     card = args.card
+    if args.path is None and (card is None or not args.no_weights):
+        raise InputError(None, "audit: give the checkpoint folder, or --no-weights --card FILE")
     if card is None:
         card = args.path if args.no_weights and args.path.is_file() else args.path / "README.md"
     if not args.no_weights and not args.path.exists():
@@ -211,8 +213,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
         write_record(report, args.json)
     if args.markdown:
         atomic_write_text(args.markdown, audit_markdown(report))
-    print(format_audit(report))
-    return EXIT_OK if report.passed else EXIT_MISMATCH
+    print(format_audit(report, args.strict))
+    return EXIT_MISMATCH if report.failed(args.strict) else EXIT_OK
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -494,7 +496,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     p = _command(sub, cmd_audit, _json("audit"))
-    p.add_argument("path", type=Path, help="checkpoint folder (or the card with --no-weights)")
+    p.add_argument(
+        "path",
+        type=Path,
+        nargs="?",
+        help="checkpoint folder (or the card with --no-weights; optional with --card)",
+    )
     p.add_argument("--card", type=Path, metavar="FILE", help="the card (default: PATH/README.md)")
     p.add_argument(
         "--eval",
@@ -508,6 +515,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-weights",
         action="store_true",
         help="do not read weights: check the card's internal consistency only",
+    )
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 1 on warnings too (missing or ambiguous metadata), not only on mismatches",
     )
 
     p = _command(sub, cmd_eval, _checkpoint(), _output("folder to write"), _eval_data(), _device())

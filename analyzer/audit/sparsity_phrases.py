@@ -1,0 +1,263 @@
+"""Sparsity statements as the Intel, Neural Magic / SparseML, movement-pruning and
+block-pruning cards write them, in prose and in tables.
+
+- a sparsity: "90% sparse", "sparsity: 80%", "80% sparsity", "sparsity of 90%",
+  "final_sparsity: 0.9" (a SparseML recipe's fraction), "N% of the weights are zero";
+- what remains: "10% of the weights remaining", "remaining weights: 10%" (movement pruning);
+- a pattern: "2:4" (N:M semi-structured), "1x4 block", "32x32 blocks", "4-block";
+- heads: "pruned heads", "12 heads pruned", "pruned 12 attention heads",
+  "12 of 144 heads are pruned (8.3%)";
+- ratios: "3.5x faster", "4 times smaller", "speedup of 3x" ("as fast as" / "faster than"
+  are nn_pruning's, read by `claims.py`).
+
+These methods prune the encoder's linear layers (not the embeddings), so a bare sparsity
+is about the linear layers; "of all (the) parameters" makes it overall. Every pattern is a
+bounded run of literal words and digits: linear time on any line.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from analyzer.audit.claims import Claim, _number, _plain
+
+if TYPE_CHECKING:
+    from analyzer.audit.checks import AuditFinding, EvalScores
+    from analyzer.records import Analysis
+
+__all__ = ["PATTERNS", "measured", "prose", "table"]
+
+_PCT = r"(\d{1,3}(?:\.\d{1,3})?)\s?%"
+_KIND = r"(?:\d{1,2}x\d{1,2} )?(?:unstructured |structured |semi-structured |block |weight )?"
+_ALL = r"(of all (?:the )?(?:parameters|weights)|of the parameters|overall)?"
+# (pattern, quantity, how to read group 1): "pct", "fraction", "remaining"
+PATTERNS: tuple[tuple[re.Pattern[str], str, str], ...] = (
+    (re.compile(rf"\b{_PCT}[ -]{_KIND}sparse\b", re.I), "linear_sparsity", "pct"),
+    (re.compile(rf"\b{_PCT} {_KIND}sparsity\b", re.I), "linear_sparsity", "pct"),
+    (
+        re.compile(rf"\b{_KIND}sparsity(?: level)?(?: of| is|:| =)? {_PCT}", re.I),
+        "linear_sparsity",
+        "pct",
+    ),
+    (
+        re.compile(r"\bfinal_sparsity\s?[:=]\s?(0?\.\d{1,4}|1\.0{1,4})\b", re.I),
+        "linear_sparsity",
+        "fraction",
+    ),
+    (
+        re.compile(
+            rf"\b{_PCT} {_ALL} ?(?:of (?:the |its |all )?(?:linear |encoder |model )?"
+            r"(?:weights|parameters) )?(?:are|is|were|set to) (?:zeros?|pruned|removed)\b",
+            re.I,
+        ),
+        "linear_sparsity",
+        "pct",
+    ),
+    (
+        re.compile(
+            rf"\b{_PCT} of (?:the |its )?(?:encoder's |linear |encoder )?weights remaining\b",
+            re.I,
+        ),
+        "linear_density",
+        "pct",
+    ),
+    (re.compile(rf"\bremaining weights:? {_PCT}", re.I), "linear_density", "pct"),
+)
+_NM = re.compile(
+    r"\b([1-8]):([2-9]|1[0-6])[ -](?:semi-structured |structured |fine-grained )?"
+    r"(?:sparsity|sparse|pattern)\b|\bsemi-structured \(?([1-8]):([2-9]|1[0-6])\b",
+    re.I,
+)
+_BLOCK = re.compile(
+    r"\b(\d{1,3})\s?[x×]\s?(\d{1,3})[ -]blocks?\b|\bblocks? (?:size |of )?(\d{1,3})\s?[x×]\s?"
+    r"(\d{1,3})\b|\b(\d{1,2})-block\b",
+    re.I,
+)
+_HEADS = (
+    re.compile(
+        r"\b(\d{1,4}) (?:of|out of) (\d{1,4}) (?:attention )?heads (?:are |were )?pruned"
+        r"(?: \((\d{1,3}(?:\.\d{1,3})?)\s?%\))?",
+        re.I,
+    ),
+    re.compile(r"\b(\d{1,4}) (?:attention )?heads (?:are |were |have been )?pruned\b", re.I),
+    re.compile(r"\bpruned (\d{1,4}) (?:attention )?heads\b", re.I),
+)
+_PRUNED_HEADS = re.compile(r"\b(?:pruned (?:attention )?heads|head pruning)\b", re.I)
+_RATIO = re.compile(
+    r"\b(\d{1,4}(?:\.\d{1,2})?)\s?(?:x|×|times) (faster|speed-?up|smaller|compression)\b"
+    r"(?! than)|\bspeed-?up of (\d{1,4}(?:\.\d{1,2})?)\s?(?:x|×|times)",
+    re.I,
+)
+_SIZE = {"smaller": "size_ratio", "compression": "size_ratio"}
+
+
+def _claim(
+    quantity: str,
+    m: re.Match[str],
+    text: str,
+    line: int,
+    section: str,
+    source: str,
+    unit: str = "",
+    about: str = "",
+) -> Claim:
+    value, decimals = _number(text)
+    return Claim(quantity, m.group(0), line, section, source, value, decimals, unit, about=about)
+
+
+def _read(plain: str, line: int, section: str, source: str, about: str = "") -> list[Claim]:
+    out: list[Claim] = []
+    for pattern, quantity, reading in PATTERNS:
+        for m in pattern.finditer(plain):
+            text = m.group(1)
+            if reading == "fraction":
+                value, decimals = _number(text)
+                text = f"{100 * value:.{max(0, decimals - 2)}f}"
+            overall = quantity == "linear_sparsity" and (m.lastindex or 0) >= 2 and m.group(2)
+            which = "overall_sparsity" if overall else quantity
+            out.append(_claim(which, m, text, line, section, source, "%", about))
+    for m in _NM.finditer(plain):
+        n, total = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
+        out.append(
+            Claim(
+                "sparsity_pattern",
+                m.group(0),
+                line,
+                section,
+                source,
+                name=f"{n}:{total}",
+                about=about,
+            )
+        )
+    for m in _BLOCK.finditer(plain):
+        rows = m.group(1) or m.group(3)
+        name = f"{rows}x{m.group(2) or m.group(4)} block" if rows else f"{m.group(5)}-block"
+        out.append(
+            Claim("sparsity_pattern", m.group(0), line, section, source, name=name, about=about)
+        )
+    heads = sorted(
+        (m for pattern in _HEADS for m in pattern.finditer(plain)), key=lambda m: m.start()
+    )
+    end = -1
+    for m in heads:
+        if m.start() < end:
+            continue  # "12 of 144 heads are pruned" also matches "144 heads are pruned"
+        end = m.end()
+        out.append(_claim("heads_removed", m, m.group(1), line, section, source, about=about))
+        if m.re is _HEADS[0]:
+            out.append(_claim("heads_total", m, m.group(2), line, section, source, about=about))
+            if m.group(3):
+                out.append(
+                    _claim("heads_removed_pct", m, m.group(3), line, section, source, "%", about)
+                )
+    if not heads:
+        for m in _PRUNED_HEADS.finditer(plain):
+            out.append(
+                Claim(
+                    "sparsity_pattern",
+                    m.group(0),
+                    line,
+                    section,
+                    source,
+                    name="pruned heads",
+                    about=about,
+                )
+            )
+    for m in _RATIO.finditer(plain):
+        kind = (m.group(2) or "speedup").lower()
+        quantity = _SIZE.get(kind, "speedup")
+        out.append(_claim(quantity, m, m.group(1) or m.group(3), line, section, source, "x", about))
+    return out
+
+
+def prose(plain: str, line: int, section: str) -> list[Claim]:
+    return _read(plain, line, section, "prose")
+
+
+_LABEL = re.compile(r"(sparsity|density|remaining weights)(?: \(%\))?", re.I)
+
+
+def table(rows: list[tuple[int, list[str]]], section: str) -> list[Claim]:
+    """Key-value rows (`| Sparsity | 90% |`) are about this model; in a comparison table
+    each row is about the model its first cell names (kept in `about`)."""
+    header = [_plain(c).lower() for c in rows[0][1]]
+    out: list[Claim] = []
+    for n, raw in rows[1:]:
+        cells = [_plain(c) for c in raw]
+        if not cells or all(set(c) <= set("-: ") for c in cells):
+            continue
+        label = _LABEL.fullmatch(cells[0])
+        if label and len(cells) >= 2:
+            kind = label.group(1).lower()
+            kind = "sparsity" if kind == "sparsity" else "remaining weights"
+            out += _read(f"{kind}: {cells[1]}", n, section, "table")
+            continue
+        about = cells[0]
+        for index, cell in enumerate(cells[1:], 1):
+            head = header[index] if index < len(header) else ""
+            text = f"sparsity: {cell}" if "sparsity" in head and "%" in cell else cell
+            out += _read(text, n, section, "table", about)
+    return out
+
+
+def measured(
+    claim: Claim, analysis: Analysis | None, evaluation: EvalScores | None
+) -> AuditFinding | None:
+    """A sparsity against the linear layers' (or all parameters') zeros; a pattern as far
+    as prunecard measures it (heads only)."""
+    from analyzer.audit.checks import MISMATCH, OK, UNCHECKED, _compare, _finding
+
+    q = claim.quantity
+    if q not in ("linear_sparsity", "overall_sparsity", "sparsity_pattern", "size_ratio"):
+        return None
+    if claim.about:
+        return _finding(
+            claim,
+            "",
+            "",
+            "",
+            UNCHECKED,
+            f"a row of a comparison table ({claim.about}): not stated to be this model",
+        )
+    if q == "size_ratio":
+        return _finding(
+            claim,
+            "",
+            "",
+            "",
+            UNCHECKED,
+            "compares with a model prunecard does not read; see the internal check",
+        )
+    if q == "sparsity_pattern" and claim.name != "pruned heads":
+        return _finding(
+            claim,
+            "",
+            "",
+            "",
+            UNCHECKED,
+            f"prunecard measures densities and heads, not {claim.name} patterns",
+        )
+    if analysis is None:
+        return _finding(claim, "weights", "", "", UNCHECKED, "no weights read (--no-weights)")
+    if q == "sparsity_pattern":
+        removed = analysis.heads.removed
+        return _finding(
+            claim,
+            "weights",
+            f"{removed} of {analysis.heads.total} heads removed",
+            "pruned heads: at least one attention head must be removed",
+            OK if removed else MISMATCH,
+            measured_value=float(removed),
+        )
+    part = analysis.linear if q == "linear_sparsity" else analysis.overall
+    rule = (
+        "sparsity = 100% - density of the "
+        + (
+            "linear layers (the weights these methods prune)"
+            if q == "linear_sparsity"
+            else "all parameters"
+        )
+        + "; the measurement rounded to the printed decimals must equal it"
+    )
+    return _compare(claim, "weights", 100 * (1 - part.density), 3, rule=rule)
