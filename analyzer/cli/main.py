@@ -252,7 +252,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     from analyzer.squad.evaluate import score_files
 
     _check_file(args.out, [args.data, args.predictions, args.na_probs])
-    ev = score_files(args.data, args.predictions, args.na_probs)
+    ev = score_files(args.data, args.predictions, args.na_probs, version=args.squad_version)
     if args.out:
         write_record(ev, args.out)
     print(format_evaluation(ev))
@@ -530,6 +530,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--na-probs", type=Path, metavar="FILE", help="JSON object: id -> no-answer probability"
     )
     p.add_argument("--out", type=Path, metavar="FILE", help="write the evaluation record here")
+    p.add_argument(
+        "--squad-version",
+        choices=("2.0", "1.1"),
+        default="2.0",
+        help="score SQuAD v1.1 data (no unanswerable questions) with the same metric; "
+        "v1.1 data is refused otherwise (default: 2.0)",
+    )
 
     return parser
 

@@ -92,6 +92,10 @@ def load_reference(path: Path) -> Reference:
         value = data.get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
             raise InputError(path, f"{key!r} must be a number, got {value!r}")
+        if value is not None and key != "total" and not 0 <= value <= 100:  # NaN fails too
+            raise InputError(path, f"{key!r} must be a score from 0 to 100, got {value!r}")
+        if key == "total" and value is not None and not (isinstance(value, int) and value > 0):
+            raise InputError(path, f"'total' must be a positive count of questions, got {value!r}")
         values[key] = value
     if values["exact"] is None and values["f1"] is None:
         raise InputError(path, "holds neither 'exact' nor 'f1' (the official script's keys)")

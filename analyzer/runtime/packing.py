@@ -28,7 +28,7 @@ from typing import Any
 
 from analyzer.errors import CheckpointError
 from analyzer.outputs import staged_dir
-from analyzer.weights.architecture import Family, Geometry, classify, detect
+from analyzer.weights.architecture import Family, Geometry, check_model_config, classify, detect
 from analyzer.weights.checkpoint import Checkpoint, open_checkpoint
 from analyzer.weights.sparsity import heads_alive, units_alive
 
@@ -295,7 +295,12 @@ def _build(
 
     config_path = src.checkpoint.root / "config.json"
     model_type = config_dict["model_type"]
-    config = transformers.CONFIG_MAPPING[model_type].from_dict(config_dict)
+    try:
+        config = transformers.CONFIG_MAPPING[model_type].from_dict(config_dict)
+    except Exception as exc:  # transformers (huggingface_hub) validates field types strictly
+        problem = (str(exc).strip().splitlines() or [type(exc).__name__])[-1].strip()[:200]
+        raise CheckpointError(config_path, f"rejected by transformers ({problem})") from None
+    check_model_config(config, config_path, {k: tuple(v.shape) for k, v in state.items()})
     architectures = config_dict.get("architectures") or []
     cls = getattr(transformers, architectures[0], None) if architectures else None
     if cls is None or not hasattr(cls, "_from_config"):

@@ -36,10 +36,12 @@ import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from analyzer.errors import CheckpointError
 from analyzer.runtime.graphs import GraphedForward
 
 __all__ = [
@@ -51,6 +53,7 @@ __all__ = [
     "answer",
     "answer_batch",
     "load_qa_model",
+    "load_tokenizer",
     "pick_device",
     "plan_batches",
 ]
@@ -105,13 +108,70 @@ def load_qa_model(
     """A question-answering model and its tokenizer from a checkpoint folder; `packed` slices
     removed heads and FFN units out first (same outputs, less work), padding FFN widths to
     multiples of `align`."""
-    from transformers import AutoTokenizer
-
     from analyzer.runtime.packing import load
+    from analyzer.weights.architecture import usable_positions
 
+    tokenizer = load_tokenizer(path)
+    if tokenizer is None:
+        raise CheckpointError(
+            Path(path),
+            "has no tokenizer files (tokenizer.json or vocab.txt, ...); evaluation needs the "
+            "tokenizer the model was trained with: copy it into the checkpoint folder",
+        )
     layout = "packed" if packed else "stored"
     model = load(path, layout=layout, dtype=dtype, device=device, align=align)
-    return model, AutoTokenizer.from_pretrained(path)
+    config_path = _folder(path) / "config.json"
+    if len(tokenizer) > model.config.vocab_size:
+        raise CheckpointError(
+            config_path,
+            f"vocab_size {model.config.vocab_size:,} is smaller than the tokenizer's "
+            f"{len(tokenizer):,} tokens: not the tokenizer of this model",
+        )
+    if usable_positions(model.config) < QASettings.max_length:
+        raise CheckpointError(
+            config_path,
+            f"max_position_embeddings {model.config.max_position_embeddings} leaves "
+            f"{usable_positions(model.config)} positions, fewer than the "
+            f"{QASettings.max_length}-token windows of the SQuAD evaluation",
+        )
+    return model, tokenizer
+
+
+# what makes a tokenizer: without one of these, transformers would build an empty one
+_VOCABULARIES = ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model")
+_VOCABULARIES += ("sentencepiece.bpe.model",)
+
+
+def _folder(path) -> Path:
+    path = Path(path)
+    return path if path.is_dir() else path.parent
+
+
+def load_tokenizer(path) -> Any:
+    """The checkpoint's own tokenizer, or None when it ships no vocabulary file.
+
+    Its files must be regular files within the size limits; a corrupt file or an unknown
+    tokenizer class is a CheckpointError (transformers raises many kinds of error)."""
+    from analyzer.inputs import CONFIG_LIMIT, TOKENIZER_LIMIT, check_regular_file
+    from analyzer.runtime.packing import TOKENIZER_FILES
+
+    folder = _folder(path)
+    present = [folder / n for n in TOKENIZER_FILES if (folder / n).exists()]
+    if not any(p.name in _VOCABULARIES for p in present):
+        return None
+    for file in present:
+        limit = CONFIG_LIMIT if file.name.endswith("config.json") else TOKENIZER_LIMIT
+        check_regular_file(file, limit, CheckpointError)
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    except Exception as exc:  # JSON, Rust, class lookup and OS errors alike
+        problem = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise CheckpointError(folder, f"tokenizer cannot be loaded ({problem})") from None
+    if getattr(tokenizer, "backend_tokenizer", None) is None:
+        raise CheckpointError(folder, "tokenizer has no fast (Rust) version, which QA needs")
+    return tokenizer
 
 
 def answer(model, tokenizer, question: str, context: str, **kwargs: Any) -> Answer:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from analyzer.errors import CheckpointError
+from analyzer.inputs import CONFIG_LIMIT, check_regular_file
 from analyzer.records import read_json
 
 __all__ = ["Checkpoint", "TensorRef", "open_checkpoint"]
@@ -135,7 +136,7 @@ def _find_weight_files(path: Path) -> tuple[Path, ...]:
 
 
 def _read_index(index: Path) -> tuple[Path, ...]:
-    data = read_json(index, CheckpointError)
+    data = read_json(index, CheckpointError, CONFIG_LIMIT)
     weight_map = data.get("weight_map") if isinstance(data, dict) else None
     if not isinstance(weight_map, dict) or not weight_map:
         raise CheckpointError(index, "index has no 'weight_map' object")
@@ -159,7 +160,7 @@ def _read_config(root: Path) -> dict[str, Any]:
         raise CheckpointError(
             path, "missing: a checkpoint needs its config.json beside the weights"
         )
-    config = read_json(path, CheckpointError)
+    config = read_json(path, CheckpointError, CONFIG_LIMIT)
     if not isinstance(config, dict):
         raise CheckpointError(path, "must hold a JSON object")
     return config
@@ -169,6 +170,7 @@ def _read_config(root: Path) -> dict[str, Any]:
 
 
 def _list_file(path: Path) -> list[TensorRef]:
+    check_regular_file(path, error=CheckpointError)  # never a pipe or a device
     if path.stat().st_size == 0:
         raise CheckpointError(path, "file is empty (0 bytes)")
     if path.suffix == ".safetensors":
