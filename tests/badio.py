@@ -15,7 +15,9 @@ from analyzer.runtime.demo import minilm_path
 from analyzer.runtime.packing import TOKENIZER_FILES
 
 
-def tiny_qa(folder: Path, *, tokenizer: bool = False, vocab: int = 200, **config) -> Path:
+def tiny_qa(
+    folder: Path, *, tokenizer: bool = False, vocab: int = 200, positions: int = 512, **config
+) -> Path:
     """A complete BertForQuestionAnswering checkpoint of one small layer (loads, packs,
     benches in a second). `config` overrides config.json values after the weights are made,
     so a value can contradict them; `tokenizer` copies MiniLM's tokenizer files."""
@@ -27,7 +29,7 @@ def tiny_qa(folder: Path, *, tokenizer: bool = False, vocab: int = 200, **config
         num_hidden_layers=1,
         num_attention_heads=2,
         intermediate_size=64,
-        max_position_embeddings=512,
+        max_position_embeddings=positions,
         architectures=["BertForQuestionAnswering"],
     )
     torch.manual_seed(0)
@@ -54,10 +56,12 @@ def digest(*paths: Path) -> dict[str, str]:
 
 
 def one_line_error(code: int, captured, *names: str) -> str:
-    """Exit 2, exactly one stderr line `prunecard: error: ...` naming each of `names`."""
-    err = captured.err
+    """Exit 2, exactly one stderr line `prunecard: error: ...` naming each of `names`.
+    `captured`: pytest's capsys output or a finished subprocess."""
+    err = getattr(captured, "err", None) or getattr(captured, "stderr", "") or ""
+    out = getattr(captured, "out", None) or getattr(captured, "stdout", "") or ""
     assert code == 2, f"exit {code}, stderr {err!r}"
-    assert "Traceback" not in err + captured.out, err
+    assert "Traceback" not in err + out, err
     lines = err.strip().splitlines()
     assert len(lines) == 1, err
     assert lines[0].startswith("prunecard: error: "), err
