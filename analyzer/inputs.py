@@ -9,7 +9,6 @@ Limits per kind (stated in README.md, "Safety"; a test keeps both in step):
     config.json, index, tokenizer_config   16 MB
     tokenizer.json, vocab files            64 MB
     SQuAD data, predictions, records      256 MB
-    cards and templates                    16 MB
     weights                                no limit (read lazily), regular files only
 """
 
@@ -25,7 +24,6 @@ from analyzer.errors import InputError, PrunecardError
 __all__ = [
     "CONFIG_LIMIT",
     "DATA_LIMIT",
-    "TEXT_LIMIT",
     "TOKENIZER_LIMIT",
     "check_regular_file",
     "read_input",
@@ -35,7 +33,6 @@ MB = 1 << 20
 CONFIG_LIMIT = 16 * MB  # config.json, index files, tokenizer_config.json
 TOKENIZER_LIMIT = 64 * MB  # tokenizer.json, vocab.txt (large multilingual vocabularies)
 DATA_LIMIT = 256 * MB  # SQuAD data, predictions, records (SQuAD v2 train is 40 MB)
-TEXT_LIMIT = 16 * MB  # cards and templates
 
 
 _PROBLEMS = {

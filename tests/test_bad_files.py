@@ -14,7 +14,8 @@ import pytest
 from badio import digest, leftovers, one_line_error, tiny_qa
 
 from analyzer.cli.main import main
-from analyzer.inputs import CONFIG_LIMIT, DATA_LIMIT
+from analyzer.inputs import CONFIG_LIMIT, DATA_LIMIT, TOKENIZER_LIMIT
+from analyzer.weights.architecture import MAX_VOCAB
 
 
 @pytest.fixture(scope="module")
@@ -363,3 +364,11 @@ def test_v2_data_with_unanswerable_questions_is_not_v1(tmp_path, capsys):
     data.write_text(json.dumps(raw))
     code = main(["score", str(data), str(_answers(tmp_path)), "--squad-version", "1.1"])
     one_line_error(code, capsys.readouterr(), "kilns.json", "unanswerable")
+
+
+def test_the_readme_states_the_limits_the_code_enforces():
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    safety = text[text.index("## Safety") : text.index("## Definitions")]
+    for limit in (CONFIG_LIMIT, TOKENIZER_LIMIT, DATA_LIMIT):
+        assert f"{limit >> 20} MB" in safety
+    assert f"{MAX_VOCAB:,}" in safety
