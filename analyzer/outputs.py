@@ -19,7 +19,6 @@ import contextlib
 import errno
 import os
 import shutil
-import stat
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -82,10 +81,10 @@ def check_output(
     if info is None:
         return out
     if not folder:
-        if not stat.S_ISREG(out.stat().st_mode):
+        if not out.is_file():  # a folder, a device, a dangling link
             raise OutputError(out, "exists and is not a regular file; choose another output")
         return out
-    if not stat.S_ISDIR(out.stat().st_mode):
+    if not out.is_dir():
         raise OutputError(out, "exists and is not a folder; choose another output")
     try:
         empty = not any(out.iterdir())
@@ -158,15 +157,13 @@ def atomic_write_text(path: Path, text: str) -> Path:
 
 
 @contextlib.contextmanager
-def staged_dir(
-    out: Path, *, force: bool = False, inputs: Iterable[str | Path | None] = ()
-) -> Iterator[Path]:
+def staged_dir(out: Path, *, force: bool = False) -> Iterator[Path]:
     """Yield a temporary folder that becomes `out` only if the block finishes.
 
     `out` is checked by `check_output` first. With `force` an old `out` is replaced only
     after the new content is complete, so an interrupted run leaves the old folder intact.
     """
-    out = check_output(out, inputs, force=force)
+    out = check_output(out, force=force)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=_TMP, dir=out.parent))

@@ -40,8 +40,9 @@ def _default_checkpoint(path: Path | None) -> Path:
 def _resolved(path: Path) -> Path:
     try:
         return path.resolve()
-    except (OSError, RuntimeError) as exc:  # a symlink loop
-        raise InputError(path, f"unusable path ({exc.__class__.__name__})") from None
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop (Python < 3.13)
+        problem = exc.strerror if isinstance(exc, OSError) and exc.strerror else "symlink loop"
+        raise InputError(path, f"unusable path ({problem.lower()})") from None
 
 
 def _check_file(out: Path | None, inputs: Sequence[Path | None]) -> None:
@@ -149,10 +150,13 @@ def cmd_card(args: argparse.Namespace) -> int:
     from analyzer.publish.card import CARD_OUTPUTS, card_from_files
 
     path = _default_checkpoint(args.path)
-    root = _resolved(path) if _resolved(path).is_dir() else _resolved(path).parent
+    root = _resolved(path)
+    root = root if root.is_dir() else root.parent
     out = args.out or Path.cwd() / f"{root.name}-card"
-    inputs = [args.analysis, args.bench, args.eval, args.report, args.reference_metrics]
-    inputs.append(args.template)
+    inputs = [
+        *(args.analysis, args.bench, args.eval, args.report),
+        *(args.reference_metrics, args.template),
+    ]
     if _resolved(out) == root:  # the card goes into the checkpoint: only the card's own files
         for name in CARD_OUTPUTS:
             check_apart(out / name, inputs)
