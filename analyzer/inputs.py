@@ -26,6 +26,7 @@ __all__ = [
     "DATA_LIMIT",
     "TOKENIZER_LIMIT",
     "check_regular_file",
+    "os_problem",
     "read_input",
 ]
 
@@ -45,7 +46,8 @@ _PROBLEMS = {
 }
 
 
-def _problem(exc: OSError) -> str:
+def os_problem(exc: OSError) -> str:
+    """What an OSError means for a path the user gave, in a few plain words."""
     return _PROBLEMS.get(exc.errno or 0) or f"cannot be read ({exc.strerror or exc})".lower()
 
 
@@ -53,7 +55,7 @@ def _open(path: Path, limit: int | None, error: type[PrunecardError]) -> int:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except OSError as exc:
-        raise error(path, _problem(exc)) from None
+        raise error(path, os_problem(exc)) from None
     info = os.fstat(fd)
     problem = None
     if stat.S_ISDIR(info.st_mode):
@@ -85,7 +87,7 @@ def read_input(path: str | Path, limit: int, error: type[PrunecardError] = Input
         with os.fdopen(fd, "rb") as handle:
             data = handle.read(limit + 1)
     except OSError as exc:
-        raise error(path, _problem(exc)) from None
+        raise error(path, os_problem(exc)) from None
     if len(data) > limit:
         raise error(path, f"grew past the {limit // MB} MB limit for this input while read")
     return data

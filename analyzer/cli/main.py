@@ -565,8 +565,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:  # a path the system refuses (too long, a symlink loop, ...)
         if args.debug or exc.filename is None:
             raise
-        problem = (exc.strerror or str(exc)).lower()
-        print(f"prunecard: error: {printable(f'{exc.filename}: {problem}')}", file=sys.stderr)
+        from analyzer.inputs import os_problem
+
+        line = printable(f"{exc.filename}: {os_problem(exc)}")
+        print(f"prunecard: error: {line}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except _Signalled as exc:
         print(f"prunecard: error: stopped by {exc}; no partial output was kept", file=sys.stderr)

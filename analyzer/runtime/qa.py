@@ -118,6 +118,8 @@ def load_qa_model(
             "has no tokenizer files (tokenizer.json or vocab.txt, ...); evaluation needs the "
             "tokenizer the model was trained with: copy it into the checkpoint folder",
         )
+    if getattr(tokenizer, "backend_tokenizer", None) is None:
+        raise CheckpointError(Path(path), "tokenizer has no fast (Rust) version, which QA needs")
     layout = "packed" if packed else "stored"
     model = load(path, layout=layout, dtype=dtype, device=device, align=align)
     config_path = _folder(path) / "config.json"
@@ -138,8 +140,13 @@ def load_qa_model(
 
 
 # what makes a tokenizer: without one of these, transformers would build an empty one
-_VOCABULARIES = ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model")
-_VOCABULARIES += ("sentencepiece.bpe.model",)
+_VOCABULARIES = (
+    "tokenizer.json",
+    "vocab.txt",
+    "vocab.json",
+    "spiece.model",
+    "sentencepiece.bpe.model",
+)
 
 
 def _folder(path) -> Path:
@@ -169,8 +176,6 @@ def load_tokenizer(path) -> Any:
     except Exception as exc:  # JSON, Rust, class lookup and OS errors alike
         problem = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
         raise CheckpointError(folder, f"tokenizer cannot be loaded ({problem})") from None
-    if getattr(tokenizer, "backend_tokenizer", None) is None:
-        raise CheckpointError(folder, "tokenizer has no fast (Rust) version, which QA needs")
     return tokenizer
 
 

@@ -266,7 +266,7 @@ def check_model_config(config: Any, config_path: Path, shapes: dict[str, tuple[i
                 config_path, f"{key} is {value:,} but the stored {table} has {rows[0]:,} rows"
             )
     pad = getattr(config, "pad_token_id", None)
-    vocab = getattr(config, "vocab_size", None)
+    vocab = getattr(config, "vocab_size", 0)
     if pad is not None and (
         isinstance(pad, bool) or not isinstance(pad, int) or not 0 <= pad < vocab
     ):

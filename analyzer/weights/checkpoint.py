@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from analyzer.errors import CheckpointError
-from analyzer.inputs import CONFIG_LIMIT, check_regular_file
+from analyzer.inputs import CONFIG_LIMIT, check_regular_file, os_problem
 from analyzer.records import read_json
 
 __all__ = ["Checkpoint", "TensorRef", "open_checkpoint"]
@@ -91,8 +91,12 @@ class Checkpoint:
 def open_checkpoint(path: str | Path) -> Checkpoint:
     """Index a checkpoint folder (or one weights file beside its config.json)."""
     path = Path(path)
-    if not path.exists():
-        raise CheckpointError(path, "no such file or folder")
+    try:
+        path.stat()
+    except FileNotFoundError:
+        raise CheckpointError(path, "no such file or folder") from None
+    except OSError as exc:  # a name too long, a symlink loop, a file used as a folder
+        raise CheckpointError(path, os_problem(exc)) from None
     root = path if path.is_dir() else path.parent
     weight_files = _find_weight_files(path)
     config = _read_config(root)
