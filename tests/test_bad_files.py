@@ -7,13 +7,17 @@ import json
 import os
 import subprocess
 import sys
+import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from badio import digest, leftovers, one_line_error, tiny_qa
+from hypothesis import given
+from hypothesis import strategies as st
 
 from analyzer.cli.main import main
+from analyzer.errors import printable
 from analyzer.inputs import CONFIG_LIMIT, DATA_LIMIT, TOKENIZER_LIMIT
 from analyzer.weights.architecture import MAX_VOCAB
 
@@ -206,6 +210,8 @@ def test_a_symlink_loop(tmp_path, capsys):
     one_line_error(code, capsys.readouterr(), "ping.json", "symbolic links")
     code = main(["analyze", str(_squad(tmp_path)), "--json", str(tmp_path / "ping.json")])
     one_line_error(code, capsys.readouterr(), "ping.json")
+    code = main(["analyze", str(tmp_path / "ping.json")])
+    one_line_error(code, capsys.readouterr(), "ping.json", "symbolic links")
 
 
 # --------------------------------------------------------------------------- forged lines
@@ -227,6 +233,15 @@ def test_a_newline_in_a_tensor_name_cannot_forge_a_line(tmp_path, capsys):
     save_file({forged: torch.full((4, 4), float("nan"))}, str(ck / "model.safetensors"))
     line = one_line_error(main(["analyze", str(ck)]), capsys.readouterr(), "model.safetensors")
     assert "decoy\\r\\nprunecard: error: \\x1b[2Kall good.weight" in line
+
+
+@given(st.text())
+def test_escaped_text_is_one_line_and_plain_text_is_untouched(text):
+    shown = printable(text)
+    assert len(shown.splitlines()) <= 1 and "\x1b" not in shown
+    assert not any(unicodedata.category(c) == "Cc" for c in shown)
+    if not any(unicodedata.category(c) in ("Cc", "Zl", "Zp", "Cf") for c in text):
+        assert shown == text
 
 
 def test_a_newline_in_a_missing_file_name_cannot_forge_a_line(tmp_path, capsys):
