@@ -424,14 +424,23 @@ def write_record(record: Any, path: str | Path) -> Path:
     return atomic_write_text(Path(path), json.dumps(to_dict(record), indent=2) + "\n")
 
 
-def read_json(path: str | Path, error: type[PrunecardError] = InputError) -> Any:
-    """Any JSON input file; a missing or malformed one raises `error` naming it."""
+def read_json(
+    path: str | Path, error: type[PrunecardError] = InputError, limit: int | None = None
+) -> Any:
+    """Any JSON input file (a regular file of at most `limit` bytes, by default the data
+    limit); a missing, oversized, malformed or pathological one raises `error` naming it."""
+    from analyzer.inputs import DATA_LIMIT, read_input
+
+    data = read_input(path, DATA_LIMIT if limit is None else limit, error)
     try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise error(path, "no such file") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise error(path, f"not a readable JSON file ({exc})") from None
+        return json.loads(data.decode("utf-8"))
+    except RecursionError:
+        raise error(path, "not a usable JSON file (nested too deeply)") from None
+    except (UnicodeDecodeError, ValueError) as exc:
+        problem = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        if "integer string conversion" in problem:  # Python refuses ints of over 4300 digits
+            problem = "holds an integer of thousands of digits"
+        raise error(path, f"not a readable JSON file ({problem})") from None
 
 
 def load_record(cls: type[R], path: str | Path) -> R:

@@ -372,6 +372,7 @@ def test_write_card_folder(tmp_path, minilm_report):
         "README.md",
         "report.json",
         ".eval_results/squad_v2.yaml",
+        ".prunecard-output",  # lets a later --force replace this folder
         *(f"assets/{s}.{e}" for s in ("density", "heads", "blocks") for e in ("png", "svg")),
     }
     assert read_report(out) == minilm_report

@@ -311,11 +311,15 @@ def test_pack_refuses_existing_out_unless_forced(pruned_minilm, tmp_path, capsys
         pack(pruned_minilm, out)
     assert main(["pack", str(pruned_minilm), str(out)]) == 2
     assert "already exists" in capsys.readouterr().err
+    assert main(["pack", str(pruned_minilm), str(out), "--force"]) == 2
+    assert "not written by prunecard" in capsys.readouterr().err
     assert (out / "keep.txt").read_text() == "mine"
+    out = tmp_path / "packed"
+    assert main(["pack", str(pruned_minilm), str(out)]) == 0
     assert main(["pack", str(pruned_minilm), str(out), "--force", "--align", "8"]) == 0
     printed = capsys.readouterr().out
     assert "heads kept      66 of 72" in printed and "MB packed vs" in printed
-    assert not (out / "keep.txt").exists() and (out / "model.safetensors").exists()
+    assert (out / "model.safetensors").exists()
 
 
 def test_pack_rejects_bad_input(tmp_path, capsys):

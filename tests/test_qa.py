@@ -106,6 +106,7 @@ def test_eval_end_to_end(tmp_path, capsys):
     )
     files = sorted(p.name for p in out.iterdir())
     assert files == [
+        ".prunecard-output",  # lets a later --force replace this folder
         "eval_data.json",
         "eval_metrics.json",
         "evaluation.json",

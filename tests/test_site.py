@@ -180,9 +180,13 @@ def test_refuses_existing_out_unless_forced(reports, tmp_path):
     with pytest.raises(OutputError, match="already exists"):
         build_site(dirs[:1], out)
     assert (out / "keep.txt").read_text() == "mine"
-    index = build_site(dirs[:1], out, force=True)
+    with pytest.raises(OutputError, match="not written by prunecard"):
+        build_site(dirs[:1], out, force=True)  # --force replaces only prunecard's own folders
+    assert (out / "keep.txt").read_text() == "mine"
+    (out / "keep.txt").unlink()
+    build_site(dirs[:1], out)
+    index = build_site(dirs[1:], out, force=True)
     assert index == out / "site" / "index.html" and index.is_file()
-    assert not (out / "keep.txt").exists()
 
 
 def test_cli_prints_the_index_and_refuses_existing_out(reports, tmp_path):

@@ -7,13 +7,17 @@ no traceback unless --debug).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from analyzer import __version__
-from analyzer.errors import InputError, PrunecardError
+from analyzer.errors import InputError, PrunecardError, printable
+from analyzer.outputs import check_apart, check_output
 
 EXIT_OK, EXIT_MISMATCH, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -22,7 +26,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse that exits with 2 and one line, like every other bad input."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(EXIT_BAD_INPUT, f"prunecard: error: {message} (see --help)\n")
+        self.exit(EXIT_BAD_INPUT, f"prunecard: error: {printable(message)} (see --help)\n")
 
 
 def _default_checkpoint(path: Path | None) -> Path:
@@ -31,6 +35,20 @@ def _default_checkpoint(path: Path | None) -> Path:
     from analyzer.runtime.demo import demo_checkpoint
 
     return demo_checkpoint()
+
+
+def _resolved(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop (Python < 3.13)
+        problem = exc.strerror if isinstance(exc, OSError) and exc.strerror else "symlink loop"
+        raise InputError(path, f"unusable path ({problem.lower()})") from None
+
+
+def _check_file(out: Path | None, inputs: Sequence[Path | None]) -> None:
+    """A single-file output (--json, --markdown, score --out): never an input, never a folder."""
+    if out is not None:
+        check_output(out, inputs, folder=False)
 
 
 # --------------------------------------------------------------------------- commands
@@ -57,7 +75,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     from analyzer.publish.card import CardOptions
 
     path = _default_checkpoint(args.path)
-    out = args.out or Path(f"{path.resolve().name}-report")
+    out = args.out or Path(f"{_resolved(path).name}-report")
+    check_output(out, [path, args.data], force=args.force)
     options = ReportOptions(
         data=args.data,
         limit=args.limit,
@@ -84,6 +103,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """
     from analyzer.pipeline import run_demo
 
+    check_output(args.out, force=args.force)
     index = run_demo(args.out, limit=args.limit, force=args.force)
     print(f"site built: {index}")
     return EXIT_OK
@@ -97,6 +117,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     from analyzer.cli.tables import format_analysis
     from analyzer.weights.sparsity import analyze
 
+    _check_file(args.json, [args.path])
     analysis = analyze(_default_checkpoint(args.path))
     return _show(analysis, format_analysis(analysis), args.json, "analysis")
 
@@ -112,6 +133,7 @@ def cmd_pack(args: argparse.Namespace) -> int:
 
     if args.align < 1:
         raise InputError(None, f"--align must be a positive integer, got {args.align}")
+    check_output(args.out, [args.path], force=args.force)
     result = pack(_default_checkpoint(args.path), args.out, align=args.align, force=args.force)
     print(format_pack(result))
     return EXIT_OK
@@ -125,6 +147,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from analyzer.cli.tables import format_bench
     from analyzer.runtime.bench import bench
 
+    _check_file(args.json, [args.path])
     quick = args.quick
     result = bench(
         _default_checkpoint(args.path),
@@ -154,10 +177,24 @@ def cmd_card(args: argparse.Namespace) -> int:
         bert-base-uncased --out ./my-pruned-bert-card
     """
     from analyzer.pipeline import card_from_files
+    from analyzer.publish.card import CARD_OUTPUTS
 
+    path = _default_checkpoint(args.path)
+    root = _resolved(path)
+    root = root if root.is_dir() else root.parent
+    out = args.out or Path.cwd() / f"{root.name}-card"
+    inputs = [
+        *(args.analysis, args.bench, args.eval, args.report),
+        *(args.reference_metrics, args.template),
+    ]
+    if _resolved(out) == root:  # the card goes into the checkpoint: only the card's own files
+        for name in CARD_OUTPUTS:
+            check_apart(out / name, inputs)
+    else:
+        check_output(out, [path, *inputs], force=args.force)
     out = card_from_files(
-        _default_checkpoint(args.path),
-        out=args.out,
+        path,
+        out=out,
         analysis=args.analysis,
         bench=args.bench,
         evaluation=args.eval,
@@ -180,6 +217,7 @@ def cmd_site(args: argparse.Namespace) -> int:
     """
     from analyzer.publish.site import build_site
 
+    check_output(args.out, args.reports, force=args.force)
     print(build_site(args.reports, args.out, force=args.force))
     return EXIT_OK
 
@@ -203,6 +241,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
         card = args.path if args.no_weights and args.path.is_file() else args.path / "README.md"
     if not args.no_weights and not args.path.exists():
         raise InputError(args.path, "no such checkpoint (pass --no-weights to audit a card alone)")
+    for written in (args.json, args.markdown):
+        _check_file(written, [args.path, card, args.eval, args.bench])
     report = audit(
         card,
         None if args.no_weights else args.path,
@@ -232,6 +272,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     if args.batch_size < 1:
         raise InputError(None, f"--batch-size must be a positive integer, got {args.batch_size}")
+    check_output(args.out, [args.path, args.data], force=args.force)
     path = _default_checkpoint(args.path)
     device, dtype, align = resolve_options(args.device, args.dtype, args.align)
     model, tokenizer = load_qa_model(
@@ -268,7 +309,8 @@ def cmd_score(args: argparse.Namespace) -> int:
     from analyzer.records import write_record
     from analyzer.squad.evaluate import score_files
 
-    ev = score_files(args.data, args.predictions, args.na_probs)
+    _check_file(args.out, [args.data, args.predictions, args.na_probs])
+    ev = score_files(args.data, args.predictions, args.na_probs, version=args.squad_version)
     if args.out:
         write_record(ev, args.out)
     print(format_evaluation(ev))
@@ -536,6 +578,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--na-probs", type=Path, metavar="FILE", help="JSON object: id -> no-answer probability"
     )
     p.add_argument("--out", type=Path, metavar="FILE", help="write the evaluation record here")
+    p.add_argument(
+        "--squad-version",
+        choices=("2.0", "1.1"),
+        default="2.0",
+        help="score SQuAD v1.1 data (no unanswerable questions) with the same metric; "
+        "v1.1 data is refused otherwise (default: 2.0)",
+    )
 
     return parser
 
@@ -547,7 +596,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_BAD_INPUT
     try:
-        return args.func(args)
+        with _signals_interrupt():
+            return args.func(args)
     except PrunecardError as exc:
         if args.debug:
             raise
@@ -556,9 +606,43 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `prunecard analyze | head`: the reader left; not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
+    except OSError as exc:  # a path the system refuses (too long, a symlink loop, ...)
+        if args.debug or exc.filename is None:
+            raise
+        from analyzer.inputs import os_problem
+
+        line = printable(f"{exc.filename}: {os_problem(exc)}")
+        print(f"prunecard: error: {line}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except _Signalled as exc:
+        print(f"prunecard: error: stopped by {exc}; no partial output was kept", file=sys.stderr)
+        return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("prunecard: interrupted; no partial output was kept", file=sys.stderr)
         return EXIT_BAD_INPUT
+
+
+class _Signalled(KeyboardInterrupt):
+    """SIGTERM or SIGHUP (timeout, CI cancellation, docker stop, a closed terminal): unwinds
+    like Ctrl-C, so staged outputs are removed and old outputs stay as they were."""
+
+
+@contextlib.contextmanager
+def _signals_interrupt():
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        raise _Signalled(signal.Signals(signum).name)
+
+    caught = (signal.SIGTERM, signal.SIGHUP)
+    previous = {s: signal.signal(s, stop) for s in caught}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 if __name__ == "__main__":

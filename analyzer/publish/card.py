@@ -21,6 +21,7 @@ from analyzer.records import HEAD_RULE, Analysis, Bench, Report, read_json
 
 __all__ = [
     "CARD_FILE",
+    "CARD_OUTPUTS",
     "DEFAULT_TEMPLATE",
     "EVAL_DATASET_ID",
     "CardOptions",
@@ -37,6 +38,8 @@ __all__ = [
 ]
 
 CARD_FILE = "README.md"
+# what a card writes into a folder, and so all it may replace in a checkpoint folder
+CARD_OUTPUTS = (CARD_FILE, "report.json", "assets", ".eval_results")
 DEFAULT_TEMPLATE = "model_card.md.j2"
 EVAL_DATASET_ID = "rajpurkar/squad_v2"  # the Hub id of SQuAD v2
 SCORE_DIGITS = 2  # EM / F1 are percentages shown with 2 decimals, like the official script
@@ -88,6 +91,10 @@ def load_reference(path: Path) -> Reference:
         value = data.get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
             raise InputError(path, f"{key!r} must be a number, got {value!r}")
+        if value is not None and key != "total" and not 0 <= value <= 100:  # NaN fails too
+            raise InputError(path, f"{key!r} must be a score from 0 to 100, got {value!r}")
+        if key == "total" and value is not None and not (isinstance(value, int) and value > 0):
+            raise InputError(path, f"'total' must be a positive count of questions, got {value!r}")
         values[key] = value
     if values["exact"] is None and values["f1"] is None:
         raise InputError(path, "holds neither 'exact' nor 'f1' (the official script's keys)")
@@ -363,7 +370,7 @@ def write_card(out: Path, report: Report, options: CardOptions, *, force: bool =
     import os
     import shutil
 
-    from analyzer.outputs import staged_dir
+    from analyzer.outputs import MARKER, staged_dir
 
     out = Path(out)
     if out.exists() and out.resolve() == Path(report.provenance.checkpoint).resolve():
@@ -373,7 +380,7 @@ def write_card(out: Path, report: Report, options: CardOptions, *, force: bool =
             write_card_files(tmp, report, options)
         staged = out / ".prunecard-card"
         try:
-            for file in sorted(p for p in staged.rglob("*") if p.is_file()):
+            for file in sorted(p for p in staged.rglob("*") if p.is_file() and p.name != MARKER):
                 target = out / file.relative_to(staged)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(file, target)

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from analyzer.errors import InputError
+from analyzer.errors import CheckpointError, InputError
 from analyzer.records import Bench, BenchShape, Equivalence
 from analyzer.runtime.environment import pick_device
 from analyzer.weights.flops import encoder_flops, model_layer_shapes
@@ -104,6 +104,7 @@ def bench(
     import torch
 
     from analyzer.runtime.packing import load
+    from analyzer.weights.architecture import usable_positions
 
     device, dtype, align = resolve_options(device, dtype, align)
     if graphs and device != "cuda":
@@ -115,6 +116,14 @@ def bench(
     if threads is not None:
         torch.set_num_threads(threads)
     dense = load(path, dtype=torch_dtype(dtype), device=device, layout="dense")
+    longest = max(seq for _, seq in shapes)
+    if longest > usable_positions(dense.config):
+        folder = Path(path) if Path(path).is_dir() else Path(path).parent
+        raise CheckpointError(
+            folder / "config.json",
+            f"max_position_embeddings {dense.config.max_position_embeddings} leaves "
+            f"{usable_positions(dense.config)} positions, fewer than sequence length {longest}",
+        )
     packed = load(path, dtype=torch_dtype(dtype), device=device, layout="packed", align=align)
     if fuse:
         from analyzer.runtime.fusion import fuse as fuse_model
@@ -237,13 +246,22 @@ def _inputs(config: Any, batch: int, seq: int, device: str) -> dict[str, Any]:
     import torch
 
     generator = torch.Generator().manual_seed(batch * 100_003 + seq)
-    ids = torch.randint(1000, config.vocab_size, (batch, seq), generator=generator)
-    inputs = {"input_ids": ids}
+    inputs = {"input_ids": _random_ids(config, (batch, seq), generator)}
     if getattr(config, "type_vocab_size", 0) > 1:
         types = torch.zeros(batch, seq, dtype=torch.long)
         types[:, seq // 4 :] = 1
         inputs["token_type_ids"] = types
     return {k: v.to(device) for k, v in inputs.items()}
+
+
+def _random_ids(config: Any, shape: tuple[int, int], generator: Any) -> Any:
+    """Token ids drawn inside the vocabulary, past its first 1000 entries (special and
+    unused tokens in BERT's) when the vocabulary is large enough to leave them out."""
+    import torch
+
+    return torch.randint(
+        min(1000, config.vocab_size // 2), config.vocab_size, shape, generator=generator
+    )
 
 
 def _equivalence(dense: Any, packed: Any, root: Path, dtype: str, device: str) -> Equivalence:
@@ -268,14 +286,11 @@ def _equivalence(dense: Any, packed: Any, root: Path, dtype: str, device: str) -
 def _real_inputs(root: Path, config: Any) -> tuple[dict[str, Any], str]:
     import torch
 
-    folder = root if root.is_dir() else root.parent
-    try:
-        from transformers import AutoTokenizer
+    from analyzer.runtime.qa import load_tokenizer
 
-        tokenizer = AutoTokenizer.from_pretrained(str(folder))
-    except (OSError, ValueError):
-        generator = torch.Generator().manual_seed(0)
-        ids = torch.randint(1000, config.vocab_size, (2, 128), generator=generator)
+    tokenizer = load_tokenizer(root)
+    if tokenizer is None:
+        ids = _random_ids(config, (2, 128), torch.Generator().manual_seed(0))
         return {"input_ids": ids}, "2 x 128 random token ids (no tokenizer in the checkpoint)"
     questions, contexts = zip(*EQUIVALENCE_TEXT, strict=True)
     encoded = tokenizer(

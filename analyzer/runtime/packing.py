@@ -27,7 +27,14 @@ from typing import Any
 
 from analyzer.errors import CheckpointError
 from analyzer.outputs import staged_dir
-from analyzer.weights.architecture import Family, Geometry, bias_name, classify, detect
+from analyzer.weights.architecture import (
+    Family,
+    Geometry,
+    bias_name,
+    check_model_config,
+    classify,
+    detect,
+)
 from analyzer.weights.checkpoint import Checkpoint, copy_tokenizer_files, open_checkpoint
 from analyzer.weights.sparsity import heads_alive, units_alive
 
@@ -279,7 +286,12 @@ def _build(
 
     config_path = src.checkpoint.root / "config.json"
     model_type = config_dict["model_type"]
-    config = transformers.CONFIG_MAPPING[model_type].from_dict(config_dict)
+    try:
+        config = transformers.CONFIG_MAPPING[model_type].from_dict(config_dict)
+    except Exception as exc:  # transformers (huggingface_hub) validates field types strictly
+        problem = (str(exc).strip().splitlines() or [type(exc).__name__])[-1].strip()[:200]
+        raise CheckpointError(config_path, f"rejected by transformers ({problem})") from None
+    check_model_config(config, config_path, {k: tuple(v.shape) for k, v in state.items()})
     cls = _model_class(config_dict, state)
     if dtype is None:
         floats = [t.dtype for t in state.values() if t.is_floating_point()]

@@ -54,6 +54,7 @@ __all__ = [
     "answer",
     "answer_batch",
     "load_qa_model",
+    "load_tokenizer",
     "plan_batches",
 ]
 
@@ -100,20 +101,81 @@ def load_qa_model(
     """A question-answering model and its tokenizer from a checkpoint folder; `packed` slices
     removed heads and FFN units out first (same outputs, less work), padding FFN widths to
     multiples of `align`."""
-    from transformers import AutoTokenizer
-
     from analyzer.runtime.packing import load
+    from analyzer.weights.architecture import usable_positions
 
+    tokenizer = load_tokenizer(path)
+    if tokenizer is None:
+        raise CheckpointError(
+            Path(path),
+            "has no tokenizer files (tokenizer.json or vocab.txt, ...); evaluation needs the "
+            "tokenizer the model was trained with: copy it into the checkpoint folder",
+        )
+    if getattr(tokenizer, "backend_tokenizer", None) is None:
+        raise CheckpointError(Path(path), "tokenizer has no fast (Rust) version, which QA needs")
     layout = "packed" if packed else "stored"
     model = load(path, layout=layout, dtype=dtype, device=device, align=align)
+    config_path = _folder(path) / "config.json"
     if not type(model).__name__.endswith("ForQuestionAnswering"):
-        folder = Path(path) if Path(path).is_dir() else Path(path).parent
         raise CheckpointError(
-            folder / "config.json",
+            config_path,
             f"{type(model).__name__} has no question-answering head: eval needs a model "
             "with a span-prediction head (qa_outputs), fine-tuned on SQuAD",
         )
-    return model, AutoTokenizer.from_pretrained(path)
+    if len(tokenizer) > model.config.vocab_size:
+        raise CheckpointError(
+            config_path,
+            f"vocab_size {model.config.vocab_size:,} is smaller than the tokenizer's "
+            f"{len(tokenizer):,} tokens: not the tokenizer of this model",
+        )
+    if usable_positions(model.config) < QASettings.max_length:
+        raise CheckpointError(
+            config_path,
+            f"max_position_embeddings {model.config.max_position_embeddings} leaves "
+            f"{usable_positions(model.config)} positions, fewer than the "
+            f"{QASettings.max_length}-token windows of the SQuAD evaluation",
+        )
+    return model, tokenizer
+
+
+# what makes a tokenizer: without one of these, transformers would build an empty one
+_VOCABULARIES = (
+    "tokenizer.json",
+    "vocab.txt",
+    "vocab.json",
+    "spiece.model",
+    "sentencepiece.bpe.model",
+)
+
+
+def _folder(path) -> Path:
+    path = Path(path)
+    return path if path.is_dir() else path.parent
+
+
+def load_tokenizer(path) -> Any:
+    """The checkpoint's own tokenizer, or None when it ships no vocabulary file.
+
+    Its files must be regular files within the size limits; a corrupt file or an unknown
+    tokenizer class is a CheckpointError (transformers raises many kinds of error)."""
+    from analyzer.inputs import CONFIG_LIMIT, TOKENIZER_LIMIT, check_regular_file
+    from analyzer.weights.checkpoint import TOKENIZER_FILES
+
+    folder = _folder(path)
+    present = [folder / n for n in TOKENIZER_FILES if (folder / n).exists()]
+    if not any(p.name in _VOCABULARIES for p in present):
+        return None
+    for file in present:
+        limit = CONFIG_LIMIT if file.name.endswith("config.json") else TOKENIZER_LIMIT
+        check_regular_file(file, limit, CheckpointError)
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    except Exception as exc:  # JSON, Rust, class lookup and OS errors alike
+        problem = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise CheckpointError(folder, f"tokenizer cannot be loaded ({problem})") from None
+    return tokenizer
 
 
 def answer(model, tokenizer, question: str, context: str, **kwargs: Any) -> Answer:

@@ -1,4 +1,4 @@
-"""SQuAD v2 data in the official JSON format: reading, checking, reproducible subsets.
+"""SQuAD v2 (or v1.1) data in the official JSON format: reading, checking, reproducible subsets.
 
 The official format (`version`, `data[].paragraphs[].qas[]`) is kept as it is, so a subset
 written back with `write_squad` is a file the official evaluation script accepts.
@@ -17,6 +17,7 @@ from analyzer.errors import InputError
 from analyzer.records import read_json
 
 __all__ = [
+    "SQUAD_VERSIONS",
     "SquadData",
     "SquadQuestion",
     "bundled_sample_path",
@@ -26,6 +27,9 @@ __all__ = [
     "subset",
     "write_squad",
 ]
+
+
+SQUAD_VERSIONS = ("2.0", "1.1")
 
 
 @dataclass(frozen=True)
@@ -56,15 +60,46 @@ class SquadData:
     def ids(self) -> tuple[str, ...]:
         return tuple(q.id for q in self.questions)
 
+    @property
+    def version(self) -> str:
+        """ "2.0" or "1.1": the `version` field, else the structure (v2 marks questions
+        `is_impossible` and leaves their `answers` empty; v1.1 has neither)."""
+        stated = str(self.raw.get("version", "")).removeprefix("v")
+        if stated in SQUAD_VERSIONS:
+            return stated
+        unanswerable = any(not q.has_answer for q in self.questions)
+        flagged = any(
+            "is_impossible" in qa
+            for article in self.raw["data"]
+            for paragraph in article["paragraphs"]
+            for qa in paragraph["qas"]
+        )
+        return "2.0" if unanswerable or flagged else "1.1"
+
 
 def bundled_sample_path() -> Path:
     """The SQuAD v2 sample shipped in the package (CC BY-SA 4.0; SQUAD_LICENSE.md beside it)."""
     return Path(__file__).parent.parent / "data" / "squad_v2_sample.json"
 
 
-def read_squad(path: str | Path) -> SquadData:
-    """Read and check an official SQuAD (v2 or v1.1) JSON file."""
-    return parse_squad(read_json(path), str(path))
+def read_squad(path: str | Path, version: str = "2.0") -> SquadData:
+    """Read and check an official SQuAD JSON file of the given version ("2.0" or "1.1").
+
+    v1.1 data read as v2 is refused: its scores would silently lack every unanswerable
+    question. v2 data may be read as v1.1 only if all its questions have answers."""
+    data = parse_squad(read_json(path), str(path))
+    if data.version == "1.1" and version == "2.0":
+        raise InputError(
+            path,
+            "is SQuAD v1.1 data (no unanswerable questions, no is_impossible flags); "
+            "pass --squad-version 1.1 to score it as v1.1",
+        )
+    unanswerable = sum(1 for q in data.questions if not q.has_answer)
+    if version == "1.1" and unanswerable:
+        raise InputError(
+            path, f"holds {unanswerable} unanswerable question(s): SQuAD v2 data, not v1.1"
+        )
+    return data
 
 
 def parse_squad(raw: Any, source: str) -> SquadData:

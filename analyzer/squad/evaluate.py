@@ -90,10 +90,17 @@ def build_evaluation(
 
 
 def score_files(
-    data_path: str | Path, predictions_path: str | Path, na_probs_path: str | Path | None = None
+    data_path: str | Path,
+    predictions_path: str | Path,
+    na_probs_path: str | Path | None = None,
+    *,
+    version: str = "2.0",
 ) -> Evaluation:
-    """`prunecard score`: figures for predictions made by any inference stack."""
-    data = read_squad(data_path)
+    """`prunecard score`: figures for predictions made by any inference stack. `version`
+    "1.1" scores v1.1 data (no unanswerable questions) with the same metric."""
+    if version == "1.1" and na_probs_path is not None:
+        raise InputError(na_probs_path, "no-answer probabilities apply to SQuAD v2 only")
+    data = read_squad(data_path, version)
     preds = read_predictions(predictions_path)
     ids = set(data.ids)
     na_probs = None

@@ -16,6 +16,10 @@ Reproduced from the official script, including its quirks:
   is a non-empty string, even one that normalises to "". They appear only when
   probabilities are given, as in the official script.
 
+SQuAD v1.1 data (`score --squad-version 1.1`) goes through the same code: every question
+has answers, so EM and F1 are those of evaluate-v1.1.py (same normalisation, maximum over
+gold answers) and no NoAns figures appear.
+
 One deliberate difference: a question without a prediction counts as wrong (0 for EM and
 F1, and never right at any threshold) and stays in every total. The official v2 script
 prints "Missing prediction" and then fails; v1.1 counted such questions as wrong.

@@ -19,7 +19,17 @@ from typing import Any
 
 from analyzer.errors import CheckpointError
 
-__all__ = ["Family", "Geometry", "Param", "bias_name", "classify", "dense_shape", "detect"]
+__all__ = [
+    "Family",
+    "Geometry",
+    "Param",
+    "bias_name",
+    "check_model_config",
+    "classify",
+    "dense_shape",
+    "detect",
+    "usable_positions",
+]
 
 
 @dataclass(frozen=True)
@@ -227,3 +237,64 @@ def dense_shape(
             f"{g.num_heads} heads, FFN {inter}{detail}) implies {list(expected_stored)}",
         )
     return dense
+
+
+# --------------------------------------------------------------------------- building models
+
+# Far above any real model (the largest vocabularies are ~1M tokens), far below what would
+# make torch allocate terabytes for an embedding before the weights are even read.
+MAX_VOCAB = 1 << 22
+MAX_POSITIONS = 1 << 20
+MAX_TOKEN_TYPES = 1 << 10
+
+
+def check_model_config(config: Any, config_path: Path, shapes: dict[str, tuple[int, ...]]) -> None:
+    """Refuse config values that would make torch fail (or allocate without end) while
+    building the model: sizes out of range, an unknown activation, embedding tables whose
+    size contradicts the stored ones. `config` is the transformers config (defaults filled);
+    `shapes` maps tensor names to stored shapes."""
+    from transformers.activations import ACT2FN
+
+    sizes = (
+        ("vocab_size", MAX_VOCAB, "word_embeddings.weight"),
+        ("max_position_embeddings", MAX_POSITIONS, "position_embeddings.weight"),
+        ("type_vocab_size", MAX_TOKEN_TYPES, "token_type_embeddings.weight"),
+    )
+    for key, most, table in sizes:
+        if not hasattr(config, key):
+            continue
+        value = getattr(config, key)
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= most:
+            raise CheckpointError(
+                config_path, f"{key} must be an integer from 1 to {most:,}, got {value!r}"
+            )
+        rows = [shape[0] for name, shape in shapes.items() if name.endswith(table) and shape]
+        if rows and rows[0] != value:
+            raise CheckpointError(
+                config_path, f"{key} is {value:,} but the stored {table} has {rows[0]:,} rows"
+            )
+    pad = getattr(config, "pad_token_id", None)
+    vocab = getattr(config, "vocab_size", 0)
+    if pad is not None and (
+        isinstance(pad, bool) or not isinstance(pad, int) or not 0 <= pad < vocab
+    ):
+        raise CheckpointError(config_path, f"pad_token_id {pad!r} is outside the vocabulary")
+    key = "activation" if hasattr(config, "activation") else "hidden_act"
+    act = getattr(config, key, None)
+    if not isinstance(act, str) or act not in ACT2FN:
+        known = ", ".join(sorted(k for k in ACT2FN if k.isidentifier())[:8])
+        raise CheckpointError(
+            config_path, f"{key} {act!r} is not a known activation ({known}, ...)"
+        )
+    eps = getattr(config, "layer_norm_eps", 1e-12)
+    if isinstance(eps, bool) or not isinstance(eps, int | float) or not 0 < eps < 1:
+        raise CheckpointError(
+            config_path, f"layer_norm_eps must be a small positive number, got {eps!r}"
+        )
+
+
+def usable_positions(config: Any) -> int:
+    """Tokens a model can take at once: RoBERTa-style position ids start after padding_idx."""
+    roberta = config.model_type in ("roberta", "xlm-roberta", "camembert")
+    offset = (config.pad_token_id or 0) + 1 if roberta else 0
+    return config.max_position_embeddings - offset

@@ -22,6 +22,7 @@ from typing import Any
 
 from analyzer.errors import CheckpointError
 from analyzer.hashing import sha256_file
+from analyzer.inputs import CONFIG_LIMIT, check_regular_file, os_problem
 from analyzer.records import read_json
 from analyzer.weights.quantization import refuse_quantized
 
@@ -138,8 +139,12 @@ class Checkpoint:
 def open_checkpoint(path: str | Path) -> Checkpoint:
     """Index a checkpoint folder (or one weights file beside its config.json)."""
     path = Path(path)
-    if not path.exists():
-        raise CheckpointError(path, "no such file or folder")
+    try:
+        path.stat()
+    except FileNotFoundError:
+        raise CheckpointError(path, "no such file or folder") from None
+    except OSError as exc:  # a name too long, a symlink loop, a file used as a folder
+        raise CheckpointError(path, os_problem(exc)) from None
     root = path if path.is_dir() else path.parent
     weight_files = _find_weight_files(path)
     config = _read_config(root)
@@ -209,7 +214,7 @@ def _find_weight_files(path: Path) -> tuple[Path, ...]:
 
 
 def _read_index(index: Path) -> tuple[Path, ...]:
-    data = read_json(index, CheckpointError)
+    data = read_json(index, CheckpointError, CONFIG_LIMIT)
     weight_map = data.get("weight_map") if isinstance(data, dict) else None
     if not isinstance(weight_map, dict) or not weight_map:
         raise CheckpointError(index, "index has no 'weight_map' object")
@@ -233,7 +238,7 @@ def _read_config(root: Path) -> dict[str, Any]:
         raise CheckpointError(
             path, "missing: a checkpoint needs its config.json beside the weights"
         )
-    config = read_json(path, CheckpointError)
+    config = read_json(path, CheckpointError, CONFIG_LIMIT)
     if not isinstance(config, dict):
         raise CheckpointError(path, "must hold a JSON object")
     return config
@@ -243,6 +248,7 @@ def _read_config(root: Path) -> dict[str, Any]:
 
 
 def _list_file(path: Path) -> list[TensorRef]:
+    check_regular_file(path, error=CheckpointError)  # never a pipe or a device
     if path.stat().st_size == 0:
         raise CheckpointError(path, "file is empty (0 bytes)")
     if path.suffix == ".safetensors":
