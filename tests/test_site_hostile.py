@@ -190,3 +190,24 @@ def test_folder_name_title_page_builds(pages):
     slug = [p for p in pages if p.startswith("models/folder")]
     assert len(slug) == 1 and re.fullmatch(r"models/[a-z0-9-]+/index\.html", slug[0])
     assert FOLDER in "".join(pages[slug[0]].text)
+
+
+def test_a_long_hostile_heading_and_image_runs_read_in_linear_time(hostile_site, tmp_path):
+    """Titles and figure swaps are found without backtracking regexes: 100 kB lines that
+    made the old patterns quadratic are read at once (old code: minutes)."""
+    import time
+
+    from analyzer.publish.site import model_markdown, read_report_dir
+
+    folder = tmp_path / "long"
+    folder.mkdir()
+    report = hostile_site / "models" / "hostile-card" / "report.json"
+    (folder / "report.json").write_bytes(report.read_bytes())
+    body = "![" * 50_000 + "\n\n" + '<img src="assets/' * 10_000 + "\n"
+    (folder / "README.md").write_text("# a" + " " * 100_000 + "x\n\n" + body)
+    start = time.perf_counter()
+    page = read_report_dir(folder)
+    text = model_markdown(page, tmp_path / "no-assets")
+    assert time.perf_counter() - start < 5
+    assert page.title == "a"  # the first 200 characters, as text
+    assert body in text

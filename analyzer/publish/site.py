@@ -116,9 +116,10 @@ def read_report_dir(path: str | Path, slug: str | None = None) -> ModelPage:
         card = ""
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(card_file, f"not a readable text file ({exc})") from None
-    heading = re.search(r"^# +(.+?)\s*#*\s*$", card, flags=re.MULTILINE)
     name = path.resolve().name
-    title = _plain_text(heading.group(1)) if heading else name
+    heading = next((line for line in card.splitlines() if line.startswith("# ")), "")
+    # at most 200 characters: a title, not a paragraph (and Markdown's time stays bounded)
+    title = _plain_text(heading[2:].strip().rstrip("#")[:200]) if heading else name
     return ModelPage(path, slug or _slug(name), title or name, report, card)
 
 
@@ -173,30 +174,10 @@ def inline_svg(text: str, prefix: str) -> str:
     return "\n".join(line for line in text.splitlines() if line.strip())
 
 
-def _figure_block(stem: str, caption: str = "") -> str:
-    """A slot for the figure assets/STEM.svg that prunecard drew; `site_hooks` inlines it."""
-    cap = f"\n<figcaption>{escape(caption)}</figcaption>" if caption else ""
-    return f'\n<figure class="prunecard-figure" data-prunecard-svg="{stem}">{cap}\n</figure>\n'
-
-
-def _inline_card_figures(card: str, assets: Path, used: set[str]) -> str:
-    """Replace the card's PNG images with the SVG twins prunecard drew, inline (tooltips
-    need that)."""
-
-    def swap(match: re.Match[str]) -> str:
-        alt, stem = match.group("alt") or "", match.group("stem")
-        svg = assets / f"{stem}.svg"
-        if not re.fullmatch(r"[a-z0-9-]+", stem) or not svg.is_file():
-            return match.group(0)
-        used.add(svg.name)
-        return _figure_block(stem, alt)
-
-    markdown_image = r'!\[(?P<alt>[^\]]*)\]\(assets/(?P<stem>[^)\s]+)\.png(?:\s+"[^"]*")?\)'
-    card = re.sub(markdown_image, swap, card)
-    html_image = (
-        r'<img\b[^>]*?src="assets/(?P<stem>[^"]+)\.png"[^>]*?(?:alt="(?P<alt>[^"]*)")?[^>]*>'
-    )
-    return re.sub(html_image, swap, card)
+def _figure_block(stem: str) -> str:
+    """A slot for the figure assets/STEM.svg that prunecard drew; `site_hooks` inlines it
+    (and swaps the card's images of assets/STEM.png for it)."""
+    return f'\n<figure class="prunecard-figure" data-prunecard-svg="{stem}">\n</figure>\n'
 
 
 # --------------------------------------------------------------------------- model pages
@@ -349,12 +330,12 @@ def _provenance_section(page: ModelPage) -> str:
 
 
 def model_markdown(page: ModelPage, assets: Path) -> str:
-    """The page: the card (PNG images swapped for the SVG figures in `assets`, which
-    prunecard drew), then the measured details."""
-    used: set[str] = set()
-    card = _inline_card_figures(page.card, assets, used) if page.card else ""
+    """The page: the card (`site_hooks` swaps its PNG figures for the SVGs prunecard drew
+    into `assets`), the figures the card does not show, then the measured details."""
+    card = page.card
     parts = [FRONT_MATTER + (card.rstrip() + "\n" if card else f"# {md_text(page.title)}\n")]
-    extra = sorted(p for p in assets.glob("*.svg") if p.name not in used) if assets.is_dir() else []
+    drawn = sorted(assets.glob("*.svg")) if assets.is_dir() else []
+    extra = [svg for svg in drawn if f"assets/{svg.stem}.png" not in card]
     if extra:
         parts.append("## Figures\n")
         parts += [_figure_block(svg.stem) for svg in extra]

@@ -2,10 +2,11 @@
 
 A page whose front matter says `prunecard: generated` was rendered from report folders,
 which anyone may have written: its HTML passes through `clean_html` after Markdown, and
-only then are the figures prunecard drew in this run inlined where it left a
-`<figure data-prunecard-svg="STEM">` slot (SVG needs inlining for its tooltips; nothing
-read from a report folder is ever inlined). Pages without the flag (the project's own
-docs) are left as written. `on_env` gives the theme override its CSP filter.
+only then are the figures prunecard drew in this run inlined, in place of the card's
+images of assets/STEM.png and where it left a `<figure data-prunecard-svg="STEM">` slot
+(SVG needs inlining for its tooltips; nothing read from a report folder is ever
+inlined). Pages without the flag (the project's own docs) are left as written. `on_env`
+gives the theme override its CSP filter.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from pathlib import Path
 from analyzer.publish.safe_html import clean_html, content_security_policy
 
 GENERATED = "generated"  # the front-matter value `prunecard: generated`
-_SLOT = re.compile(r'(<figure\b[^>]*\bdata-prunecard-svg="([a-z0-9-]+)"[^>]*>)')
+_SLOT = re.compile(r'<figure\b[^<>]*\bdata-prunecard-svg="([a-z0-9-]+)"[^<>]*>')
+_IMAGE = re.compile(r"<img\b([^<>]*)>")  # in nh3's output: attributes quoted, no "<" or ">"
+_ATTRIBUTE = re.compile(r'([a-z-]+)="([^"]*)"')
 
 
 def on_env(env, config, files):
@@ -30,11 +33,24 @@ def on_page_content(html, page, config, files):
     from analyzer.publish.site import inline_svg
 
     assets = Path(page.file.abs_src_path).parent / "assets"
+    drawn = {svg.stem: svg for svg in assets.glob("*.svg")} if assets.is_dir() else {}
+
+    def svg(stem: str) -> str:
+        return inline_svg(drawn[stem].read_text("utf-8"), f"fig-{stem}")
+
+    def swap_image(match: re.Match[str]) -> str:
+        """An image of assets/STEM.png whose SVG prunecard drew: the SVG, inline."""
+        attributes = dict(_ATTRIBUTE.findall(match.group(1)))
+        src = attributes.get("src", "")
+        stem = src.removeprefix("assets/").removesuffix(".png")
+        if src != f"assets/{stem}.png" or stem not in drawn:
+            return match.group(0)
+        caption = attributes.get("alt", "")  # still escaped, as nh3 wrote it
+        caption = f"<figcaption>{caption}</figcaption>" if caption else ""
+        return f'<figure class="prunecard-figure">\n{svg(stem)}{caption}</figure>'
 
     def fill(match: re.Match[str]) -> str:
-        svg = assets / f"{match.group(2)}.svg"
-        if not svg.is_file():
-            return match.group(1)
-        return match.group(1) + "\n" + inline_svg(svg.read_text("utf-8"), f"fig-{match.group(2)}")
+        stem = match.group(1)
+        return match.group(0) + "\n" + svg(stem) if stem in drawn else match.group(0)
 
-    return _SLOT.sub(fill, clean_html(html))
+    return _SLOT.sub(fill, _IMAGE.sub(swap_image, clean_html(html)))
