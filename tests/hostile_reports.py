@@ -60,7 +60,9 @@ Read [the paper](javascript:{js("card-md-link")}) or
 
 <div style="background: url(http://attacker.invalid/{MARK}.png)">styled</div>
 
-![Non-zero weights](assets/density.png)
+![Non-zero weights](assets/density.png) ![again](assets/density.png)
+
+<figure data-prunecard-svg="heads"></figure>
 """
 
 SVG = (

@@ -33,10 +33,12 @@ def on_page_content(html, page, config, files):
     from analyzer.publish.site import inline_svg
 
     assets = Path(page.file.abs_src_path).parent / "assets"
+    # each figure is inlined once per page (ids stay unique; a card repeating an image
+    # cannot multiply the page's size): the drawn figures not inlined yet
     drawn = {svg.stem: svg for svg in assets.glob("*.svg")} if assets.is_dir() else {}
 
     def svg(stem: str) -> str:
-        return inline_svg(drawn[stem].read_text("utf-8"), f"fig-{stem}")
+        return inline_svg(drawn.pop(stem).read_text("utf-8"), f"fig-{stem}")
 
     def swap_image(match: re.Match[str]) -> str:
         """An image of assets/STEM.png whose SVG prunecard drew: the SVG, inline."""
