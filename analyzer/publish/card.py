@@ -6,17 +6,25 @@ template (the packaged `model_card.md.j2` or the user's own) that receives the r
 small formatting filters, so every number in the prose is a record's value rounded with a
 stated precision. Differences to a reference are computed from the rounded values the card
 displays, so "82.57 vs 85.85, -3.28" always adds up.
+
+Templates run in Jinja2's sandbox (a user's `--template` cannot reach Python internals).
+Every string a template prints is escaped for its output: Markdown text that cannot turn
+into HTML, a link or a code span (`md_text`; the `code` filter makes a safe code span),
+or HTML-escaped for a template whose name says it writes HTML (`*.html.j2`). The base
+model must be a Hub id and names are one line, since both reach links and headings.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
 from analyzer.errors import InputError, OutputError
+from analyzer.publish.safe_html import md_code, md_text
 from analyzer.records import HEAD_RULE, Analysis, Bench, Report, read_json
 
 __all__ = [
@@ -40,8 +48,10 @@ __all__ = [
 CARD_FILE = "README.md"
 # what a card writes into a folder, and so all it may replace in a checkpoint folder
 CARD_OUTPUTS = (CARD_FILE, "report.json", "assets", ".eval_results")
+HTML_SUFFIXES = (".html", ".htm", ".xml")  # a template named like this writes HTML
 DEFAULT_TEMPLATE = "model_card.md.j2"
 EVAL_DATASET_ID = "rajpurkar/squad_v2"  # the Hub id of SQuAD v2
+HUB_ID = re.compile(r"[\w.-]{1,96}(/[\w.-]{1,96})?")  # what huggingface.co/ID may name
 SCORE_DIGITS = 2  # EM / F1 are percentages shown with 2 decimals, like the official script
 WIDGET = (
     {
@@ -79,6 +89,15 @@ class CardOptions:
     language: str = "en"  # SQuAD v2, the task's data, is English
     reference: Reference | None = None
     template: Path | None = None  # a user's Jinja2 template for the body
+
+    def __post_init__(self) -> None:
+        for option, value in (("--name", self.model_name), ("--license", self.license)):
+            if not value or re.search(r"[\x00-\x1f\x7f]", value):
+                raise InputError(option, f"must be one line of text, got {value!r}")
+        if self.base_model is not None and not HUB_ID.fullmatch(self.base_model):
+            raise InputError(
+                "--base", f"{self.base_model!r} is not a Hub id (owner/name, letters, digits, -_.)"
+            )
 
 
 def load_reference(path: Path) -> Reference:
@@ -156,6 +175,7 @@ def packed_params_as_benchmarked(analysis: Analysis, bench: Bench) -> int | None
 
 
 FILTERS = {
+    "code": md_code,
     "pct": _pct,
     "count": _count,
     "mb": _mb,
@@ -301,15 +321,30 @@ def _environment(template: Path | None) -> tuple[Any, str]:
             source = Path(template).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise InputError(template, f"cannot read the template ({exc})") from None
-    env = jinja2.Environment(
-        undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False
+    from jinja2.sandbox import SandboxedEnvironment
+    from markupsafe import Markup
+
+    html = template is not None and Path(template).name.removesuffix(".j2").endswith(HTML_SUFFIXES)
+    env = SandboxedEnvironment(
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=html,
+        # a Markdown card: strings print as text (filters that build Markdown return Markup)
+        finalize=None if html else lambda v: v if isinstance(v, Markup | int | float) else _md(v),
     )
     env.filters.update(FILTERS)
+    if not html:
+        env.filters["code"] = lambda text: Markup(md_code(text))
     return env, source
+
+
+def _md(value: Any) -> Any:
+    return md_text(value) if isinstance(value, str) else value
 
 
 def template_context(report: Report, options: CardOptions, figures: tuple[str, ...]) -> dict:
     """The variables a card template receives (documented in docs/card.md)."""
+    from markupsafe import Markup
 
     analysis, bench = report.analysis, report.bench
     return {
@@ -324,7 +359,10 @@ def template_context(report: Report, options: CardOptions, figures: tuple[str, .
         "license": options.license,
         "head_rule": analysis.heads.rule if analysis is not None else HEAD_RULE,
         "figures": figures,
-        "checkpoint_literal": json.dumps(report.provenance.checkpoint),
+        # a Python string literal inside a fenced block: no backtick may close the fence
+        "checkpoint_literal": Markup(
+            json.dumps(report.provenance.checkpoint).replace("`", r"\u0060")
+        ),
         "widget": WIDGET,
         # one source per figure: the analysed files, else what bench saw
         "original_bytes": analysis.file_bytes

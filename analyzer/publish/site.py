@@ -5,6 +5,12 @@ compares every model in a sortable table and a comparison page plots accuracy ag
 speedup and density. Everything is rendered from the records, so a figure on the site is
 the figure in report.json. The site is built to work offline: no web fonts, no CDN, no
 generator link, a local table sorter and mkdocs-material's own search.
+
+Report folders are other people's files: every page built from them is sanitised after
+Markdown (`site_hooks`, `safe_html.clean_html`), strings from records are escaped where
+they enter the Markdown, the figures are redrawn from report.json (no SVG from a report
+folder is copied or inlined), only image files are copied from its assets/, and every
+page carries a Content-Security-Policy (the theme override in templates/site_theme).
 """
 
 from __future__ import annotations
@@ -14,11 +20,13 @@ import re
 import shutil
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from html import escape
+from html import escape, unescape
 from pathlib import Path
 
 from analyzer.errors import InputError, OutputError
 from analyzer.outputs import staged_dir
+from analyzer.publish.safe_html import md_code, md_text
+from analyzer.publish.site_hooks import GENERATED
 from analyzer.records import Report
 from analyzer.text import percent
 
@@ -33,6 +41,11 @@ __all__ = [
 ]
 
 NOT_MEASURED = "not measured"
+HOOKS_FILE = Path(__file__).with_name("site_hooks.py")
+# copied from a report's assets/: images a browser only ever displays (no SVG: it can
+# carry script when opened on its own; prunecard redraws its own figures instead)
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".webp"})
+FRONT_MATTER = f"---\nprunecard: {GENERATED}\n---\n\n"
 
 SORTER_JS = """\
 // Click a column header to sort the table by it (numbers by data-sort; empty cells last).
@@ -100,10 +113,20 @@ def read_report_dir(path: str | Path, slug: str | None = None) -> ModelPage:
         card = ""
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(card_file, f"not a readable text file ({exc})") from None
-    heading = re.search(r"^# +(.+?)\s*#*\s*$", card, flags=re.MULTILINE)
     name = path.resolve().name
-    title = heading.group(1) if heading else name
-    return ModelPage(path, slug or _slug(name), title, report, card)
+    heading = next((line for line in card.splitlines() if line.startswith("# ")), "")
+    # at most 200 characters: a title, not a paragraph (and Markdown's time stays bounded)
+    title = _plain_text(heading[2:].strip().rstrip("#")[:200]) if heading else name
+    return ModelPage(path, slug or _slug(name), title or name, report, card)
+
+
+def _plain_text(markdown_line: str) -> str:
+    """What a Markdown heading reads as (`**x** \\| y` -> `x | y`): the title is text,
+    escaped wherever it is written into a page."""
+    import markdown
+
+    html = markdown.markdown(markdown_line)
+    return " ".join(unescape(re.sub(r"<[^>]*>", "", html)).split())
 
 
 def _strip_front_matter(text: str) -> str:
@@ -148,29 +171,10 @@ def inline_svg(text: str, prefix: str) -> str:
     return "\n".join(line for line in text.splitlines() if line.strip())
 
 
-def _figure_block(svg_text: str, prefix: str, caption: str = "") -> str:
-    svg = inline_svg(svg_text, prefix)
-    cap = f"\n<figcaption>{escape(caption)}</figcaption>" if caption else ""
-    return f'\n<figure class="prunecard-figure">\n{svg}{cap}\n</figure>\n'
-
-
-def _inline_card_figures(card: str, assets: Path, used: set[str]) -> str:
-    """Replace the card's PNG images with their SVG twins, inline (tooltips need that)."""
-
-    def swap(match: re.Match[str]) -> str:
-        alt, stem = match.group("alt") or "", match.group("stem")
-        svg = assets / f"{stem}.svg"
-        if not svg.is_file():
-            return match.group(0)
-        used.add(svg.name)
-        return _figure_block(svg.read_text(encoding="utf-8"), f"fig-{_slug(stem)}", alt)
-
-    markdown_image = r'!\[(?P<alt>[^\]]*)\]\(assets/(?P<stem>[^)\s]+)\.png(?:\s+"[^"]*")?\)'
-    card = re.sub(markdown_image, swap, card)
-    html_image = (
-        r'<img\b[^>]*?src="assets/(?P<stem>[^"]+)\.png"[^>]*?(?:alt="(?P<alt>[^"]*)")?[^>]*>'
-    )
-    return re.sub(html_image, swap, card)
+def _figure_block(stem: str) -> str:
+    """A slot for the figure assets/STEM.svg that prunecard drew; `site_hooks` inlines it
+    (and swaps the card's images of assets/STEM.png for it)."""
+    return f'\n<figure class="prunecard-figure" data-prunecard-svg="{stem}">\n</figure>\n'
 
 
 # --------------------------------------------------------------------------- model pages
@@ -230,7 +234,7 @@ def _layer_section(page: ModelPage) -> str:
             ("Files", f"{a.file_bytes / 1e6:.1f} MB"),
         ],
     )
-    return f"### Per-layer figures\n\n{summary}\n\nHead rule: {escape(a.heads.rule)}\n\n{table}\n"
+    return f"### Per-layer figures\n\n{summary}\n\nHead rule: {md_text(a.heads.rule)}\n\n{table}\n"
 
 
 def _evaluation_section(page: ModelPage) -> str:
@@ -258,9 +262,9 @@ def _evaluation_section(page: ModelPage) -> str:
         [
             ("Questions scored", f"{e.n:,}"),
             ("Model evaluated", "packed" if e.packed else "as stored"),
-            ("Data", f"`{Path(e.data).name}` (sha256 `{e.data_sha256[:12]}`)"),
+            ("Data", f"{md_code(Path(e.data).name)} (sha256 {md_code(e.data_sha256[:12])})"),
             ("Sample", f"limit {e.limit}, seed {e.seed}" if e.limit else "all questions"),
-            ("Device", e.device),
+            ("Device", md_text(e.device)),
             ("Questions per second", f"{e.questions_per_second:.1f}"),
             ("Missing / extra predictions", f"{e.missing_predictions} / {e.extra_predictions}"),
         ],
@@ -304,35 +308,34 @@ def _timing_section(page: ModelPage) -> str:
     env = b.environment
     return (
         f"### Timing\n\nMedians ± interquartile range, dense and packed in one process on "
-        f"{escape(env.cpu if b.device == 'cpu' else env.device)} ({b.device}, {b.dtype}, "
-        f"{b.threads} threads, torch {env.torch}). Packed and dense logits differ by at most "
-        f"{b.equivalence.max_abs_diff:.2g} (tolerance {b.equivalence.tolerance:.2g}).\n\n"
+        f"{md_text(env.cpu if b.device == 'cpu' else env.device)} ({md_text(b.device)}, "
+        f"{md_text(b.dtype)}, {b.threads} threads, torch {md_text(env.torch)}). Packed and "
+        f"dense logits differ by at most {b.equivalence.max_abs_diff:.2g} "
+        f"(tolerance {b.equivalence.tolerance:.2g}).\n\n"
         f"{table}\n"
     )
 
 
 def _provenance_section(page: ModelPage) -> str:
     p = page.report.provenance
-    hashes = [(f"`{name}`", f"`{digest[:16]}`") for name, digest in p.file_sha256.items()]
+    hashes = [(md_code(name), md_code(digest[:16])) for name, digest in p.file_sha256.items()]
     files = _md_table(("File", "sha256 (first 16)"), hashes) if hashes else ""
     return (
-        f"### Files and provenance\n\nMeasured by prunecard {p.tool_version} on {p.created} "
-        f"with `{p.command}`.\n\n{files}\n"
+        f"### Files and provenance\n\nMeasured by prunecard {md_text(p.tool_version)} on "
+        f"{md_text(p.created)} with {md_code(p.command)}.\n\n{files}\n"
     )
 
 
 def model_markdown(page: ModelPage, assets: Path) -> str:
-    """The page: the card (PNG images swapped for inline SVG), then the measured details."""
-    used: set[str] = set()
-    card = _inline_card_figures(page.card, assets, used) if page.card else ""
-    parts = [card.rstrip() + "\n" if card else f"# {page.title}\n"]
-    extra = sorted(p for p in assets.glob("*.svg") if p.name not in used) if assets.is_dir() else []
+    """The page: the card (`site_hooks` swaps its PNG figures for the SVGs prunecard drew
+    into `assets`), the figures the card does not show, then the measured details."""
+    card = page.card
+    parts = [FRONT_MATTER + (card.rstrip() + "\n" if card else f"# {md_text(page.title)}\n")]
+    drawn = sorted(assets.glob("*.svg")) if assets.is_dir() else []
+    extra = [svg for svg in drawn if f"assets/{svg.stem}.png" not in card]
     if extra:
         parts.append("## Figures\n")
-        parts += [
-            _figure_block(svg.read_text(encoding="utf-8"), f"fig-{_slug(svg.stem)}")
-            for svg in extra
-        ]
+        parts += [_figure_block(svg.stem) for svg in extra]
     parts += [
         "## Measurement details\n\nEverything report.json holds, in full.\n",
         _layer_section(page),
@@ -344,11 +347,19 @@ def model_markdown(page: ModelPage, assets: Path) -> str:
 
 
 def write_model_page(page: ModelPage, folder: Path) -> Path:
-    """Write folder/index.md with the report's assets and report.json beside it."""
-    folder.mkdir(parents=True, exist_ok=True)
-    assets = page.path / "assets"
-    if assets.is_dir():
-        shutil.copytree(assets, folder / "assets", dirs_exist_ok=True)
+    """Write folder/index.md with report.json, the report's images and the figures redrawn
+    from its analysis beside it."""
+    from analyzer.publish.figures import write_figures
+
+    assets = folder / "assets"
+    assets.mkdir(parents=True, exist_ok=True)
+    source = page.path / "assets"
+    images = sorted(source.iterdir()) if source.is_dir() else []
+    for image in images:
+        if image.suffix.lower() in IMAGE_SUFFIXES and image.is_file() and not image.is_symlink():
+            shutil.copyfile(image, assets / image.name)
+    if page.report.analysis is not None:
+        write_figures(page.report.analysis, assets)
     shutil.copy2(page.path / "report.json", folder / "report.json")
     index = folder / "index.md"
     index.write_text(model_markdown(page, assets), encoding="utf-8")
@@ -426,7 +437,7 @@ def _home_markdown(rows: Sequence[_Row]) -> str:
     head = "".join(f"<th>{h}</th>" for h in header)
     count = f"{len(rows)} model{'s' if len(rows) != 1 else ''}"
     return (
-        "---\nhide:\n  - navigation\n  - toc\n---\n\n# Pruned models\n\n"
+        f"---\nprunecard: {GENERATED}\nhide:\n  - navigation\n  - toc\n---\n\n# Pruned models\n\n"
         f"{count}, fastest first. Click a column header to sort. Every figure is measured "
         "from the checkpoint by prunecard; speedup is packed against dense on the same "
         "machine at the largest measured batch x sequence (hover for it); EM and F1 are "
@@ -460,7 +471,14 @@ def _scatter_svg(points: Sequence[tuple[str, float, float]], xlabel: str, ylabel
         try:
             for i, (name, x, y) in enumerate(points):
                 ax.scatter([x], [y], s=36, color="#0072B2", gid=f"point-{i}")
-                ax.annotate(name, (x, y), xytext=(4, 4), textcoords="offset points", fontsize=8)
+                ax.annotate(
+                    name,
+                    (x, y),
+                    xytext=(4, 4),
+                    textcoords="offset points",
+                    fontsize=8,
+                    parse_math=False,  # a "$" in a model's name is text, not TeX
+                )
             ax.set_xlabel(xlabel)
             ax.set_ylabel(ylabel)
             ax.grid(True, alpha=0.3)
@@ -476,8 +494,10 @@ def _scatter_svg(points: Sequence[tuple[str, float, float]], xlabel: str, ylabel
     return svg
 
 
-def _compare_markdown(rows: Sequence[_Row]) -> str:
-    parts = ["# Accuracy against speedup and density\n"]
+def _compare_markdown(rows: Sequence[_Row], assets: Path) -> str:
+    """The comparison page; its scatter plots are drawn into `assets` (`site_hooks` inlines
+    them)."""
+    parts = [FRONT_MATTER + "# Accuracy against speedup and density\n"]
     plots = (
         ("speedup", "Speedup (packed vs dense)", lambda r: r.speedup),
         ("density", "Linear density (%)", lambda r: None if r.density is None else 100 * r.density),
@@ -487,11 +507,14 @@ def _compare_markdown(rows: Sequence[_Row]) -> str:
         missing = [r.page.title for r in rows if x_of(r) is None or r.f1 is None]
         parts.append(f"## SQuAD v2 F1 against {stem}\n")
         if points:
-            parts.append(_figure_block(_scatter_svg(points, label, "F1"), f"cmp-{stem}"))
+            assets.mkdir(parents=True, exist_ok=True)
+            svg = _scatter_svg(points, label, "F1")
+            (assets / f"cmp-{stem}.svg").write_text(svg, encoding="utf-8")
+            parts.append(_figure_block(f"cmp-{stem}"))
         else:
             parts.append(f"No model has both F1 and {stem} measured.\n")
         if points and missing:
-            parts.append("Not plotted (not measured): " + ", ".join(map(escape, missing)) + ".\n")
+            parts.append("Not plotted (not measured): " + ", ".join(map(md_text, missing)) + ".\n")
     return "\n".join(parts)
 
 
@@ -508,7 +531,13 @@ def mkdocs_config(site_name: str, nav: list, *, extra_css: Sequence[str] = ()) -
         "site_name": site_name,
         "use_directory_urls": False,
         "strict": True,
-        "theme": {"name": "material", "font": False, "features": ["navigation.sections"]},
+        "theme": {
+            "name": "material",
+            "custom_dir": str(_theme_dir()),
+            "font": False,
+            "features": ["navigation.sections"],
+        },
+        "hooks": [str(HOOKS_FILE)],
         "plugins": ["search"],
         "extra": {"generator": False},
         "extra_css": list(extra_css),
@@ -516,6 +545,13 @@ def mkdocs_config(site_name: str, nav: list, *, extra_css: Sequence[str] = ()) -
         "markdown_extensions": ["tables", "admonition", "attr_list", {"toc": {"permalink": True}}],
         "nav": nav,
     }
+
+
+def _theme_dir() -> Path:
+    """templates/site_theme: the theme override that sets the Content-Security-Policy."""
+    from importlib.resources import files
+
+    return Path(str(files("analyzer.templates").joinpath("site_theme")))
 
 
 def write_static(docs: Path) -> list[str]:
@@ -537,7 +573,12 @@ class _Collect(logging.Handler):
 
 
 def mkdocs_build(config_file: Path) -> Path:
-    """Build with mkdocs' Python API in strict mode; warnings become one OutputError."""
+    """Build with mkdocs' Python API in strict mode; warnings become one OutputError.
+
+    Every build gets prunecard's theme override (the CSP) and hooks (pages generated from
+    report folders are sanitised), whatever the config file says.
+    """
+    import yaml
     from mkdocs.commands.build import build
     from mkdocs.config import load_config
     from mkdocs.exceptions import MkDocsException
@@ -547,7 +588,10 @@ def mkdocs_build(config_file: Path) -> Path:
     logger.addHandler(collect)
     propagate, logger.propagate = logger.propagate, False
     try:
-        config = load_config(str(config_file), strict=True)
+        theme = yaml.safe_load(Path(config_file).read_text(encoding="utf-8"))["theme"]
+        theme = {**({"name": theme} if isinstance(theme, str) else theme)}
+        theme["custom_dir"] = str(_theme_dir())
+        config = load_config(str(config_file), strict=True, theme=theme, hooks=[str(HOOKS_FILE)])
         config.plugins.on_startup(command="build", dirty=False)
         try:
             build(config)
@@ -582,11 +626,14 @@ def build_site(report_dirs: Sequence[str | Path], out: str | Path, *, force: boo
         for page in pages:
             write_model_page(page, docs / "models" / page.slug)
         (docs / "index.md").write_text(_home_markdown(rows), encoding="utf-8")
-        (docs / "compare.md").write_text(_compare_markdown(rows), encoding="utf-8")
+        compare = _compare_markdown(rows, docs / "assets")
+        (docs / "compare.md").write_text(compare, encoding="utf-8")
+        # the theme writes nav titles into the HTML unescaped: escape them here
+        pages_nav = [{escape(r.page.title): f"models/{r.page.slug}/index.md"} for r in rows]
         nav = [
             {"Models": "index.md"},
             {"Comparison": "compare.md"},
-            {"Model pages": [{r.page.title: f"models/{r.page.slug}/index.md"} for r in rows]},
+            {"Model pages": pages_nav},
         ]
         config = mkdocs_config("Pruned models", nav, extra_css=css)
         (tmp / "mkdocs.yml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
