@@ -112,15 +112,21 @@ def _console(found: PageVisit, message) -> None:
         found.errors.append(f"{message.text} ({message.location.get('url', '')})")
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+class _Handler(http.server.SimpleHTTPRequestHandler):
+    paths: list[str] | None = None
+
     def log_message(self, format: str, *args: object) -> None:
-        pass
+        if self.paths is not None:
+            self.paths.append(self.path)
 
 
 @contextlib.contextmanager
-def serve(directory: Path) -> Iterator[str]:
-    """Serve `directory` on 127.0.0.1 at a free port; yields the base URL."""
-    handler = functools.partial(_QuietHandler, directory=str(directory))
+def serve(directory: Path, paths: list[str] | None = None) -> Iterator[str]:
+    """Serve `directory` on 127.0.0.1 at a free port; yields the base URL. Every requested
+    path is appended to `paths` when one is given."""
+    handler = functools.partial(
+        type("Handler", (_Handler,), {"paths": paths}), directory=str(directory)
+    )
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

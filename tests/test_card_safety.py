@@ -16,8 +16,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from analyzer.errors import InputError
+from analyzer.pipeline import build_report
 from analyzer.publish.card import CardOptions, render_card
-from analyzer.publish.report import build_report
 from analyzer.publish.safe_html import md_code, md_text
 from analyzer.weights.sparsity import analyze
 

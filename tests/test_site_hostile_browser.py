@@ -13,48 +13,13 @@ Playwright drives Debian's Chromium (`executable_path`); no browser is downloade
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import http.server
-import shutil
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from browser import serve
 from hostile_reports import MARK, make_hostile_reports
 
 from analyzer.publish.site import build_site
-
-
-class _Logged(http.server.SimpleHTTPRequestHandler):
-    paths: list[str]
-
-    def log_message(self, format: str, *args: object) -> None:
-        self.paths.append(self.path)
-
-
-@contextlib.contextmanager
-def _serve(directory: Path, paths: list[str]) -> Iterator[str]:
-    handler = functools.partial(
-        type("Handler", (_Logged,), {"paths": paths}), directory=str(directory)
-    )
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-@pytest.fixture(scope="module")
-def chromium_path() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if not found:
-        pytest.skip("Chromium is missing: apt-get install chromium")
-    return found
 
 
 @pytest.fixture(scope="module")
@@ -64,16 +29,11 @@ def site(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def browser(chromium_path, site):
-    from playwright.sync_api import sync_playwright
-
+def hostile(browser, site):
+    """The shared Chromium, the hostile site's base URL and every path it was asked for."""
     paths: list[str] = []
-    with _serve(site, paths) as root, sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=chromium_path, args=["--no-sandbox"])
-        try:
-            yield chromium, root, paths
-        finally:
-            chromium.close()
+    with serve(site, paths) as root:
+        yield browser, root, paths
 
 
 PAGES = (
@@ -95,9 +55,9 @@ PROBE = """() => ({
 })"""
 
 
-def _open(browser, url: str):
+def _open(hostile, url: str):
     """A fresh page with every console message, page error and off-site request recorded."""
-    chromium, root, _ = browser
+    chromium, root, _ = hostile
     context = chromium.new_context()
     seen: dict[str, list[str]] = {"console": [], "errors": [], "offsite": []}
 
@@ -118,9 +78,9 @@ def _open(browser, url: str):
 
 
 @pytest.mark.parametrize("name", PAGES)
-def test_no_payload_runs(browser, name):
-    _, root, paths = browser
-    context, page, seen = _open(browser, root + name)
+def test_no_payload_runs(hostile, name):
+    _, root, paths = hostile
+    context, page, seen = _open(hostile, root + name)
     try:
         found = page.evaluate(PROBE)
         page.mouse.move(400, 400)  # hover handlers, had any survived
@@ -139,9 +99,9 @@ def test_no_payload_runs(browser, name):
     assert not [p for p in paths if MARK in p or "attacker" in p]
 
 
-def test_policy_refuses_an_inserted_inline_script(browser):
-    _, root, _ = browser
-    context, page, _ = _open(browser, root + "models/hostile-card/index.html")
+def test_policy_refuses_an_inserted_inline_script(hostile):
+    _, root, _ = hostile
+    context, page, _ = _open(hostile, root + "models/hostile-card/index.html")
     try:
         ran = page.evaluate(
             """() => new Promise((done) => {
@@ -158,9 +118,9 @@ def test_policy_refuses_an_inserted_inline_script(browser):
     assert ran == {"ran": False, "blocked": "script-src-elem"}
 
 
-def test_search_works_under_the_policy(browser):
-    _, root, _ = browser
-    context, page, seen = _open(browser, root + "index.html")
+def test_search_works_under_the_policy(hostile):
+    _, root, _ = hostile
+    context, page, seen = _open(hostile, root + "index.html")
     try:
         page.locator(".md-search__input").click()
         page.keyboard.type("Hostile")
@@ -176,9 +136,9 @@ def test_search_works_under_the_policy(browser):
     assert [m for m in seen["console"] if "Content Security Policy" in m] == []
 
 
-def test_table_sorts_under_the_policy(browser):
-    _, root, _ = browser
-    context, page, seen = _open(browser, root + "index.html")
+def test_table_sorts_under_the_policy(hostile):
+    _, root, _ = hostile
+    context, page, seen = _open(hostile, root + "index.html")
     try:
         header = page.locator(".prunecard-sortable th", has_text="Linear density")
         header.click()
