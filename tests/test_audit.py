@@ -30,7 +30,7 @@ from analyzer.records import (
     write_record,
 )
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
+REFERENCE = Path(__file__).resolve().parent / "data" / "reference"  # tests/data/README.md
 SEED = REFERENCE / "seed_model_card.md"
 CARDS = sorted((REFERENCE / "nn_pruning_cards").glob("*.md"))
 SEED_SCORES = {  # the seed card's own JSON block (official SQuAD v2 script keys)

@@ -11,7 +11,7 @@ import pytest
 from analyzer.audit.claims import dataset_id, extract_claims, read_card
 from analyzer.errors import InputError
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
+REFERENCE = Path(__file__).resolve().parent / "data" / "reference"  # tests/data/README.md
 SEED = REFERENCE / "seed_model_card.md"
 CARDS = sorted((REFERENCE / "nn_pruning_cards").glob("*.md"))
 

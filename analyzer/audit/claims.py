@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from analyzer.errors import InputError
+from analyzer.front_matter import FrontMatterSyntaxError, load_front_matter, split_front_matter
 
 __all__ = [
     "CardClaims",
@@ -125,7 +126,7 @@ def dataset_id(name: str) -> str:
 def extract_claims(text: str, path: str = "<card>") -> CardClaims:
     """Every claim of a card's text, in the order they appear."""
     lines = text.splitlines()
-    front, body_start, problems = _front_matter(lines)
+    front, body_start, problems = _front_matter(lines, path)
     claims: list[Claim] = list(_metadata_claims(front, lines, body_start))
     claims += _body_claims(lines, body_start)
     sections = _section_map(lines, body_start)
@@ -137,34 +138,28 @@ def extract_claims(text: str, path: str = "<card>") -> CardClaims:
     return CardClaims(path=path, claims=tuple(claims), problems=tuple(problems), metadata=front)
 
 
-def _front_matter(lines: list[str]) -> tuple[dict[str, Any], int, list[FormatProblem]]:
-    """Parse the YAML between the first two '---' lines (page-scrape text before the first
-    one is tolerated); returns (metadata, index of the first body line, problems)."""
-    import yaml
-
+def _front_matter(lines: list[str], path: str) -> tuple[dict[str, Any], int, list[FormatProblem]]:
+    """The front matter from the first '---' line (page-scrape text before it is tolerated
+    and reported), read by the package's one bounded reader; returns (metadata, index of the
+    first body line, problems). Aliases, deep nesting and huge integers are InputErrors."""
     start = next((i for i, line in enumerate(lines) if line.strip() == "---"), None)
     if start is None or any(line.startswith("#") for line in lines[:start]):
         return {}, 0, [FormatProblem(1, lines[0][:80], "no YAML front matter (--- ... ---)")]
-    end = next((i for i in range(start + 1, len(lines)) if lines[i].strip() == "---"), None)
-    if end is None:
+    split = split_front_matter("\n".join(lines[start:]))
+    if split.source is None:
         return {}, 0, [FormatProblem(start + 1, "---", "front matter is never closed by ---")]
+    end = start + split.body_line - 1  # the closing '---' line
     problems = []
     if start:
         problems.append(
             FormatProblem(1, lines[0][:80], f"{start} line(s) of text before the front matter")
         )
-    source = "\n".join(lines[start + 1 : end])
     try:
-        data = yaml.safe_load(source) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = start + 2 + mark.line if mark is not None else start + 1
-        reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        problems.append(
-            FormatProblem(
-                at, lines[at - 1].strip()[:80], f"front matter is not valid YAML: {reason}"
-            )
-        )
+        data = load_front_matter(split.source, path) or {}
+    except FrontMatterSyntaxError as exc:
+        at = start + 1 + split.yaml_line + (exc.line or 0)
+        at = min(at, end)
+        problems.append(FormatProblem(at, lines[at - 1].strip()[:80], exc.problem))
         data = _lenient_lists(lines[start + 1 : end])
     if not isinstance(data, dict):
         problems.append(FormatProblem(start + 1, "---", "front matter is not a YAML mapping"))

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from analyzer.cli.tables import percent
 from analyzer.errors import InputError, OutputError
+from analyzer.front_matter import split_front_matter
 from analyzer.outputs import staged_dir
 from analyzer.records import Report
 
@@ -98,23 +99,18 @@ def read_report_dir(path: str | Path, slug: str | None = None) -> ModelPage:
     report = load_record(Report, path / "report.json")
     card_file = path / "README.md"
     try:
-        card = _strip_front_matter(card_file.read_text(encoding="utf-8"))
+        card = split_front_matter(card_file.read_text(encoding="utf-8")).body.lstrip("\n")
     except FileNotFoundError:
         card = ""
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(card_file, f"not a readable text file ({exc})") from None
-    heading = re.search(r"^# +(.+?)\s*#*\s*$", card, flags=re.MULTILINE)
+    heading = _TITLE.search(card)  # linear: no lazy group before optional runs
     name = path.resolve().name
-    title = heading.group(1) if heading else name
+    title = (heading.group(1).strip().rstrip("#").strip() if heading else "") or name
     return ModelPage(path, slug or _slug(name), title, report, card)
 
 
-def _strip_front_matter(text: str) -> str:
-    if text.startswith("---"):
-        end = re.search(r"^---\s*$", text[3:], flags=re.MULTILINE)
-        if end:
-            return text[3 + end.end() :].lstrip("\n")
-    return text
+_TITLE = re.compile(r"^# +([^\n]*)$", re.MULTILINE)
 
 
 def _slug(name: str) -> str:
