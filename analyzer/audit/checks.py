@@ -191,9 +191,10 @@ def audit_claims(
 ) -> AuditReport:
     """The checks themselves, on records already read (pure)."""
     findings = [_format_finding(p.line, p.text, p.problem) for p in card.problems]
+    partners = Partners(card.claims)
     for claim in card.claims:
-        findings.append(_measured(claim, card.claims, analysis, evaluation, bench))
-    findings += _internal(card.claims)
+        findings.append(_measured(claim, partners, analysis, evaluation, bench))
+    findings += _internal(card.claims, partners)
     findings.sort(key=lambda f: (f.line, _CHECK_ORDER.get(f.check, 9)))
     return AuditReport(
         card=card.path,
@@ -362,7 +363,7 @@ _NOT_THIS_MODEL = {"f1_reference", "exact_reference", "reference_file_size"}
 
 def _measured(
     claim: Claim,
-    claims: tuple[Claim, ...],
+    partners: Partners,
     analysis: Analysis | None,
     evaluation: EvalScores | None,
     bench: Bench | None,
@@ -412,7 +413,7 @@ def _measured(
             verdict,
         )
     if q.endswith("_variation"):
-        return _variation_vs_eval(claim, claims, evaluation)
+        return _variation_vs_eval(claim, partners, evaluation)
     if q in _FROM_EVAL or q.startswith(("HasAns_", "NoAns_", "best_")):
         if evaluation is None:
             return _finding(claim, "evaluation", "", "", UNCHECKED, "no evaluation given (--eval)")
@@ -496,9 +497,12 @@ def _tag(claim: Claim, analysis: Analysis | None) -> AuditFinding:
     return _finding(claim, "", "", "", UNCHECKED, "a label, not a measurable figure")
 
 
+_SHAPE = re.compile(r"batch (\d+) x (\d+)")
+
+
 def _shape(claim: Claim, bench: Bench) -> BenchShape | None:
     """The bench shape a claim names ("batch 8 x 384"), if it names one and it was run."""
-    m = re.fullmatch(r"batch (\d+) x (\d+)", claim.about)
+    m = _SHAPE.fullmatch(claim.about)
     if m is None:
         return None
     return next(
@@ -556,26 +560,26 @@ def _speedup(claim: Claim, bench: Bench | None) -> AuditFinding:
     )
 
 
-def _partner(claim: Claim, claims: tuple[Claim, ...], quantity: str) -> Claim | None:
-    """The claim of `quantity` printed in the same sentence or table row."""
-    return next(
-        (
-            c
-            for c in claims
-            if c.line == claim.line
-            and c.source == claim.source
-            and c.quantity == quantity
-            and c.value is not None
-        ),
-        None,
-    )
+class Partners:
+    """Claims printed together (same line and source), indexed by what pairs them, so that
+    pairing every claim costs one dict lookup instead of a scan of the card's claims."""
+
+    def __init__(self, claims: tuple[Claim, ...]) -> None:
+        self._by: dict[tuple[int, str, str], Claim] = {}
+        for c in claims:
+            if c.value is not None:
+                self._by.setdefault((c.line, c.source, c.quantity), c)
+
+    def of(self, claim: Claim, quantity: str) -> Claim | None:
+        """The claim of `quantity` printed in the same sentence or table row as `claim`."""
+        return self._by.get((claim.line, claim.source, quantity))
 
 
 def _variation_vs_eval(
-    claim: Claim, claims: tuple[Claim, ...], evaluation: EvalScores | None
+    claim: Claim, partners: Partners, evaluation: EvalScores | None
 ) -> AuditFinding:
     metric = claim.quantity.removesuffix("_variation")
-    reference = _partner(claim, claims, f"{metric}_reference")
+    reference = partners.of(claim, f"{metric}_reference")
     if evaluation is None or metric not in evaluation.values:
         return _finding(
             claim,
@@ -629,25 +633,25 @@ _AGREEING = {
 }
 
 
-def _internal(claims: tuple[Claim, ...]) -> list[AuditFinding]:
+def _internal(claims: tuple[Claim, ...], partners: Partners) -> list[AuditFinding]:
     return [
-        *_variations(claims),
-        *_percentages(claims),
+        *_variations(claims, partners),
+        *_percentages(claims, partners),
         *_agreement(claims),
         *_datasets(claims),
         *_json_block(claims),
     ]
 
 
-def _variations(claims: tuple[Claim, ...]) -> list[AuditFinding]:
+def _variations(claims: tuple[Claim, ...], partners: Partners) -> list[AuditFinding]:
     """A variation must equal value minus reference, as printed beside it."""
     out = []
     for claim in claims:
         if not claim.quantity.endswith("_variation") or claim.value is None:
             continue
         metric = claim.quantity.removesuffix("_variation")
-        value = _partner(claim, claims, metric)
-        reference = _partner(claim, claims, f"{metric}_reference")
+        value = partners.of(claim, metric)
+        reference = partners.of(claim, f"{metric}_reference")
         if value is None or reference is None:
             continue
         assert value.value is not None and reference.value is not None
@@ -671,7 +675,7 @@ def _variations(claims: tuple[Claim, ...]) -> list[AuditFinding]:
     return out
 
 
-def _percentages(claims: tuple[Claim, ...]) -> list[AuditFinding]:
+def _percentages(claims: tuple[Claim, ...], partners: Partners) -> list[AuditFinding]:
     """A percentage printed beside its count and total must be count / total."""
     out = []
     for pct_q, count_q, total_q in (
@@ -681,7 +685,7 @@ def _percentages(claims: tuple[Claim, ...]) -> list[AuditFinding]:
         for claim in claims:
             if claim.quantity != pct_q:
                 continue
-            count, total = _partner(claim, claims, count_q), _partner(claim, claims, total_q)
+            count, total = partners.of(claim, count_q), partners.of(claim, total_q)
             if count is None or total is None or not total.value:
                 continue
             assert count.value is not None

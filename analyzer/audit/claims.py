@@ -104,7 +104,10 @@ def _number(text: str) -> tuple[float, int]:
 
 def _plain(line: str) -> str:
     """A line without Markdown emphasis or inline code marks, for matching and quoting."""
-    return re.sub(r"\s+", " ", line.replace("**", "").replace("`", "")).strip()
+    return _SPACES.sub(" ", line.replace("**", "").replace("`", "")).strip()
+
+
+_SPACES = re.compile(r"\s+")
 
 
 # --------------------------------------------------------------------------- datasets
@@ -172,38 +175,58 @@ def _lenient_lists(lines: list[str]) -> dict[str, Any]:
     data: dict[str, Any] = {}
     key = None
     for line in lines:
-        if m := re.match(r"^([A-Za-z_][\w-]*):\s*(.*)$", line):
+        if m := _TOP_KEY.match(line):
             key, value = m.group(1), m.group(2).strip()
             data[key] = value or []
-        elif (
-            key and isinstance(data[key], list) and (m := re.match(r"^\s*-\s+([^:\s][^:]*)$", line))
-        ):
+        elif key and isinstance(data[key], list) and (m := _LIST_ITEM.match(line)):
             data[key].append(m.group(1).strip().strip("\"'"))
     return data
 
 
-def _find_line(lines: list[str], start: int, end: int, key: str, needle: str) -> int:
-    """1-based line of `needle` after `key:` within lines[start:end] (key line as fallback)."""
-    key_line = next(
-        (i for i in range(start, end) if re.match(rf"^\s*-?\s*{re.escape(key)}\s*:", lines[i])),
-        start,
-    )
-    for i in range(key_line, end):
-        if needle and needle in lines[i]:
-            return i + 1
-    return key_line + 1
+# Patterns used with .match/.fullmatch are anchored with ^ as well: unanchored, a search
+# would retry them at every position of a long line.
+_TOP_KEY = re.compile(r"^([A-Za-z_][\w-]*):\s*(.*)$")
+_LIST_ITEM = re.compile(r"^\s*-\s+([^:\s][^:]*)$")
+_META_KEYS = ("datasets", "metrics", "tags", "type", "value")
+_KEY_LINE = {key: re.compile(rf"^\s*(?:-\s*)?{key}\s*:") for key in _META_KEYS}
+
+
+class _LineFinder:
+    """Lines of metadata items, found by one forward pass per key: items are listed in the
+    order YAML reads them, so each search resumes where the previous one of its key stopped
+    (a scan from the top for every item was quadratic)."""
+
+    def __init__(self, lines: list[str], end: int) -> None:
+        self.lines, self.end = lines, end
+        self.key_line: dict[str, int] = {}
+        self.cursor: dict[str, int] = {}
+
+    def find(self, key: str, needle: str) -> int:
+        """1-based line of `needle` at or after `key:` (the key's line as fallback)."""
+        if key not in self.key_line:
+            pattern = _KEY_LINE[key]
+            self.key_line[key] = next(
+                (i for i in range(self.end) if pattern.match(self.lines[i])), 0
+            )
+            self.cursor[key] = self.key_line[key]
+        for i in range(self.cursor[key], self.end):
+            if needle and needle in self.lines[i]:
+                self.cursor[key] = i
+                return i + 1
+        self.cursor[key] = self.end  # not found: later items of this key fall back too
+        return self.key_line[key] + 1
 
 
 def _metadata_claims(front: dict[str, Any], lines: list[str], body: int) -> list[Claim]:
     out: list[Claim] = []
+    finder = _LineFinder(lines, body)
 
-    def meta(quantity: str, key: str, text: str, **kw: Any) -> None:
-        needle = kw.get("name") or text
+    def meta(quantity: str, key: str, text: str, needle: str = "", **kw: Any) -> None:
         out.append(
             Claim(
                 quantity,
                 text,
-                _find_line(lines, 0, body, key, str(needle)),
+                finder.find(key, needle or str(kw.get("name") or text)),
                 "front matter",
                 "metadata",
                 **kw,
@@ -246,6 +269,7 @@ def _metadata_claims(front: dict[str, Any], lines: list[str], body: int) -> list
                     quantity,
                     "value",
                     f"model-index {metric.get('type')}: {raw}",
+                    needle=raw,
                     value=number,
                     decimals=decimals,
                 )
@@ -263,7 +287,11 @@ def _as_list(value: Any) -> list[Any]:
 
 
 # prose phrasings, matched on a line with emphasis and code marks removed
-_NUM = r"([+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?|[+-]?\d+(?:\.\d+)?)"
+# A number starts only where a run of digits starts (the look-behind), so a search over a
+# long run of digits tries one start instead of one per digit (that was quadratic).
+_NUM = r"(?<![\d.,])([+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?|[+-]?\d+(?:\.\d+)?)"
+# Free text between two phrasings is bounded, so each start scans a bounded stretch.
+_TEXT = r".{1,100}?"
 _PROSE: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(rf"linear layers contains? {_NUM}\s*%", re.I), "linear_density"),
     (
@@ -274,7 +302,10 @@ _PROSE: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(rf"overall density(?: is|:)? {_NUM}\s*%", re.I), "overall_density"),
     # prunecard's own cards
     (re.compile(rf"linear layers hold {_NUM}\s*% of their dense weights", re.I), "linear_density"),
-    (re.compile(rf"Over all parameters, .*?{_NUM}\s*% are non-zero", re.I), "overall_density"),
+    (
+        re.compile(rf"Over all parameters, .{{0,100}}?{_NUM}\s*% are non-zero", re.I),
+        "overall_density",
+    ),
 )
 _OWN = (
     (
@@ -290,28 +321,39 @@ _OWN = (
     (re.compile(rf"SQuAD v2 on {_NUM} questions", re.I), (("eval_questions", ""),)),
 )
 _HEADS = re.compile(
-    r"(\d+) (?:attention )?heads (?:were |are )?removed (?:on a total of|out of|of) (\d+)"
+    r"(?<!\d)(\d+) (?:attention )?heads (?:were |are )?removed (?:on a total of|out of|of) (\d+)"
     rf"(?:\s*\({_NUM}\s*%\))?",
     re.I,
 )
-_HEADS_OWN = re.compile(rf"(\d+) of (\d+) heads \({_NUM}\s*%\) are removed", re.I)
+_HEADS_OWN = re.compile(rf"(?<!\d)(\d+) of (\d+) heads \({_NUM}\s*%\) are removed", re.I)
 _UNITS = re.compile(
-    rf"(\d[\d,]*) (?:of|out of) (\d[\d,]*) FFN units (?:are )?kept(?:\s*\({_NUM}\s*%\))?", re.I
+    rf"(?<![\d,])(\d[\d,]*) (?:of|out of) (\d[\d,]*) FFN units (?:are )?kept(?:\s*\({_NUM}\s*%\))?",
+    re.I,
 )
 _SPEED = re.compile(
-    rf"{_NUM}\s*x (?:as fast as|faster than) (.+?)(?: on the evaluation|[.,;]|$)", re.I
+    rf"{_NUM}\s*x (?:as fast as|faster than) ({_TEXT})(?: on the evaluation|[.,;]|$)", re.I
 )
 _SPEED_ALT = re.compile(rf"speedup(?: is|:)? {_NUM}\s*x", re.I)
 _SCORE = re.compile(
-    rf"\b(F1|EM|exact match) (?:is|of) {_NUM}(?:\s*%)?(?:, compared with {_NUM} for (.+?), "
+    rf"\b(F1|EM|exact match) (?:is|of) {_NUM}(?:\s*%)?(?:, compared with {_NUM} for ({_TEXT}), "
     rf"an? (?:F1|EM|exact match) (drop|gain) of {_NUM})?",
     re.I,
 )
 _FILE_SIZE = re.compile(
-    rf"(?:Pytorch )?model file size:? {_NUM}\s*MB(?: \(original (.+?): {_NUM}\s*MB\))?", re.I
+    rf"(?:Pytorch )?model file size:? {_NUM}\s*MB(?: \(original ({_TEXT}): {_NUM}\s*MB\))?", re.I
 )
-_PARAMS = re.compile(rf"print\(\"(.+?) parameters: {_NUM}\s*M\"\)")
-_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
+_PARAMS = re.compile(rf"print\(\"({_TEXT}) parameters: {_NUM}\s*M\"\)")
+_HEADING = re.compile(r"#{1,6}\s")
+_TRAINED = re.compile(r"\b(?:fine-tuned|trained|evaluated)\b", re.I)
+_ON_SQUAD = re.compile(r"\bon \[?(squad[\s_-]*(?:v\s*)?\d?(?:\.\d)?)", re.I)
+
+
+def _heading(stripped: str) -> str | None:
+    """A Markdown heading's text without its closing #s, or None (string methods, not a
+    lazy group before optional runs: that regex was cubic on a heading of spaces)."""
+    if not _HEADING.match(stripped):
+        return None
+    return _plain(stripped.lstrip("#").strip().rstrip("#"))
 
 
 def _body_claims(lines: list[str], start: int) -> list[Claim]:
@@ -337,8 +379,8 @@ def _body_claims(lines: list[str], start: int) -> list[Claim]:
         if table:
             out += _table_claims(table, section)
             table = []
-        if m := _HEADING.match(stripped):
-            section = _plain(m.group(2))
+        if (title := _heading(stripped)) is not None:
+            section = title
             out += _dataset_mentions(section, number, section, "heading")
             continue
         out += _prose_claims(_plain(raw), number, section)
@@ -416,9 +458,9 @@ def _prose_claims(plain: str, line: int, section: str) -> list[Claim]:
                 add(quantity, m, index, unit)
             if quantity == "eval_questions":
                 out.extend(_dataset_mentions(m.group(0), line, section, "prose"))
-    if re.search(r"\b(fine-tuned|trained|evaluated)\b.* on \[?squad", plain, re.I):
-        m = re.search(r"\bon \[?(squad[\s_-]*(?:v\s*)?\d?(?:\.\d)?)", plain, re.I)
-        if m:
+    if trained := _TRAINED.search(plain):
+        m = _ON_SQUAD.search(plain, trained.end())
+        if m and plain[m.start() - 1 : m.start()] == " ":
             out.append(
                 Claim(
                     "dataset",
@@ -461,7 +503,7 @@ def _code_block(block: list[str], first_line: int, section: str) -> list[Claim]:
     if not isinstance(data, dict) or not ({"f1", "exact", "exact_match"} & set(data)):
         return out
     for offset, raw in enumerate(block):
-        m = re.match(r'^\s*"(\w+)"\s*:\s*([-+\d.eE]+)\s*,?\s*$', raw)
+        m = _JSON_LINE.match(raw)
         if not m or m.group(1) not in _JSON_KEYS:
             continue
         value, decimals = _number(m.group(2))
@@ -479,6 +521,7 @@ def _code_block(block: list[str], first_line: int, section: str) -> list[Claim]:
     return out
 
 
+_JSON_LINE = re.compile(r'^\s*"(\w+)"\s*:\s*([-+\d.eE]+)\s*(?:,\s*)?$')
 _JSON_KEYS = {
     "exact": "exact",
     "exact_match": "exact",
@@ -547,6 +590,21 @@ def _cells(n: int, cells: list[str], section: str, source: str, about: str = "")
     return out, add
 
 
+_NUMBER = re.compile(_NUM)
+_PAIR = re.compile(rf"{_NUM} / {_NUM}")
+_PARENS = re.compile(rf"\({_NUM}\)")
+_THRESHOLD = re.compile(rf"threshold {_NUM}")
+_SCORE_CELL = re.compile(rf"{_NUM}\s*%?")
+_SAMPLES = re.compile(r"^(\d+(?:\.\d+)?)\s*([kKM]?)")
+_SHAPE_LABEL = re.compile(r"batch (\d+) x (\d+)")
+_SHAPE_CELL = re.compile(r"^(\d+) x (\d+)")
+_QUESTIONS = re.compile(rf"\({_NUM} questions\)")
+_LAYER = re.compile(r"\d+")
+_PERCENT_CELL = re.compile(rf"{_NUM}%")
+_OF_CELL = re.compile(rf"{_NUM} of")
+_RATIO_CELL = re.compile(rf"{_NUM}x")
+
+
 def _result_row(
     n: int,
     cells: list[str],
@@ -561,16 +619,16 @@ def _result_row(
     for prefix in ("unanswerable", "answerable"):
         if label.startswith(f"exact match / f1, {prefix}"):
             key = "NoAns" if prefix == "unanswerable" else "HasAns"
-            if m := re.fullmatch(rf"{_NUM} / {_NUM}", cells[value_col]):
+            if m := _PAIR.fullmatch(cells[value_col]):
                 add(f"{key}_exact", m.group(1))
                 add(f"{key}_f1", m.group(2))
-            if m := re.search(rf"\({_NUM}\)", label):
+            if m := _PARENS.search(label):
                 add(f"{key}_total", m.group(1))
             return out
     if label.startswith("best f1"):
-        if m := re.fullmatch(_NUM, cells[value_col]):
+        if m := _NUMBER.fullmatch(cells[value_col]):
             add("best_f1", m.group(1))
-        if m := re.search(rf"threshold {_NUM}", label):
+        if m := _THRESHOLD.search(label):
             add("best_f1_thresh", m.group(1))
         return out
     metric = _METRIC_NAMES.get(label)
@@ -581,11 +639,7 @@ def _result_row(
         (ref_col, f"{metric}_reference"),
         (var_col, f"{metric}_variation"),
     ):
-        if (
-            index is not None
-            and index < len(cells)
-            and (m := re.fullmatch(rf"{_NUM}\s*%?", cells[index]))
-        ):
+        if index is not None and index < len(cells) and (m := _SCORE_CELL.fullmatch(cells[index])):
             add(quantity, m.group(1))
     return out
 
@@ -595,7 +649,7 @@ def _dataset_row(n: int, cells: list[str], col: dict[str, int | None], section: 
     split_col, samples_col = col["split"], col["samples"]
     if split_col is None or samples_col is None or samples_col >= len(cells):
         return out
-    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([kKM]?)", cells[samples_col])
+    m = _SAMPLES.fullmatch(cells[samples_col])
     split = cells[split_col].lower()
     if m:
         value, decimals = _number(m.group(1))
@@ -653,52 +707,58 @@ _SUMMARY = (
 )
 
 
+_SUMMARY_PATTERNS = tuple(
+    (re.compile(label, re.I), re.compile(value), quantities)
+    for label, value, quantities in _SUMMARY
+)
+
+
 def _summary_row(n: int, cells: list[str], section: str) -> list[Claim]:
     """prunecard's summary table: `| Figure | Value |`."""
     if len(cells) < 2:
         return []
     label, value = cells[0], cells[1]
-    shape = re.search(r"batch (\d+) x (\d+)", label)
+    shape = _SHAPE_LABEL.search(label)
     about = f"batch {shape.group(1)} x {shape.group(2)}" if shape else ""
     out, add = _cells(n, cells, section, "summary table", about)
-    for label_pattern, value_pattern, quantities in _SUMMARY:
-        if re.search(label_pattern, label, re.I) and (m := re.match(value_pattern, value)):
+    for label_pattern, value_pattern, quantities in _SUMMARY_PATTERNS:
+        if label_pattern.search(label) and (m := value_pattern.match(value)):
             for index, (quantity, unit) in enumerate(quantities, 1):
                 add(quantity, m.group(index), unit)
             break
-    if m := re.search(rf"\({_NUM} questions\)", label):
+    if m := _QUESTIONS.search(label):
         add("eval_questions", m.group(1))
     return out + _dataset_mentions(label, n, section, "summary table")[:1]
 
 
 def _layer_row(n: int, cells: list[str], header: list[str], section: str) -> list[Claim]:
     """prunecard's per-layer table: density, heads kept, FFN units kept, packed weights."""
-    if not re.fullmatch(r"\d+", cells[0]):
+    if not _LAYER.fullmatch(cells[0]):
         return []
     out, add = _cells(n, cells, section, "per-layer table", f"layer {cells[0]}")
     for index, head in enumerate(header[: len(cells)]):
         cell = cells[index]
-        if head == "linear density" and (m := re.fullmatch(rf"{_NUM}%", cell)):
+        if head == "linear density" and (m := _PERCENT_CELL.fullmatch(cell)):
             add("layer_density", m.group(1), "%")
-        elif head == "heads kept" and (m := re.match(rf"{_NUM} of", cell)):
+        elif head == "heads kept" and (m := _OF_CELL.match(cell)):
             add("layer_heads_kept", m.group(1))
-        elif head == "ffn units kept" and (m := re.match(rf"{_NUM} of", cell)):
+        elif head == "ffn units kept" and (m := _OF_CELL.match(cell)):
             add("layer_ffn_units_kept", m.group(1))
-        elif head == "packed linear weights" and (m := re.fullmatch(_NUM, cell)):
+        elif head == "packed linear weights" and (m := _NUMBER.fullmatch(cell)):
             add("layer_linear_packed", m.group(1))
     return out
 
 
 def _speed_row(n: int, cells: list[str], header: list[str], section: str) -> list[Claim]:
     """prunecard's speed table: `| Batch x tokens | ... | Speedup | FLOP bound | ... |`."""
-    shape = re.fullmatch(r"(\d+) x (\d+)", cells[0])
+    shape = _SHAPE_CELL.fullmatch(cells[0])
     if not shape:
         return []
     out, add = _cells(
         n, cells, section, "speed table", f"batch {shape.group(1)} x {shape.group(2)}"
     )
     for index, head in enumerate(header[: len(cells)]):
-        m = re.fullmatch(rf"{_NUM}x", cells[index])
+        m = _RATIO_CELL.fullmatch(cells[index])
         if m and head in ("speedup", "flop bound"):
             add("speedup" if head == "speedup" else "flop_bound", m.group(1), "x")
     return out
@@ -706,7 +766,20 @@ def _speed_row(n: int, cells: list[str], header: list[str], section: str) -> lis
 
 _METRIC_NAMES = {"em": "exact", "exact": "exact", "exact match": "exact", "f1": "f1"}
 
-_MODEL_ID = re.compile(r"[\w.-]*?-x(\d+(?:\.\d+)?)-f(\d+(?:\.\d+)?)-d(\d+(?:\.\d+)?)(?:-[\w.-]*)?")
+# The encoded figures are searched for alone; the id around them is then widened over id
+# characters (a lazy `[\w.-]*?` prefix retried at every start was quadratic on long words).
+_MODEL_ID = re.compile(r"-x(\d+(?:\.\d+)?)-f(\d+(?:\.\d+)?)-d(\d+(?:\.\d+)?)")
+_ID_CHARS = re.compile(r"[\w.-]")
+_ID_TAIL = re.compile(r"-[\w.-]*")
+
+
+def _model_id_text(line: str, m: re.Match[str]) -> str:
+    """The whole model id around the encoded figures `m` found in `line`."""
+    start = m.start()
+    while start and _ID_CHARS.match(line, start - 1):
+        start -= 1
+    tail = _ID_TAIL.match(line, m.end())
+    return line[start : tail.end() if tail else m.end()]
 
 
 def _section_map(lines: list[str], start: int) -> list[str]:
@@ -718,8 +791,8 @@ def _section_map(lines: list[str], start: int) -> list[str]:
             section = "(top)"
         if i >= start and stripped.startswith(("```", "~~~")):
             fence = not fence
-        elif i >= start and not fence and (m := _HEADING.match(stripped)):
-            section = _plain(m.group(2))
+        elif i >= start and not fence and (title := _heading(stripped)) is not None:
+            section = title
         out.append(section)
     return out
 
@@ -737,7 +810,8 @@ def _model_id_claims(lines: list[str], start: int) -> list[Claim]:
             (3, "linear_density", "%"),
         ):
             value, decimals = _number(m.group(group))
-            out.append(Claim(quantity, m.group(0), i + 1, "", "model id", value, decimals, unit))
+            text = _model_id_text(lines[i], m)
+            out.append(Claim(quantity, text, i + 1, "", "model id", value, decimals, unit))
         return out
     return []
 
