@@ -224,3 +224,30 @@ def test_subprocess_entry_point(tmp_path):
     clean = subprocess.run([str(exe), "audit", str(CARDS[0]), "--no-weights"],
                            capture_output=True, text=True, timeout=60)  # fmt: skip
     assert clean.returncode == 0 and "PASS" in clean.stdout
+
+
+def test_no_weights_checks_ranges(tmp_path):
+    """Figures no model can have are mismatches without weights, each naming its rule."""
+    card = tmp_path / "README.md"
+    card.write_text(
+        "---\nlicense: mit\n---\n# Impossible\n\n"
+        "The linear layers contains 120.0% of the weights.\n"
+        "999 heads were removed on a total of 384.\n"
+        "| Metric | Value |\n| --- | --- |\n| F1 | -5.00 |\n| EM | 70.00 |\n"
+    )
+    report = audit(card, None)
+    bad = {(f.quantity, f.claimed): f.rule for f in report.findings if f.verdict == "mismatch"}
+    assert set(bad) == {("linear_density", "120.0%"), ("heads_removed", "999"), ("f1", "-5.00")}
+    assert "between 0% and 100%" in bad["linear_density", "120.0%"]
+    assert "cannot exceed heads_total" in bad["heads_removed", "999"]
+    assert "between 0 and 100" in bad["f1", "-5.00"]
+    assert all(f.check == "range" for f in report.findings if f.verdict == "mismatch")
+
+
+def test_a_card_that_is_not_a_regular_file(tmp_path, capsys):
+    import os
+
+    fifo = tmp_path / "README.md"
+    os.mkfifo(fifo)
+    assert main(["audit", str(fifo), "--no-weights", "--card", str(fifo)]) == 2
+    assert capsys.readouterr().err.strip() == f"prunecard: error: {fifo}: not a regular file"

@@ -206,7 +206,15 @@ def audit_claims(
     )
 
 
-_CHECK_ORDER = {"format": 0, "weights": 1, "evaluation": 1, "bench": 1, "": 1, "internal": 2}
+_CHECK_ORDER = {
+    "format": 0,
+    "range": 0,
+    "weights": 1,
+    "evaluation": 1,
+    "bench": 1,
+    "": 1,
+    "internal": 2,
+}
 
 
 def _finding(
@@ -635,12 +643,72 @@ _AGREEING = {
 
 def _internal(claims: tuple[Claim, ...], partners: Partners) -> list[AuditFinding]:
     return [
+        *_ranges(claims, partners),
         *_variations(claims, partners),
         *_percentages(claims, partners),
         *_agreement(claims),
         *_datasets(claims),
         *_json_block(claims),
     ]
+
+
+_PERCENTS = {
+    "linear_density",
+    "overall_density",
+    "layer_density",
+    "heads_removed_pct",
+    "ffn_units_kept_pct",
+}
+_SCORES = {
+    f"{prefix}{metric}{suffix}"
+    for metric in ("exact", "f1")
+    for prefix, suffix in (("", ""), ("", "_reference"), ("HasAns_", ""), ("NoAns_", ""))
+} | {"best_exact", "best_f1"}
+_POSITIVE = {"speedup", "flop_bound"}
+_AT_MOST = (("heads_removed", "heads_total"), ("ffn_units_kept", "ffn_units_total"))
+
+
+def _range_rule(claim: Claim) -> str | None:
+    """The range a claim's quantity must lie in, in words; None when it has none."""
+    q = claim.quantity
+    if q in _PERCENTS:
+        return "a percentage of weights, heads or units lies between 0% and 100%"
+    if q in _SCORES:
+        return "an exact-match or F1 score is a percentage between 0 and 100"
+    if q in _POSITIVE:
+        return "a speedup or FLOP bound is a ratio above 0"
+    if q in _COUNTS or q.startswith(("params_", "layer_")) or q.endswith(("_size", "_samples")):
+        return "a count or size is not negative"
+    return None
+
+
+def _in_range(claim: Claim) -> bool:
+    assert claim.value is not None
+    if claim.quantity in _PERCENTS or claim.quantity in _SCORES:
+        return 0 <= claim.value <= 100
+    if claim.quantity in _POSITIVE:
+        return claim.value > 0
+    return claim.value >= 0
+
+
+def _ranges(claims: tuple[Claim, ...], partners: Partners) -> list[AuditFinding]:
+    """Figures no model can have (no measurement needed): a density over 100%, an F1 of -5,
+    999 of 384 heads removed. Only claims out of range get a finding."""
+    out = []
+    for claim in claims:
+        if claim.value is None or (rule := _range_rule(claim)) is None:
+            continue
+        if not _in_range(claim):
+            out.append(_finding(claim, "range", "", rule, MISMATCH))
+    for part_q, whole_q in _AT_MOST:
+        for claim in claims:
+            whole = partners.of(claim, whole_q) if claim.quantity == part_q else None
+            if whole is None or claim.value is None or whole.value is None:
+                continue
+            if claim.value > whole.value:
+                rule = f"{part_q} cannot exceed {whole_q} printed beside it ({whole.printed})"
+                out.append(_finding(claim, "range", whole.printed, rule, MISMATCH))
+    return out
 
 
 def _variations(claims: tuple[Claim, ...], partners: Partners) -> list[AuditFinding]:

@@ -21,6 +21,7 @@ from analyzer.errors import InputError
 from analyzer.front_matter import FrontMatterSyntaxError, load_front_matter, split_front_matter
 
 __all__ = [
+    "MAX_CARD_BYTES",
     "CardClaims",
     "Claim",
     "FormatProblem",
@@ -79,10 +80,18 @@ class CardClaims:
 _SCALE = {"": 1.0, "%": 1.0, "x": 1.0, "k": 1e3, "K": 1e3, "M": 1e6, "MB": 1.0}
 
 
+MAX_CARD_BYTES = 64 << 20  # 64 MiB: a card is text; real ones are a few kB
+
+
 def read_card(path: str | Path) -> CardClaims:
-    """Read a card file; an unreadable or empty file is an InputError."""
+    """Read a card file; an unreadable, empty, oversized or non-regular file (a FIFO, a
+    device) is an InputError."""
     path = Path(path)
     try:
+        if path.exists() and not path.is_dir() and not path.is_file():
+            raise InputError(path, "not a regular file")
+        if path.is_file() and path.stat().st_size > MAX_CARD_BYTES:
+            raise InputError(path, f"the card is over {MAX_CARD_BYTES >> 20} MiB")
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise InputError(path, "no such card (give one with --card)") from None
