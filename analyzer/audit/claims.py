@@ -353,6 +353,7 @@ _FILE_SIZE = re.compile(
 )
 _PARAMS = re.compile(rf"print\(\"({_TEXT}) parameters: {_NUM}\s*M\"\)")
 _HEADING = re.compile(r"#{1,6}\s")
+_DIGIT = re.compile(r"\d")
 _TRAINED = re.compile(r"\b(?:fine-tuned|trained|evaluated)\b", re.I)
 _ON_SQUAD = re.compile(r"\bon \[?(squad[\s_-]*(?:v\s*)?\d?(?:\.\d)?)", re.I)
 
@@ -433,40 +434,41 @@ def _prose_claims(plain: str, line: int, section: str) -> list[Claim]:
             )
         )
 
-    for pattern, quantity in _PROSE:
-        for m in pattern.finditer(plain):
-            add(quantity, m, 1, "%")
-    for m in [*_HEADS.finditer(plain), *_HEADS_OWN.finditer(plain)]:
-        add("heads_removed", m, 1)
-        add("heads_total", m, 2)
-        if m.group(3):
-            add("heads_removed_pct", m, 3, "%")
-    for m in _UNITS.finditer(plain):
-        add("ffn_units_kept", m, 1)
-        add("ffn_units_total", m, 2)
-        if m.group(3):
-            add("ffn_units_kept_pct", m, 3, "%")
-    for m in _SPEED.finditer(plain):
-        add("speedup", m, 1, "x", about=m.group(2).strip())
-    for m in _SPEED_ALT.finditer(plain):
-        add("speedup", m, 1, "x")
-    for m in _SCORE.finditer(plain):
-        metric = "f1" if m.group(1).lower() == "f1" else "exact"
-        add(metric, m, 2)
-        if m.group(3):
-            about = m.group(4).strip()
-            add(f"{metric}_reference", m, 3, about=about)
-            add(f"{metric}_variation", m, 6, about=about, negate=m.group(5).lower() == "drop")
-    for m in _FILE_SIZE.finditer(plain):
-        add("file_size", m, 1, "MB")
-        if m.group(2):
-            add("reference_file_size", m, 3, "MB", about=m.group(2).strip())
-    for pattern, groups in _OWN:
-        for m in pattern.finditer(plain):
-            for index, (quantity, unit) in enumerate(groups, 1):
-                add(quantity, m, index, unit)
-            if quantity == "eval_questions":
-                out.extend(_dataset_mentions(m.group(0), line, section, "prose"))
+    if _DIGIT.search(plain):  # every figure has a digit; most lines of prose have none
+        for pattern, quantity in _PROSE:
+            for m in pattern.finditer(plain):
+                add(quantity, m, 1, "%")
+        for m in [*_HEADS.finditer(plain), *_HEADS_OWN.finditer(plain)]:
+            add("heads_removed", m, 1)
+            add("heads_total", m, 2)
+            if m.group(3):
+                add("heads_removed_pct", m, 3, "%")
+        for m in _UNITS.finditer(plain):
+            add("ffn_units_kept", m, 1)
+            add("ffn_units_total", m, 2)
+            if m.group(3):
+                add("ffn_units_kept_pct", m, 3, "%")
+        for m in _SPEED.finditer(plain):
+            add("speedup", m, 1, "x", about=m.group(2).strip())
+        for m in _SPEED_ALT.finditer(plain):
+            add("speedup", m, 1, "x")
+        for m in _SCORE.finditer(plain):
+            metric = "f1" if m.group(1).lower() == "f1" else "exact"
+            add(metric, m, 2)
+            if m.group(3):
+                about = m.group(4).strip()
+                add(f"{metric}_reference", m, 3, about=about)
+                add(f"{metric}_variation", m, 6, about=about, negate=m.group(5).lower() == "drop")
+        for m in _FILE_SIZE.finditer(plain):
+            add("file_size", m, 1, "MB")
+            if m.group(2):
+                add("reference_file_size", m, 3, "MB", about=m.group(2).strip())
+        for pattern, groups in _OWN:
+            for m in pattern.finditer(plain):
+                for index, (quantity, unit) in enumerate(groups, 1):
+                    add(quantity, m, index, unit)
+                if quantity == "eval_questions":
+                    out.extend(_dataset_mentions(m.group(0), line, section, "prose"))
     if trained := _TRAINED.search(plain):
         m = _ON_SQUAD.search(plain, trained.end())
         if m and plain[m.start() - 1 : m.start()] == " ":
