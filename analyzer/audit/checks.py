@@ -16,6 +16,7 @@ from pathlib import Path
 
 from analyzer.audit.claims import CardClaims, Claim, read_card, scale
 from analyzer.errors import InputError
+from analyzer.publish.card import fixed
 from analyzer.records import (
     EVAL_SCHEMA,
     REPORT_SCHEMA,
@@ -65,6 +66,7 @@ class AuditFinding:
     reason: str = ""  # why not checkable, or a hint about a mismatch
     claimed_value: float | None = None
     measured_value: float | None = None
+    file: str = ""  # the file the claim was read from when not the card
 
 
 @dataclass(frozen=True)
@@ -164,15 +166,23 @@ def audit(
     *,
     eval_path: str | Path | None = None,
     bench_path: str | Path | None = None,
+    fresh_bench: Bench | None = None,
 ) -> AuditReport:
-    """Read the card and the records, measure the weights, check every claim."""
+    """Read the card and the records, measure the weights, check every claim.
+
+    `bench_path` is the record the card was rendered from (figures must equal it as
+    printed); `fresh_bench` a re-measurement made now (speedups within 10%)."""
+    from analyzer.publish.report import checkpoint_hashes
     from analyzer.weights.sparsity import analyze
 
     claims = read_card(card)
     evaluation = load_eval(eval_path) if eval_path is not None else None
     bench = load_bench(bench_path) if bench_path is not None else None
     analysis = analyze(checkpoint) if checkpoint is not None else None
-    report = audit_claims(claims, analysis, evaluation, bench)
+    hashes = checkpoint_hashes(checkpoint) if checkpoint is not None else None
+    report = audit_claims(
+        claims, analysis, evaluation, bench, fresh_bench=fresh_bench, file_hashes=hashes
+    )
     return AuditReport(
         card=report.card,
         checkpoint=str(checkpoint or ""),
@@ -188,12 +198,22 @@ def audit_claims(
     analysis: Analysis | None = None,
     evaluation: EvalScores | None = None,
     bench: Bench | None = None,
+    *,
+    fresh_bench: Bench | None = None,
+    file_hashes: dict[str, str] | None = None,
 ) -> AuditReport:
-    """The checks themselves, on records already read (pure)."""
+    """The checks themselves, on records already read (pure). `bench` is the record the
+    card was rendered from, `fresh_bench` a re-measurement, `file_hashes` the sha256 of
+    the checkpoint's files (`publish.report.checkpoint_hashes`)."""
     findings = [_format_finding(p.line, p.text, p.problem) for p in card.problems]
     partners = Partners(card.claims)
     for claim in card.claims:
+        if claim.quantity == "file_sha256":
+            findings.append(_sha256(claim, file_hashes))
+            continue
         findings.append(_measured(claim, partners, analysis, evaluation, bench))
+        if fresh_bench is not None and claim.quantity == "speedup":
+            findings.append(_retimed(claim, fresh_bench))
     findings += _internal(card.claims, partners)
     findings.sort(key=lambda f: (f.line, _CHECK_ORDER.get(f.check, 9)))
     return AuditReport(
@@ -213,6 +233,7 @@ _CHECK_ORDER = {
     "evaluation": 1,
     "bench": 1,
     "": 1,
+    "re-timed": 2,
     "internal": 2,
 }
 
@@ -240,6 +261,7 @@ def _finding(
         reason=reason,
         claimed_value=claim.value,
         measured_value=measured_value,
+        file=claim.file,
     )
 
 
@@ -273,8 +295,7 @@ def _rounding_rule(claim: Claim, unit: str = "") -> str:
     if claim.quantity in _COUNTS and not claim.unit:
         return "a count: must equal the measured count exactly"
     return (
-        f"printed with {places}: the measurement rounded to {places} must equal it "
-        f"(|difference| <= {_half(claim) / scale(claim):g}{unit or claim.unit})"
+        f"printed with {places}: the measurement rounded half up to {places} must equal it exactly"
     )
 
 
@@ -287,10 +308,10 @@ def _compare(
     rule: str = "",
     measured_text: str = "",
 ) -> AuditFinding:
-    """Rounding rule: |claimed - measured| <= half a unit in the claim's last place."""
+    """Rounding rule: the measurement rounded as prunecard prints it (`card.fixed`, half up)
+    to the claim's decimals must equal the claim; no tolerance beyond that rounding."""
     assert claim.value is not None
-    base = claim.value * scale(claim)
-    ok = abs(base - measured) <= _half(claim) + 1e-9 * max(1.0, abs(measured))
+    ok = fixed(measured / scale(claim), claim.decimals) == fixed(claim.value, claim.decimals)
     reason = ""
     if not ok:
         factor = 10.0**claim.decimals
@@ -402,6 +423,8 @@ def _measured(
         return _tag(claim, analysis)
     if q == "speedup":
         return _speedup(claim, bench)
+    if q in _SHAPE_FIGURES:
+        return _from_bench(claim, bench)
     if q == "dataset":
         if evaluation is None:
             return _finding(
@@ -547,7 +570,37 @@ def _flop_bound(claim: Claim, bench: Bench | None) -> AuditFinding:
     return _compare(claim, "bench", shape.flop_bound, 3)
 
 
+_SHAPE_FIGURES = {  # speed-table columns: record field and its factor to the printed unit
+    "dense_ms": ("dense_ms", 1.0),
+    "packed_ms": ("packed_ms", 1.0),
+    "dense_spread_ms": ("dense_spread_ms", 1.0),
+    "packed_spread_ms": ("packed_spread_ms", 1.0),
+    "share_of_bound": ("fraction_of_bound", 100.0),
+}
+_EXACT = "the bench record the card was rendered from: " + "{}"
+
+
+def _from_bench(claim: Claim, bench: Bench | None) -> AuditFinding:
+    """A speed-table figure against the record's value for its shape, exactly as printed."""
+    shape = _shape(claim, bench) if bench is not None else None
+    if shape is None:
+        return _finding(
+            claim,
+            "bench",
+            "",
+            "",
+            UNCHECKED,
+            f"no bench record with {claim.about or 'this shape'} given (--bench)",
+        )
+    field, factor = _SHAPE_FIGURES[claim.quantity]
+    value = factor * getattr(shape, field)
+    return _compare(
+        claim, "bench", value, claim.decimals, rule=_EXACT.format(_rounding_rule(claim))
+    )
+
+
 def _speedup(claim: Claim, bench: Bench | None) -> AuditFinding:
+    """Against the record the card was rendered from: exact as printed, no tolerance."""
     if bench is None:
         return _finding(claim, "bench", "", "", UNCHECKED, "no bench record given (--bench)")
     assert claim.value is not None
@@ -556,16 +609,60 @@ def _speedup(claim: Claim, bench: Bench | None) -> AuditFinding:
         return _finding(
             claim, "bench", "", "", UNCHECKED, f"the bench record has no {claim.about} shape"
         )
+    shapes = (named,) if named is not None else bench.shapes
+    printed = fixed(claim.value, claim.decimals)
+    best = next(
+        (s for s in shapes if fixed(s.speedup, claim.decimals) == printed),
+        min(shapes, key=lambda s: abs(s.speedup - claim.value)),
+    )
+    which = "its shape" if named is not None else f"one of its {len(shapes)} shape(s)"
+    found = _compare(
+        claim,
+        "bench",
+        best.speedup,
+        claim.decimals,
+        rule=_EXACT.format(f"the speedup of {which}, " + _rounding_rule(claim)),
+    )
+    return replace(found, measured=f"{found.measured} (batch {best.batch}, seq {best.seq})")
+
+
+def _retimed(claim: Claim, bench: Bench) -> AuditFinding:
+    """Against a fresh re-measurement (`audit --rebench`): timings vary between runs and
+    machines, so only here a speedup holds within SPEEDUP_TOLERANCE."""
+    assert claim.value is not None
+    named = _shape(claim, bench)
+    if claim.about.startswith("batch ") and named is None:
+        return _finding(
+            claim, "re-timed", "", "", UNCHECKED, f"the re-measurement has no {claim.about} shape"
+        )
     best = named or min(bench.shapes, key=lambda s: abs(s.speedup - claim.value))
     ok = abs(best.speedup - claim.value) <= SPEEDUP_TOLERANCE * best.speedup
     rule = (
-        f"timings vary between runs and machines: within {SPEEDUP_TOLERANCE:.0%} of a "
-        f"measured speedup (closest of {len(bench.shapes)} shape(s), {bench.device})"
+        f"a fresh re-measurement, not the card's record: timings vary between runs and "
+        f"machines, so within {SPEEDUP_TOLERANCE:.0%} of the speedup re-timed now "
+        f"({'the named shape' if named else f'closest of {len(bench.shapes)} shape(s)'}, "
+        f"{bench.device})"
     )
     shown = f"{best.speedup:.2f}x (batch {best.batch}, seq {best.seq})"
     return _finding(
-        claim, "bench", shown, rule, OK if ok else MISMATCH, measured_value=best.speedup
+        claim, "re-timed", shown, rule, OK if ok else MISMATCH, measured_value=best.speedup
     )
+
+
+def _sha256(claim: Claim, hashes: dict[str, str] | None) -> AuditFinding:
+    """A Provenance digest against the file it names: another digest means the card's
+    figures were measured on other weights, however alike their zeros look."""
+    if hashes is None:
+        return _finding(claim, "weights", "", "", UNCHECKED, "no weights read (--no-weights)")
+    rule = "the Provenance sha256 must equal the sha256 of the checkpoint's file"
+    actual = hashes.get(claim.about)
+    if actual is None:
+        reason = f"the checkpoint has no file {claim.about}: the card describes other weights"
+        return _finding(claim, "weights", "(no such file)", rule, MISMATCH, reason)
+    if actual != claim.name:
+        reason = "the card describes other weights (the file's sha256 differs)"
+        return _finding(claim, "weights", actual, rule, MISMATCH, reason)
+    return _finding(claim, "weights", actual, rule, OK)
 
 
 class Partners:
@@ -646,6 +743,7 @@ def _internal(claims: tuple[Claim, ...], partners: Partners) -> list[AuditFindin
         *_ranges(claims, partners),
         *_variations(claims, partners),
         *_percentages(claims, partners),
+        *_speed_rows(claims, partners),
         *_agreement(claims),
         *_datasets(claims),
         *_json_block(claims),
@@ -764,6 +862,52 @@ def _percentages(claims: tuple[Claim, ...], partners: Partners) -> list[AuditFin
     return out
 
 
+def _bounds(claim: Claim) -> tuple[float, float]:
+    """The values a printed figure can stand for: within half a unit of its last place."""
+    assert claim.value is not None
+    return claim.value - _half(claim), claim.value + _half(claim)
+
+
+def _ratio_check(claim: Claim, top: Claim, bottom: Claim, factor: float, rule: str):
+    """`claim` = factor * top / bottom, to the printed precision of all three: some values
+    the two printed operands can stand for give a ratio that rounds to the claim."""
+    (t_lo, t_hi), (b_lo, b_hi), (c_lo, c_hi) = _bounds(top), _bounds(bottom), _bounds(claim)
+    assert top.value is not None and bottom.value is not None
+    if b_lo <= 0:
+        return None
+    lo, hi = factor * t_lo / b_hi, factor * t_hi / b_lo
+    ok = lo <= c_hi + 1e-9 and hi >= c_lo - 1e-9
+    expected = factor * top.value / bottom.value
+    shown = f"{expected:.{claim.decimals + 1}f}{claim.unit} ({lo:.4g} to {hi:.4g})"
+    return _finding(claim, "internal", shown, rule, OK if ok else MISMATCH, measured_value=expected)
+
+
+def _speed_rows(claims: tuple[Claim, ...], partners: Partners) -> list[AuditFinding]:
+    """Within each row of the speed table: speedup = dense / packed time, share of bound =
+    speedup / FLOP bound, each to the precision the row prints."""
+    out = []
+    for claim in claims:
+        if claim.source != "speed table" or claim.value is None:
+            continue
+        if claim.quantity == "speedup":
+            dense, packed = partners.of(claim, "dense_ms"), partners.of(claim, "packed_ms")
+            if dense is not None and packed is not None:
+                rule = (
+                    f"speedup = dense / packed = {dense.printed} / {packed.printed} ms, "
+                    "to the precision printed"
+                )
+                out.append(_ratio_check(claim, dense, packed, 1.0, rule))
+        elif claim.quantity == "share_of_bound":
+            speedup, bound = partners.of(claim, "speedup"), partners.of(claim, "flop_bound")
+            if speedup is not None and bound is not None:
+                rule = (
+                    f"share of bound = speedup / FLOP bound = {speedup.printed} / "
+                    f"{bound.printed}, to the precision printed"
+                )
+                out.append(_ratio_check(claim, speedup, bound, 100.0, rule))
+    return [f for f in out if f is not None]
+
+
 def _agreement(claims: tuple[Claim, ...]) -> list[AuditFinding]:
     """The same figure stated twice (prose, table, JSON, model id) must agree."""
     groups: dict[str, list[Claim]] = defaultdict(list)
@@ -774,7 +918,8 @@ def _agreement(claims: tuple[Claim, ...]) -> list[AuditFinding]:
             groups[f"{claim.quantity}/{about}"].append(claim)
     out = []
     for group in groups.values():
-        anchor = min(group, key=lambda c: (_half(c), c.source == "model id", c.line))
+        # the card's own most precise figure; a score file beside the card is never the anchor
+        anchor = min(group, key=lambda c: (bool(c.file), _half(c), c.source == "model id", c.line))
         for claim in group:
             if claim is anchor:
                 continue
@@ -787,6 +932,8 @@ def _agreement(claims: tuple[Claim, ...]) -> list[AuditFinding]:
                 f"overlap (|difference| <= {slack:g})"
             )
             shown = f"{anchor.printed} (line {anchor.line}, {anchor.source})"
+            if claim.file:
+                rule = f"{claim.file} must state the card's figure; " + rule
             out.append(
                 _finding(
                     claim,
@@ -897,7 +1044,8 @@ def format_audit(report: AuditReport) -> str:
     if bad:
         lines += ["", "Mismatches:"]
         for f in bad:
-            lines.append(f'  line {f.line} ({f.section}): "{cut(f.text, 90)}"')
+            where = f"{f.file} line {f.line}" if f.file else f"line {f.line} ({f.section})"
+            lines.append(f'  {where}: "{cut(f.text, 90)}"')
             lines.append(f"    claimed {f.claimed}, found {f.measured}; rule: {f.rule}")
             if f.reason:
                 lines.append(f"    note: {f.reason}")

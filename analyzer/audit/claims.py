@@ -26,6 +26,7 @@ __all__ = [
     "Claim",
     "FormatProblem",
     "dataset_id",
+    "eval_result_claims",
     "extract_claims",
     "read_card",
     "scale",
@@ -46,6 +47,7 @@ class Claim:
     unit: str = ""  # "%", "x", "MB", "M", "k" or "" (a bare number)
     name: str = ""  # the value for named claims (datasets, tags)
     about: str = ""  # the model a reference figure describes ("bert-base-uncased")
+    file: str = ""  # the file it was read from when not the card (".eval_results/x.yaml")
 
     @property
     def printed(self) -> str:
@@ -101,7 +103,65 @@ def read_card(path: str | Path) -> CardClaims:
         raise InputError(path, f"not a readable UTF-8 text file ({exc})") from None
     if not text.strip():
         raise InputError(path, "the card is empty")
-    return extract_claims(text, str(path))
+    card = extract_claims(text, str(path))
+    extra = tuple(c for f in _eval_result_files(path) for c in eval_result_claims(f, path.parent))
+    return dataclasses.replace(card, claims=card.claims + extra) if extra else card
+
+
+def _eval_result_files(card: Path) -> list[Path]:
+    folder = card.parent / EVAL_RESULTS
+    return sorted(folder.glob("*.yaml")) if folder.is_dir() else []
+
+
+EVAL_RESULTS = ".eval_results"  # the Hub's per-benchmark score files, beside the card
+# the headline metric of a benchmark's score file, by dataset id (prunecard writes F1)
+_EVAL_RESULT_METRIC = {"squad_v2": "f1", "rajpurkar/squad_v2": "f1"}
+
+
+def eval_result_claims(path: Path, root: Path) -> list[Claim]:
+    """The scores of one `.eval_results/*.yaml` file (a list of {dataset, value, ...}), each
+    with its line; read with the same bounded YAML reader as the front matter."""
+    from analyzer.front_matter import FrontMatterSyntaxError
+
+    name = str(path.relative_to(root))
+    try:
+        if not path.is_file() or path.stat().st_size > MAX_CARD_BYTES:
+            raise InputError(path, "not a regular file under 64 MiB")
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(path, f"not a readable UTF-8 text file ({exc})") from None
+    try:
+        entries = load_front_matter(text, path)
+    except FrontMatterSyntaxError as exc:
+        raise InputError(path, exc.problem.replace("front matter", "score file")) from None
+    lines = text.splitlines()
+    finder = _LineFinder(lines, len(lines))
+    out = []
+    for entry in entries if isinstance(entries, list) else []:
+        if not isinstance(entry, dict) or not isinstance(entry.get("dataset"), dict):
+            continue
+        dataset = str(entry["dataset"].get("id", ""))
+        value = entry.get("value")
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            continue
+        raw = repr(value)
+        number, decimals = _number(raw)
+        quantity = _EVAL_RESULT_METRIC.get(dataset, "eval_result")
+        out.append(
+            Claim(
+                quantity,
+                f"{dataset}: value: {raw}",
+                finder.find("value", raw),
+                EVAL_RESULTS,
+                EVAL_RESULTS,
+                number,
+                decimals,
+                name=dataset_id(dataset),
+                about=dataset,
+                file=name,
+            )
+        )
+    return out
 
 
 def _number(text: str) -> tuple[float, int]:
@@ -574,6 +634,8 @@ def _table_claims(rows: list[tuple[int, list[str]]], section: str) -> list[Claim
         return [c for n, cells in body for c in _summary_row(n, cells, section)]
     if col["layer"] == 0 and "linear density" in header:
         return [c for n, cells in body for c in _layer_row(n, cells, header, section)]
+    if header[:2] == ["file", "sha256"]:
+        return [c for n, cells in body for c in _provenance_row(n, cells, section)]
     if col["batch"] == 0 and col["speedup"] is not None:
         return [c for n, cells in body for c in _speed_row(n, cells, header, section)]
     if col["metric"] is not None and col["value"] is not None:
@@ -769,10 +831,31 @@ def _speed_row(n: int, cells: list[str], header: list[str], section: str) -> lis
         n, cells, section, "speed table", f"batch {shape.group(1)} x {shape.group(2)}"
     )
     for index, head in enumerate(header[: len(cells)]):
-        m = _RATIO_CELL.fullmatch(cells[index])
-        if m and head in ("speedup", "flop bound"):
+        cell = cells[index]
+        if head in ("speedup", "flop bound") and (m := _RATIO_CELL.match(cell)):
             add("speedup" if head == "speedup" else "flop_bound", m.group(1), "x")
+        elif head.startswith(("dense (ms)", "packed (ms)")) and (m := _TIME_CELL.match(cell)):
+            side = head.split()[0]
+            add(f"{side}_ms", m.group(1))
+            if m.group(2):
+                add(f"{side}_spread_ms", m.group(2))
+        elif head == "share of bound" and (m := _PERCENT_CELL.match(cell)):
+            add("share_of_bound", m.group(1), "%")
     return out
+
+
+_TIME_CELL = re.compile(rf"{_NUM}(?: ± {_NUM})?")
+_HEX = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _provenance_row(n: int, cells: list[str], section: str) -> list[Claim]:
+    """prunecard's Provenance table: `| File | sha256 |`, one weight or config file a row."""
+    if len(cells) < 2 or not _HEX.match(cells[1]):
+        return []
+    quote = " | ".join(cells)
+    return [
+        Claim("file_sha256", quote, n, section, "provenance table", name=cells[1], about=cells[0])
+    ]
 
 
 _METRIC_NAMES = {"em": "exact", "exact": "exact", "exact match": "exact", "f1": "f1"}
