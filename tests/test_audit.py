@@ -16,6 +16,7 @@ from analyzer import analyze
 from analyzer.audit.checks import AuditReport, audit, audit_claims
 from analyzer.audit.claims import read_card
 from analyzer.cli.main import main
+from analyzer.pipeline import audit_checkpoint
 from analyzer.records import (
     Bench,
     BenchShape,
@@ -88,7 +89,7 @@ def test_variation_rule_catches_an_edited_card(tmp_path):
 
 
 def test_seed_against_a_pruned_minilm(pruned_minilm):
-    report = audit(SEED, pruned_minilm)
+    report = audit_checkpoint(SEED, pruned_minilm)
     linear = find(report, "linear_density", "weights", line=22)
     assert linear.verdict == "mismatch"
     assert linear.measured_value == pytest.approx(LINEAR_PCT)
@@ -153,7 +154,7 @@ def test_corrected_seed_audits_clean(tmp_path, pruned_minilm, capsys):
     write_record(_bench(2.0), tmp_path / "slow.json")
     assert main([*argv[:4], "--eval", str(tmp_path / "worse.json"),
                  "--bench", str(tmp_path / "slow.json")]) == 1  # fmt: skip
-    report = audit(card, pruned_minilm, eval_path=tmp_path / "worse.json",
+    report = audit_checkpoint(card, pruned_minilm, eval_path=tmp_path / "worse.json",
                    bench_path=tmp_path / "slow.json")  # fmt: skip
     assert find(report, "f1", "evaluation", line=23).verdict == "mismatch"
     assert find(report, "f1_variation", "evaluation", line=48).measured_value == pytest.approx(
@@ -162,11 +163,11 @@ def test_corrected_seed_audits_clean(tmp_path, pruned_minilm, capsys):
     assert find(report, "speedup", "bench", line=20).verdict == "mismatch"
 
     # only a fresh re-measurement gets the 10% rule, and its finding says so
-    fresh = audit(card, pruned_minilm, fresh_bench=_bench(2.55))  # 2.63 is within 10%
+    fresh = audit(card, analyze(pruned_minilm), fresh_bench=_bench(2.55))  # 2.63 is within 10%
     retimed = find(fresh, "speedup", "re-timed", line=20)
     assert retimed.verdict == "ok" and "fresh re-measurement" in retimed.rule
     assert find(fresh, "speedup", "bench", line=20).verdict == "not checkable"
-    slow = audit(card, pruned_minilm, fresh_bench=_bench(2.0))  # 2.63 is 31% above
+    slow = audit(card, analyze(pruned_minilm), fresh_bench=_bench(2.0))  # 2.63 is 31% above
     assert find(slow, "speedup", "re-timed", line=20).verdict == "mismatch"
 
 
@@ -185,8 +186,9 @@ def test_prunecard_card_audits_clean(tmp_path, pruned_minilm):
     (tmp_path / "README.md").write_text(text)
     write_record(bench, tmp_path / "bench.json")
     write_record(evaluation, tmp_path / "eval.json")
-    result = audit(tmp_path / "README.md", pruned_minilm, eval_path=tmp_path / "eval.json",
-                   bench_path=tmp_path / "bench.json")  # fmt: skip
+    result = audit_checkpoint(tmp_path / "README.md", pruned_minilm,
+                              eval_path=tmp_path / "eval.json",
+                              bench_path=tmp_path / "bench.json")  # fmt: skip
     bad = [f for f in result.findings if f.verdict == "mismatch"]
     assert bad == []
     checked = {f.quantity for f in result.findings if f.verdict == "ok" and f.check != "internal"}
@@ -289,7 +291,7 @@ def _rendered_card(folder: Path, checkpoint: Path) -> tuple[Path, Path, Path]:
 
 
 def _mismatches(card: Path, checkpoint: Path, bench: Path, evaluation: Path) -> set:
-    report = audit(card, checkpoint, eval_path=evaluation, bench_path=bench)
+    report = audit_checkpoint(card, checkpoint, eval_path=evaluation, bench_path=bench)
     return {(f.quantity, f.check, f.claimed) for f in report.findings if f.verdict == "mismatch"}
 
 
@@ -298,7 +300,7 @@ def test_a_card_is_exact_against_its_own_records(tmp_path, pruned_minilm):
     no tolerance: the figures must equal the records rounded as the card prints them."""
     card, bench, evaluation = _rendered_card(tmp_path / "card", pruned_minilm)
     assert _mismatches(card, pruned_minilm, bench, evaluation) == set()
-    report = audit(card, pruned_minilm, eval_path=evaluation, bench_path=bench)
+    report = audit_checkpoint(card, pruned_minilm, eval_path=evaluation, bench_path=bench)
     checked = {(f.quantity, f.check) for f in report.findings if f.verdict == "ok"}
     assert {("dense_ms", "bench"), ("share_of_bound", "bench"), ("speedup", "internal"),
             ("share_of_bound", "internal"), ("file_sha256", "weights"),
@@ -339,10 +341,59 @@ def test_a_card_of_other_weights_with_the_same_zeros(tmp_path, pruned_minilm):
     state = load_file(str(other / "model.safetensors"))
     state["qa_outputs.weight"] = state["qa_outputs.weight"] * 1.5
     save_file(state, str(other / "model.safetensors"), metadata={"format": "pt"})
-    report = audit(card, other, eval_path=evaluation, bench_path=bench)
+    report = audit_checkpoint(card, other, eval_path=evaluation, bench_path=bench)
     bad = [f for f in report.findings if f.verdict == "mismatch"]
     assert [(f.quantity, f.text.split(" | ")[0]) for f in bad] == [
         ("file_sha256", "model.safetensors")
     ]
     assert "describes other weights" in bad[0].reason
     assert find(report, "linear_density", "weights").verdict == "ok"  # same zeros
+
+
+def test_rebench_times_the_weights_again(tmp_path, pruned_minilm, capsys):
+    """--rebench re-times the checkpoint at the record's shapes; only that finding gets the
+    10% rule. Without weights there is nothing to time: one line, exit 2."""
+    card = _matching_seed(tmp_path, pruned_minilm)
+    env = Environment("3.11", "linux", "cpu", 2, "2.13", "5.24", "cpu")
+    shape = BenchShape(1, 32, 2.63, 1.0, 0.1, 0.1, 2.63, 3.0, 2.63 / 3.0, 10)
+    record = Bench(2, "cpu", "float32", (shape,), Equivalence(1e-6, 1e-4, "ids"), env)
+    write_record(record, tmp_path / "bench.json")
+    argv = ["audit", str(pruned_minilm), "--card", str(card),
+            "--bench", str(tmp_path / "bench.json"),
+            "--json", str(tmp_path / "audit.json"), "--rebench"]  # fmt: skip
+    main(argv)
+    report = load_record(AuditReport, tmp_path / "audit.json")
+    retimed = [f for f in report.findings if f.check == "re-timed"]
+    assert retimed and all("fresh re-measurement" in f.rule for f in retimed)
+    assert all("batch 1, seq 32" in f.measured for f in retimed)
+    assert find(report, "speedup", "bench", line=20).verdict == "ok"  # the record: exact
+    capsys.readouterr()
+    assert main(["audit", str(card), "--no-weights", "--rebench"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"prunecard: error: {card}: --rebench times the weights: drop --no-weights"
+    )
+
+
+def test_auditing_imports_no_torch():
+    """The audit reads text and records; measuring weights is the caller's job
+    (`analyzer.pipeline.audit_checkpoint`)."""
+    import ast
+
+    code = (
+        "import sys; from analyzer.audit.checks import audit;"
+        f"audit({str(SEED)!r}); print('torch' in sys.modules)"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "False"
+    audit_dir = Path(audit_claims.__code__.co_filename).parent
+    imported = {
+        node.module if isinstance(node, ast.ImportFrom) else alias.name
+        for path in audit_dir.glob("*.py")
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for alias in node.names
+    }
+    assert imported and not {m for m in imported if m and m.startswith(
+        ("torch", "safetensors", "analyzer.weights", "analyzer.runtime"))}  # fmt: skip

@@ -162,35 +162,25 @@ def load_bench(path: str | Path) -> Bench:
 
 def audit(
     card: str | Path,
-    checkpoint: str | Path | None = None,
+    analysis: Analysis | None = None,
     *,
+    file_hashes: dict[str, str] | None = None,
     eval_path: str | Path | None = None,
     bench_path: str | Path | None = None,
     fresh_bench: Bench | None = None,
 ) -> AuditReport:
-    """Read the card and the records, measure the weights, check every claim.
-
-    `bench_path` is the record the card was rendered from (figures must equal it as
-    printed); `fresh_bench` a re-measurement made now (speedups within 10%)."""
-    from analyzer.publish.report import checkpoint_hashes
-    from analyzer.weights.sparsity import analyze
-
+    """Read the card and the records, check every claim. Auditing opens no weights: the
+    caller measures them (`analyzer.pipeline.audit_checkpoint`) and passes the Analysis
+    and the files' sha256. `bench_path` is the record the card was rendered from (figures
+    must equal it as printed); `fresh_bench` a re-measurement made now (speedups within
+    10%)."""
     claims = read_card(card)
     evaluation = load_eval(eval_path) if eval_path is not None else None
     bench = load_bench(bench_path) if bench_path is not None else None
-    analysis = analyze(checkpoint) if checkpoint is not None else None
-    hashes = checkpoint_hashes(checkpoint) if checkpoint is not None else None
     report = audit_claims(
-        claims, analysis, evaluation, bench, fresh_bench=fresh_bench, file_hashes=hashes
+        claims, analysis, evaluation, bench, fresh_bench=fresh_bench, file_hashes=file_hashes
     )
-    return AuditReport(
-        card=report.card,
-        checkpoint=str(checkpoint or ""),
-        evaluation=str(eval_path or ""),
-        bench=str(bench_path or ""),
-        claims=report.claims,
-        findings=report.findings,
-    )
+    return replace(report, evaluation=str(eval_path or ""), bench=str(bench_path or ""))
 
 
 def audit_claims(
