@@ -5,7 +5,9 @@ front matter is read with bounded YAML (aliases, depth, integers and size refuse
 from __future__ import annotations
 
 import ast
+import importlib
 import inspect
+import pkgutil
 import re
 import signal
 from collections.abc import Iterator
@@ -15,8 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import analyzer.audit.checks
-import analyzer.audit.claims
+import analyzer.audit
 import analyzer.front_matter
 import analyzer.publish.site
 from analyzer.audit.checks import audit_claims
@@ -24,9 +25,14 @@ from analyzer.audit.claims import CardClaims, extract_claims
 from analyzer.errors import InputError
 from analyzer.front_matter import MAX_BYTES, load_front_matter, split_front_matter
 
-# Modules whose patterns see file text. The audit modules and the front-matter reader also
-# keep every pattern at module level (checked below), so collecting them finds them all.
-STRICT = (analyzer.audit.claims, analyzer.audit.checks, analyzer.front_matter)
+# Modules whose patterns see file text: every module of the audit (new ones included) and
+# the front-matter reader, which also keep every pattern at module level (checked below),
+# so collecting them finds them all.
+AUDIT = [
+    importlib.import_module(f"analyzer.audit.{m.name}")
+    for m in pkgutil.iter_modules(analyzer.audit.__path__)
+]
+STRICT = (*AUDIT, analyzer.front_matter)
 MODULES = (*STRICT, analyzer.publish.site)
 BOUND_S = 0.5  # per pattern and input: linear matching of 200 kB takes milliseconds
 
@@ -92,7 +98,7 @@ UNITS += ["model file size: 1 MB (original a ", 'print("a parameters: ', "---\n"
 
 
 def test_the_registry_finds_the_patterns():
-    assert len(PATTERNS) >= 40
+    assert len(AUDIT) >= 7 and len(PATTERNS) >= 40
     names = {name for m in STRICT for name, v in vars(m).items() if isinstance(v, re.Pattern)}
     assert {"_HEADING", "_MODEL_ID", "_SPEED", "_SCORE", "_JSON_LINE"} <= names
 
