@@ -166,7 +166,7 @@ SHAPE_FIGURES = {  # speed-table columns: record field and its factor to the pri
     "packed_spread_ms": ("packed_spread_ms", 1.0),
     "share_of_bound": ("fraction_of_bound", 100.0),
 }
-_EXACT = "the bench record the card was rendered from: " + "{}"
+_EXACT = "the bench record the card was rendered from: {}"
 
 
 def from_bench(claim: Claim, bench: Bench | None) -> AuditFinding:
