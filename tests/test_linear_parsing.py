@@ -147,11 +147,14 @@ def test_mixed_runs(units, size, pattern):
         "Over all parameters, " * 7_000,
         '```\n{\n"f1": 1' + " " * 50_000 + ', "exact": 2\n}\n```',  # a JSON metrics block
         "bert-" * 30_000 + "-x1",
+        "```\n" + '{"f1": ' * 100_000 + "```",  # JSON nested 100k deep
+        '```\n{"f1": ' + "9" * 5_000 + "}\n```",  # an integer Python refuses to read
     ],
-    ids=["heading", "letters", "digits", "cell", "phrase", "json", "model id"],
+    ids=["heading", "letters", "digits", "cell", "phrase", "json", "model id", "deep", "int"],
 )
 def test_hostile_cards_are_read_quickly(line):
-    """Each of these took from seconds to minutes before the patterns were made linear."""
+    """Each of these took from seconds to minutes before the patterns were made linear, or
+    (the last two) raised a traceback from the JSON block reader."""
     with within(2.0):  # the whole extraction, not one pattern
         extract_claims(f"---\nlicense: mit\n---\n{line}\n")
 

@@ -569,7 +569,7 @@ def _code_block(block: list[str], first_line: int, section: str) -> list[Claim]:
         return out
     try:
         data = json.loads(text)
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):  # not JSON, too deep, or an integer too long to read
         return out
     if not isinstance(data, dict) or not ({"f1", "exact", "exact_match"} & set(data)):
         return out
