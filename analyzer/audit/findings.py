@@ -43,7 +43,7 @@ class AuditFinding:
     source: str  # where in the card: "prose", "results table", "metadata", ...
     claimed: str  # as printed, with its unit
     measured: str  # what it was compared with ("" when nothing was)
-    check: str  # "weights", "evaluation", "bench", "internal" or "format"
+    check: str  # "weights", "evaluation", "bench", "re-timed", "internal", "range" or "format"
     rule: str  # the tolerance rule applied, in words
     verdict: str  # "ok", "mismatch" or "not checkable"
     reason: str = ""  # why not checkable, or a hint about a mismatch
