@@ -18,13 +18,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from analyzer.errors import InputError
 from analyzer.publish.card import CardOptions
 from analyzer.records import Analysis, Bench, Environment, Evaluation, Provenance, Report
 
+if TYPE_CHECKING:
+    from analyzer.audit.checks import AuditReport
+
 __all__ = [
     "ReportOptions",
+    "audit_checkpoint",
     "build_report",
     "card_from_files",
     "run_demo",
@@ -245,6 +250,42 @@ def run_demo(
         )
         index = build_site([tmp / "report"], tmp / "site")
     return out / index.relative_to(tmp)
+
+
+def audit_checkpoint(
+    card: Path,
+    checkpoint: Path | None = None,
+    *,
+    eval_path: Path | None = None,
+    bench_path: Path | None = None,
+    rebench: bool = False,
+) -> AuditReport:
+    """`prunecard audit`: measure what the audit compares with (the weights' Analysis and
+    sha256, and with `rebench` a fresh timing at the record's shapes), then audit the card.
+    Auditing itself imports no torch and opens no weights."""
+    from analyzer.audit.checks import audit, load_bench
+    from analyzer.weights.checkpoint import checkpoint_hashes
+    from analyzer.weights.sparsity import analyze
+
+    analysis = analyze(checkpoint) if checkpoint is not None else None
+    hashes = checkpoint_hashes(checkpoint) if checkpoint is not None else None
+    fresh = None
+    if rebench:
+        from analyzer.runtime.bench import bench
+
+        if checkpoint is None:
+            raise InputError(card, "--rebench times the weights: drop --no-weights")
+        record = load_bench(bench_path) if bench_path is not None else None
+        shapes = [(s.batch, s.seq) for s in record.shapes] if record else [(1, 384), (8, 384)]
+        fresh = bench(checkpoint, shapes=shapes, progress=sys.stderr.isatty())
+    return audit(
+        card,
+        analysis,
+        file_hashes=hashes,
+        eval_path=eval_path,
+        bench_path=bench_path,
+        fresh_bench=fresh,
+    )
 
 
 class _Progress:

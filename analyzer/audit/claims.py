@@ -18,8 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from analyzer.errors import InputError
+from analyzer.front_matter import FrontMatterSyntaxError, load_front_matter, split_front_matter
 
 __all__ = [
+    "MAX_CARD_BYTES",
     "CardClaims",
     "Claim",
     "FormatProblem",
@@ -44,6 +46,7 @@ class Claim:
     unit: str = ""  # "%", "x", "MB", "M", "k" or "" (a bare number)
     name: str = ""  # the value for named claims (datasets, tags)
     about: str = ""  # the model a reference figure describes ("bert-base-uncased")
+    file: str = ""  # the file it was read from when not the card (".eval_results/x.yaml")
 
     @property
     def printed(self) -> str:
@@ -79,10 +82,18 @@ class CardClaims:
 _SCALE = {"": 1.0, "%": 1.0, "x": 1.0, "k": 1e3, "K": 1e3, "M": 1e6, "MB": 1.0}
 
 
+MAX_CARD_BYTES = 64 << 20  # 64 MiB: a card is text; real ones are a few kB
+
+
 def read_card(path: str | Path) -> CardClaims:
-    """Read a card file; an unreadable or empty file is an InputError."""
+    """Read a card file; an unreadable, empty, oversized or non-regular file (a FIFO, a
+    device) is an InputError."""
     path = Path(path)
     try:
+        if path.exists() and not path.is_dir() and not path.is_file():
+            raise InputError(path, "not a regular file")
+        if path.is_file() and path.stat().st_size > MAX_CARD_BYTES:
+            raise InputError(path, f"the card is over {MAX_CARD_BYTES >> 20} MiB")
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise InputError(path, "no such card (give one with --card)") from None
@@ -104,7 +115,10 @@ def _number(text: str) -> tuple[float, int]:
 
 def _plain(line: str) -> str:
     """A line without Markdown emphasis or inline code marks, for matching and quoting."""
-    return re.sub(r"\s+", " ", line.replace("**", "").replace("`", "")).strip()
+    return _SPACES.sub(" ", line.replace("**", "").replace("`", "")).strip()
+
+
+_SPACES = re.compile(r"\s+")
 
 
 # --------------------------------------------------------------------------- datasets
@@ -126,7 +140,7 @@ def dataset_id(name: str) -> str:
 def extract_claims(text: str, path: str = "<card>") -> CardClaims:
     """Every claim of a card's text, in the order they appear."""
     lines = text.splitlines()
-    front, body_start, problems = _front_matter(lines)
+    front, body_start, problems = _front_matter(lines, path)
     from analyzer.audit import families
 
     claims: list[Claim] = list(_metadata_claims(front, lines, body_start))
@@ -141,35 +155,29 @@ def extract_claims(text: str, path: str = "<card>") -> CardClaims:
     return CardClaims(path=path, claims=tuple(claims), problems=tuple(problems), metadata=front)
 
 
-def _front_matter(lines: list[str]) -> tuple[dict[str, Any], int, list[FormatProblem]]:
-    """Parse the YAML between the first two '---' lines (page-scrape text before the first
-    one is tolerated); returns (metadata, index of the first body line, problems)."""
-    import yaml
-
+def _front_matter(lines: list[str], path: str) -> tuple[dict[str, Any], int, list[FormatProblem]]:
+    """The front matter from the first '---' line (page-scrape text before it is tolerated
+    and reported), read by the package's one bounded reader; returns (metadata, index of the
+    first body line, problems). Aliases, deep nesting and huge integers are InputErrors."""
     start = next((i for i, line in enumerate(lines) if line.strip() == "---"), None)
     if start is None or any(line.startswith("#") for line in lines[:start]):
         missing = "no YAML front matter (--- ... ---): no metadata to check"
         return {}, 0, [FormatProblem(1, lines[0][:80], missing, "warning")]
-    end = next((i for i in range(start + 1, len(lines)) if lines[i].strip() == "---"), None)
-    if end is None:
+    split = split_front_matter("\n".join(lines[start:]))
+    if split.source is None:
         return {}, 0, [FormatProblem(start + 1, "---", "front matter is never closed by ---")]
+    end = start + split.body_line - 1  # the closing '---' line
     problems = []
     if start:
         problems.append(
             FormatProblem(1, lines[0][:80], f"{start} line(s) of text before the front matter")
         )
-    source = "\n".join(lines[start + 1 : end])
     try:
-        data = yaml.safe_load(source) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = start + 2 + mark.line if mark is not None else start + 1
-        reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        problems.append(
-            FormatProblem(
-                at, lines[at - 1].strip()[:80], f"front matter is not valid YAML: {reason}"
-            )
-        )
+        data = load_front_matter(split.source, path) or {}
+    except FrontMatterSyntaxError as exc:
+        at = start + 1 + split.yaml_line + (exc.line or 0)
+        at = min(at, end)
+        problems.append(FormatProblem(at, lines[at - 1].strip()[:80], exc.problem))
         data = _lenient_lists(lines[start + 1 : end])
     if not isinstance(data, dict):
         problems.append(FormatProblem(start + 1, "---", "front matter is not a YAML mapping"))
@@ -182,38 +190,58 @@ def _lenient_lists(lines: list[str]) -> dict[str, Any]:
     data: dict[str, Any] = {}
     key = None
     for line in lines:
-        if m := re.match(r"^([A-Za-z_][\w-]*):\s*(.*)$", line):
+        if m := _TOP_KEY.match(line):
             key, value = m.group(1), m.group(2).strip()
             data[key] = value or []
-        elif (
-            key and isinstance(data[key], list) and (m := re.match(r"^\s*-\s+([^:\s][^:]*)$", line))
-        ):
+        elif key and isinstance(data[key], list) and (m := _LIST_ITEM.match(line)):
             data[key].append(m.group(1).strip().strip("\"'"))
     return data
 
 
-def _find_line(lines: list[str], start: int, end: int, key: str, needle: str) -> int:
-    """1-based line of `needle` after `key:` within lines[start:end] (key line as fallback)."""
-    key_line = next(
-        (i for i in range(start, end) if re.match(rf"^\s*-?\s*{re.escape(key)}\s*:", lines[i])),
-        start,
-    )
-    for i in range(key_line, end):
-        if needle and needle in lines[i]:
-            return i + 1
-    return key_line + 1
+# Patterns used with .match/.fullmatch are anchored with ^ as well: unanchored, a search
+# would retry them at every position of a long line.
+_TOP_KEY = re.compile(r"^([A-Za-z_][\w-]*):\s*(.*)$")
+_LIST_ITEM = re.compile(r"^\s*-\s+([^:\s][^:]*)$")
+_META_KEYS = ("datasets", "metrics", "tags", "type", "value", "name", "config", "split")
+_KEY_LINE = {key: re.compile(rf"^\s*(?:-\s*)?{key}\s*:") for key in _META_KEYS}
+
+
+class _LineFinder:
+    """Lines of metadata items, found by one forward pass per key: items are listed in the
+    order YAML reads them, so each search resumes where the previous one of its key stopped
+    (a scan from the top for every item was quadratic)."""
+
+    def __init__(self, lines: list[str], end: int) -> None:
+        self.lines, self.end = lines, end
+        self.key_line: dict[str, int] = {}
+        self.cursor: dict[str, int] = {}
+
+    def find(self, key: str, needle: str) -> int:
+        """1-based line of `needle` at or after `key:` (the key's line as fallback)."""
+        if key not in self.key_line:
+            pattern = _KEY_LINE[key]
+            self.key_line[key] = next(
+                (i for i in range(self.end) if pattern.match(self.lines[i])), 0
+            )
+            self.cursor[key] = self.key_line[key]
+        for i in range(self.cursor[key], self.end):
+            if needle and needle in self.lines[i]:
+                self.cursor[key] = i
+                return i + 1
+        self.cursor[key] = self.end  # not found: later items of this key fall back too
+        return self.key_line[key] + 1
 
 
 def _metadata_claims(front: dict[str, Any], lines: list[str], body: int) -> list[Claim]:
     out: list[Claim] = []
+    finder = _LineFinder(lines, body)
 
-    def meta(quantity: str, key: str, text: str, **kw: Any) -> None:
-        needle = kw.get("name") or text
+    def meta(quantity: str, key: str, text: str, needle: str = "", **kw: Any) -> None:
         out.append(
             Claim(
                 quantity,
                 text,
-                _find_line(lines, 0, body, key, str(needle)),
+                finder.find(key, needle or str(kw.get("name") or text)),
                 "front matter",
                 "metadata",
                 **kw,
@@ -256,6 +284,7 @@ def _metadata_claims(front: dict[str, Any], lines: list[str], body: int) -> list
                     quantity,
                     "value",
                     f"model-index {metric.get('type')}: {raw}",
+                    needle=raw,
                     value=number,
                     decimals=decimals,
                 )
@@ -273,7 +302,11 @@ def _as_list(value: Any) -> list[Any]:
 
 
 # prose phrasings, matched on a line with emphasis and code marks removed
-_NUM = r"([+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?|[+-]?\d+(?:\.\d+)?)"
+# A number starts only where a run of digits starts (the look-behind), so a search over a
+# long run of digits tries one start instead of one per digit (that was quadratic).
+_NUM = r"(?<![\d.,])([+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?|[+-]?\d+(?:\.\d+)?)"
+# Free text between two phrasings is bounded, so each start scans a bounded stretch.
+_TEXT = r".{1,100}?"
 _PROSE: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(rf"linear layers contains? {_NUM}\s*%", re.I), "linear_density"),
     (
@@ -284,7 +317,10 @@ _PROSE: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(rf"overall density(?: is|:)? {_NUM}\s*%", re.I), "overall_density"),
     # prunecard's own cards
     (re.compile(rf"linear layers hold {_NUM}\s*% of their dense weights", re.I), "linear_density"),
-    (re.compile(rf"Over all parameters, .*?{_NUM}\s*% are non-zero", re.I), "overall_density"),
+    (
+        re.compile(rf"Over all parameters, .{{0,100}}?{_NUM}\s*% are non-zero", re.I),
+        "overall_density",
+    ),
 )
 _OWN = (
     (
@@ -300,28 +336,40 @@ _OWN = (
     (re.compile(rf"SQuAD v2 on {_NUM} questions", re.I), (("eval_questions", ""),)),
 )
 _HEADS = re.compile(
-    r"(\d+) (?:attention )?heads (?:were |are )?removed (?:on a total of|out of|of) (\d+)"
+    r"(?<!\d)(\d+) (?:attention )?heads (?:were |are )?removed (?:on a total of|out of|of) (\d+)"
     rf"(?:\s*\({_NUM}\s*%\))?",
     re.I,
 )
-_HEADS_OWN = re.compile(rf"(\d+) of (\d+) heads \({_NUM}\s*%\) are removed", re.I)
+_HEADS_OWN = re.compile(rf"(?<!\d)(\d+) of (\d+) heads \({_NUM}\s*%\) are removed", re.I)
 _UNITS = re.compile(
-    rf"(\d[\d,]*) (?:of|out of) (\d[\d,]*) FFN units (?:are )?kept(?:\s*\({_NUM}\s*%\))?", re.I
+    rf"(?<![\d,])(\d[\d,]*) (?:of|out of) (\d[\d,]*) FFN units (?:are )?kept(?:\s*\({_NUM}\s*%\))?",
+    re.I,
 )
 _SPEED = re.compile(
-    rf"{_NUM}\s*x (?:as fast as|faster than) (.+?)(?: on the evaluation|[.,;]|$)", re.I
+    rf"{_NUM}\s*x (?:as fast as|faster than) ({_TEXT})(?: on the evaluation|[.,;]|$)", re.I
 )
 _SPEED_ALT = re.compile(rf"speedup(?: is|:)? {_NUM}\s*x", re.I)
 _SCORE = re.compile(
-    rf"\b(F1|EM|exact match) (?:is|of) {_NUM}(?:\s*%)?(?:, compared with {_NUM} for (.+?), "
+    rf"\b(F1|EM|exact match) (?:is|of) {_NUM}(?:\s*%)?(?:, compared with {_NUM} for ({_TEXT}), "
     rf"an? (?:F1|EM|exact match) (drop|gain) of {_NUM})?",
     re.I,
 )
 _FILE_SIZE = re.compile(
-    rf"(?:Pytorch )?model file size:? {_NUM}\s*MB(?: \(original (.+?): {_NUM}\s*MB\))?", re.I
+    rf"(?:Pytorch )?model file size:? {_NUM}\s*MB(?: \(original ({_TEXT}): {_NUM}\s*MB\))?", re.I
 )
-_PARAMS = re.compile(rf"print\(\"(.+?) parameters: {_NUM}\s*M\"\)")
-_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
+_PARAMS = re.compile(rf"print\(\"({_TEXT}) parameters: {_NUM}\s*M\"\)")
+_HEADING = re.compile(r"#{1,6}\s")
+_DIGIT = re.compile(r"\d")
+_TRAINED = re.compile(r"\b(?:fine-tuned|trained|evaluated)\b", re.I)
+_ON_SQUAD = re.compile(r"\bon \[?(squad[\s_-]*(?:v\s*)?\d?(?:\.\d)?)", re.I)
+
+
+def _heading(stripped: str) -> str | None:
+    """A Markdown heading's text without its closing #s, or None (string methods, not a
+    lazy group before optional runs: that regex was cubic on a heading of spaces)."""
+    if not _HEADING.match(stripped):
+        return None
+    return _plain(stripped.lstrip("#").strip().rstrip("#"))
 
 
 def _body_claims(lines: list[str], start: int) -> list[Claim]:
@@ -349,8 +397,8 @@ def _body_claims(lines: list[str], start: int) -> list[Claim]:
         if table:
             out += _table_claims(table, section) + families.table(table, section)
             table = []
-        if m := _HEADING.match(stripped):
-            section = _plain(m.group(2))
+        if (title := _heading(stripped)) is not None:
+            section = title
             out += _dataset_mentions(section, number, section, "heading")
             continue
         out += _prose_claims(_plain(raw), number, section)
@@ -394,43 +442,44 @@ def _prose_claims(plain: str, line: int, section: str) -> list[Claim]:
             )
         )
 
-    for pattern, quantity in _PROSE:
-        for m in pattern.finditer(plain):
-            add(quantity, m, 1, "%")
-    for m in [*_HEADS.finditer(plain), *_HEADS_OWN.finditer(plain)]:
-        add("heads_removed", m, 1)
-        add("heads_total", m, 2)
-        if m.group(3):
-            add("heads_removed_pct", m, 3, "%")
-    for m in _UNITS.finditer(plain):
-        add("ffn_units_kept", m, 1)
-        add("ffn_units_total", m, 2)
-        if m.group(3):
-            add("ffn_units_kept_pct", m, 3, "%")
-    for m in _SPEED.finditer(plain):
-        add("speedup", m, 1, "x", about=m.group(2).strip())
-    for m in _SPEED_ALT.finditer(plain):
-        add("speedup", m, 1, "x")
-    for m in _SCORE.finditer(plain):
-        metric = "f1" if m.group(1).lower() == "f1" else "exact"
-        add(metric, m, 2)
-        if m.group(3):
-            about = m.group(4).strip()
-            add(f"{metric}_reference", m, 3, about=about)
-            add(f"{metric}_variation", m, 6, about=about, negate=m.group(5).lower() == "drop")
-    for m in _FILE_SIZE.finditer(plain):
-        add("file_size", m, 1, "MB")
-        if m.group(2):
-            add("reference_file_size", m, 3, "MB", about=m.group(2).strip())
-    for pattern, groups in _OWN:
-        for m in pattern.finditer(plain):
-            for index, (quantity, unit) in enumerate(groups, 1):
-                add(quantity, m, index, unit)
-            if quantity == "eval_questions":
-                out.extend(_dataset_mentions(m.group(0), line, section, "prose"))
-    if re.search(r"\b(fine-tuned|trained|evaluated)\b.* on \[?squad", plain, re.I):
-        m = re.search(r"\bon \[?(squad[\s_-]*(?:v\s*)?\d?(?:\.\d)?)", plain, re.I)
-        if m:
+    if _DIGIT.search(plain):  # every figure has a digit; most lines of prose have none
+        for pattern, quantity in _PROSE:
+            for m in pattern.finditer(plain):
+                add(quantity, m, 1, "%")
+        for m in [*_HEADS.finditer(plain), *_HEADS_OWN.finditer(plain)]:
+            add("heads_removed", m, 1)
+            add("heads_total", m, 2)
+            if m.group(3):
+                add("heads_removed_pct", m, 3, "%")
+        for m in _UNITS.finditer(plain):
+            add("ffn_units_kept", m, 1)
+            add("ffn_units_total", m, 2)
+            if m.group(3):
+                add("ffn_units_kept_pct", m, 3, "%")
+        for m in _SPEED.finditer(plain):
+            add("speedup", m, 1, "x", about=m.group(2).strip())
+        for m in _SPEED_ALT.finditer(plain):
+            add("speedup", m, 1, "x")
+        for m in _SCORE.finditer(plain):
+            metric = "f1" if m.group(1).lower() == "f1" else "exact"
+            add(metric, m, 2)
+            if m.group(3):
+                about = m.group(4).strip()
+                add(f"{metric}_reference", m, 3, about=about)
+                add(f"{metric}_variation", m, 6, about=about, negate=m.group(5).lower() == "drop")
+        for m in _FILE_SIZE.finditer(plain):
+            add("file_size", m, 1, "MB")
+            if m.group(2):
+                add("reference_file_size", m, 3, "MB", about=m.group(2).strip())
+        for pattern, groups in _OWN:
+            for m in pattern.finditer(plain):
+                for index, (quantity, unit) in enumerate(groups, 1):
+                    add(quantity, m, index, unit)
+                if quantity == "eval_questions":
+                    out.extend(_dataset_mentions(m.group(0), line, section, "prose"))
+    if trained := _TRAINED.search(plain):
+        m = _ON_SQUAD.search(plain, trained.end())
+        if m and plain[m.start() - 1 : m.start()] == " ":
             out.append(
                 Claim(
                     "dataset",
@@ -472,12 +521,12 @@ def _code_block(block: list[str], first_line: int, section: str) -> list[Claim]:
         return out
     try:
         data = json.loads(text)
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):  # not JSON, too deep, or an integer too long to read
         return out
     if not isinstance(data, dict) or not ({"f1", "exact", "exact_match"} & set(data)):
         return out
     for offset, raw in enumerate(block):
-        m = re.match(r'^\s*"(\w+)"\s*:\s*([-+\d.eE]+)\s*,?\s*$', raw)
+        m = _JSON_LINE.match(raw)
         if not m or m.group(1) not in _JSON_KEYS:
             continue
         value, decimals = _number(m.group(2))
@@ -495,6 +544,7 @@ def _code_block(block: list[str], first_line: int, section: str) -> list[Claim]:
     return out
 
 
+_JSON_LINE = re.compile(r'^\s*"(\w+)"\s*:\s*([-+\d.eE]+)\s*(?:,\s*)?$')
 _JSON_KEYS = {
     "exact": "exact",
     "exact_match": "exact",
@@ -536,6 +586,8 @@ def _table_claims(rows: list[tuple[int, list[str]]], section: str) -> list[Claim
         return [c for n, cells in body for c in _summary_row(n, cells, section)]
     if col["layer"] == 0 and "linear density" in header:
         return [c for n, cells in body for c in _layer_row(n, cells, header, section)]
+    if header[:2] == ["file", "sha256"]:
+        return [c for n, cells in body for c in _provenance_row(n, cells, section)]
     if col["batch"] == 0 and col["speedup"] is not None:
         return [c for n, cells in body for c in _speed_row(n, cells, header, section)]
     if col["metric"] is not None and col["value"] is not None:
@@ -563,6 +615,21 @@ def _cells(n: int, cells: list[str], section: str, source: str, about: str = "")
     return out, add
 
 
+_NUMBER = re.compile(_NUM)
+_PAIR = re.compile(rf"{_NUM} / {_NUM}")
+_PARENS = re.compile(rf"\({_NUM}\)")
+_THRESHOLD = re.compile(rf"threshold {_NUM}")
+_SCORE_CELL = re.compile(rf"{_NUM}\s*%?")
+_SAMPLES = re.compile(r"^(\d+(?:\.\d+)?)\s*([kKM]?)")
+_SHAPE_LABEL = re.compile(r"batch (\d+) x (\d+)")
+_SHAPE_CELL = re.compile(r"^(\d+) x (\d+)")
+_QUESTIONS = re.compile(rf"\({_NUM} questions\)")
+_LAYER = re.compile(r"\d+")
+_PERCENT_CELL = re.compile(rf"{_NUM}%")
+_OF_CELL = re.compile(rf"{_NUM} of")
+_RATIO_CELL = re.compile(rf"{_NUM}x")
+
+
 def _result_row(
     n: int,
     cells: list[str],
@@ -577,16 +644,16 @@ def _result_row(
     for prefix in ("unanswerable", "answerable"):
         if label.startswith(f"exact match / f1, {prefix}"):
             key = "NoAns" if prefix == "unanswerable" else "HasAns"
-            if m := re.fullmatch(rf"{_NUM} / {_NUM}", cells[value_col]):
+            if m := _PAIR.fullmatch(cells[value_col]):
                 add(f"{key}_exact", m.group(1))
                 add(f"{key}_f1", m.group(2))
-            if m := re.search(rf"\({_NUM}\)", label):
+            if m := _PARENS.search(label):
                 add(f"{key}_total", m.group(1))
             return out
     if label.startswith("best f1"):
-        if m := re.fullmatch(_NUM, cells[value_col]):
+        if m := _NUMBER.fullmatch(cells[value_col]):
             add("best_f1", m.group(1))
-        if m := re.search(rf"threshold {_NUM}", label):
+        if m := _THRESHOLD.search(label):
             add("best_f1_thresh", m.group(1))
         return out
     metric = _METRIC_NAMES.get(label)
@@ -597,11 +664,7 @@ def _result_row(
         (ref_col, f"{metric}_reference"),
         (var_col, f"{metric}_variation"),
     ):
-        if (
-            index is not None
-            and index < len(cells)
-            and (m := re.fullmatch(rf"{_NUM}\s*%?", cells[index]))
-        ):
+        if index is not None and index < len(cells) and (m := _SCORE_CELL.fullmatch(cells[index])):
             add(quantity, m.group(1))
     return out
 
@@ -611,7 +674,7 @@ def _dataset_row(n: int, cells: list[str], col: dict[str, int | None], section: 
     split_col, samples_col = col["split"], col["samples"]
     if split_col is None or samples_col is None or samples_col >= len(cells):
         return out
-    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([kKM]?)", cells[samples_col])
+    m = _SAMPLES.fullmatch(cells[samples_col])
     split = cells[split_col].lower()
     if m:
         value, decimals = _number(m.group(1))
@@ -669,60 +732,100 @@ _SUMMARY = (
 )
 
 
+_SUMMARY_PATTERNS = tuple(
+    (re.compile(label, re.I), re.compile(value), quantities)
+    for label, value, quantities in _SUMMARY
+)
+
+
 def _summary_row(n: int, cells: list[str], section: str) -> list[Claim]:
     """prunecard's summary table: `| Figure | Value |`."""
     if len(cells) < 2:
         return []
     label, value = cells[0], cells[1]
-    shape = re.search(r"batch (\d+) x (\d+)", label)
+    shape = _SHAPE_LABEL.search(label)
     about = f"batch {shape.group(1)} x {shape.group(2)}" if shape else ""
     out, add = _cells(n, cells, section, "summary table", about)
-    for label_pattern, value_pattern, quantities in _SUMMARY:
-        if re.search(label_pattern, label, re.I) and (m := re.match(value_pattern, value)):
+    for label_pattern, value_pattern, quantities in _SUMMARY_PATTERNS:
+        if label_pattern.search(label) and (m := value_pattern.match(value)):
             for index, (quantity, unit) in enumerate(quantities, 1):
                 add(quantity, m.group(index), unit)
             break
-    if m := re.search(rf"\({_NUM} questions\)", label):
+    if m := _QUESTIONS.search(label):
         add("eval_questions", m.group(1))
     return out + _dataset_mentions(label, n, section, "summary table")[:1]
 
 
 def _layer_row(n: int, cells: list[str], header: list[str], section: str) -> list[Claim]:
     """prunecard's per-layer table: density, heads kept, FFN units kept, packed weights."""
-    if not re.fullmatch(r"\d+", cells[0]):
+    if not _LAYER.fullmatch(cells[0]):
         return []
     out, add = _cells(n, cells, section, "per-layer table", f"layer {cells[0]}")
     for index, head in enumerate(header[: len(cells)]):
         cell = cells[index]
-        if head == "linear density" and (m := re.fullmatch(rf"{_NUM}%", cell)):
+        if head == "linear density" and (m := _PERCENT_CELL.fullmatch(cell)):
             add("layer_density", m.group(1), "%")
-        elif head == "heads kept" and (m := re.match(rf"{_NUM} of", cell)):
+        elif head == "heads kept" and (m := _OF_CELL.match(cell)):
             add("layer_heads_kept", m.group(1))
-        elif head == "ffn units kept" and (m := re.match(rf"{_NUM} of", cell)):
+        elif head == "ffn units kept" and (m := _OF_CELL.match(cell)):
             add("layer_ffn_units_kept", m.group(1))
-        elif head == "packed linear weights" and (m := re.fullmatch(_NUM, cell)):
+        elif head == "packed linear weights" and (m := _NUMBER.fullmatch(cell)):
             add("layer_linear_packed", m.group(1))
     return out
 
 
 def _speed_row(n: int, cells: list[str], header: list[str], section: str) -> list[Claim]:
     """prunecard's speed table: `| Batch x tokens | ... | Speedup | FLOP bound | ... |`."""
-    shape = re.fullmatch(r"(\d+) x (\d+)", cells[0])
+    shape = _SHAPE_CELL.fullmatch(cells[0])
     if not shape:
         return []
     out, add = _cells(
         n, cells, section, "speed table", f"batch {shape.group(1)} x {shape.group(2)}"
     )
     for index, head in enumerate(header[: len(cells)]):
-        m = re.fullmatch(rf"{_NUM}x", cells[index])
-        if m and head in ("speedup", "flop bound"):
+        cell = cells[index]
+        if head in ("speedup", "flop bound") and (m := _RATIO_CELL.match(cell)):
             add("speedup" if head == "speedup" else "flop_bound", m.group(1), "x")
+        elif head.startswith(("dense (ms)", "packed (ms)")) and (m := _TIME_CELL.match(cell)):
+            side = head.split()[0]
+            add(f"{side}_ms", m.group(1))
+            if m.group(2):
+                add(f"{side}_spread_ms", m.group(2))
+        elif head == "share of bound" and (m := _PERCENT_CELL.match(cell)):
+            add("share_of_bound", m.group(1), "%")
     return out
+
+
+_TIME_CELL = re.compile(rf"{_NUM}(?: ± {_NUM})?")
+_HEX = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _provenance_row(n: int, cells: list[str], section: str) -> list[Claim]:
+    """prunecard's Provenance table: `| File | sha256 |`, one weight or config file a row."""
+    if len(cells) < 2 or not _HEX.match(cells[1]):
+        return []
+    quote = " | ".join(cells)
+    return [
+        Claim("file_sha256", quote, n, section, "provenance table", name=cells[1], about=cells[0])
+    ]
 
 
 _METRIC_NAMES = {"em": "exact", "exact": "exact", "exact match": "exact", "f1": "f1"}
 
-_MODEL_ID = re.compile(r"[\w.-]*?-x(\d+(?:\.\d+)?)-f(\d+(?:\.\d+)?)-d(\d+(?:\.\d+)?)(?:-[\w.-]*)?")
+# The encoded figures are searched for alone; the id around them is then widened over id
+# characters (a lazy `[\w.-]*?` prefix retried at every start was quadratic on long words).
+_MODEL_ID = re.compile(r"-x(\d+(?:\.\d+)?)-f(\d+(?:\.\d+)?)-d(\d+(?:\.\d+)?)")
+_ID_CHARS = re.compile(r"[\w.-]")
+_ID_TAIL = re.compile(r"-[\w.-]*")
+
+
+def _model_id_text(line: str, m: re.Match[str]) -> str:
+    """The whole model id around the encoded figures `m` found in `line`."""
+    start = m.start()
+    while start and _ID_CHARS.match(line, start - 1):
+        start -= 1
+    tail = _ID_TAIL.match(line, m.end())
+    return line[start : tail.end() if tail else m.end()]
 
 
 def _section_map(lines: list[str], start: int) -> list[str]:
@@ -734,8 +837,8 @@ def _section_map(lines: list[str], start: int) -> list[str]:
             section = "(top)"
         if i >= start and stripped.startswith(("```", "~~~")):
             fence = not fence
-        elif i >= start and not fence and (m := _HEADING.match(stripped)):
-            section = _plain(m.group(2))
+        elif i >= start and not fence and (title := _heading(stripped)) is not None:
+            section = title
         out.append(section)
     return out
 
@@ -753,7 +856,8 @@ def _model_id_claims(lines: list[str], start: int) -> list[Claim]:
             (3, "linear_density", "%"),
         ):
             value, decimals = _number(m.group(group))
-            out.append(Claim(quantity, m.group(0), i + 1, "", "model id", value, decimals, unit))
+            text = _model_id_text(lines[i], m)
+            out.append(Claim(quantity, text, i + 1, "", "model id", value, decimals, unit))
         return out
     return []
 

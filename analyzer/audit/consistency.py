@@ -1,183 +1,302 @@
-"""Internal consistency a card can be held to without its weights.
-
-- a parameter count against the file size stated for the same model and its dtype
-  (1228 MB of fp32 weights hold about 307M parameters, not 445M);
-- a density against the non-zero and total counts printed beside it;
-- a sparsity against a density stated elsewhere (they must add up to 100%);
-- "N times smaller" against the two file sizes it compares.
-
-(Speedups stated twice, percentages of heads and dataset names against headings are
-`checks.py`'s agreement, percentage and dataset rules; counts are `counts.py`'s.)
-"""
+"""Checks of a card against itself (no measurement needed): ranges, variation = value -
+reference, percentage or density = count / total, speed rows, the same figure printed
+twice, datasets and the official JSON block's totals."""
 
 from __future__ import annotations
 
-import re
-from typing import TYPE_CHECKING
+from collections import defaultdict
 
-from analyzer.audit.claims import Claim
-
-if TYPE_CHECKING:
-    from analyzer.audit.checks import AuditFinding, EvalScores
-    from analyzer.records import Analysis
-
-__all__ = ["BYTES_PER_PARAMETER", "PARAMS_TOLERANCE", "internal", "measured", "prose"]
-
-BYTES_PER_PARAMETER = {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1}
-PARAMS_TOLERANCE = 0.10  # relative: buffers, non-parameter tensors and file headers
-_DTYPE = re.compile(
-    r"\b(fp32|float32|fp16|float16|half[ -]precision|bf16|bfloat16|int8|8-bit)\b", re.I
+from analyzer.audit.claims import Claim, scale
+from analyzer.audit.findings import (
+    COUNTS,
+    MISMATCH,
+    OK,
+    AuditFinding,
+    Partners,
+    compare,
+    finding,
+    half,
+    rounding_rule,
+    within_slack,
 )
-_CANONICAL = {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16", "8-bit": "int8"}
+
+__all__ = ["declared_dataset", "internal"]
+
+_AGREEING = {
+    "linear_density",
+    "overall_density",
+    "heads_removed",
+    "heads_total",
+    "heads_removed_pct",
+    "ffn_units_kept",
+    "ffn_units_total",
+    "speedup",
+    "f1",
+    "exact",
+    "f1_reference",
+    "exact_reference",
+    "file_size",
+    "params_dense",
+    "params_packed",
+    "params_nonzero",
+    "eval_questions",
+}
 
 
-def prose(plain: str, line: int, section: str) -> list[Claim]:
-    """The weights' dtype where a line names one ("fp16", "INT8 quantized", ...)."""
-    out = []
-    for m in _DTYPE.finditer(plain):
-        word = m.group(1).lower()
-        name = "fp16" if word.startswith("half") else _CANONICAL.get(word, word)
-        out.append(Claim("dtype", m.group(0), line, section, "prose", name=name))
-    return out
+def internal(claims: tuple[Claim, ...], partners: Partners) -> list[AuditFinding]:
+    return [
+        *_ranges(claims, partners),
+        *_variations(claims, partners),
+        *_percentages(partners),
+        *_speed_rows(claims, partners),
+        *_agreement(claims),
+        *_datasets(partners),
+        *_json_block(claims),
+    ]
 
 
-def measured(
-    claim: Claim, analysis: Analysis | None, evaluation: EvalScores | None
-) -> AuditFinding | None:
-    from analyzer.audit.checks import UNCHECKED, _finding
+_PERCENTS = {
+    "linear_density",
+    "overall_density",
+    "layer_density",
+    "heads_removed_pct",
+    "ffn_units_kept_pct",
+}
+_SCORES = {
+    f"{prefix}{metric}{suffix}"
+    for metric in ("exact", "f1")
+    for prefix, suffix in (("", ""), ("", "_reference"), ("HasAns_", ""), ("NoAns_", ""))
+} | {"best_exact", "best_f1"}
+_POSITIVE = {"speedup", "flop_bound"}
+_AT_MOST = (("heads_removed", "heads_total"), ("ffn_units_kept", "ffn_units_total"))
 
-    if claim.quantity == "dtype":
-        return _finding(claim, "", "", "", UNCHECKED, "a label; used by the size rule")
+
+def _range_rule(claim: Claim) -> str | None:
+    """The range a claim's quantity must lie in, in words; None when it has none."""
+    q = claim.quantity
+    if q in _PERCENTS:
+        return "a percentage of weights, heads or units lies between 0% and 100%"
+    if q in _SCORES:
+        return "an exact-match or F1 score is a percentage between 0 and 100"
+    if q in _POSITIVE:
+        return "a speedup or FLOP bound is a ratio above 0"
+    if q in COUNTS or q.startswith(("params_", "layer_")) or q.endswith(("_size", "_samples")):
+        return "a count or size is not negative"
     return None
 
 
-def internal(claims: tuple[Claim, ...]) -> list[AuditFinding]:
-    return [
-        *_params_vs_size(claims),
-        *_density_vs_counts(claims),
-        *_sparsity_vs_density(claims),
-        *_size_ratio(claims),
-    ]
+def _in_range(claim: Claim) -> bool:
+    assert claim.value is not None
+    if claim.quantity in _PERCENTS or claim.quantity in _SCORES:
+        return 0 <= claim.value <= 100
+    if claim.quantity in _POSITIVE:
+        return claim.value > 0
+    return claim.value >= 0
 
 
-def _first(claims: tuple[Claim, ...], quantity: str) -> Claim | None:
-    return next((c for c in claims if c.quantity == quantity and c.value is not None), None)
-
-
-def _params_vs_size(claims: tuple[Claim, ...]) -> list[AuditFinding]:
-    """The dense model's parameter count (nn_pruning's `print("X parameters: 445.0M")`)
-    against the size stated for that same model ("original BERT: 1228.0MB")."""
-    from analyzer.audit.checks import MISMATCH, OK, UNCHECKED, _finding
-
-    size = _first(claims, "reference_file_size")
-    if size is None or not size.value:
-        return []
-    dtypes = sorted({c.name for c in claims if c.quantity == "dtype"})
+def _ranges(claims: tuple[Claim, ...], partners: Partners) -> list[AuditFinding]:
+    """Figures no model can have (no measurement needed): a density over 100%, an F1 of -5,
+    999 of 384 heads removed. Only claims out of range get a finding."""
     out = []
     for claim in claims:
-        if claim.quantity != "params_dense" or claim.value is None:
+        if claim.value is None or (rule := _range_rule(claim)) is None:
             continue
-        if len(dtypes) > 1:
-            out.append(
-                _finding(
-                    claim,
-                    "internal",
-                    "",
-                    "",
-                    UNCHECKED,
-                    f"the card names several dtypes ({', '.join(dtypes)})",
-                )
-            )
-            continue
-        dtype = dtypes[0] if dtypes else "fp32"
-        width = BYTES_PER_PARAMETER[dtype]
-        count = claim.value * 1e6 if claim.unit == "M" else claim.value
-        low, high = size.value * 1e6 / width, size.value * 2**20 / width
-        ok = any(abs(count - held) <= PARAMS_TOLERANCE * held for held in (low, high))
-        assumed = "" if dtypes else ", assumed: the card names no dtype"
-        rule = (
-            f"parameters x bytes per parameter = file size: {size.printed} (line {size.line}, "
-            f"read as 10^6 or 2^20 bytes) of {dtype} ({width} bytes each{assumed}) holds "
-            f"{low / 1e6:.1f}M to {high / 1e6:.1f}M parameters; the stated count must be within "
-            f"{PARAMS_TOLERANCE:.0%} of one (buffers and file headers)"
-        )
-        shown = f"{low / 1e6:.1f}M-{high / 1e6:.1f}M ({dtype} in {size.printed})"
-        out.append(
-            _finding(claim, "internal", shown, rule, OK if ok else MISMATCH, measured_value=high)
-        )
+        if not _in_range(claim):
+            out.append(finding(claim, "range", "", rule, MISMATCH))
+    for part_q, whole_q in _AT_MOST:
+        for claim in partners.named(part_q):
+            whole = partners.of(claim, whole_q)
+            if whole is None or claim.value is None or whole.value is None:
+                continue
+            if claim.value > whole.value:
+                rule = f"{part_q} cannot exceed {whole_q} printed beside it ({whole.printed})"
+                out.append(finding(claim, "range", whole.printed, rule, MISMATCH))
     return out
 
 
-def _density_vs_counts(claims: tuple[Claim, ...]) -> list[AuditFinding]:
-    """ "97.0% (N of M)": the density is the non-zero count over the total beside it."""
-    from analyzer.audit.checks import _compare, _partner
-
+def _variations(claims: tuple[Claim, ...], partners: Partners) -> list[AuditFinding]:
+    """A variation must equal value minus reference, as printed beside it."""
     out = []
-    for density_q, nnz_q, total_q in (
+    for claim in claims:
+        if not claim.quantity.endswith("_variation") or claim.value is None:
+            continue
+        metric = claim.quantity.removesuffix("_variation")
+        value = partners.of(claim, metric)
+        reference = partners.of(claim, f"{metric}_reference")
+        if value is None or reference is None:
+            continue
+        assert value.value is not None and reference.value is not None
+        expected = value.value - reference.value
+        slack = half(claim) + half(value) + half(reference)
+        rule = (
+            f"variation = value - reference = {value.printed} - {reference.printed}, within "
+            "the rounding slack of the three printed figures"
+        )
+        shown = f"{expected:+.{claim.decimals}f}"
+        out.append(within_slack(claim, "internal", expected, slack, rule, shown))
+    return out
+
+
+def _percentages(partners: Partners) -> list[AuditFinding]:
+    """A percentage printed beside its count and total must be count / total: heads and
+    units, and a density beside its non-zero and total counts ("97.0% (N of M)")."""
+    out = []
+    for pct_q, count_q, total_q in (
+        ("heads_removed_pct", "heads_removed", "heads_total"),
+        ("ffn_units_kept_pct", "ffn_units_kept", "ffn_units_total"),
         ("overall_density", "params_nonzero", "params_dense"),
         ("linear_density", "linear_nnz", "linear_dense"),
     ):
-        for claim in claims:
-            if claim.quantity != density_q or claim.value is None:
+        for claim in partners.named(pct_q):
+            count, total = partners.of(claim, count_q), partners.of(claim, total_q)
+            if count is None or total is None or not total.value:
                 continue
-            nnz, total = _partner(claim, claims, nnz_q), _partner(claim, claims, total_q)
-            if nnz is None or total is None or not total.value:
-                continue
-            assert nnz.value is not None
-            rule = f"density = {nnz.printed} / {total.printed}, rounded as printed"
-            out.append(_compare(claim, "internal", 100 * nnz.value / total.value, 3, rule=rule))
+            assert count.value is not None
+            expected = 100 * count.value / total.value
+            rule = f"percentage = {count.printed} / {total.printed}; " + rounding_rule(claim)
+            found = compare(claim, "internal", expected, 3, rule=rule)
+            out.append(found)
     return out
 
 
-def _sparsity_vs_density(claims: tuple[Claim, ...]) -> list[AuditFinding]:
-    """A sparsity and a density of the same weights add up to 100%."""
-    from analyzer.audit.checks import MISMATCH, OK, _finding, _half
+def _bounds(claim: Claim) -> tuple[float, float]:
+    """The values a printed figure can stand for: within half a unit of its last place."""
+    assert claim.value is not None
+    return claim.value - half(claim), claim.value + half(claim)
 
+
+def _ratio_check(claim: Claim, top: Claim, bottom: Claim, factor: float, rule: str):
+    """`claim` = factor * top / bottom, to the printed precision of all three: some values
+    the two printed operands can stand for give a ratio that rounds to the claim."""
+    (t_lo, t_hi), (b_lo, b_hi), (c_lo, c_hi) = _bounds(top), _bounds(bottom), _bounds(claim)
+    assert top.value is not None and bottom.value is not None
+    if b_lo <= 0:
+        return None
+    lo, hi = factor * t_lo / b_hi, factor * t_hi / b_lo
+    ok = lo <= c_hi + 1e-9 and hi >= c_lo - 1e-9
+    expected = factor * top.value / bottom.value
+    shown = f"{expected:.{claim.decimals + 1}f}{claim.unit} ({lo:.4g} to {hi:.4g})"
+    return finding(claim, "internal", shown, rule, OK if ok else MISMATCH, measured_value=expected)
+
+
+def _speed_rows(claims: tuple[Claim, ...], partners: Partners) -> list[AuditFinding]:
+    """Within each row of the speed table: speedup = dense / packed time, share of bound =
+    speedup / FLOP bound, each to the precision the row prints."""
     out = []
-    for sparsity_q, density_q in (
-        ("linear_sparsity", "linear_density"),
-        ("overall_sparsity", "overall_density"),
-    ):
-        density = next(
-            (c for c in claims if c.quantity == density_q and c.value is not None and not c.about),
-            None,
-        )
-        if density is None or density.value is None:
+    for claim in claims:
+        if claim.source != "speed table" or claim.value is None:
             continue
-        for claim in claims:
-            if claim.quantity != sparsity_q or claim.value is None or claim.about:
+        if claim.quantity == "speedup":
+            dense, packed = partners.of(claim, "dense_ms"), partners.of(claim, "packed_ms")
+            if dense is not None and packed is not None:
+                rule = (
+                    f"speedup = dense / packed = {dense.printed} / {packed.printed} ms, "
+                    "to the precision printed"
+                )
+                out.append(_ratio_check(claim, dense, packed, 1.0, rule))
+        elif claim.quantity == "share_of_bound":
+            speedup, bound = partners.of(claim, "speedup"), partners.of(claim, "flop_bound")
+            if speedup is not None and bound is not None:
+                rule = (
+                    f"share of bound = speedup / FLOP bound = {speedup.printed} / "
+                    f"{bound.printed}, to the precision printed"
+                )
+                out.append(_ratio_check(claim, speedup, bound, 100.0, rule))
+    return [f for f in out if f is not None]
+
+
+def _agreement(claims: tuple[Claim, ...]) -> list[AuditFinding]:
+    """The same figure stated twice (prose, table, JSON, model id) must agree."""
+    groups: dict[str, list[Claim]] = defaultdict(list)
+    for claim in claims:
+        if claim.quantity in _AGREEING and claim.value is not None:
+            # figures of one bench shape or one layer are compared only with each other
+            about = claim.about if claim.about.startswith(("batch ", "layer ")) else ""
+            groups[f"{claim.quantity}/{about}"].append(claim)
+    out = []
+    for group in groups.values():
+        # the card's own most precise figure; a score file beside the card is never the anchor
+        anchor = min(group, key=lambda c: (bool(c.file), half(c), c.source == "model id", c.line))
+        for claim in group:
+            if claim is anchor:
                 continue
-            expected = 100 - density.value
-            slack = _half(claim) + _half(density)
-            ok = abs(claim.value - expected) <= slack + 1e-9
+            assert claim.value is not None and anchor.value is not None
+            a, b = claim.value * scale(claim), anchor.value * scale(anchor)
+            slack = half(claim) + half(anchor)
+            ok = abs(a - b) <= slack + 1e-9 * max(1.0, abs(b))
             rule = (
-                f"sparsity = 100% - density {density.printed} (line {density.line}), within "
-                f"the rounding slack of both printed figures (|difference| <= {slack:g})"
+                "the same figure printed twice: the ranges their roundings allow must "
+                f"overlap (|difference| <= {slack:g})"
             )
+            shown = f"{anchor.printed} (line {anchor.line}, {anchor.source})"
+            if claim.file:
+                rule = f"{claim.file} must state the card's figure; " + rule
             out.append(
-                _finding(
+                finding(
                     claim,
                     "internal",
-                    f"{expected:.{claim.decimals}f}%",
+                    shown,
                     rule,
                     OK if ok else MISMATCH,
-                    measured_value=expected,
+                    measured_value=anchor.value,
                 )
             )
     return out
 
 
-def _size_ratio(claims: tuple[Claim, ...]) -> list[AuditFinding]:
-    """ "4x smaller" against the stated file sizes of this model and the original."""
-    from analyzer.audit.checks import _compare
+def declared_dataset(partners: Partners) -> Claim | None:
+    """The card's dataset: its metadata `datasets`, else the first one it names."""
+    named = partners.named("dataset")
+    declared = (c for c in named if c.source == "metadata" and c.text.startswith("datasets"))
+    return next(declared, named[0] if named else None)
 
-    size, reference = _first(claims, "file_size"), _first(claims, "reference_file_size")
-    if size is None or reference is None or not size.value or reference.value is None:
+
+def _datasets(partners: Partners) -> list[AuditFinding]:
+    """Every dataset named in headings, prose and tables must be the metadata's."""
+    anchor = declared_dataset(partners)
+    if anchor is None:
         return []
-    ratio = reference.value / size.value
-    rule = f"ratio = original size {reference.printed} / this model's {size.printed}"
+    named = partners.named("dataset")
+    rule = "dataset names compared as Hub ids (SQuAD 2.0 = SQuAD v2 = squad_v2)"
     return [
-        _compare(claim, "internal", ratio, 2, rule=f"{rule}, rounded as printed")
-        for claim in claims
-        if claim.quantity == "size_ratio" and claim.value is not None and not claim.about
+        finding(
+            c,
+            "internal",
+            f"{anchor.name} ({anchor.text}, line {anchor.line})",
+            rule,
+            OK if c.name == anchor.name else MISMATCH,
+        )
+        for c in named
+        if c is not anchor
     ]
+
+
+def _json_block(claims: tuple[Claim, ...]) -> list[AuditFinding]:
+    """The official script's totals: total = HasAns + NoAns, overall = weighted mean."""
+    js = {c.quantity: c for c in claims if c.source == "metrics JSON" and c.value is not None}
+    has, no = js.get("HasAns_total"), js.get("NoAns_total")
+    if has is None or no is None or has.value is None or no.value is None:
+        return []
+    out = []
+    total = has.value + no.value
+    if (claim := js.get("eval_questions")) is not None:
+        out.append(
+            compare(claim, "internal", total, 0, rule="total = HasAns_total + NoAns_total, exactly")
+        )
+    for metric in ("exact", "f1"):
+        claim, h, n = js.get(metric), js.get(f"HasAns_{metric}"), js.get(f"NoAns_{metric}")
+        if claim is None or h is None or n is None or not total:
+            continue
+        assert h.value is not None and n.value is not None
+        mean = (h.value * has.value + n.value * no.value) / total
+        rule = (
+            f"{metric} = (HasAns_{metric} x HasAns_total + NoAns_{metric} x NoAns_total) / "
+            "total, to 1e-6"
+        )
+        ok = claim.value is not None and abs(claim.value - mean) <= 1e-6
+        out.append(
+            finding(
+                claim, "internal", f"{mean:.6f}", rule, OK if ok else MISMATCH, measured_value=mean
+            )
+        )
+    return out

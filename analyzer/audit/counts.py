@@ -16,9 +16,21 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from analyzer.audit.claims import Claim, _number, scale
+from analyzer.audit.consistency import declared_dataset
+from analyzer.audit.findings import (
+    MISMATCH,
+    OK,
+    UNCHECKED,
+    WARNING,
+    AuditFinding,
+    Partners,
+    compare,
+    finding,
+    half,
+)
 
 if TYPE_CHECKING:
-    from analyzer.audit.checks import AuditFinding, EvalScores
+    from analyzer.audit.against_records import EvalScores
     from analyzer.records import Analysis
 
 __all__ = ["KNOWN_SIZES", "SplitSize", "code_block", "internal", "measured", "prose"]
@@ -106,12 +118,10 @@ def code_block(block: list[str], first_line: int, section: str) -> list[Claim]:
 def measured(
     claim: Claim, analysis: Analysis | None, evaluation: EvalScores | None
 ) -> AuditFinding | None:
-    from analyzer.audit.checks import UNCHECKED, _finding
-
     if claim.quantity in ("max_seq_length", "doc_stride"):
-        return _finding(claim, "", "", "", UNCHECKED, "a preprocessing setting, not measured")
+        return finding(claim, "", "", "", UNCHECKED, "a preprocessing setting, not measured")
     if claim.quantity.endswith("_windows"):
-        return _finding(
+        return finding(
             claim,
             "",
             "",
@@ -122,10 +132,8 @@ def measured(
         )
     if claim.quantity == "eval_examples":
         if evaluation is None or "eval_questions" not in evaluation.values:
-            return _finding(claim, "evaluation", "", "", UNCHECKED, "no evaluation given (--eval)")
-        from analyzer.audit.checks import _compare
-
-        return _compare(
+            return finding(claim, "evaluation", "", "", UNCHECKED, "no evaluation given (--eval)")
+        return compare(
             claim,
             "evaluation",
             evaluation.values["eval_questions"],
@@ -135,37 +143,29 @@ def measured(
     return None
 
 
-def _card_dataset(claims: tuple[Claim, ...]) -> str:
-    """The card's dataset: its metadata `datasets`, else the first one it names."""
-    named = [c for c in claims if c.quantity == "dataset"]
-    declared = [c for c in named if c.source == "metadata" and c.text.startswith("datasets")]
-    return (declared or named)[0].name if named else ""
-
-
-def _setting(claims: tuple[Claim, ...], quantity: str) -> str:
-    found = next((c for c in claims if c.quantity == quantity and c.value is not None), None)
+def _setting(partners: Partners, quantity: str) -> str:
+    found = partners.first(quantity)
     return f"{found.value:g}" if found is not None and found.value is not None else "not stated"
 
 
-def internal(claims: tuple[Claim, ...]) -> list[AuditFinding]:
+def internal(partners: Partners) -> list[AuditFinding]:
     """Each count against the known split sizes, and against the card's dataset."""
-    from analyzer.audit.checks import MISMATCH, OK, WARNING, _finding, _half
-
-    dataset = _card_dataset(claims)
+    declared = declared_dataset(partners)
+    dataset = declared.name if declared is not None else ""
     windows = (
-        f"the card's max_seq_length: {_setting(claims, 'max_seq_length')}, "
-        f"doc_stride: {_setting(claims, 'doc_stride')}"
+        f"the card's max_seq_length: {_setting(partners, 'max_seq_length')}, "
+        f"doc_stride: {_setting(partners, 'doc_stride')}"
     )
     rule = "a count is compared with the known split sizes: " + "; ".join(
         s.label for s in KNOWN_SIZES
     )
     out = []
-    for claim in claims:
-        if claim.quantity not in _KIND or claim.value is None:
+    for claim in (c for quantity in _KIND for c in partners.named(quantity)):
+        if claim.value is None:
             continue
         split, kind = _KIND[claim.quantity]
         count = claim.value * scale(claim)
-        slack = _half(claim)
+        slack = half(claim)
         same = [s for s in KNOWN_SIZES if s.split == split and abs(s.count - count) <= slack]
         candidates = [s for s in KNOWN_SIZES if s.split == split]
         could = "; ".join(s.label for s in candidates)
@@ -194,7 +194,7 @@ def internal(claims: tuple[Claim, ...]) -> list[AuditFinding]:
             reason = f"'samples' is ambiguous: this equals {match.label}"
         else:
             verdict, shown, reason = OK, match.label, ""
-        out.append(_finding(claim, "internal", shown, rule, verdict, reason, count))
+        out.append(finding(claim, "internal", shown, rule, verdict, reason, count))
     return out
 
 

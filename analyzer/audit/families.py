@@ -7,21 +7,22 @@ each piece to the functions here as well; each family module reads its own phras
 - `model_index`: every task, dataset and metric of `model-index` (and `.eval_results/`);
 - `sparsity_phrases`: sparsity, N:M and block patterns, pruned heads, "x times faster";
 - `counts`: evaluation counts (questions, examples, tokenized windows) and window settings;
-- `consistency`: the stated dtype, and the internal rules that need no weights.
+- `stated_sizes`: the stated dtype, parameters against the stated file size, "Nx smaller".
 
 `checks.py` asks `measured` for the claims these families add and `internal` for their
-rules.
+rules (the rules of every card, family or not, are `consistency.py`'s).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from analyzer.audit import consistency, counts, model_index, sparsity_phrases, trainer_card
+from analyzer.audit import counts, model_index, sparsity_phrases, stated_sizes, trainer_card
 
 if TYPE_CHECKING:
-    from analyzer.audit.checks import AuditFinding, EvalScores
+    from analyzer.audit.against_records import EvalScores
     from analyzer.audit.claims import Claim
+    from analyzer.audit.findings import AuditFinding, Partners
     from analyzer.records import Analysis
 
 __all__ = ["code_block", "internal", "measured", "metadata", "prose", "table"]
@@ -33,7 +34,7 @@ def prose(plain: str, line: int, section: str) -> list[Claim]:
         *trainer_card.prose(plain, line, section),
         *sparsity_phrases.prose(plain, line, section),
         *counts.prose(plain, line, section),
-        *consistency.prose(plain, line, section),
+        *stated_sizes.prose(plain, line, section),
     ]
 
 
@@ -62,13 +63,18 @@ def measured(
     claim: Claim, analysis: Analysis | None, evaluation: EvalScores | None
 ) -> AuditFinding | None:
     """The finding for a claim one of these families added, or None if it is not theirs."""
-    for family in (sparsity_phrases, counts, trainer_card, model_index, consistency):
+    for family in (sparsity_phrases, counts, trainer_card, model_index, stated_sizes):
         found = family.measured(claim, analysis, evaluation)
         if found is not None:
             return found
     return None
 
 
-def internal(claims: tuple[Claim, ...]) -> list[AuditFinding]:
-    """The families' internal-consistency rules (no weights needed)."""
-    return [*counts.internal(claims), *consistency.internal(claims)]
+def internal(partners: Partners) -> list[AuditFinding]:
+    """The families' internal-consistency rules (no weights needed; a density beside its
+    counts is `consistency.py`'s percentage rule), on the card's claim index."""
+    return [
+        *counts.internal(partners),
+        *sparsity_phrases.internal(partners),
+        *stated_sizes.internal(partners),
+    ]

@@ -5,7 +5,8 @@ dataset `type`; this module reads the rest, as the Hub's model card spec and the
 `evaluate`/`huggingface_hub` writers put them: `task.type`, `dataset.name` / `config` /
 `split`, and metrics of any `type` (a `type: squad` metric named "EM" or "F1" is read as
 exact / f1). The Hub's newer `.eval_results/*.yaml` files (a list of
-`{dataset: {id, task_id}, value}` entries) beside the card are read the same way.
+`{dataset: {id, task_id}, value}` entries) beside the card are read the same way, with
+the front matter's bounded reader (`analyzer.front_matter`).
 """
 
 from __future__ import annotations
@@ -15,20 +16,23 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from analyzer.audit.against_weights import question_answering
 from analyzer.audit.claims import (
     CardClaims,
     Claim,
     FormatProblem,
     _as_list,
-    _find_line,
+    _LineFinder,
     _number,
     dataset_id,
 )
+from analyzer.audit.findings import UNCHECKED, AuditFinding, finding
 from analyzer.audit.trainer_card import metric_quantity
 from analyzer.errors import InputError
+from analyzer.front_matter import FrontMatterSyntaxError, load_front_matter
 
 if TYPE_CHECKING:
-    from analyzer.audit.checks import AuditFinding, EvalScores
+    from analyzer.audit.against_records import EvalScores
     from analyzer.records import Analysis
 
 __all__ = ["measured", "metadata", "read_eval_results", "with_eval_results"]
@@ -36,6 +40,11 @@ __all__ = ["measured", "metadata", "read_eval_results", "with_eval_results"]
 _READ_BY_CLAIMS = {"f1", "exact_match", "exact", "em"}  # metric types claims.py reads
 MAX_EVAL_RESULTS = 64  # files
 MAX_EVAL_RESULT_BYTES = 256_000  # per file: a few entries, never megabytes
+EVAL_RESULTS = ".eval_results"  # the Hub's per-benchmark score files, beside the card
+# a score file's headline metric by dataset id, where its task_id names no metric
+# (prunecard writes F1 under task_id squad_v2)
+_HEADLINE = {"squad_v2": "f1", "rajpurkar/squad_v2": "f1"}
+_SQUAD = re.compile(r"squad", re.I)
 
 
 def _metric(metric: dict[str, Any]) -> tuple[str, float, int] | None:
@@ -56,9 +65,10 @@ def _metric(metric: dict[str, Any]) -> tuple[str, float, int] | None:
 
 def metadata(front: dict[str, Any], lines: list[str], body: int) -> list[Claim]:
     out: list[Claim] = []
+    finder = _LineFinder(lines, body)
 
     def meta(quantity: str, key: str, text: str, needle: str, **kw: Any) -> None:
-        line = _find_line(lines, 0, body, key, needle)
+        line = finder.find(key, needle)
         out.append(Claim(quantity, text, line, "front matter", "model-index", **kw))
 
     for model in _as_list(front.get("model-index")):
@@ -78,7 +88,7 @@ def metadata(front: dict[str, Any], lines: list[str], body: int) -> list[Claim]:
                     value = str(dataset[key])
                     quantity = "dataset" if key == "name" else f"dataset_{key}"
                     name = dataset_id(value) if key == "name" else value
-                    if key == "name" and not re.search("squad", value, re.I):
+                    if key == "name" and not _SQUAD.search(value):
                         quantity = "dataset_name"
                     meta(quantity, key, f"model-index dataset {key}: {value}", value, name=name)
             for metric in _as_list(result.get("metrics")):
@@ -93,55 +103,62 @@ def metadata(front: dict[str, Any], lines: list[str], body: int) -> list[Claim]:
 
 
 def read_eval_results(folder: Path) -> tuple[list[Claim], list[FormatProblem]]:
-    """The claims of `folder/.eval_results/*.yaml` (none if there is no such folder)."""
-    import yaml
-
-    files = sorted((folder / ".eval_results").glob("*.yaml"))
+    """The claims of `folder/.eval_results/*.yaml` (none if there is no such folder). Too
+    many or too large files, and YAML the bounded reader refuses (aliases, depth), are
+    InputErrors; YAML that does not parse is a defect of the card's repository."""
+    scores = folder / EVAL_RESULTS
+    files = sorted(scores.glob("*.yaml")) if scores.is_dir() else []
     if len(files) > MAX_EVAL_RESULTS:
-        raise InputError(folder / ".eval_results", f"more than {MAX_EVAL_RESULTS} files")
+        raise InputError(scores, f"more than {MAX_EVAL_RESULTS} files")
     claims: list[Claim] = []
     problems: list[FormatProblem] = []
     for path in files:
-        if path.stat().st_size > MAX_EVAL_RESULT_BYTES:
-            raise InputError(path, f"larger than {MAX_EVAL_RESULT_BYTES:,} bytes")
+        where = f"{EVAL_RESULTS}/{path.name}"
         try:
+            if not path.is_file() or path.stat().st_size > MAX_EVAL_RESULT_BYTES:
+                raise InputError(path, f"not a regular file under {MAX_EVAL_RESULT_BYTES:,} bytes")
             text = path.read_text(encoding="utf-8")
-            entries = yaml.safe_load(text)
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-            where = f".eval_results/{path.name}"
-            problems.append(FormatProblem(1, where, f"not readable YAML: {exc}".splitlines()[0]))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(path, f"not a readable UTF-8 text file ({exc})") from None
+        try:
+            entries = load_front_matter(text, path)
+        except FrontMatterSyntaxError as exc:
+            reason = exc.problem.split(": ", 1)[-1]
+            problems.append(FormatProblem(exc.line or 1, where, f"not readable YAML: {reason}"))
             continue
-        claims += _entries(entries, text.splitlines(), f".eval_results/{path.name}")
+        except InputError as exc:
+            raise InputError(path, exc.problem.replace("front matter", "score file")) from None
+        claims += _entries(entries, text.splitlines(), where)
     return claims, problems
 
 
 def _entries(entries: Any, lines: list[str], where: str) -> list[Claim]:
+    """A dataset and a score claim per `{dataset: {id, task_id}, value}` entry, each at the
+    line of its value."""
     out: list[Claim] = []
-    values = iter(i + 1 for i, line in enumerate(lines) if re.match(r"\s{0,8}value\s?:", line))
+    finder = _LineFinder(lines, len(lines))
     for entry in _as_list(entries):
         if not isinstance(entry, dict):
             continue
         dataset = entry.get("dataset") if isinstance(entry.get("dataset"), dict) else {}
         ident, task = str(dataset.get("id", "")), str(dataset.get("task_id", ""))
         value = entry.get("value")
-        line = next(values, 1)
+        numeric = isinstance(value, int | float) and not isinstance(value, bool)
+        raw = repr(value) if numeric else str(value)
+        line = finder.find("value", raw)
+        source = {"section": where, "source": "eval results", "file": where}
         if ident:
             out.append(
-                Claim(
-                    "dataset",
-                    f"dataset: {ident}",
-                    line,
-                    where,
-                    "eval results",
-                    name=dataset_id(ident),
-                )
+                Claim("dataset", f"dataset: {ident}", line, name=dataset_id(ident), **source)
             )
-        if isinstance(value, bool) or not isinstance(value, int | float):
+        if not numeric:
             continue
-        quantity = metric_quantity(None, task) or f"metric:{task or ident or '?'}"
-        number, decimals = _number(repr(value))
-        text = f"{ident} {task}: {value!r}".strip()
-        out.append(Claim(quantity, text, line, where, "eval results", number, decimals))
+        quantity = (
+            metric_quantity(None, task) or _HEADLINE.get(ident) or f"metric:{task or ident or '?'}"
+        )
+        number, decimals = _number(raw)
+        text = f"{ident} {task}: {raw}".strip()
+        out.append(Claim(quantity, text, line, value=number, decimals=decimals, **source))
     return out
 
 
@@ -158,25 +175,15 @@ def with_eval_results(card: CardClaims, folder: Path) -> CardClaims:
 def measured(
     claim: Claim, analysis: Analysis | None, evaluation: EvalScores | None
 ) -> AuditFinding | None:
-    from analyzer.audit.checks import MISMATCH, OK, UNCHECKED, _finding
-
     q = claim.quantity
     if q == "task":
-        if claim.name != "question-answering" or analysis is None:
-            why = "no weights read (--no-weights)" if analysis is None else "a label"
-            return _finding(claim, "weights", "", "", UNCHECKED, why)
-        heads = [a for a in analysis.architectures if a.endswith("ForQuestionAnswering")]
-        return _finding(
-            claim,
-            "weights",
-            ", ".join(analysis.architectures) or "(no architectures in config.json)",
-            "a question-answering task needs a *ForQuestionAnswering architecture",
-            OK if heads else MISMATCH,
-        )
+        if claim.name != "question-answering":
+            return finding(claim, "", "", "", UNCHECKED, "a label")
+        return question_answering(claim, analysis)
     if q in ("dataset_config", "dataset_split", "dataset_name"):
-        return _finding(claim, "", "", "", UNCHECKED, "a label of the evaluation")
+        return finding(claim, "", "", "", UNCHECKED, "a label of the evaluation")
     if q.startswith("metric:"):
-        return _finding(
+        return finding(
             claim, "", "", "", UNCHECKED, "prunecard measures SQuAD exact match and F1 only"
         )
     return None

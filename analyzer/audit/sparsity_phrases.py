@@ -21,12 +21,23 @@ import re
 from typing import TYPE_CHECKING
 
 from analyzer.audit.claims import Claim, _number, _plain
+from analyzer.audit.findings import (
+    MISMATCH,
+    OK,
+    UNCHECKED,
+    AuditFinding,
+    Partners,
+    compare,
+    finding,
+    half,
+    within_slack,
+)
 
 if TYPE_CHECKING:
-    from analyzer.audit.checks import AuditFinding, EvalScores
+    from analyzer.audit.against_records import EvalScores
     from analyzer.records import Analysis
 
-__all__ = ["PATTERNS", "measured", "prose", "table"]
+__all__ = ["PATTERNS", "internal", "measured", "prose", "table"]
 
 _PCT = r"(\d{1,3}(?:\.\d{1,3})?)\s?%"
 _KIND = r"(?:\d{1,2}x\d{1,2} )?(?:unstructured |structured |semi-structured |block |weight )?"
@@ -206,13 +217,11 @@ def measured(
 ) -> AuditFinding | None:
     """A sparsity against the linear layers' (or all parameters') zeros; a pattern as far
     as prunecard measures it (heads only)."""
-    from analyzer.audit.checks import MISMATCH, OK, UNCHECKED, _compare, _finding
-
     q = claim.quantity
     if q not in ("linear_sparsity", "overall_sparsity", "sparsity_pattern", "size_ratio"):
         return None
     if claim.about:
-        return _finding(
+        return finding(
             claim,
             "",
             "",
@@ -221,7 +230,7 @@ def measured(
             f"a row of a comparison table ({claim.about}): not stated to be this model",
         )
     if q == "size_ratio":
-        return _finding(
+        return finding(
             claim,
             "",
             "",
@@ -230,7 +239,7 @@ def measured(
             "compares with a model prunecard does not read; see the internal check",
         )
     if q == "sparsity_pattern" and claim.name != "pruned heads":
-        return _finding(
+        return finding(
             claim,
             "",
             "",
@@ -239,10 +248,10 @@ def measured(
             f"prunecard measures densities and heads, not {claim.name} patterns",
         )
     if analysis is None:
-        return _finding(claim, "weights", "", "", UNCHECKED, "no weights read (--no-weights)")
+        return finding(claim, "weights", "", "", UNCHECKED, "no weights read (--no-weights)")
     if q == "sparsity_pattern":
         removed = analysis.heads.removed
-        return _finding(
+        return finding(
             claim,
             "weights",
             f"{removed} of {analysis.heads.total} heads removed",
@@ -260,4 +269,29 @@ def measured(
         )
         + "; the measurement rounded to the printed decimals must equal it"
     )
-    return _compare(claim, "weights", 100 * (1 - part.density), 3, rule=rule)
+    return compare(claim, "weights", 100 * (1 - part.density), 3, rule=rule)
+
+
+def internal(partners: Partners) -> list[AuditFinding]:
+    """A sparsity and a density of the same weights add up to 100%."""
+    out = []
+    for sparsity_q, density_q in (
+        ("linear_sparsity", "linear_density"),
+        ("overall_sparsity", "overall_density"),
+    ):
+        density = next(
+            (c for c in partners.named(density_q) if c.value is not None and not c.about), None
+        )
+        if density is None or density.value is None:
+            continue
+        for claim in partners.named(sparsity_q):
+            if claim.value is None or claim.about:
+                continue
+            expected = 100 - density.value
+            rule = (
+                f"sparsity = 100% - density {density.printed} (line {density.line}), within "
+                "the rounding slack of both printed figures"
+            )
+            slack, shown = half(claim) + half(density), f"{expected:.{claim.decimals}f}%"
+            out.append(within_slack(claim, "internal", expected, slack, rule, shown))
+    return out

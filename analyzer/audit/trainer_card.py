@@ -16,9 +16,10 @@ import re
 from typing import TYPE_CHECKING
 
 from analyzer.audit.claims import Claim, _number, _plain, dataset_id
+from analyzer.audit.findings import UNCHECKED, AuditFinding, finding
 
 if TYPE_CHECKING:
-    from analyzer.audit.checks import AuditFinding, EvalScores
+    from analyzer.audit.against_records import EvalScores
     from analyzer.records import Analysis
 
 __all__ = ["code_block", "measured", "metric_quantity", "prose", "table"]
@@ -133,8 +134,6 @@ def measured(
     claim: Claim, analysis: Analysis | None, evaluation: EvalScores | None
 ) -> AuditFinding | None:
     """Training settings and predict-split scores are not measured; say why."""
-    from analyzer.audit.checks import UNCHECKED, _finding
-
     reasons = {
         "hyperparameter": "a training setting: the training run is not given",
         "framework": "a label: the library versions used for training",
@@ -142,9 +141,9 @@ def measured(
         "train_loss": "the training run is not given",
     }
     if claim.quantity in reasons:
-        return _finding(claim, "", "", "", UNCHECKED, reasons[claim.quantity])
+        return finding(claim, "", "", "", UNCHECKED, reasons[claim.quantity])
     if claim.quantity.startswith("predict_"):
-        return _finding(
+        return finding(
             claim,
             "evaluation",
             "",

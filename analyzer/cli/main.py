@@ -229,9 +229,10 @@ def cmd_audit(args: argparse.Namespace) -> int:
     Example: prunecard audit ./my-pruned-bert --eval eval.json --bench bench.json --json
         audit.json
     """
-    from analyzer.audit.checks import audit, audit_markdown, format_audit
+    from analyzer.audit.checks import audit_markdown, format_audit
     from analyzer.errors import InputError
     from analyzer.outputs import atomic_write_text
+    from analyzer.pipeline import audit_checkpoint
     from analyzer.records import write_record
 
     card = args.card
@@ -243,11 +244,12 @@ def cmd_audit(args: argparse.Namespace) -> int:
         raise InputError(args.path, "no such checkpoint (pass --no-weights to audit a card alone)")
     for written in (args.json, args.markdown):
         _check_file(written, [args.path, card, args.eval, args.bench])
-    report = audit(
+    report = audit_checkpoint(
         card,
         None if args.no_weights else args.path,
         eval_path=args.eval,
         bench_path=args.bench,
+        rebench=args.rebench,
     )
     if args.json:
         write_record(report, args.json)
@@ -551,7 +553,18 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="an Evaluation record, a report.json or the official script's eval_metrics.json",
     )
-    p.add_argument("--bench", type=Path, metavar="FILE", help="a Bench record or a report.json")
+    p.add_argument(
+        "--bench",
+        type=Path,
+        metavar="FILE",
+        help="the Bench record (or report.json) the card was rendered from: figures must "
+        "equal it as printed",
+    )
+    p.add_argument(
+        "--rebench",
+        action="store_true",
+        help="time the checkpoint again now (at --bench's shapes): speedups within 10%%",
+    )
     p.add_argument("--markdown", type=Path, metavar="FILE", help="write a Markdown report here")
     p.add_argument(
         "--no-weights",

@@ -246,20 +246,21 @@ def validate_card(text: str) -> list[str]:
     Offline: the YAML must parse into a mapping, build a `ModelCardData`, and its
     model-index must survive `model_index_to_eval_results` unchanged.
     """
-    import yaml
     from huggingface_hub import ModelCardData
     from huggingface_hub.repocard_data import (
         eval_results_to_model_index,
         model_index_to_eval_results,
     )
 
-    if not text.startswith("---\n") or "\n---\n" not in text[3:]:
+    from analyzer.front_matter import load_front_matter, split_front_matter
+
+    split = split_front_matter(text)
+    if split.source is None or not text.startswith("---"):
         return ["no YAML front matter between '---' lines at the top"]
-    front = text[4 : text.index("\n---\n", 3) + 1]
     try:
-        data = yaml.safe_load(front)
-    except yaml.YAMLError as exc:
-        return ["front matter is not valid YAML: " + " ".join(str(exc).split())]
+        data = load_front_matter(split.source)
+    except InputError as exc:
+        return [exc.problem]
     if not isinstance(data, dict):
         return ["front matter is not a YAML mapping"]
     problems = []

@@ -24,6 +24,7 @@ from html import escape, unescape
 from pathlib import Path
 
 from analyzer.errors import InputError, OutputError
+from analyzer.front_matter import split_front_matter
 from analyzer.outputs import staged_dir
 from analyzer.publish.safe_html import md_code, md_text
 from analyzer.publish.site_hooks import GENERATED
@@ -108,15 +109,15 @@ def read_report_dir(path: str | Path, slug: str | None = None) -> ModelPage:
     report = load_record(Report, path / "report.json")
     card_file = path / "README.md"
     try:
-        card = _strip_front_matter(card_file.read_text(encoding="utf-8"))
+        card = split_front_matter(card_file.read_text(encoding="utf-8")).body.lstrip("\n")
     except FileNotFoundError:
         card = ""
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(card_file, f"not a readable text file ({exc})") from None
     name = path.resolve().name
-    heading = next((line for line in card.splitlines() if line.startswith("# ")), "")
+    heading = _TITLE.search(card)  # linear: no lazy group before optional runs
     # at most 200 characters: a title, not a paragraph (and Markdown's time stays bounded)
-    title = _plain_text(heading[2:].strip().rstrip("#")[:200]) if heading else name
+    title = _plain_text(heading.group(1).strip().rstrip("#")[:200]) if heading else name
     return ModelPage(path, slug or _slug(name), title or name, report, card)
 
 
@@ -126,15 +127,11 @@ def _plain_text(markdown_line: str) -> str:
     import markdown
 
     html = markdown.markdown(markdown_line)
-    return " ".join(unescape(re.sub(r"<[^>]*>", "", html)).split())
+    return " ".join(unescape(_TAG.sub("", html)).split())
 
 
-def _strip_front_matter(text: str) -> str:
-    if text.startswith("---"):
-        end = re.search(r"^---\s*$", text[3:], flags=re.MULTILINE)
-        if end:
-            return text[3 + end.end() :].lstrip("\n")
-    return text
+_TITLE = re.compile(r"^# +([^\n]*)$", re.MULTILINE)
+_TAG = re.compile(r"<[^>]*>")
 
 
 def _slug(name: str) -> str:
