@@ -11,13 +11,13 @@ from analyzer.audit.claims import Claim
 from analyzer.audit.findings import (
     MISMATCH,
     OK,
-    UNCHECKED,
     AuditFinding,
     Partners,
     compare,
     finding,
     half,
     rounding_rule,
+    unchecked,
     within_slack,
 )
 from analyzer.errors import InputError
@@ -133,9 +133,7 @@ def _shape(claim: Claim, bench: Bench) -> BenchShape | None:
 
 def packed_size(claim: Claim, bench: Bench | None) -> AuditFinding:
     if bench is None or not bench.packed_bytes:
-        return finding(
-            claim, "bench", "", "", UNCHECKED, "no bench record with a packed size given (--bench)"
-        )
+        return unchecked(claim, "no bench record with a packed size given (--bench)", "bench")
     size = bench.packed_bytes
     found = compare(claim, "bench", size / 1e6, 1)
     return replace(
@@ -149,13 +147,8 @@ def packed_size(claim: Claim, bench: Bench | None) -> AuditFinding:
 def flop_bound(claim: Claim, bench: Bench | None) -> AuditFinding:
     shape = _shape(claim, bench) if bench is not None else None
     if shape is None:
-        return finding(
-            claim,
-            "bench",
-            "",
-            "",
-            UNCHECKED,
-            f"no bench record with {claim.about or 'this shape'} given (--bench)",
+        return unchecked(
+            claim, f"no bench record with {claim.about or 'this shape'} given (--bench)", "bench"
         )
     return compare(claim, "bench", shape.flop_bound, 3)
 
@@ -174,13 +167,8 @@ def from_bench(claim: Claim, bench: Bench | None) -> AuditFinding:
     """A speed-table figure against the record's value for its shape, exactly as printed."""
     shape = _shape(claim, bench) if bench is not None else None
     if shape is None:
-        return finding(
-            claim,
-            "bench",
-            "",
-            "",
-            UNCHECKED,
-            f"no bench record with {claim.about or 'this shape'} given (--bench)",
+        return unchecked(
+            claim, f"no bench record with {claim.about or 'this shape'} given (--bench)", "bench"
         )
     field, factor = SHAPE_FIGURES[claim.quantity]
     value = factor * getattr(shape, field)
@@ -190,13 +178,11 @@ def from_bench(claim: Claim, bench: Bench | None) -> AuditFinding:
 def speedup(claim: Claim, bench: Bench | None) -> AuditFinding:
     """Against the record the card was rendered from: exact as printed, no tolerance."""
     if bench is None:
-        return finding(claim, "bench", "", "", UNCHECKED, "no bench record given (--bench)")
+        return unchecked(claim, "no bench record given (--bench)", "bench")
     assert claim.value is not None
     named = _shape(claim, bench)
     if claim.about.startswith("batch ") and named is None:
-        return finding(
-            claim, "bench", "", "", UNCHECKED, f"the bench record has no {claim.about} shape"
-        )
+        return unchecked(claim, f"the bench record has no {claim.about} shape", "bench")
     shapes = (named,) if named is not None else bench.shapes
     printed = fixed(claim.value, claim.decimals)
     best = next(
@@ -220,9 +206,7 @@ def retimed(claim: Claim, bench: Bench) -> AuditFinding:
     assert claim.value is not None
     named = _shape(claim, bench)
     if claim.about.startswith("batch ") and named is None:
-        return finding(
-            claim, "re-timed", "", "", UNCHECKED, f"the re-measurement has no {claim.about} shape"
-        )
+        return unchecked(claim, f"the re-measurement has no {claim.about} shape", "re-timed")
     best = named or min(bench.shapes, key=lambda s: abs(s.speedup - claim.value))
     ok = abs(best.speedup - claim.value) <= SPEEDUP_TOLERANCE * best.speedup
     rule = (
@@ -243,16 +227,11 @@ def variation_vs_eval(
     metric = claim.quantity.removesuffix("_variation")
     reference = partners.of(claim, f"{metric}_reference")
     if evaluation is None or metric not in evaluation.values:
-        return finding(
-            claim,
-            "evaluation",
-            "",
-            "",
-            UNCHECKED,
-            f"no evaluation {metric} given (--eval); see the internal check",
+        return unchecked(
+            claim, f"no evaluation {metric} given (--eval); see the internal check", "evaluation"
         )
     if reference is None or reference.value is None:
-        return finding(claim, "evaluation", "", "", UNCHECKED, "no reference figure beside it")
+        return unchecked(claim, "no reference figure beside it", "evaluation")
     measured = evaluation.values[metric] - reference.value
     rule = (
         f"measured {metric} minus the printed reference {reference.printed}, "

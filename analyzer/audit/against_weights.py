@@ -9,11 +9,11 @@ from analyzer.audit.claims import Claim
 from analyzer.audit.findings import (
     MISMATCH,
     OK,
-    UNCHECKED,
     AuditFinding,
     compare,
     finding,
     rounding_rule,
+    unchecked,
     with_reason,
 )
 from analyzer.records import Analysis
@@ -64,7 +64,7 @@ WEIGHT_FIGURES = {
 
 def from_weights(claim: Claim, analysis: Analysis | None) -> AuditFinding:
     if analysis is None:
-        return finding(claim, "weights", "", "", UNCHECKED, "no weights read (--no-weights)")
+        return unchecked(claim, "no weights read (--no-weights)", "weights")
     key = (
         f"{claim.quantity}/{claim.about}"
         if claim.quantity.startswith("layer_")
@@ -72,13 +72,8 @@ def from_weights(claim: Claim, analysis: Analysis | None) -> AuditFinding:
     )
     measured = _weights(analysis).get(key)
     if measured is None:
-        return finding(
-            claim,
-            "weights",
-            "",
-            "",
-            UNCHECKED,
-            f"{analysis.family} checkpoints have no attention-head/FFN geometry",
+        return unchecked(
+            claim, f"{analysis.family} checkpoints have no attention-head/FFN geometry", "weights"
         )
     value, shown = measured
     found = compare(claim, "weights", value, shown)
@@ -89,7 +84,7 @@ def from_weights(claim: Claim, analysis: Analysis | None) -> AuditFinding:
 
 def file_size(claim: Claim, analysis: Analysis | None) -> AuditFinding:
     if analysis is None:
-        return finding(claim, "weights", "", "", UNCHECKED, "no weights read (--no-weights)")
+        return unchecked(claim, "no weights read (--no-weights)", "weights")
     size = analysis.file_bytes
     rule = (
         rounding_rule(claim) + "; MB read as 10^6 or 2^20 bytes (nn_pruning prints MiB "
@@ -108,7 +103,7 @@ def file_size(claim: Claim, analysis: Analysis | None) -> AuditFinding:
 def question_answering(claim: Claim, analysis: Analysis | None) -> AuditFinding:
     """A question-answering tag or task: the model must have a QA head."""
     if analysis is None:
-        return finding(claim, "weights", "", "", UNCHECKED, "no weights read (--no-weights)")
+        return unchecked(claim, "no weights read (--no-weights)", "weights")
     heads = [a for a in analysis.architectures if a.endswith("ForQuestionAnswering")]
     shown = ", ".join(analysis.architectures)
     if not analysis.architectures:  # older configs lack it: the weights show the head
@@ -138,14 +133,14 @@ def tag(claim: Claim, analysis: Analysis | None) -> AuditFinding:
             "a model-type tag must name the config's model_type",
             OK,
         )
-    return finding(claim, "", "", "", UNCHECKED, "a label, not a measurable figure")
+    return unchecked(claim, "a label, not a measurable figure")
 
 
 def sha256(claim: Claim, hashes: dict[str, str] | None) -> AuditFinding:
     """A Provenance digest against the file it names: another digest means the card's
     figures were measured on other weights, however alike their zeros look."""
     if hashes is None:
-        return finding(claim, "weights", "", "", UNCHECKED, "no weights read (--no-weights)")
+        return unchecked(claim, "no weights read (--no-weights)", "weights")
     rule = "the Provenance sha256 must equal the sha256 of the checkpoint's file"
     actual = hashes.get(claim.about)
     if actual is None:

@@ -27,6 +27,7 @@ from analyzer.audit.findings import (
     compare,
     finding,
     format_finding,
+    unchecked,
 )
 from analyzer.audit.model_index import with_eval_results
 from analyzer.audit.render import audit_markdown, format_audit
@@ -134,16 +135,11 @@ def _measured(
     q = claim.quantity
     if q in _NOT_THIS_MODEL:
         about = claim.about or "the original model"
-        return finding(
-            claim,
-            "",
-            "",
-            "",
-            UNCHECKED,
-            f"describes another model ({about}); only this checkpoint is measured",
+        return unchecked(
+            claim, f"describes another model ({about}); only this checkpoint is measured"
         )
     if q == "train_samples" or q.endswith("_samples"):
-        return finding(claim, "", "", "", UNCHECKED, "the training data is not given")
+        return unchecked(claim, "the training data is not given")
     if q in against_weights.WEIGHT_FIGURES or q.startswith(
         ("heads_", "ffn_units_", "params_", "layer_")
     ):
@@ -162,13 +158,8 @@ def _measured(
         return against_records.from_bench(claim, bench)
     if q == "dataset":
         if evaluation is None:
-            return finding(
-                claim,
-                "evaluation",
-                "",
-                "",
-                UNCHECKED,
-                "no evaluation given (--eval); see the internal check",
+            return unchecked(
+                claim, "no evaluation given (--eval); see the internal check", "evaluation"
             )
         verdict = OK if claim.name == evaluation.dataset else MISMATCH
         return finding(
@@ -182,13 +173,11 @@ def _measured(
         return against_records.variation_vs_eval(claim, partners, evaluation)
     if q in _FROM_EVAL or q.startswith(("HasAns_", "NoAns_", "best_")):
         if evaluation is None:
-            return finding(claim, "evaluation", "", "", UNCHECKED, "no evaluation given (--eval)")
+            return unchecked(claim, "no evaluation given (--eval)", "evaluation")
         if q not in evaluation.values:
-            return finding(
-                claim, "evaluation", "", "", UNCHECKED, f"the evaluation has no {q} figure"
-            )
+            return unchecked(claim, f"the evaluation has no {q} figure", "evaluation")
         return compare(claim, "evaluation", evaluation.values[q], 2)
     found = families.measured(claim, analysis, evaluation)
     if found is not None:
         return found
-    return finding(claim, "", "", "", UNCHECKED, "prunecard measures nothing for this claim")
+    return unchecked(claim, "prunecard measures nothing for this claim")

@@ -20,13 +20,13 @@ from analyzer.audit.consistency import declared_dataset
 from analyzer.audit.findings import (
     MISMATCH,
     OK,
-    UNCHECKED,
     WARNING,
     AuditFinding,
     Partners,
     compare,
     finding,
     half,
+    unchecked,
 )
 
 if TYPE_CHECKING:
@@ -119,20 +119,16 @@ def measured(
     claim: Claim, analysis: Analysis | None, evaluation: EvalScores | None
 ) -> AuditFinding | None:
     if claim.quantity in ("max_seq_length", "doc_stride"):
-        return finding(claim, "", "", "", UNCHECKED, "a preprocessing setting, not measured")
+        return unchecked(claim, "a preprocessing setting, not measured")
     if claim.quantity.endswith("_windows"):
-        return finding(
+        return unchecked(
             claim,
-            "",
-            "",
-            "",
-            UNCHECKED,
             "tokenized windows: their number depends on the tokenizer, max_seq_length and "
             "doc_stride; see the count check",
         )
     if claim.quantity == "eval_examples":
         if evaluation is None or "eval_questions" not in evaluation.values:
-            return finding(claim, "evaluation", "", "", UNCHECKED, "no evaluation given (--eval)")
+            return unchecked(claim, "no evaluation given (--eval)", "evaluation")
         return compare(
             claim,
             "evaluation",

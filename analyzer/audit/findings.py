@@ -26,6 +26,7 @@ __all__ = [
     "format_finding",
     "half",
     "rounding_rule",
+    "unchecked",
     "with_reason",
     "within_slack",
 ]
@@ -119,6 +120,11 @@ def finding(
         measured_value=measured_value,
         file=claim.file,
     )
+
+
+def unchecked(claim: Claim, reason: str, check: str = "") -> AuditFinding:
+    """A claim nothing was compared with, and why (`check`: what would have been)."""
+    return finding(claim, check, "", "", UNCHECKED, reason)
 
 
 def format_finding(line: int, text: str, problem: str, verdict: str = MISMATCH) -> AuditFinding:

@@ -26,7 +26,7 @@ from analyzer.audit.claims import (
     _number,
     dataset_id,
 )
-from analyzer.audit.findings import UNCHECKED, AuditFinding, finding
+from analyzer.audit.findings import AuditFinding, unchecked
 from analyzer.audit.trainer_card import metric_quantity
 from analyzer.errors import InputError
 from analyzer.front_matter import FrontMatterSyntaxError, load_front_matter
@@ -178,12 +178,10 @@ def measured(
     q = claim.quantity
     if q == "task":
         if claim.name != "question-answering":
-            return finding(claim, "", "", "", UNCHECKED, "a label")
+            return unchecked(claim, "a label")
         return question_answering(claim, analysis)
     if q in ("dataset_config", "dataset_split", "dataset_name"):
-        return finding(claim, "", "", "", UNCHECKED, "a label of the evaluation")
+        return unchecked(claim, "a label of the evaluation")
     if q.startswith("metric:"):
-        return finding(
-            claim, "", "", "", UNCHECKED, "prunecard measures SQuAD exact match and F1 only"
-        )
+        return unchecked(claim, "prunecard measures SQuAD exact match and F1 only")
     return None

@@ -24,12 +24,12 @@ from analyzer.audit.claims import Claim, _number, _plain
 from analyzer.audit.findings import (
     MISMATCH,
     OK,
-    UNCHECKED,
     AuditFinding,
     Partners,
     compare,
     finding,
     half,
+    unchecked,
     within_slack,
 )
 
@@ -221,34 +221,19 @@ def measured(
     if q not in ("linear_sparsity", "overall_sparsity", "sparsity_pattern", "size_ratio"):
         return None
     if claim.about:
-        return finding(
-            claim,
-            "",
-            "",
-            "",
-            UNCHECKED,
-            f"a row of a comparison table ({claim.about}): not stated to be this model",
+        return unchecked(
+            claim, f"a row of a comparison table ({claim.about}): not stated to be this model"
         )
     if q == "size_ratio":
-        return finding(
-            claim,
-            "",
-            "",
-            "",
-            UNCHECKED,
-            "compares with a model prunecard does not read; see the internal check",
+        return unchecked(
+            claim, "compares with a model prunecard does not read; see the internal check"
         )
     if q == "sparsity_pattern" and claim.name != "pruned heads":
-        return finding(
-            claim,
-            "",
-            "",
-            "",
-            UNCHECKED,
-            f"prunecard measures densities and heads, not {claim.name} patterns",
+        return unchecked(
+            claim, f"prunecard measures densities and heads, not {claim.name} patterns"
         )
     if analysis is None:
-        return finding(claim, "weights", "", "", UNCHECKED, "no weights read (--no-weights)")
+        return unchecked(claim, "no weights read (--no-weights)", "weights")
     if q == "sparsity_pattern":
         removed = analysis.heads.removed
         return finding(

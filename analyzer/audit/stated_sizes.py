@@ -16,11 +16,11 @@ from analyzer.audit.claims import Claim
 from analyzer.audit.findings import (
     MISMATCH,
     OK,
-    UNCHECKED,
     AuditFinding,
     Partners,
     compare,
     finding,
+    unchecked,
 )
 
 if TYPE_CHECKING:
@@ -51,7 +51,7 @@ def measured(
     claim: Claim, analysis: Analysis | None, evaluation: EvalScores | None
 ) -> AuditFinding | None:
     if claim.quantity == "dtype":
-        return finding(claim, "", "", "", UNCHECKED, "a label; used by the size rule")
+        return unchecked(claim, "a label; used by the size rule")
     return None
 
 
@@ -72,14 +72,7 @@ def _params_vs_size(partners: Partners) -> list[AuditFinding]:
             continue
         if len(dtypes) > 1:
             out.append(
-                finding(
-                    claim,
-                    "internal",
-                    "",
-                    "",
-                    UNCHECKED,
-                    f"the card names several dtypes ({', '.join(dtypes)})",
-                )
+                unchecked(claim, f"the card names several dtypes ({', '.join(dtypes)})", "internal")
             )
             continue
         dtype = dtypes[0] if dtypes else "fp32"

@@ -16,7 +16,7 @@ import re
 from typing import TYPE_CHECKING
 
 from analyzer.audit.claims import Claim, _number, _plain, dataset_id
-from analyzer.audit.findings import UNCHECKED, AuditFinding, finding
+from analyzer.audit.findings import AuditFinding, unchecked
 
 if TYPE_CHECKING:
     from analyzer.audit.against_records import EvalScores
@@ -141,14 +141,9 @@ def measured(
         "train_loss": "the training run is not given",
     }
     if claim.quantity in reasons:
-        return finding(claim, "", "", "", UNCHECKED, reasons[claim.quantity])
+        return unchecked(claim, reasons[claim.quantity])
     if claim.quantity.startswith("predict_"):
-        return finding(
-            claim,
-            "evaluation",
-            "",
-            "",
-            UNCHECKED,
-            "a score on the predict (test) split; --eval holds the dev split",
+        return unchecked(
+            claim, "a score on the predict (test) split; --eval holds the dev split", "evaluation"
         )
     return None
