@@ -124,7 +124,8 @@ def read_eval_results(folder: Path) -> tuple[list[Claim], list[FormatProblem]]:
             entries = load_front_matter(text, path)
         except FrontMatterSyntaxError as exc:
             reason = exc.problem.split(": ", 1)[-1]
-            problems.append(FormatProblem(exc.line or 1, where, f"not readable YAML: {reason}"))
+            at = f" (its line {exc.line})" if exc.line else ""
+            problems.append(FormatProblem(1, where, f"not readable YAML{at}: {reason}"))
             continue
         except InputError as exc:
             raise InputError(path, exc.problem.replace("front matter", "score file")) from None
