@@ -14,8 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from analyzer.publish.card import CardOptions
-from analyzer.records import Report
+from analyzer.records import Publication, Report
 
 __all__ = ["ReportOptions", "run_demo", "run_report"]
 
@@ -37,13 +36,14 @@ class ReportOptions:
 def run_report(
     checkpoint: Path,
     out: Path,
-    card: CardOptions,
+    publication: Publication,
     options: ReportOptions = ReportOptions(),
     *,
     force: bool = False,
     say: Callable[[str], None] | None = None,
 ) -> Report:
-    """analyze → pack → bench → eval → card, into `out` (all or nothing)."""
+    """analyze → pack → bench → eval → card, into `out` (all or nothing); `publication`
+    is kept in report.json for every later `card` and `site`."""
     from analyzer.outputs import staged_dir
 
     say = say or _stderr
@@ -51,17 +51,17 @@ def run_report(
     steps.append("card")
     progress = _Progress(steps, say)
     with staged_dir(out, force=force) as tmp:
-        return _run(checkpoint, tmp, card, options, progress)
+        return _run(checkpoint, tmp, publication, options, progress)
 
 
 def _run(
     checkpoint: Path,
     tmp: Path,
-    card: CardOptions,
+    publication: Publication,
     options: ReportOptions,
     progress: _Progress,
 ) -> Report:
-    from analyzer.publish.card import write_card_files
+    from analyzer.publish.card import CardOptions, write_card_files
     from analyzer.publish.report import build_report
     from analyzer.records import write_record
     from analyzer.runtime.bench import bench, resolve_options, torch_dtype
@@ -89,7 +89,7 @@ def _run(
                 shapes=shapes,
                 repeats=3 if options.quick else 10,
                 warmup=1 if options.quick else 2,
-                progress=sys.stderr.isatty(),
+                progress=True,
             )
             timing = replace(
                 timing, packed_bytes=packed.packed_bytes, original_bytes=packed.original_bytes
@@ -112,11 +112,12 @@ def _run(
                 seed=options.seed,
                 batch_size=options.batch_size,
                 device=device,
-                progress=sys.stderr.isatty(),
+                progress=True,
             )
     with progress.step("card"):
         report = build_report(checkpoint, analysis=analysis, bench=timing, evaluation=evaluation)
-        write_card_files(tmp, report, card)
+        report = replace(report, publication=publication)
+        write_card_files(tmp, report, CardOptions())
     return report
 
 
@@ -135,14 +136,14 @@ def run_demo(
     say = say or _stderr
     checkpoint = demo_checkpoint()
     say(f"demo checkpoint: {checkpoint} (all-MiniLM-L6-v2 pruned by analyzer/demo.py)")
-    card = CardOptions(
-        model_name="prunecard-demo-minilm-pruned",
+    publication = Publication(
+        model_id="prunecard-demo-minilm-pruned",
         base_model="sentence-transformers/all-MiniLM-L6-v2",
         license="apache-2.0",
     )
     with staged_dir(out, force=force) as tmp:
         run_report(
-            checkpoint, tmp / "report", card, ReportOptions(limit=limit, quick=True), say=say
+            checkpoint, tmp / "report", publication, ReportOptions(limit=limit, quick=True), say=say
         )
         index = build_site([tmp / "report"], tmp / "site")
     return out / index.relative_to(tmp)

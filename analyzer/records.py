@@ -40,6 +40,7 @@ __all__ = [
     "MatrixStats",
     "OverallTotals",
     "Provenance",
+    "Publication",
     "Report",
     "ScoreGroup",
     "SquadScores",
@@ -324,8 +325,22 @@ class Provenance:
     command: str
     checkpoint: str
     file_sha256: dict[str, str]
-    created: str  # ISO 8601, UTC
+    created: str  # when the measurements were taken, ISO 8601 UTC (never a render's time)
     environment: Environment | None = None
+
+
+@dataclass(frozen=True)
+class Publication:
+    """How the model is published: what no measurement can tell, stated once by the author
+    (`report`) and carried in report.json to every later stage (`card`, `site`)."""
+
+    model_id: str  # title and model-index name; a Hub id ("owner/name") also gives URLs
+    license: str = "unknown"  # a Hub license id; "unknown" unless the author says
+    base_model: str | None = None  # Hub id of the model this one was pruned from
+    datasets: tuple[str, ...] = ()  # training data's Hub ids (the card's `datasets:`)
+    eval_dataset: str = "rajpurkar/squad_v2"  # Hub id of the evaluation data
+    language: str = "en"  # SQuAD v2, the task's data, is English
+    tags: tuple[str, ...] = ()  # added to prunecard's own tags
 
 
 @dataclass(frozen=True)
@@ -334,6 +349,7 @@ class Report:
     analysis: Analysis | None = None
     bench: Bench | None = None
     evaluation: Evaluation | None = None
+    publication: Publication | None = None  # None in reports written before it existed
     schema: str = REPORT_SCHEMA
 
 

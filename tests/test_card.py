@@ -44,7 +44,7 @@ from analyzer.publish.card import (
     validate_card,
     write_card,
 )
-from analyzer.publish.report import build_report, read_report
+from analyzer.publish.report import build_report, portable, read_report
 from analyzer.records import (
     Bench,
     BenchShape,
@@ -52,6 +52,7 @@ from analyzer.records import (
     Environment,
     Equivalence,
     Evaluation,
+    Publication,
     Report,
     SquadScores,
 )
@@ -107,7 +108,7 @@ EVAL = Evaluation(
 REFERENCE = Reference(exact=80.0, f1=85.854, source="reference.json", total=11873)
 
 
-def _report(path: Path, fixed_path: str, **records) -> Report:
+def _report(path: Path, fixed_path: str, publication=None, **records) -> Report:
     report = build_report(
         path,
         command="prunecard card",
@@ -117,7 +118,9 @@ def _report(path: Path, fixed_path: str, **records) -> Report:
         **records,
     )
     return dataclasses.replace(
-        report, provenance=dataclasses.replace(report.provenance, checkpoint=fixed_path)
+        report,
+        provenance=dataclasses.replace(report.provenance, checkpoint=fixed_path),
+        publication=publication,
     )
 
 
@@ -139,23 +142,24 @@ def _front_matter(text: str) -> dict:
     return yaml.safe_load(text[4 : text.index("\n---\n", 3)])
 
 
+MINILM_PUBLICATION = Publication(
+    model_id="prunecard/minilm-pruned-squad2",
+    base_model="sentence-transformers/all-MiniLM-L6-v2",
+    license="apache-2.0",
+)
+MINILM_OPTIONS = CardOptions(reference=REFERENCE)
+
+
 @pytest.fixture(scope="module")
 def minilm_report(pruned_minilm) -> Report:
     return _report(
         pruned_minilm,
         "checkpoints/minilm-pruned",
+        MINILM_PUBLICATION,
         analysis=analyze(pruned_minilm),
         bench=BENCH,
         evaluation=EVAL,
     )
-
-
-MINILM_OPTIONS = CardOptions(
-    model_name="prunecard/minilm-pruned-squad2",
-    base_model="sentence-transformers/all-MiniLM-L6-v2",
-    license="apache-2.0",
-    reference=REFERENCE,
-)
 
 
 def test_golden_minilm(minilm_report):
@@ -182,11 +186,15 @@ def test_golden_nn_pruning(tmp_path):
         seed=None,
         packed=False,
     )
+    publication = Publication(model_id="nn-pruning-hybrid", base_model="bert-base-uncased")
     report = _report(
-        path, "checkpoints/nn-pruning-hybrid", analysis=analyze(path), evaluation=evaluation
+        path,
+        "checkpoints/nn-pruning-hybrid",
+        publication,
+        analysis=analyze(path),
+        evaluation=evaluation,
     )
-    options = CardOptions(model_name="nn-pruning-hybrid", base_model="bert-base-uncased")
-    text = render_card(report, options, ("density", "heads", "blocks"))
+    text = render_card(report, CardOptions(), ("density", "heads", "blocks"))
     _check_golden("nn_pruning_card.md", text)
     removed = sum(len(v) for v in nn_pruning_record(index)["stats"]["pruned_heads"].values())
     assert f"**{removed} of 144 heads" in text
@@ -214,27 +222,47 @@ def test_seed_card_fails_validation():
 
 
 def test_eval_results_file(minilm_report):
-    entries = yaml.safe_load(eval_results_yaml(minilm_report, MINILM_OPTIONS))
+    """Exact match and F1, each saying that 200 random questions are not the dev set."""
+    entries = yaml.safe_load(eval_results_yaml(minilm_report))
+    subset = (
+        "subset: 200 of the 11,873 questions of the validation split, a random sample of "
+        "200 drawn with seed 0 from squad_v2_dev_half.json (sha256 000000000000)"
+    )
+    common = {
+        "dataset": {"id": "rajpurkar/squad_v2", "task_id": "squad_v2"},
+        "date": "2025-01-31",
+        "source": {
+            "url": "https://huggingface.co/prunecard/minilm-pruned-squad2",
+            "name": "Model card",
+        },
+    }
     assert entries == [
-        {
-            "dataset": {"id": "rajpurkar/squad_v2", "task_id": "squad_v2"},
-            "value": 15.56,
-            "date": "2025-01-31",
-            "source": {
-                "url": "https://huggingface.co/prunecard/minilm-pruned-squad2",
-                "name": "Model card",
-            },
-        }
+        {**common, "value": 12.5, "notes": f"exact match, percent; {subset}"},
+        {**common, "value": 15.56, "notes": f"F1, percent; {subset}"},
     ]
-    assert (
-        eval_results_yaml(dataclasses.replace(minilm_report, evaluation=None), MINILM_OPTIONS)
-        is None
+    assert list(entries[0]) == ["dataset", "value", "date", "source", "notes"]
+    (index,) = _front_matter(render_card(minilm_report))["model-index"]
+    assert {r["dataset"]["name"] for r in index["results"]} == {f"SQuAD v2 validation ({subset})"}
+    assert eval_results_yaml(dataclasses.replace(minilm_report, evaluation=None)) is None
+
+
+def test_eval_results_full_split_has_no_notes(minilm_report):
+    full = dataclasses.replace(EVAL, n=11873, limit=None, seed=None, data="dev-v2.0.json")
+    entries = yaml.safe_load(eval_results_yaml(dataclasses.replace(minilm_report, evaluation=full)))
+    assert [e["notes"] for e in entries] == ["exact match, percent", "F1, percent"]
+    every = dataclasses.replace(full, n=306, data="/home/me/squad_v2_sample.json")
+    entries = yaml.safe_load(
+        eval_results_yaml(dataclasses.replace(minilm_report, evaluation=every))
+    )
+    assert entries[1]["notes"] == (
+        "F1, percent; subset: 306 of the 11,873 questions of the validation split, every "
+        "question of squad_v2_sample.json (sha256 000000000000)"
     )
 
 
 def test_missing_records_say_not_measured(pruned_minilm):
-    report = _report(pruned_minilm, "ckpt")
-    text = render_card(report, CardOptions(model_name="bare"))
+    report = _report(pruned_minilm, "ckpt", Publication("bare"))
+    text = render_card(report)
     assert validate_card(text) == []
     for line in (
         "| Sparsity, heads, FFN units, parameter counts | not measured |",
@@ -334,7 +362,7 @@ def test_usage_block_runs_as_printed(tmp_path):
     report = build_report(
         path, analysis=analyze(path), environment=ENV, created="2025-01-31T12:00:00Z"
     )
-    text = render_card(report, CardOptions(model_name="m"))
+    text = render_card(report)
     (code,) = re.findall(r"```python\n(.*?)```", text, flags=re.S)
     script = tmp_path / "usage.py"
     script.write_text(code)
@@ -373,7 +401,7 @@ def test_write_card_folder(tmp_path, minilm_report):
         ".eval_results/squad_v2.yaml",
         *(f"assets/{s}.{e}" for s in ("density", "heads", "blocks") for e in ("png", "svg")),
     }
-    assert read_report(out) == minilm_report
+    assert read_report(out) == portable(minilm_report)
 
 
 # --------------------------------------------------------------------------- CLI

@@ -48,9 +48,22 @@ def _show(record: object, text: str, json_path: Path | None, what: str) -> int:
     return EXIT_OK
 
 
+def _publication(args: argparse.Namespace) -> dict[str, object]:
+    """The publication options as given (None: not given on the command line)."""
+    return {
+        "model_id": args.name,
+        "license": args.license,
+        "base_model": args.base,
+        "datasets": args.dataset,
+        "eval_dataset": args.eval_dataset,
+        "language": args.language,
+        "tags": args.tag,
+    }
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from analyzer.pipeline import ReportOptions, run_report
-    from analyzer.publish.card import CardOptions
+    from analyzer.publish.card import resolve_publication
 
     path = _default_checkpoint(args.path)
     out = args.out or Path(f"{path.resolve().name}-report")
@@ -63,10 +76,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         quick=args.quick,
         device=args.device,
     )
-    card = CardOptions(
-        model_name=args.name or path.resolve().name, base_model=args.base, license=args.license
-    )
-    run_report(path, out, card, options, force=args.force)
+    publication = resolve_publication(None, path.resolve().name, _publication(args))
+    run_report(path, out, publication, options, force=args.force)
     print(out / "README.md")
     return EXIT_OK
 
@@ -118,7 +129,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         warmup=1 if quick else 2,
         graphs=args.graphs,
         fuse=args.fuse,
-        progress=sys.stderr.isatty(),
+        progress=True,
     )
     return _show(result, format_bench(result), args.json, "bench")
 
@@ -133,9 +144,7 @@ def cmd_card(args: argparse.Namespace) -> int:
         bench=args.bench,
         evaluation=args.eval,
         report=args.report,
-        base_model=args.base,
-        model_name=args.name,
-        license=args.license,
+        publication=_publication(args),
         reference=args.reference_metrics,
         template=args.template,
         force=args.force,
@@ -203,7 +212,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         device=device,
         graphs=False if args.no_graphs else None,
         force=args.force,
-        progress=sys.stderr.isatty(),
+        progress=True,
     )
     print(format_evaluation(ev))
     print(f"\nresults written to {args.out}")
@@ -246,6 +255,26 @@ def _device_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--align", type=int, metavar="N", help="FFN width alignment (default: 64 GPU, 1 CPU)"
     )
+
+
+def _publication_options(p: argparse.ArgumentParser, default: str) -> None:
+    """How the model is published; `report` keeps them in report.json, `card` reuses them."""
+    p.add_argument("--name", metavar="ID", help=f"Hub id or model name ({default} folder name)")
+    p.add_argument("--license", help=f"Hub license id ({default} unknown)")
+    p.add_argument("--base", metavar="ID", help="Hub id of the model this one was pruned from")
+    p.add_argument(
+        "--dataset",
+        action="append",
+        metavar="ID",
+        help="Hub id of a training dataset (repeatable; the card's `datasets:`)",
+    )
+    p.add_argument(
+        "--eval-dataset",
+        metavar="ID",
+        help=f"Hub id of the SQuAD v2 data ({default} rajpurkar/squad_v2)",
+    )
+    p.add_argument("--language", metavar="CODE", help=f"language code ({default} en)")
+    p.add_argument("--tag", action="append", metavar="TAG", help="an extra Hub tag (repeatable)")
 
 
 def _command(
@@ -316,9 +345,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-bench", action="store_true", help="skip the dense vs packed timing")
     p.add_argument("--quick", action="store_true", help="a short timing: batch 1, sequence 128")
     p.add_argument("--device", choices=("cpu", "cuda"), help="default: cuda if available")
-    p.add_argument("--base", metavar="NAME", help="Hub id of the model this one was pruned from")
-    p.add_argument("--name", metavar="ID", help="model name or Hub id (default: folder name)")
-    p.add_argument("--license", default="unknown", help="Hub license id (default: unknown)")
+    _publication_options(p, "default")
     p.add_argument("--force", action="store_true", help="replace DIR if it exists")
 
     p = _command(
@@ -387,9 +414,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--report", type=Path, metavar="F", help="earlier report.json to take records from"
     )
-    p.add_argument("--base", metavar="NAME", help="Hub id of the model this one was pruned from")
-    p.add_argument("--name", metavar="ID", help="model name or Hub id (default: folder name)")
-    p.add_argument("--license", default="unknown", help="Hub license id (default: unknown)")
+    _publication_options(p, "default: --report's, else")
     p.add_argument(
         "--reference-metrics",
         type=Path,

@@ -11,26 +11,30 @@ displays, so "82.57 vs 85.85, -3.28" always adds up.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
 from analyzer.errors import InputError, OutputError
-from analyzer.records import Analysis, Bench, Report, read_json
+from analyzer.records import Analysis, Bench, Evaluation, Publication, Report, read_json
 
 __all__ = [
     "CARD_FILE",
     "DEFAULT_TEMPLATE",
-    "EVAL_DATASET_ID",
+    "SQUAD_V2_DEV_QUESTIONS",
     "CardOptions",
     "Reference",
     "card_from_files",
     "card_metadata",
     "eval_results_yaml",
+    "evaluation_scope",
     "load_reference",
     "packed_params_as_benchmarked",
+    "publication_of",
     "render_card",
+    "resolve_publication",
     "signed_difference",
     "validate_card",
     "write_card",
@@ -39,7 +43,7 @@ __all__ = [
 
 CARD_FILE = "README.md"
 DEFAULT_TEMPLATE = "model_card.md.j2"
-EVAL_DATASET_ID = "rajpurkar/squad_v2"  # the Hub id of SQuAD v2
+SQUAD_V2_DEV_QUESTIONS = 11_873  # the SQuAD v2 validation split (dev-v2.0.json), in full
 SCORE_DIGITS = 2  # EM / F1 are percentages shown with 2 decimals, like the official script
 WIDGET = (
     {
@@ -69,14 +73,36 @@ class Reference:
 
 @dataclass(frozen=True)
 class CardOptions:
-    """What the records cannot know: names, license and the user's reference and template."""
+    """How to render, beyond the report: the user's reference scores and template.
 
-    model_name: str  # title and model-index name; a Hub id ("owner/name") also gives URLs
-    base_model: str | None = None  # Hub id of the model this one was pruned from
-    license: str = "unknown"  # a Hub license id; "unknown" unless the user says
-    language: str = "en"  # SQuAD v2, the task's data, is English
+    Names, license and datasets are the report's `Publication`, so they survive from
+    `report` to `card --report` to `site`.
+    """
+
     reference: Reference | None = None
     template: Path | None = None  # a user's Jinja2 template for the body
+
+
+def publication_of(report: Report) -> Publication:
+    """The report's publication; older reports without one are named after their folder."""
+    from analyzer.publish.report import portable
+
+    if report.publication is not None:
+        return report.publication
+    return Publication(model_id=portable(report).provenance.checkpoint or "model")
+
+
+def resolve_publication(
+    base: Publication | None, default_id: str, overrides: Mapping[str, Any] | None = None
+) -> Publication:
+    """`base` (or a publication named `default_id`) with the options the user gave (None:
+    not given) replacing its fields: the command line wins over report.json."""
+    base = base or Publication(model_id=default_id)
+    given = {k: v for k, v in (overrides or {}).items() if v is not None}
+    for many in ("datasets", "tags"):
+        if many in given:
+            given[many] = tuple(given[many])
+    return replace(base, **given)
 
 
 def load_reference(path: Path) -> Reference:
@@ -166,22 +192,41 @@ def _hub_id(name: str | None) -> bool:
     return bool(name) and "/" in name
 
 
-def card_metadata(report: Report, options: CardOptions) -> Any:
+def evaluation_scope(evaluation: Evaluation, dataset: str) -> str | None:
+    """Which questions were scored, in words, when fewer than the full SQuAD v2 validation
+    split (None for the full split): a leaderboard must not read a subset as the dev score."""
+    full = dataset == "rajpurkar/squad_v2"
+    if full and evaluation.limit is None and evaluation.n == SQUAD_V2_DEV_QUESTIONS:
+        return None
+    data = f"{Path(evaluation.data).name} (sha256 {evaluation.data_sha256[:12]})"
+    how = (
+        f"a random sample of {evaluation.limit:,} drawn with seed {evaluation.seed} from {data}"
+        if evaluation.limit
+        else f"every question of {data}"
+    )
+    of = f" of the {SQUAD_V2_DEV_QUESTIONS:,}" if full else ""
+    return f"subset: {evaluation.n:,}{of} questions of the validation split, {how}"
+
+
+def card_metadata(report: Report) -> Any:
     """The card's `ModelCardData`: Hub tags, the QA widget and the model-index results."""
     from huggingface_hub import EvalResult, ModelCardData
 
     evaluation = report.evaluation
     analysis = report.analysis
+    publication = publication_of(report)
     tags = ["question-answering", "pruned", "prunecard"]
-    if analysis is not None and analysis.model_type not in tags:
+    if analysis is not None:
         tags.append(analysis.model_type)
+    tags = list(dict.fromkeys([*tags, *publication.tags]))
     results = None
     if evaluation is not None:
-        dataset_name = f"SQuAD v2 ({evaluation.n:,} questions of {Path(evaluation.data).name})"
+        scope = evaluation_scope(evaluation, publication.eval_dataset)
+        dataset_name = "SQuAD v2 validation" + (f" ({scope})" if scope else "")
         common = {
             "task_type": "question-answering",
             "task_name": "Extractive question answering",
-            "dataset_type": EVAL_DATASET_ID,
+            "dataset_type": publication.eval_dataset,
             "dataset_name": dataset_name,
             "dataset_config": "squad_v2",
             "dataset_split": "validation",
@@ -201,14 +246,14 @@ def card_metadata(report: Report, options: CardOptions) -> Any:
             ),
         ]
     return ModelCardData(
-        language=options.language,
-        license=options.license,
+        language=publication.language,
+        license=publication.license,
         tags=tags,
-        datasets=[EVAL_DATASET_ID] if evaluation is not None else None,
+        datasets=list(publication.datasets) or None,  # on the Hub: training data only
         metrics=["squad_v2"] if evaluation is not None else None,
-        base_model=options.base_model,
+        base_model=publication.base_model,
         pipeline_tag="question-answering",
-        model_name=options.model_name,
+        model_name=publication.model_id,
         eval_results=results,
         widget=[dict(w) for w in WIDGET],
     )
@@ -259,23 +304,33 @@ def validate_card(text: str) -> list[str]:
     return problems
 
 
-def eval_results_yaml(report: Report, options: CardOptions) -> str | None:
-    """`.eval_results/squad_v2.yaml`, the Hub's per-benchmark score file (F1), or None."""
+def eval_results_yaml(report: Report) -> str | None:
+    """`.eval_results/squad_v2.yaml`, the Hub's per-benchmark score file (exact match and
+    F1, with `notes` naming the metric and any subset), or None without an evaluation."""
     import yaml
 
     evaluation = report.evaluation
     if evaluation is None:
         return None
+    publication = publication_of(report)
     source: dict[str, str] = {"name": f"prunecard {report.provenance.tool_version} report.json"}
-    if _hub_id(options.model_name):
-        source = {"url": f"https://huggingface.co/{options.model_name}", "name": "Model card"}
-    entry = {
-        "dataset": {"id": EVAL_DATASET_ID, "task_id": "squad_v2"},
-        "value": float(_round(evaluation.scores.f1, SCORE_DIGITS)),
-        "date": report.provenance.created[:10],
-        "source": source,
-    }
-    return yaml.safe_dump([entry], sort_keys=False, allow_unicode=True)
+    if _hub_id(publication.model_id):
+        source = {"url": f"https://huggingface.co/{publication.model_id}", "name": "Model card"}
+    scope = evaluation_scope(evaluation, publication.eval_dataset)
+    entries = [
+        {
+            "dataset": {"id": publication.eval_dataset, "task_id": "squad_v2"},
+            "value": float(_round(value, SCORE_DIGITS)),
+            "date": report.provenance.created[:10],
+            "source": source,
+            "notes": f"{metric}, percent" + (f"; {scope}" if scope else ""),
+        }
+        for metric, value in (
+            ("exact match", evaluation.scores.exact),
+            ("F1", evaluation.scores.f1),
+        )
+    ]
+    return yaml.safe_dump(entries, sort_keys=False, allow_unicode=True)
 
 
 # --------------------------------------------------------------------------- body
@@ -307,6 +362,7 @@ def template_context(report: Report, options: CardOptions, figures: tuple[str, .
     from analyzer.weights.sparsity import HEAD_RULE
 
     analysis, bench = report.analysis, report.bench
+    publication = publication_of(report)
     return {
         "report": report,
         "provenance": report.provenance,
@@ -314,12 +370,16 @@ def template_context(report: Report, options: CardOptions, figures: tuple[str, .
         "bench": report.bench,
         "evaluation": report.evaluation,
         "reference": options.reference,
-        "model_name": options.model_name,
-        "base_model": options.base_model,
-        "license": options.license,
+        "publication": publication,
+        "model_name": publication.model_id,
+        "base_model": publication.base_model,
+        "license": publication.license,
+        "scope": report.evaluation
+        and evaluation_scope(report.evaluation, publication.eval_dataset),
         "head_rule": analysis.heads.rule if analysis is not None else HEAD_RULE,
         "figures": figures,
-        "checkpoint_literal": json.dumps(report.provenance.checkpoint),
+        "model_literal": json.dumps(publication.model_id),
+        "plain_transformers": _plain_transformers(analysis),
         "widget": WIDGET,
         # one source per figure: the analysed files, else what bench saw
         "original_bytes": analysis.file_bytes
@@ -334,33 +394,55 @@ def template_context(report: Report, options: CardOptions, figures: tuple[str, .
     }
 
 
-def render_card(report: Report, options: CardOptions, figures: tuple[str, ...] = ()) -> str:
+def _plain_transformers(analysis: Analysis | None) -> bool:
+    """Whether `AutoModelForQuestionAnswering.from_pretrained` loads the checkpoint as it is:
+    a QA architecture stored at its dense shapes (not packed, no `pruned_heads`)."""
+    return (
+        analysis is not None
+        and analysis.overall.stored == analysis.overall.dense
+        and any(a.endswith("ForQuestionAnswering") for a in analysis.architectures)
+    )
+
+
+def render_card(
+    report: Report, options: CardOptions = CardOptions(), figures: tuple[str, ...] = ()
+) -> str:
     """README.md text: validated front matter, then the template's body.
 
     `figures` names the stems drawn under assets/ ("density", "heads", "blocks"), so the
-    body only links images that exist.
+    body only links images that exist. Paths are reduced to names first (`portable`).
     """
     import jinja2
 
+    from analyzer.publish.report import portable
+
+    report = portable(report)
     env, source = _environment(options.template)
     try:
         body = env.from_string(source).render(**template_context(report, options, figures))
     except jinja2.TemplateError as exc:
         where = options.template or DEFAULT_TEMPLATE
         raise InputError(where, f"template failed: {exc}") from None
-    text = f"---\n{card_metadata(report, options).to_yaml()}\n---\n\n{body.lstrip()}"
+    text = f"---\n{card_metadata(report).to_yaml()}\n---\n\n{body.lstrip()}"
     problems = validate_card(text)
     if problems:
         raise OutputError(CARD_FILE, "invalid card metadata: " + "; ".join(problems))
     return text
 
 
-def write_card(out: Path, report: Report, options: CardOptions, *, force: bool = False) -> Path:
+def write_card(
+    out: Path,
+    report: Report,
+    options: CardOptions = CardOptions(),
+    *,
+    force: bool = False,
+    checkpoint: Path | None = None,
+) -> Path:
     """Write OUT/README.md, OUT/report.json, OUT/assets/ and OUT/.eval_results/ all at once.
 
     OUT is normally a new folder, replaced as a whole. When OUT is the checkpoint itself
-    (the author's "write the card into my model folder"), only those files are replaced,
-    each by a rename, and the weights are left alone.
+    (the author's "write the card into my model folder"; `checkpoint`, else the report's),
+    only those files are replaced, each by a rename, and the weights are left alone.
     """
     import os
     import shutil
@@ -368,7 +450,8 @@ def write_card(out: Path, report: Report, options: CardOptions, *, force: bool =
     from analyzer.outputs import staged_dir
 
     out = Path(out)
-    if out.exists() and out.resolve() == Path(report.provenance.checkpoint).resolve():
+    model = Path(checkpoint or report.provenance.checkpoint)
+    if out.exists() and out.resolve() == model.resolve():
         if (out / CARD_FILE).exists() and not force:
             raise OutputError(out / CARD_FILE, "already exists (pass --force to replace it)")
         with staged_dir(out / ".prunecard-card", force=True) as tmp:
@@ -393,15 +476,16 @@ def write_card_files(folder: Path, report: Report, options: CardOptions) -> None
     """The card, its figures, report.json and .eval_results/ into an existing folder."""
     from analyzer.outputs import atomic_write_text
     from analyzer.publish.figures import write_figures
-    from analyzer.publish.report import write_report
+    from analyzer.publish.report import portable, write_report
 
+    report = portable(report)
     figures: tuple[str, ...] = ()
     if report.analysis is not None:
         drawn = write_figures(report.analysis, folder / "assets")
         figures = tuple(dict.fromkeys(p.stem for p in drawn))
     atomic_write_text(folder / CARD_FILE, render_card(report, options, figures))
     write_report(folder, report)
-    scores = eval_results_yaml(report, options)
+    scores = eval_results_yaml(report)
     if scores is not None:
         atomic_write_text(folder / ".eval_results" / "squad_v2.yaml", scores)
 
@@ -414,15 +498,18 @@ def card_from_files(
     bench: Path | None = None,
     evaluation: Path | None = None,
     report: Path | None = None,
-    base_model: str | None = None,
-    model_name: str | None = None,
-    license: str = "unknown",
+    publication: Mapping[str, Any] | None = None,
     reference: Path | None = None,
     template: Path | None = None,
     force: bool = False,
 ) -> Path:
     """What `prunecard card` does: gather records (analysing the checkpoint when no analysis
-    is given; never evaluating or benchmarking), then write the card folder."""
+    is given; never evaluating or benchmarking), then write the card folder.
+
+    With `report`, its provenance (when and how the measurements were taken) and its
+    publication are kept, so re-rendering gives the same bytes; `publication` holds the
+    fields the user set on the command line (None: keep), which win over the report's.
+    """
     from analyzer.publish.report import build_report, read_report
     from analyzer.records import Analysis, Bench, Evaluation, load_record
     from analyzer.weights.sparsity import analyze
@@ -438,15 +525,12 @@ def card_from_files(
     if a is None:
         a = analyze(checkpoint)
     new = build_report(checkpoint, analysis=a, bench=b, evaluation=e)
-    if old is not None and old.provenance.file_sha256 != new.provenance.file_sha256:
-        raise InputError(report, f"describes other weights than {checkpoint} (sha256 differ)")
     root = Path(new.provenance.checkpoint)
+    if old is not None:
+        if old.provenance.file_sha256 != new.provenance.file_sha256:
+            raise InputError(report, f"describes other weights than {checkpoint} (sha256 differ)")
+        new = replace(new, provenance=old.provenance, publication=old.publication)
+    new = replace(new, publication=resolve_publication(new.publication, root.name, publication))
     target = Path(out) if out is not None else Path.cwd() / f"{root.name}-card"
-    options = CardOptions(
-        model_name=model_name or root.name,
-        base_model=base_model,
-        license=license,
-        reference=ref,
-        template=template,
-    )
-    return write_card(target, new, options, force=force)
+    options = CardOptions(reference=ref, template=template)
+    return write_card(target, new, options, force=force, checkpoint=root)

@@ -8,11 +8,13 @@ readers then say "not measured" instead of inventing a figure.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import os
 import shlex
 import sys
 from datetime import datetime, timezone
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from analyzer.records import (
     Analysis,
@@ -30,6 +32,7 @@ __all__ = [
     "REPORT_FILE",
     "build_report",
     "checkpoint_hashes",
+    "portable",
     "read_report",
     "sha256_file",
     "utc_now",
@@ -62,8 +65,15 @@ def checkpoint_hashes(path: str | Path) -> dict[str, str]:
 
 
 def utc_now() -> str:
-    """The current time as ISO 8601 UTC to the second ("2025-01-31T12:00:00Z")."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """The current time as ISO 8601 UTC to the second ("2025-01-31T12:00:00Z"), or
+    `SOURCE_DATE_EPOCH` when set (reproducible builds' convention for a fixed time)."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    now = (
+        datetime.fromtimestamp(int(epoch), timezone.utc)
+        if epoch.isdigit()
+        else datetime.now(timezone.utc)
+    )
+    return now.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def build_report(
@@ -108,3 +118,38 @@ def read_report(path: str | Path) -> Report:
     if path.is_dir():
         path = path / REPORT_FILE
     return load_record(Report, path)
+
+
+def portable(report: Report) -> Report:
+    """The report as published: every path reduced to its file or folder name.
+
+    An absolute path names the author's machine (home folder, checkout, temporary folder),
+    means nothing on the Hub and changes from one machine to the next; files are
+    identified by name and sha256, the model by its id.
+    """
+    p, a, e = report.provenance, report.analysis, report.evaluation
+    provenance = dataclasses.replace(
+        p, checkpoint=_name(p.checkpoint), command=_portable_command(p.command)
+    )
+    return dataclasses.replace(
+        report,
+        provenance=provenance,
+        analysis=a and dataclasses.replace(a, checkpoint=_name(a.checkpoint)),
+        evaluation=e
+        and dataclasses.replace(
+            e, data=_name(e.data), checkpoint=_name(e.checkpoint), predictions=_name(e.predictions)
+        ),
+    )
+
+
+def _name(path: str) -> str:
+    return PurePath(path).name if path else path
+
+
+def _portable_command(command: str) -> str:
+    """The command line with each absolute path (or one under ~) reduced to its name."""
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return command
+    return shlex.join(_name(w) if w.startswith(("/", "~")) else w for w in words)

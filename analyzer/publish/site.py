@@ -79,7 +79,7 @@ class ModelPage:
     """One report folder, read and checked, ready to render."""
 
     path: Path  # the report folder
-    slug: str  # page folder name under models/
+    slug: str  # page folder name under models/, from the model id
     title: str
     report: Report
     card: str  # README.md without its YAML front matter ("" when there is no README)
@@ -104,9 +104,11 @@ def read_report_dir(path: str | Path, slug: str | None = None) -> ModelPage:
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(card_file, f"not a readable text file ({exc})") from None
     heading = re.search(r"^# +(.+?)\s*#*\s*$", card, flags=re.MULTILINE)
+    from analyzer.publish.card import publication_of
+
     name = path.resolve().name
     title = heading.group(1) if heading else name
-    return ModelPage(path, slug or _slug(name), title, report, card)
+    return ModelPage(path, slug or _slug(publication_of(report).model_id), title, report, card)
 
 
 def _strip_front_matter(text: str) -> str:
@@ -121,15 +123,20 @@ def _slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "model"
 
 
-def _unique_slugs(paths: Sequence[Path]) -> list[str]:
-    """Folder names as slugs; a name seen before gets -2, -3, ..."""
-    seen: dict[str, int] = {}
-    slugs = []
-    for p in paths:
-        base = _slug(Path(p).resolve().name)
-        seen[base] = seen.get(base, 0) + 1
-        slugs.append(base if seen[base] == 1 else f"{base}-{seen[base]}")
-    return slugs
+def _unique_slugs(pages: Sequence[ModelPage]) -> list[ModelPage]:
+    """Pages whose model ids share a slug get the first 8 hex digits of their weights'
+    sha256 added, so a page's address does not depend on the order of the arguments."""
+    import hashlib
+    import json
+    from collections import Counter
+    from dataclasses import replace
+
+    def digest(page: ModelPage) -> str:
+        hashes = json.dumps(page.report.provenance.file_sha256, sort_keys=True)
+        return hashlib.sha256(hashes.encode()).hexdigest()[:8]
+
+    count = Counter(p.slug for p in pages)
+    return [replace(p, slug=f"{p.slug}-{digest(p)}") if count[p.slug] > 1 else p for p in pages]
 
 
 # --------------------------------------------------------------------------- figures
@@ -576,7 +583,7 @@ def build_site(report_dirs: Sequence[str | Path], out: str | Path, *, force: boo
     if not report_dirs:
         raise InputError(Path(out), "no report folders given")
     paths = [Path(p) for p in report_dirs]
-    pages = [read_report_dir(p, s) for p, s in zip(paths, _unique_slugs(paths), strict=True)]
+    pages = _unique_slugs([read_report_dir(p) for p in paths])
     rows = _order([_row(p) for p in pages])
     out = Path(out)
     with staged_dir(out, force=force) as tmp:
@@ -631,8 +638,7 @@ def write_example_report(docs: Path, work: Path) -> Path:
     report_dir = card_from_files(
         demo_checkpoint(),
         out=work / "example-report",
-        model_name="prunecard-demo-minilm",
-        license="apache-2.0",
+        publication={"model_id": "prunecard-demo-minilm", "license": "apache-2.0"},
         force=True,
     )
     target = docs / "example"
