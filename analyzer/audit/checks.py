@@ -166,6 +166,7 @@ def audit(
     bench_path: str | Path | None = None,
 ) -> AuditReport:
     """Read the card and the records, measure the weights, check every claim."""
+    from analyzer.audit.paths import card_paths
     from analyzer.weights.sparsity import analyze
 
     claims = read_card(card)
@@ -179,7 +180,7 @@ def audit(
         evaluation=str(eval_path or ""),
         bench=str(bench_path or ""),
         claims=report.claims,
-        findings=report.findings,
+        findings=(*report.findings, *card_paths(card)),
     )
 
 

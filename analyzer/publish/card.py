@@ -322,7 +322,7 @@ def eval_results_yaml(report: Report) -> str | None:
             "dataset": {"id": publication.eval_dataset, "task_id": "squad_v2"},
             "value": float(_round(value, SCORE_DIGITS)),
             "date": report.provenance.created[:10],
-            "source": source,
+            "source": dict(source),  # a copy each: YAML anchors confuse readers
             "notes": f"{metric}, percent" + (f"; {scope}" if scope else ""),
         }
         for metric, value in (
