@@ -13,6 +13,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,7 @@ from conftest import (
     FFN,
     HIDDEN,
     LAYERS,
+    PruneSpec,
     build_minilm,
     build_nn_pruning,
     nn_pruning_record,
@@ -356,20 +358,35 @@ def test_card_shows_padded_count_only_when_padded(minilm_report, minilm_benches)
     assert "FFN widths" not in render_card(unpadded, MINILM_OPTIONS)
 
 
-def test_usage_block_runs_as_printed(tmp_path):
-    """The card's python block, extracted and executed in a fresh interpreter."""
-    path = build_minilm(tmp_path / "ckpt", EXAMPLE_SPEC)
+@pytest.mark.parametrize(
+    ("spec", "routes"),
+    [
+        (EXAMPLE_SPEC, ["prunecard"]),  # heads removed via pruned_heads: transformers cannot
+        (PruneSpec(zero_heads={1: (2,)}), ["transformers", "prunecard"]),  # dense shapes
+    ],
+)
+def test_usage_blocks_run_as_printed(tmp_path, spec, routes):
+    """The card's python blocks, extracted and executed in a fresh interpreter; the plain
+    transformers route comes first wherever `from_pretrained` can load the checkpoint."""
+    path = build_minilm(tmp_path / "ckpt", spec)
     report = build_report(
         path, analysis=analyze(path), environment=ENV, created="2025-01-31T12:00:00Z"
     )
     text = render_card(report)
-    (code,) = re.findall(r"```python\n(.*?)```", text, flags=re.S)
-    script = tmp_path / "usage.py"
-    script.write_text(code)
-    done = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path, timeout=300
-    )
-    assert done.returncode == 0, done.stderr
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    shown = [
+        "transformers" if "AutoModelForQuestionAnswering" in b else "prunecard" for b in blocks
+    ]
+    assert shown == routes
+    for i, code in enumerate(blocks):
+        assert 'model_id = "ckpt"' in code  # the folder's name: no --name, no path
+        script = tmp_path / f"usage{i}.py"
+        script.write_text(code)
+        done = subprocess.run(
+            [sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path, timeout=300
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.startswith("'")  # the answer's repr
     assert "no-answer probability" in done.stdout
 
 
@@ -462,3 +479,35 @@ def test_speed_paragraph_names_the_runtime_settings(minilm_report, minilm_benche
     assert ") for both models" in render_card(
         dataclasses.replace(minilm_report, bench=both), MINILM_OPTIONS
     )
+
+
+def test_card_files_are_byte_identical_across_processes(tmp_path, minilm_report):
+    """The same report rendered here and, a second later, in another interpreter: the same
+    bytes in every file (figures included: no dates, fixed SVG ids)."""
+    first = write_card(tmp_path / "a", minilm_report)
+    time.sleep(1.1)
+    code = (
+        "import sys\n"
+        "from analyzer.publish.card import write_card\n"
+        "from analyzer.publish.report import read_report\n"
+        "write_card(sys.argv[2], read_report(sys.argv[1]))\n"
+    )
+    subprocess.run([sys.executable, "-c", code, str(first), str(tmp_path / "b")], check=True)
+
+    def files(folder: Path) -> dict[str, bytes]:
+        return {
+            str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()
+        }
+
+    assert len(files(first)) == 9
+    assert files(tmp_path / "b") == files(first)
+
+
+def test_time_is_the_measurements_never_the_render(monkeypatch, minilm_report):
+    from analyzer.publish.report import utc_now
+
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1738324800")
+    assert utc_now() == "2025-01-31T12:00:00Z"
+    text = render_card(minilm_report)
+    assert "Measured by prunecard 0.1.0 on 2025-01-31T12:00:00Z" in text
+    assert time.strftime("%Y-%m-%d") not in text

@@ -19,7 +19,7 @@ _PATH = re.compile(
     r"""(?:^|(?<=[\s`'"(\[=]))  # the start of a word
     (?: /[\w.@+-]+(?:/[\w.@+-]*)+  # /home/me/model, /tmp/x/
       | ~/[\w.@+-]+(?:/[\w.@+-]*)*  # ~/models/x
-      | [A-Za-z]:\\[\w.@+\ -]+(?:\\[\w.@+\ -]*)*  # C:\Users\me
+      | [A-Za-z]:\\[\w.@+-]+(?:\\[\w.@+-]*)*  # C:\Users\me
     )""",
     re.VERBOSE,
 )
@@ -44,7 +44,7 @@ def local_paths(text: str) -> list[AuditFinding]:
                     section=section,
                     source="text",
                     claimed=match.group(0),
-                    measured="",
+                    measured="a path on the author's machine",
                     check="format",
                     rule=RULE,
                     verdict=MISMATCH,

@@ -345,7 +345,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-bench", action="store_true", help="skip the dense vs packed timing")
     p.add_argument("--quick", action="store_true", help="a short timing: batch 1, sequence 128")
     p.add_argument("--device", choices=("cpu", "cuda"), help="default: cuda if available")
-    _publication_options(p, "default")
+    _publication_options(p, "default:")
     p.add_argument("--force", action="store_true", help="replace DIR if it exists")
 
     p = _command(

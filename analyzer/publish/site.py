@@ -124,16 +124,14 @@ def _slug(name: str) -> str:
 
 
 def _unique_slugs(pages: Sequence[ModelPage]) -> list[ModelPage]:
-    """Pages whose model ids share a slug get the first 8 hex digits of their weights'
+    """Pages whose model ids share a slug get the first 8 hex digits of their report's
     sha256 added, so a page's address does not depend on the order of the arguments."""
     import hashlib
-    import json
     from collections import Counter
     from dataclasses import replace
 
     def digest(page: ModelPage) -> str:
-        hashes = json.dumps(page.report.provenance.file_sha256, sort_keys=True)
-        return hashlib.sha256(hashes.encode()).hexdigest()[:8]
+        return hashlib.sha256((page.path / "report.json").read_bytes()).hexdigest()[:8]
 
     count = Counter(p.slug for p in pages)
     return [replace(p, slug=f"{p.slug}-{digest(p)}") if count[p.slug] > 1 else p for p in pages]
