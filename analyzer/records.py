@@ -23,6 +23,7 @@ __all__ = [
     "BENCH_SCHEMA",
     "EVAL_SCHEMA",
     "REPORT_SCHEMA",
+    "SQUAD_V2_ID",
     "Analysis",
     "Bench",
     "BenchShape",
@@ -56,6 +57,7 @@ BENCH_SCHEMA = "prunecard.bench/1"
 EVAL_SCHEMA = "prunecard.eval/1"
 REPORT_SCHEMA = "prunecard.report/1"
 
+SQUAD_V2_ID = "rajpurkar/squad_v2"  # the Hub id of SQuAD v2
 ROLES = ("q", "k", "v", "o", "ffn_in", "ffn_out", "embedding", "other")
 LINEAR_ROLES = ("q", "k", "v", "o", "ffn_in", "ffn_out")
 
@@ -338,7 +340,7 @@ class Publication:
     license: str = "unknown"  # a Hub license id; "unknown" unless the author says
     base_model: str | None = None  # Hub id of the model this one was pruned from
     datasets: tuple[str, ...] = ()  # training data's Hub ids (the card's `datasets:`)
-    eval_dataset: str = "rajpurkar/squad_v2"  # Hub id of the evaluation data
+    eval_dataset: str = SQUAD_V2_ID  # Hub id of the evaluation data
     language: str = "en"  # SQuAD v2, the task's data, is English
     tags: tuple[str, ...] = ()  # added to prunecard's own tags
 

@@ -511,3 +511,37 @@ def test_time_is_the_measurements_never_the_render(monkeypatch, minilm_report):
     text = render_card(minilm_report)
     assert "Measured by prunecard 0.1.0 on 2025-01-31T12:00:00Z" in text
     assert time.strftime("%Y-%m-%d") not in text
+
+
+def test_portable_report_names_no_path(minilm_report):
+    """What goes into the card folder: every path reduced to a name, measurements kept."""
+    home = str(Path.home())
+    report = dataclasses.replace(
+        minilm_report,
+        provenance=dataclasses.replace(
+            minilm_report.provenance,
+            checkpoint=f"{home}/models/minilm-pruned",
+            command=f"prunecard report {home}/models/minilm-pruned --data=/data/dev.json "
+            "--out rel/report --name org/m",
+        ),
+        evaluation=dataclasses.replace(EVAL, data="/data/dev.json", checkpoint="/x/minilm"),
+    )
+    out = portable(report)
+    assert out.provenance.checkpoint == "minilm-pruned"
+    assert out.provenance.command == (
+        "prunecard report minilm-pruned --data=dev.json --out rel/report --name org/m"
+    )
+    assert (out.evaluation.data, out.evaluation.checkpoint) == ("dev.json", "minilm")
+    assert out.analysis.checkpoint == Path(minilm_report.analysis.checkpoint).name
+    assert (
+        out.evaluation.scores == EVAL.scores and out.analysis.matrices == report.analysis.matrices
+    )
+    assert portable(out) == out
+
+
+def test_publication_round_trips_through_report_json(tmp_path, minilm_report):
+    from analyzer.publish.report import write_report
+
+    publication = Publication("org/m", "mit", "bert-base-uncased", ("org/a", "org/b"), tags=("x",))
+    write_report(tmp_path, dataclasses.replace(minilm_report, publication=publication))
+    assert read_report(tmp_path).publication == publication

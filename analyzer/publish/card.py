@@ -18,7 +18,15 @@ from pathlib import Path
 from typing import Any
 
 from analyzer.errors import InputError, OutputError
-from analyzer.records import Analysis, Bench, Evaluation, Publication, Report, read_json
+from analyzer.records import (
+    SQUAD_V2_ID,
+    Analysis,
+    Bench,
+    Evaluation,
+    Publication,
+    Report,
+    read_json,
+)
 
 __all__ = [
     "CARD_FILE",
@@ -195,7 +203,7 @@ def _hub_id(name: str | None) -> bool:
 def evaluation_scope(evaluation: Evaluation, dataset: str) -> str | None:
     """Which questions were scored, in words, when fewer than the full SQuAD v2 validation
     split (None for the full split): a leaderboard must not read a subset as the dev score."""
-    full = dataset == "rajpurkar/squad_v2"
+    full = dataset == SQUAD_V2_ID
     if full and evaluation.limit is None and evaluation.n == SQUAD_V2_DEV_QUESTIONS:
         return None
     data = f"{Path(evaluation.data).name} (sha256 {evaluation.data_sha256[:12]})"

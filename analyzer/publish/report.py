@@ -147,9 +147,15 @@ def _name(path: str) -> str:
 
 
 def _portable_command(command: str) -> str:
-    """The command line with each absolute path (or one under ~) reduced to its name."""
+    """The command line with each absolute path (or one under ~, or after `--option=`)
+    reduced to its name."""
     try:
         words = shlex.split(command)
     except ValueError:
         return command
-    return shlex.join(_name(w) if w.startswith(("/", "~")) else w for w in words)
+
+    def word(w: str) -> str:
+        option, eq, value = w.partition("=") if w.startswith("--") else ("", "", w)
+        return option + eq + (_name(value) if value.startswith(("/", "~")) else value)
+
+    return shlex.join(word(w) for w in words)
