@@ -24,6 +24,7 @@ __all__ = [
     "EVAL_SCHEMA",
     "HEAD_RULE",
     "REPORT_SCHEMA",
+    "SQUAD_V2_ID",
     "Analysis",
     "Bench",
     "BenchShape",
@@ -41,6 +42,7 @@ __all__ = [
     "MatrixStats",
     "OverallTotals",
     "Provenance",
+    "Publication",
     "Report",
     "ScoreGroup",
     "SquadScores",
@@ -56,6 +58,7 @@ BENCH_SCHEMA = "prunecard.bench/1"
 EVAL_SCHEMA = "prunecard.eval/1"
 REPORT_SCHEMA = "prunecard.report/1"
 
+SQUAD_V2_ID = "rajpurkar/squad_v2"  # the Hub id of SQuAD v2
 ROLES = ("q", "k", "v", "o", "ffn_in", "ffn_out", "embedding", "other")
 LINEAR_ROLES = ("q", "k", "v", "o", "ffn_in", "ffn_out")
 
@@ -339,8 +342,22 @@ class Provenance:
     command: str
     checkpoint: str
     file_sha256: dict[str, str]
-    created: str  # ISO 8601, UTC
+    created: str  # when the measurements were taken, ISO 8601 UTC (never a render's time)
     environment: Environment | None = None
+
+
+@dataclass(frozen=True)
+class Publication:
+    """How the model is published: what no measurement can tell, stated once by the author
+    (`report`) and carried in report.json to every later stage (`card`, `site`)."""
+
+    model_id: str  # title and model-index name; a Hub id ("owner/name") also gives URLs
+    license: str = "unknown"  # a Hub license id; "unknown" unless the author says
+    base_model: str | None = None  # Hub id of the model this one was pruned from
+    datasets: tuple[str, ...] = ()  # training data's Hub ids (the card's `datasets:`)
+    eval_dataset: str = SQUAD_V2_ID  # Hub id of the evaluation data
+    language: str = "en"  # SQuAD v2, the task's data, is English
+    tags: tuple[str, ...] = ()  # added to prunecard's own tags
 
 
 @dataclass(frozen=True)
@@ -349,6 +366,7 @@ class Report:
     analysis: Analysis | None = None
     bench: Bench | None = None
     evaluation: Evaluation | None = None
+    publication: Publication | None = None  # None in reports written before it existed
     schema: str = REPORT_SCHEMA
 
 

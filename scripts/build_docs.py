@@ -46,8 +46,7 @@ def write_example_report(docs: Path, work: Path) -> Path:
     report_dir = card_from_files(
         demo_checkpoint(),
         out=work / "example-report",
-        model_name="prunecard-demo-minilm",
-        license="apache-2.0",
+        publication={"model_id": "prunecard-demo-minilm", "license": "apache-2.0"},
         force=True,
     )
     target = docs / "example"

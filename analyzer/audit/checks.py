@@ -171,6 +171,7 @@ def audit(
 ) -> AuditReport:
     """Read the card and the records, measure the weights, check every claim."""
     from analyzer.audit.model_index import with_eval_results
+    from analyzer.audit.paths import card_paths
     from analyzer.weights.sparsity import analyze
 
     claims = with_eval_results(read_card(card), Path(card).parent)
@@ -184,7 +185,7 @@ def audit(
         evaluation=str(eval_path or ""),
         bench=str(bench_path or ""),
         claims=report.claims,
-        findings=report.findings,
+        findings=(*report.findings, *card_paths(card)),
     )
 
 

@@ -66,13 +66,26 @@ def _show(record: object, text: str, json_path: Path | None, what: str) -> int:
     return EXIT_OK
 
 
+def _publication_given(args: argparse.Namespace) -> dict[str, object]:
+    """The publication options as given (None: not given on the command line)."""
+    return {
+        "model_id": args.name,
+        "license": args.license,
+        "base_model": args.base,
+        "datasets": args.dataset,
+        "eval_dataset": args.eval_dataset,
+        "language": args.language,
+        "tags": args.tag,
+    }
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     """analyze, pack, bench, eval and card in one go; every record is kept in DIR.
 
     Example: prunecard report ./my-pruned-bert --data dev-v2.0.json --limit 1000 --out ./report
     """
     from analyzer.pipeline import ReportOptions, run_report
-    from analyzer.publish.card import CardOptions
+    from analyzer.publish.card import resolve_publication
 
     path = _default_checkpoint(args.path)
     out = args.out or Path(f"{_resolved(path).name}-report")
@@ -88,10 +101,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         dtype=args.dtype,
         align=args.align,
     )
-    card = CardOptions(
-        model_name=args.name or path.resolve().name, base_model=args.base, license=args.license
-    )
-    run_report(path, out, card, options, force=args.force)
+    publication = resolve_publication(None, path.resolve().name, _publication_given(args))
+    run_report(path, out, publication, options, force=args.force)
     print(out / "README.md")
     return EXIT_OK
 
@@ -164,7 +175,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         warmup=1 if quick else 2,
         graphs=args.graphs,
         fuse=args.fuse,
-        progress=sys.stderr.isatty(),
+        progress=True,
     )
     return _show(result, format_bench(result), args.json, "bench")
 
@@ -199,9 +210,7 @@ def cmd_card(args: argparse.Namespace) -> int:
         bench=args.bench,
         evaluation=args.eval,
         report=args.report,
-        base_model=args.base,
-        model_name=args.name,
-        license=args.license,
+        publication=_publication_given(args),
         reference=args.reference_metrics,
         template=args.template,
         force=args.force,
@@ -291,7 +300,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         device=device,
         graphs=False if args.no_graphs else None,
         force=args.force,
-        progress=sys.stderr.isatty(),
+        progress=True,
     )
     print(format_evaluation(ev))
     print(f"\nresults written to {args.out}")
@@ -410,6 +419,28 @@ def _output(
     )
 
 
+def _publication(default: str) -> argparse.ArgumentParser:
+    """How the model is published; `report` keeps them in report.json, `card` reuses them."""
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--name", metavar="ID", help=f"Hub id or model name ({default} folder name)")
+    p.add_argument("--license", help=f"Hub license id ({default} unknown)")
+    p.add_argument("--base", metavar="ID", help="Hub id of the model this one was pruned from")
+    p.add_argument(
+        "--dataset",
+        action="append",
+        metavar="ID",
+        help="Hub id of a training dataset (repeatable; the card's `datasets:`)",
+    )
+    p.add_argument(
+        "--eval-dataset",
+        metavar="ID",
+        help=f"Hub id of the SQuAD v2 data ({default} rajpurkar/squad_v2)",
+    )
+    p.add_argument("--language", metavar="CODE", help=f"language code ({default} en)")
+    p.add_argument("--tag", action="append", metavar="TAG", help="an extra Hub tag (repeatable)")
+    return p
+
+
 def _command(
     sub: argparse._SubParsersAction,
     func: Callable[[argparse.Namespace], int],
@@ -441,18 +472,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"prunecard {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    card_options = _option_group(
-        lambda p: p.add_argument(
-            "--base", metavar="NAME", help="Hub id of the model this one was pruned from"
-        ),
-        lambda p: p.add_argument(
-            "--name", metavar="ID", help="model name or Hub id (default: folder name)"
-        ),
-        lambda p: p.add_argument(
-            "--license", default="unknown", help="Hub license id (default: unknown)"
-        ),
-    )
-
     p = _command(
         sub,
         cmd_demo,
@@ -468,7 +487,7 @@ def build_parser() -> argparse.ArgumentParser:
         _output("folder to write", default="./<checkpoint>-report"),
         _eval_data(),
         _device(),
-        card_options,
+        _publication("default:"),
     )
     p.add_argument("--no-eval", action="store_true", help="skip the SQuAD v2 evaluation")
     p.add_argument("--no-bench", action="store_true", help="skip the dense vs packed timing")
@@ -507,7 +526,7 @@ def build_parser() -> argparse.ArgumentParser:
         _output(
             "folder to write", default="./<checkpoint>-card", replaces="DIR (or its README.md)"
         ),
-        card_options,
+        _publication("default: --report's, else"),
     )
     p.add_argument("--analysis", type=Path, metavar="F", help="analysis record (default: analyze)")
     p.add_argument("--bench", type=Path, metavar="F", help="bench record (else: not measured)")

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from analyzer.errors import InputError, OutputError
 from analyzer.outputs import staged_dir
+from analyzer.publish.card import publication_of
 from analyzer.publish.safe_html import md_code, md_text
 from analyzer.publish.site_hooks import GENERATED
 from analyzer.records import Report
@@ -89,7 +90,7 @@ class ModelPage:
     """One report folder, read and checked, ready to render."""
 
     path: Path  # the report folder
-    slug: str  # page folder name under models/
+    slug: str  # page folder name under models/, from the model id
     title: str
     report: Report
     card: str  # README.md without its YAML front matter ("" when there is no README)
@@ -117,7 +118,8 @@ def read_report_dir(path: str | Path, slug: str | None = None) -> ModelPage:
     heading = next((line for line in card.splitlines() if line.startswith("# ")), "")
     # at most 200 characters: a title, not a paragraph (and Markdown's time stays bounded)
     title = _plain_text(heading[2:].strip().rstrip("#")[:200]) if heading else name
-    return ModelPage(path, slug or _slug(name), title or name, report, card)
+    slug = slug or _slug(publication_of(report).model_id)
+    return ModelPage(path, slug, title or name, report, card)
 
 
 def _plain_text(markdown_line: str) -> str:
@@ -141,15 +143,18 @@ def _slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "model"
 
 
-def _unique_slugs(paths: Sequence[Path]) -> list[str]:
-    """Folder names as slugs; a name seen before gets -2, -3, ..."""
-    seen: dict[str, int] = {}
-    slugs = []
-    for p in paths:
-        base = _slug(Path(p).resolve().name)
-        seen[base] = seen.get(base, 0) + 1
-        slugs.append(base if seen[base] == 1 else f"{base}-{seen[base]}")
-    return slugs
+def _unique_slugs(pages: Sequence[ModelPage]) -> list[ModelPage]:
+    """Pages whose model ids share a slug get the first 8 hex digits of their report's
+    sha256 added, so a page's address does not depend on the order of the arguments."""
+    import hashlib
+    from collections import Counter
+    from dataclasses import replace
+
+    def digest(page: ModelPage) -> str:
+        return hashlib.sha256((page.path / "report.json").read_bytes()).hexdigest()[:8]
+
+    count = Counter(p.slug for p in pages)
+    return [replace(p, slug=f"{p.slug}-{digest(p)}") if count[p.slug] > 1 else p for p in pages]
 
 
 # --------------------------------------------------------------------------- figures
@@ -617,7 +622,7 @@ def build_site(report_dirs: Sequence[str | Path], out: str | Path, *, force: boo
     if not report_dirs:
         raise InputError(Path(out), "no report folders given")
     paths = [Path(p) for p in report_dirs]
-    pages = [read_report_dir(p, s) for p, s in zip(paths, _unique_slugs(paths), strict=True)]
+    pages = _unique_slugs([read_report_dir(p) for p in paths])
     rows = _order([_row(p) for p in pages])
     out = Path(out)
     with staged_dir(out, force=force) as tmp:

@@ -164,6 +164,7 @@ def measure(
 
     from analyzer.runtime.environment import detect_environment
     from analyzer.runtime.fusion import fused
+    from analyzer.runtime.progress import progress_bar
 
     device = next(dense.parameters()).device.type
     max_positions = dense.config.max_position_embeddings
@@ -172,7 +173,7 @@ def measure(
         raise InputError(path, f"sequence length {longest} exceeds the model's {max_positions}")
     equivalence = _equivalence(dense, packed, path, dtype, device)
     dense_layers, packed_layers = (model_layer_shapes(m.config) for m in (dense, packed))
-    bar = _progress(len(shapes) * 2 * (repeats + warmup), progress)
+    bar = progress_bar(len(shapes) * 2 * (repeats + warmup), "bench", "run", enabled=progress)
     results = []
     with torch.inference_mode():
         for batch, seq in shapes:
@@ -340,9 +341,3 @@ def _time(
             times[i].append(1000 * (clock() - start))
             bar.update(1)
     return times
-
-
-def _progress(total: int, enabled: bool) -> Any:
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc="bench", unit="run", disable=not enabled, leave=False)
