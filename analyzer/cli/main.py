@@ -1,7 +1,7 @@
 """The `prunecard` command: parses arguments, calls the library, prints, sets the exit code.
 
-Exit codes: 0 success, 1 an audit found a mismatch, 2 bad input (one line on stderr,
-no traceback unless --debug).
+Exit codes: 0 success, 1 an audit found a mismatch or a timing is implausible (one line
+on stderr), 2 bad input (one line on stderr, no traceback unless --debug).
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from analyzer import __version__
@@ -62,6 +63,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         benchmark=not args.no_bench,
         quick=args.quick,
         device=args.device,
+        accept_unstable=args.accept_unstable,
     )
     card = CardOptions(
         model_name=args.name or path.resolve().name, base_model=args.base, license=args.license
@@ -101,8 +103,13 @@ def cmd_pack(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from analyzer.cli.tables import format_bench
     from analyzer.runtime.bench import bench
+    from analyzer.runtime.timing import DEFAULT, QUICK, require_plausible
 
     quick = args.quick
+    protocol = replace(
+        QUICK if quick else DEFAULT,
+        **{k: v for k, v in _protocol_options(args).items() if v is not None},
+    )
     result = bench(
         _default_checkpoint(args.path),
         device=args.device,
@@ -114,13 +121,21 @@ def cmd_bench(args: argparse.Namespace) -> int:
             for b in args.batch or ((1,) if quick else (1, 8))
         ],
         threads=args.threads,
-        repeats=args.repeats or (3 if quick else 10),
-        warmup=1 if quick else 2,
+        protocol=protocol,
         graphs=args.graphs,
         fuse=args.fuse,
+        profile_runs=0 if args.no_profile else (1 if quick else 3),
+        quick=quick,
         progress=sys.stderr.isatty(),
     )
-    return _show(result, format_bench(result), args.json, "bench")
+    code = _show(result, format_bench(result), args.json, "bench")
+    if not args.accept_unstable:
+        require_plausible(result)
+    return code
+
+
+def _protocol_options(args: argparse.Namespace) -> dict[str, float | int | None]:
+    return {"min_repeats": args.repeats, "threshold": args.threshold, "budget_s": args.budget}
 
 
 def cmd_card(args: argparse.Namespace) -> int:
@@ -248,6 +263,14 @@ def _device_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _accept_unstable_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--accept-unstable",
+        action="store_true",
+        help="keep an implausible timing (exit 0); the card marks it unstable",
+    )
+
+
 def _command(
     sub: argparse._SubParsersAction,
     name: str,
@@ -315,6 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-eval", action="store_true", help="skip the SQuAD v2 evaluation")
     p.add_argument("--no-bench", action="store_true", help="skip the dense vs packed timing")
     p.add_argument("--quick", action="store_true", help="a short timing: batch 1, sequence 128")
+    _accept_unstable_option(p)
     p.add_argument("--device", choices=("cpu", "cuda"), help="default: cuda if available")
     p.add_argument("--base", metavar="NAME", help="Hub id of the model this one was pruned from")
     p.add_argument("--name", metavar="ID", help="model name or Hub id (default: folder name)")
@@ -355,12 +379,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _demo_path_argument(p, weights_file=True)
     p.add_argument("--json", type=Path, metavar="FILE", help="write the bench record here")
-    p.add_argument("--quick", action="store_true", help="a short run: batch 1, seq 128, 3 repeats")
+    p.add_argument(
+        "--quick", action="store_true", help="for trying things: batch 1, seq 128, 5 s budget"
+    )
     _device_options(p)
     p.add_argument("--batch", type=int, nargs="+", metavar="B", help="batch sizes (default 1 8)")
     p.add_argument("--seq", type=int, nargs="+", metavar="S", help="sequence lengths (384)")
     p.add_argument("--threads", type=int, metavar="N", help="torch threads (default: torch's)")
-    p.add_argument("--repeats", type=int, metavar="N", help="timed runs per model and shape")
+    p.add_argument(
+        "--repeats", type=int, metavar="N", help="timed runs per model and shape, at least (10)"
+    )
+    p.add_argument(
+        "--threshold",
+        type=float,
+        metavar="F",
+        help="time until IQR / median of each side is under F (default 0.05)",
+    )
+    p.add_argument(
+        "--budget", type=float, metavar="S", help="... or S seconds per shape ran out (20)"
+    )
+    p.add_argument("--no-profile", action="store_true", help="skip the profiled runs")
+    _accept_unstable_option(p)
     p.add_argument("--graphs", action="store_true", help="replay CUDA graphs (GPU only)")
     p.add_argument(
         "--fuse",
@@ -503,8 +542,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_BAD_INPUT
+    from analyzer.runtime.timing import ImplausibleTiming
+
     try:
         return args.func(args)
+    except ImplausibleTiming as exc:
+        print(f"prunecard: {exc}", file=sys.stderr)
+        return EXIT_MISMATCH
     except PrunecardError as exc:
         if args.debug:
             raise

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from analyzer.errors import InputError, OutputError
-from analyzer.records import Analysis, Bench, Report, read_json
+from analyzer.records import PRODUCT_KINDS, TIME_KINDS, Analysis, Bench, Report, read_json
 
 __all__ = [
     "CARD_FILE",
@@ -149,7 +149,32 @@ def packed_params_as_benchmarked(analysis: Analysis, bench: Bench) -> int | None
     return bench.packed_parameters + analysis.overall.dense - bench.dense_parameters
 
 
+def _kind_ms(profile: tuple, kind: str) -> float:
+    """Milliseconds a profile spent on one kind of work (0 when absent)."""
+    return sum(t.ms for t in profile if t.kind == kind)
+
+
+def _kind_share(profile: tuple, kinds: str | tuple[str, ...]) -> float:
+    """The fraction of a profile's time spent on `kinds` (one kind or several)."""
+    total = sum(t.ms for t in profile)
+    chosen = (kinds,) if isinstance(kinds, str) else kinds
+    return sum(t.ms for t in profile if t.kind in chosen) / total if total else 0.0
+
+
+def _time_kinds(bench: Bench | None) -> tuple[str, ...]:
+    """The kinds of work any profile of `bench` saw, in the standard order."""
+    seen = {
+        t.kind
+        for s in (bench.shapes if bench else ())
+        for p in (s.dense_profile, s.packed_profile)
+        for t in p
+    }
+    return tuple(k for k in TIME_KINDS if k in seen)
+
+
 FILTERS = {
+    "kind_ms": _kind_ms,
+    "kind_share": _kind_share,
     "pct": _pct,
     "count": _count,
     "mb": _mb,
@@ -331,6 +356,8 @@ def template_context(report: Report, options: CardOptions, figures: tuple[str, .
         if analysis and bench and bench.align > 1
         else None,
         "score_digits": SCORE_DIGITS,
+        "time_kinds": _time_kinds(bench),
+        "product_kinds": PRODUCT_KINDS,
     }
 
 

@@ -28,6 +28,7 @@ __all__ = [
     "build_docs",
     "build_site",
     "cli_reference",
+    "common_shape",
     "mkdocs_build",
     "model_markdown",
     "read_report_dir",
@@ -289,6 +290,7 @@ def _timing_section(page: ModelPage) -> str:
             f"{s.flop_bound:.2f}x",
             percent(s.fraction_of_bound, 0),
             s.repeats,
+            escape(s.verdict or "not judged"),
         )
         for s in b.shapes
     ]
@@ -301,6 +303,7 @@ def _timing_section(page: ModelPage) -> str:
             "FLOP bound",
             "Of bound",
             "Repeats",
+            "Timing",
         ),
         rows,
     )
@@ -309,7 +312,9 @@ def _timing_section(page: ModelPage) -> str:
         f"### Timing\n\nMedians ± interquartile range, dense and packed in one process on "
         f"{escape(env.cpu if b.device == 'cpu' else env.device)} ({b.device}, {b.dtype}, "
         f"{b.threads} threads, torch {env.torch}). Packed and dense logits differ by at most "
-        f"{b.equivalence.max_abs_diff:.2g} (tolerance {b.equivalence.tolerance:.2g}).\n\n"
+        f"{b.equivalence.max_abs_diff:.2g} (tolerance {b.equivalence.tolerance:.2g}). "
+        f"Shapes timed: {', '.join(f'{s.batch} x {s.seq}' for s in b.shapes)}"
+        f"{' (quick timing, for trying things)' if b.quick else ''}.\n\n"
         f"{table}\n"
     )
 
@@ -367,24 +372,35 @@ class _Row:
     density: float | None
     heads: tuple[int, int] | None
     packed: int | None
-    speedup: float | None
-    shape: str
+    speedup: float | None  # at the shape all models share
+    shape: str  # every shape this model was timed at
+    unstable: bool
     exact: float | None
     f1: float | None
     n: int | None
 
 
-def _row(page: ModelPage) -> _Row:
+def common_shape(pages: Sequence[ModelPage]) -> tuple[int, int] | None:
+    """The largest (batch, seq) every benchmarked model was timed at, by tokens then batch;
+    speedups are only comparable at one shape. None when they share none."""
+    sets = [{(s.batch, s.seq) for s in p.report.bench.shapes} for p in pages if p.report.bench]
+    shared = set.intersection(*sets) if sets else set()
+    return max(shared, key=lambda bs: (bs[0] * bs[1], bs[0])) if shared else None
+
+
+def _row(page: ModelPage, common: tuple[int, int] | None) -> _Row:
     r = page.report
     a, b, e = r.analysis, r.bench, r.evaluation
-    shape = max(b.shapes, key=lambda s: s.batch * s.seq) if b and b.shapes else None
+    shapes = b.shapes if b else ()
+    shape = next((s for s in shapes if (s.batch, s.seq) == common), None)
     return _Row(
         page=page,
         density=a.linear.density if a else None,
         heads=(a.heads.removed, a.heads.total) if a else None,
         packed=a.overall.packed if a else None,
         speedup=shape.speedup if shape else None,
-        shape=f"{shape.batch} x {shape.seq}" if shape else "",
+        shape=", ".join(f"{s.batch} x {s.seq}" for s in shapes),
+        unstable=bool(shape and shape.verdict.startswith("unstable")),
         exact=e.scores.exact if e else None,
         f1=e.scores.f1 if e else None,
         n=e.n if e else None,
@@ -398,13 +414,14 @@ def _cell(value: object, text: str, tip: str = "") -> str:
     return f'<td data-sort="{value}"{title}>{text}</td>'
 
 
-def _home_markdown(rows: Sequence[_Row]) -> str:
+def _home_markdown(rows: Sequence[_Row], common: tuple[int, int] | None) -> str:
+    at = f"{common[0]} x {common[1]}" if common else ""
     header = (
         "Model",
         "Linear density",
         "Heads removed",
         "Packed params",
-        "Speedup",
+        f"Speedup at {at}" if common else "Speedup",
         "EM",
         "F1",
         "Questions",
@@ -420,7 +437,11 @@ def _home_markdown(rows: Sequence[_Row]) -> str:
                 f"{r.heads[0]} of {r.heads[1]}" if r.heads else "",
             ),
             _cell(r.packed, f"{(r.packed or 0) / 1e6:.1f} M"),
-            _cell(r.speedup, f"{r.speedup or 0:.2f}x", f"batch x sequence {r.shape}"),
+            _cell(
+                r.speedup,
+                f"{r.speedup or 0:.2f}x{' (unstable)' if r.unstable else ''}",
+                f"timed at batch x sequence {r.shape}",
+            ),
             _cell(r.exact, f"{r.exact or 0:.2f}"),
             _cell(r.f1, f"{r.f1 or 0:.2f}"),
             _cell(r.n, f"{r.n or 0:,}"),
@@ -428,11 +449,18 @@ def _home_markdown(rows: Sequence[_Row]) -> str:
         body.append("<tr>" + "".join(cells) + "</tr>")
     head = "".join(f"<th>{h}</th>" for h in header)
     count = f"{len(rows)} model{'s' if len(rows) != 1 else ''}"
+    speed = (
+        f"speedup is packed against dense on the same machine at batch x sequence {at}, "
+        "the largest shape every benchmarked model was timed at (hover for each model's "
+        "shapes; its page has them all)"
+        if common
+        else "the benchmarked models share no batch x sequence shape, so speedups are "
+        "compared on each model's page only"
+    )
     return (
         "---\nhide:\n  - navigation\n  - toc\n---\n\n# Pruned models\n\n"
         f"{count}, fastest first. Click a column header to sort. Every figure is measured "
-        "from the checkpoint by prunecard; speedup is packed against dense on the same "
-        "machine at the largest measured batch x sequence (hover for it); EM and F1 are "
+        f"from the checkpoint by prunecard; {speed}; EM and F1 are "
         "SQuAD v2 scores on the number of questions shown.\n\n"
         '<div class="prunecard-sortable">\n<table>\n'
         f"<thead><tr>{head}</tr></thead>\n<tbody>\n" + "\n".join(body) + "\n</tbody>\n"
@@ -577,14 +605,15 @@ def build_site(report_dirs: Sequence[str | Path], out: str | Path, *, force: boo
         raise InputError(Path(out), "no report folders given")
     paths = [Path(p) for p in report_dirs]
     pages = [read_report_dir(p, s) for p, s in zip(paths, _unique_slugs(paths), strict=True)]
-    rows = _order([_row(p) for p in pages])
+    common = common_shape(pages)
+    rows = _order([_row(p, common) for p in pages])
     out = Path(out)
     with staged_dir(out, force=force) as tmp:
         docs = tmp / "docs"
         css = write_static(docs)
         for page in pages:
             write_model_page(page, docs / "models" / page.slug)
-        (docs / "index.md").write_text(_home_markdown(rows), encoding="utf-8")
+        (docs / "index.md").write_text(_home_markdown(rows, common), encoding="utf-8")
         (docs / "compare.md").write_text(_compare_markdown(rows), encoding="utf-8")
         nav = [
             {"Models": "index.md"},
