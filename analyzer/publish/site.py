@@ -639,7 +639,8 @@ def cli_reference(parser) -> str:
         "Generated from `prunecard --help` by `python -m analyzer.publish.site`;"
         " do not edit by hand.",
         "",
-        "Exit codes: 0 success, 1 an audit found a mismatch, 2 bad input.",
+        "Exit codes: 0 success, 1 an audit found a mismatch or a timing is implausible,"
+        " 2 bad input.",
         "",
     ]
     subs = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
