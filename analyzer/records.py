@@ -237,7 +237,7 @@ class BenchShape:
     speedup_spread: float = 0.0  # interquartile range of the per-round dense / packed ratios
     dense_samples_ms: tuple[float, ...] = ()  # every timed run, in order
     packed_samples_ms: tuple[float, ...] = ()
-    cpu_share: float | None = None  # CPU time / (wall time x threads) while timing; CPU only
+    cpu_share: float | None = None  # timing thread's CPU time / wall time; CPU only
     verdict: str = ""  # "stable" or "unstable (why)"; "" when not judged
     # where each model's forward time went (torch.profiler, after timing); () if not profiled
     dense_profile: tuple[TimeShare, ...] = ()

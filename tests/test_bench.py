@@ -160,3 +160,16 @@ def test_report_publishes_a_stable_timing(tmp_path, monkeypatch):
     assert "**1.25x** (FLOP bound" in card and "**unstable**" not in card
     assert "Unstable at" not in card
     assert "| 5 | stable |" in card
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (["--repeats", "0"], "--repeats must lie between 1 and 200, got 0"),
+        (["--threshold", "1.5"], "--threshold must lie between 0 and 1, got 1.5"),
+        (["--budget", "0"], "--budget must be a positive number of seconds, got 0.0"),
+    ],
+)
+def test_bad_protocol_options_are_one_line_errors(option, message, capsys):
+    assert main(["bench", "--quick", "--device", "cpu", *option]) == 2
+    assert capsys.readouterr().err == f"prunecard: error: {message}\n"

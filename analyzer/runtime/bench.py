@@ -161,8 +161,10 @@ def bench(
 
 
 def _check_protocol(p: Protocol) -> None:
-    if p.min_repeats < 1 or p.warmup < 0 or p.max_repeats < p.min_repeats:
-        raise InputError(None, "need at least one repeat (and no fewer than --repeats at most)")
+    if not 1 <= p.min_repeats <= p.max_repeats or p.warmup < 0:
+        raise InputError(
+            None, f"--repeats must lie between 1 and {p.max_repeats}, got {p.min_repeats}"
+        )
     if not 0 < p.threshold < 1:
         raise InputError(None, f"--threshold must lie between 0 and 1, got {p.threshold}")
     if not p.budget_s > 0:
@@ -213,9 +215,7 @@ def measure(
         for batch, seq in shapes:
             inputs = _inputs(dense.config, batch, seq, device)
             runs = [_runner(m, inputs, graphs) for m in (dense, packed)]
-            samples = time_interleaved(
-                *runs, protocol, clock=clock, cpu_clock=cpu_clock, threads=threads
-            )
+            samples = time_interleaved(*runs, protocol, clock=clock, cpu_clock=cpu_clock)
             profiles = [
                 profile_shares(run, profile_runs, device) if profile_runs else () for run in runs
             ]
@@ -377,9 +377,10 @@ def _runner(model: Any, inputs: dict[str, Any], graphs: bool) -> Callable[[], An
 
 def _clocks(device: str) -> tuple[Clock, Clock | None]:
     """The wall clock (read after the device has finished its queued work) and, on the
-    CPU, the process's CPU-time clock."""
+    CPU, this thread's CPU-time clock: a thread that computes or spin-waits is on a CPU
+    all the time unless other processes take it (idle torch workers would not count)."""
     if device != "cuda":
-        return time.perf_counter, time.process_time
+        return time.perf_counter, time.thread_time
     import torch
 
     def clock() -> float:

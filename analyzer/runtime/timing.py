@@ -10,7 +10,7 @@ clocks are parameters, so tests drive the protocol with a fake timer.
 
 Verdicts, per shape: `stable`, or `unstable (why)` naming every reason: a side whose
 relative spread stayed above the threshold, a speedup above the FLOP bound by more than its
-spread, a process that got too little of the CPU time its threads asked for (other
+spread, a timing thread that was off the CPU for much of the time it ran (other
 processes competed), a machine already fully loaded before timing. A subset is
 *implausible* (`implausible`): the figure cannot be published without `--accept-unstable`.
 """
@@ -44,7 +44,7 @@ __all__ = [
 
 Clock = Callable[[], float]  # seconds, monotonic
 MAX_SPREAD = 0.25  # IQR / median above this is implausible, whatever the threshold
-MIN_CPU_SHARE = 0.75  # CPU time / (wall time x threads) under this: others took the CPU
+MIN_CPU_SHARE = 0.75  # timing thread's CPU time / wall time under this: others took the CPU
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ class Samples:
     dense_ms: tuple[float, ...]
     packed_ms: tuple[float, ...]
     elapsed_s: float  # wall time of the timed runs, warm-up excluded
-    cpu_share: float | None  # CPU time / (wall time x threads); None when not known
+    cpu_share: float | None  # the timing thread's CPU time / wall time; None when not known
 
 
 def time_interleaved(
@@ -82,8 +82,7 @@ def time_interleaved(
     protocol: Protocol,
     *,
     clock: Clock = time.perf_counter,
-    cpu_clock: Clock | None = time.process_time,
-    threads: int = 1,
+    cpu_clock: Clock | None = time.thread_time,
     on_run: Callable[[], None] = lambda: None,
 ) -> Samples:
     """Milliseconds per run of each model, in interleaved rounds, until both sides'
@@ -110,7 +109,7 @@ def time_interleaved(
     elapsed = clock() - began
     share = None
     if cpu_clock is not None and cpu_began is not None and elapsed > 0:
-        share = (cpu_clock() - cpu_began) / (elapsed * threads)
+        share = (cpu_clock() - cpu_began) / elapsed
     return Samples(tuple(times[0]), tuple(times[1]), elapsed, share)
 
 
@@ -154,7 +153,7 @@ def verdict(
             )
     if cpu_share is not None and cpu_share < MIN_CPU_SHARE:
         reasons.append(
-            f"the process got {_pct(cpu_share)} of the CPU time its threads asked for "
+            f"the timing thread was on a CPU {_pct(cpu_share)} of the time "
             "(other processes competed)"
         )
     if load_before is not None and load_before >= cores:
