@@ -9,7 +9,7 @@ The busy loops are always killed at the end.
 Property checked (issue 20): no loaded run whose speedup differs from the quiet runs'
 median by more than 10% is called `stable`.
 
-    PYTHONPATH=. python benchmarks/timing_under_load.py [--runs 3] [--load 3] [--layers 4]
+    PYTHONPATH=. python benchmarks/timing_under_load.py [--runs 3] [--load 3] [--layers 2]
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -45,10 +46,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=3, help="benches per condition (3)")
     parser.add_argument("--load", type=int, default=3, help="busy-loop processes (3)")
-    parser.add_argument("--layers", type=int, default=4, help="encoder layers (4)")
-    parser.add_argument("--seq", type=int, default=384)
+    parser.add_argument("--layers", type=int, default=2, help="encoder layers (2)")
+    parser.add_argument("--seq", type=int, default=256, help="sequence length (256)")
     parser.add_argument("--json", type=Path, help="write every bench record here")
     args = parser.parse_args()
+    # a `timeout` or Ctrl-C must still reach the `finally` that kills the busy loops
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from pack_speed import build_reference
