@@ -130,3 +130,12 @@ def test_site_compares_speedups_at_the_largest_shape_all_models_share():
     assert "<th>Speedup at 1 x 384</th>" in home
     assert common_shape([_page("a", big), _page("b", small)]) is None
     assert "<th>Speedup</th>" in _home_markdown(rows, None)
+
+
+def test_site_marks_an_unstable_common_shape():
+    noisy = dataclasses.replace(UNSTABLE, batch=8, seq=384)
+    rows = [_row(_page("a", noisy), (8, 384))]
+    assert (
+        '<td data-sort="4.0" title="timed at batch x sequence 8 x 384">4.00x (unstable)</td>'
+        in (_home_markdown(rows, (8, 384)))
+    )
