@@ -100,8 +100,10 @@ def _shape(dense, packed, bound=3.0, **extra) -> BenchShape:
     )
 
 
-def _judge(shape, cpu_share=None, load=0.1):
-    return verdict(shape, threshold=0.05, cpu_share=cpu_share, load_before=load, cores=2)
+def _judge(shape, cpu_share=None, load=0.1, threads=0):
+    return verdict(
+        shape, threshold=0.05, cpu_share=cpu_share, load_before=load, cores=2, threads=threads
+    )
 
 
 def test_verdicts_name_each_reason():
@@ -112,6 +114,9 @@ def test_verdicts_name_each_reason():
     assert "other processes competed" in _judge(quiet, cpu_share=0.5)
     assert _judge(quiet, cpu_share=0.9) == "stable"
     assert "load average 2.50 on 2 cores" in _judge(quiet, load=2.5)
+    # 2.5 less this process's 2 threads leaves 0.5 for others: not a loaded machine
+    assert _judge(quiet, load=2.5, threads=2) == "stable"
+    assert "load average 4.10 on 2 cores" in _judge(quiet, load=4.1, threads=2)
 
 
 def test_implausible_above_the_bound_or_a_quarter_spread():

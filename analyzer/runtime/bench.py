@@ -244,6 +244,7 @@ def measure(
             cpu_share=samples.cpu_share,
             load_before=load_before[0],
             cores=os.cpu_count() or 1,
+            threads=threads,
         )
         results.append(replace(shape, verdict=judged))
     return Bench(

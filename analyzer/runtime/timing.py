@@ -11,7 +11,7 @@ clocks are parameters, so tests drive the protocol with a fake timer.
 Verdicts, per shape: `stable`, or `unstable (why)` naming every reason: a side whose
 relative spread stayed above the threshold, a speedup above the FLOP bound by more than its
 spread, a timing thread that was off the CPU for much of the time it ran (other
-processes competed), a machine already fully loaded before timing. A subset is
+processes competed), a machine already fully loaded by others before timing. A subset is
 *implausible* (`implausible`): the figure cannot be published without `--accept-unstable`.
 """
 
@@ -141,8 +141,10 @@ def verdict(
     cpu_share: float | None,
     load_before: float | None,
     cores: int,
+    threads: int = 0,
 ) -> str:
-    """`stable`, or `unstable (reason; reason)` for one timed shape."""
+    """`stable`, or `unstable (reason; reason)` for one timed shape. The load average
+    counts this process too: up to `threads` of it may be its own earlier work."""
     reasons = _implausible_reasons(shape)
     for side, samples in (("dense", shape.dense_samples_ms), ("packed", shape.packed_samples_ms)):
         spread = relative_spread(samples)
@@ -156,8 +158,11 @@ def verdict(
             f"the timing thread was on a CPU {_pct(cpu_share)} of the time "
             "(other processes competed)"
         )
-    if load_before is not None and load_before >= cores:
-        reasons.append(f"load average {load_before:.2f} on {cores} cores before timing")
+    if load_before is not None and load_before - threads >= cores:
+        reasons.append(
+            f"load average {load_before:.2f} on {cores} cores before timing, "
+            f"{threads} of it at most this process's"
+        )
     return "stable" if not reasons else f"unstable ({'; '.join(reasons)})"
 
 
