@@ -23,8 +23,10 @@ __all__ = [
     "BENCH_SCHEMA",
     "EVAL_SCHEMA",
     "HEAD_RULE",
+    "PRODUCT_KINDS",
     "REPORT_SCHEMA",
     "SQUAD_V2_ID",
+    "TIME_KINDS",
     "Analysis",
     "Bench",
     "BenchShape",
@@ -46,6 +48,7 @@ __all__ = [
     "Report",
     "ScoreGroup",
     "SquadScores",
+    "TimeShare",
     "from_dict",
     "load_record",
     "read_json",
@@ -222,6 +225,18 @@ class Environment:
     gpu_clocks: str = ""
 
 
+TIME_KINDS = ("linear layers", "attention", "softmax", "LayerNorm", "other")
+PRODUCT_KINDS = ("linear layers", "attention")  # the work the FLOP model counts
+
+
+@dataclass(frozen=True)
+class TimeShare:
+    """Milliseconds per forward pass spent on one kind of work (torch.profiler self time)."""
+
+    kind: str  # "linear layers", "attention", "softmax", "LayerNorm" or "other"
+    ms: float
+
+
 @dataclass(frozen=True)
 class BenchShape:
     batch: int
@@ -236,6 +251,16 @@ class BenchShape:
     repeats: int
     dense_gflop: float = 0.0
     packed_gflop: float = 0.0
+    # the timing protocol (analyzer/runtime/timing.py); empty in records written before it
+    speedup_spread: float = 0.0  # interquartile range of the per-round dense / packed ratios
+    dense_samples_ms: tuple[float, ...] = ()  # every timed run, in order
+    packed_samples_ms: tuple[float, ...] = ()
+    cpu_share: float | None = None  # timing thread's CPU time / wall time; CPU only
+    verdict: str = ""  # "stable" or "unstable (why)"; "" when not judged
+    # where each model's forward time went (torch.profiler, after timing); () if not profiled
+    dense_profile: tuple[TimeShare, ...] = ()
+    packed_profile: tuple[TimeShare, ...] = ()
+    memory_bound: float | None = None  # the FLOP bound with unpruned memory traffic added
 
 
 @dataclass(frozen=True)
@@ -261,6 +286,11 @@ class Bench:
     dense_parameters: int = 0
     dense_fused: bool = False  # ran through analyzer.runtime.fusion (one QKV GEMM, add+LayerNorm)
     packed_fused: bool = False
+    load_before: tuple[float, ...] = ()  # os.getloadavg() (1, 5, 15 min) before timing
+    load_after: tuple[float, ...] = ()
+    threshold: float = 0.0  # relative spread (IQR / median) the protocol aimed for
+    budget_s: float = 0.0  # timing budget per shape
+    quick: bool = False  # `--quick`: for trying things, not for publishing
     schema: str = BENCH_SCHEMA
 
 

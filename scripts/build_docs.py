@@ -28,7 +28,8 @@ def cli_reference(parser: argparse.ArgumentParser) -> str:
         "",
         "Generated from `prunecard --help` by `make docs`; do not edit by hand.",
         "",
-        "Exit codes: 0 success, 1 an audit found a mismatch, 2 bad input.",
+        "Exit codes: 0 success, 1 an audit found a mismatch or a timing is implausible,"
+        " 2 bad input.",
         "",
     ]
     subs = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))

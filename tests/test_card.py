@@ -306,6 +306,7 @@ def test_head_rule_and_counts_stated(minilm_report):
 def minilm_benches(pruned_minilm) -> dict[tuple[str, int], Bench]:
     """Real bench records of the example checkpoint (one tiny shape: sizes, not times)."""
     from analyzer.runtime.bench import bench
+    from analyzer.runtime.timing import Protocol
 
     return {
         (dtype, align): bench(
@@ -314,8 +315,8 @@ def minilm_benches(pruned_minilm) -> dict[tuple[str, int], Bench]:
             dtype=dtype,
             align=align,
             shapes=[(1, 16)],
-            repeats=1,
-            warmup=0,
+            protocol=Protocol(warmup=0, min_repeats=1),
+            profile_runs=0,
             progress=False,
         )
         for dtype, align in (("fp32", 1), ("fp32", 64), ("fp16", 64))

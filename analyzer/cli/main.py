@@ -1,7 +1,7 @@
 """The `prunecard` command: parses arguments, calls the library, prints, sets the exit code.
 
-Exit codes: 0 success, 1 an audit found a mismatch, 2 bad input (one line on stderr,
-no traceback unless --debug).
+Exit codes: 0 success, 1 an audit found a mismatch or a timing is implausible (one line
+on stderr), 2 bad input (one line on stderr, no traceback unless --debug).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from analyzer import __version__
@@ -100,6 +101,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         device=args.device,
         dtype=args.dtype,
         align=args.align,
+        accept_unstable=args.accept_unstable,
     )
     publication = resolve_publication(None, path.resolve().name, _publication_given(args))
     run_report(path, out, publication, options, force=args.force)
@@ -157,9 +159,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
     """
     from analyzer.cli.tables import format_bench
     from analyzer.runtime.bench import bench
+    from analyzer.runtime.timing import DEFAULT, QUICK, require_plausible
 
     _check_file(args.json, [args.path])
     quick = args.quick
+    protocol = replace(
+        QUICK if quick else DEFAULT,
+        **{k: v for k, v in _protocol_options(args).items() if v is not None},
+    )
     result = bench(
         _default_checkpoint(args.path),
         device=args.device,
@@ -171,13 +178,21 @@ def cmd_bench(args: argparse.Namespace) -> int:
             for b in args.batch or ((1,) if quick else (1, 8))
         ],
         threads=args.threads,
-        repeats=args.repeats or (3 if quick else 10),
-        warmup=1 if quick else 2,
+        protocol=protocol,
         graphs=args.graphs,
         fuse=args.fuse,
+        profile_runs=0 if args.no_profile else (1 if quick else 3),
+        quick=quick,
         progress=True,
     )
-    return _show(result, format_bench(result), args.json, "bench")
+    code = _show(result, format_bench(result), args.json, "bench")
+    if not args.accept_unstable:
+        require_plausible(result)
+    return code
+
+
+def _protocol_options(args: argparse.Namespace) -> dict[str, float | int | None]:
+    return {"min_repeats": args.repeats, "threshold": args.threshold, "budget_s": args.budget}
 
 
 def cmd_card(args: argparse.Namespace) -> int:
@@ -441,6 +456,14 @@ def _publication(default: str) -> argparse.ArgumentParser:
     return p
 
 
+def _accept_unstable_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--accept-unstable",
+        action="store_true",
+        help="keep an implausible timing (exit 0); the card marks it unstable",
+    )
+
+
 def _command(
     sub: argparse._SubParsersAction,
     func: Callable[[argparse.Namespace], int],
@@ -492,6 +515,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-eval", action="store_true", help="skip the SQuAD v2 evaluation")
     p.add_argument("--no-bench", action="store_true", help="skip the dense vs packed timing")
     p.add_argument("--quick", action="store_true", help="a short timing: batch 1, sequence 128")
+    _accept_unstable_option(p)
 
     p = _command(sub, cmd_analyze, _json("analysis"), _checkpoint(weights_file=True))
 
@@ -504,11 +528,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="replace OUT if it exists")
 
     p = _command(sub, cmd_bench, _checkpoint(weights_file=True), _json("bench"), _device())
-    p.add_argument("--quick", action="store_true", help="a short run: batch 1, seq 128, 3 repeats")
+    p.add_argument(
+        "--quick", action="store_true", help="for trying things: batch 1, seq 128, 5 s budget"
+    )
     p.add_argument("--batch", type=int, nargs="+", metavar="B", help="batch sizes (default 1 8)")
     p.add_argument("--seq", type=int, nargs="+", metavar="S", help="sequence lengths (384)")
     p.add_argument("--threads", type=int, metavar="N", help="torch threads (default: torch's)")
-    p.add_argument("--repeats", type=int, metavar="N", help="timed runs per model and shape")
+    p.add_argument(
+        "--repeats", type=int, metavar="N", help="timed runs per model and shape, at least (10)"
+    )
+    p.add_argument(
+        "--threshold",
+        type=float,
+        metavar="F",
+        help="time until IQR / median of each side is under F (default 0.05)",
+    )
+    p.add_argument(
+        "--budget", type=float, metavar="S", help="... or S seconds per shape ran out (20)"
+    )
+    p.add_argument("--no-profile", action="store_true", help="skip the profiled runs")
+    _accept_unstable_option(p)
     p.add_argument("--graphs", action="store_true", help="replay CUDA graphs (GPU only)")
     p.add_argument(
         "--fuse",
@@ -614,9 +653,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_BAD_INPUT
+    from analyzer.runtime.timing import ImplausibleTiming
+
     try:
         with _signals_interrupt():
             return args.func(args)
+    except ImplausibleTiming as exc:
+        print(f"prunecard: {exc}", file=sys.stderr)
+        return EXIT_MISMATCH
     except PrunecardError as exc:
         if args.debug:
             raise

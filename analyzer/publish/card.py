@@ -28,7 +28,9 @@ from analyzer.errors import InputError, OutputError
 from analyzer.publish.safe_html import md_code, md_text
 from analyzer.records import (
     HEAD_RULE,
+    PRODUCT_KINDS,
     SQUAD_V2_ID,
+    TIME_KINDS,
     Analysis,
     Bench,
     Evaluation,
@@ -218,8 +220,33 @@ def packed_params_as_benchmarked(analysis: Analysis, bench: Bench) -> int | None
     return bench.packed_parameters + analysis.overall.dense - bench.dense_parameters
 
 
+def _kind_ms(profile: tuple, kind: str) -> float:
+    """Milliseconds a profile spent on one kind of work (0 when absent)."""
+    return sum(t.ms for t in profile if t.kind == kind)
+
+
+def _kind_share(profile: tuple, kinds: str | tuple[str, ...]) -> float:
+    """The fraction of a profile's time spent on `kinds` (one kind or several)."""
+    total = sum(t.ms for t in profile)
+    chosen = (kinds,) if isinstance(kinds, str) else kinds
+    return sum(t.ms for t in profile if t.kind in chosen) / total if total else 0.0
+
+
+def _time_kinds(bench: Bench | None) -> tuple[str, ...]:
+    """The kinds of work any profile of `bench` saw, in the standard order."""
+    seen = {
+        t.kind
+        for s in (bench.shapes if bench else ())
+        for p in (s.dense_profile, s.packed_profile)
+        for t in p
+    }
+    return tuple(k for k in TIME_KINDS if k in seen)
+
+
 FILTERS = {
     "code": md_code,
+    "kind_ms": _kind_ms,
+    "kind_share": _kind_share,
     "pct": _pct,
     "count": _count,
     "mb": _mb,
@@ -450,6 +477,8 @@ def template_context(report: Report, options: CardOptions, figures: tuple[str, .
         if analysis and bench and bench.align > 1
         else None,
         "score_digits": SCORE_DIGITS,
+        "time_kinds": _time_kinds(bench),
+        "product_kinds": PRODUCT_KINDS,
     }
 
 

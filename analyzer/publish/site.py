@@ -34,6 +34,7 @@ from analyzer.text import percent
 __all__ = [
     "ModelPage",
     "build_site",
+    "common_shape",
     "mkdocs_build",
     "model_markdown",
     "read_report_dir",
@@ -295,6 +296,7 @@ def _timing_section(page: ModelPage) -> str:
             f"{s.flop_bound:.2f}x",
             percent(s.fraction_of_bound, 0),
             s.repeats,
+            escape(s.verdict or "not judged"),
         )
         for s in b.shapes
     ]
@@ -307,6 +309,7 @@ def _timing_section(page: ModelPage) -> str:
             "FLOP bound",
             "Of bound",
             "Repeats",
+            "Timing",
         ),
         rows,
     )
@@ -316,7 +319,9 @@ def _timing_section(page: ModelPage) -> str:
         f"{md_text(env.cpu if b.device == 'cpu' else env.device)} ({md_text(b.device)}, "
         f"{md_text(b.dtype)}, {b.threads} threads, torch {md_text(env.torch)}). Packed and "
         f"dense logits differ by at most {b.equivalence.max_abs_diff:.2g} "
-        f"(tolerance {b.equivalence.tolerance:.2g}).\n\n"
+        f"(tolerance {b.equivalence.tolerance:.2g}). "
+        f"Shapes timed: {', '.join(f'{s.batch} x {s.seq}' for s in b.shapes)}"
+        f"{' (quick timing, for trying things)' if b.quick else ''}.\n\n"
         f"{table}\n"
     )
 
@@ -380,24 +385,35 @@ class _Row:
     density: float | None
     heads: tuple[int, int] | None
     packed: int | None
-    speedup: float | None
-    shape: str
+    speedup: float | None  # at the shape all models share
+    shape: str  # every shape this model was timed at
+    unstable: bool
     exact: float | None
     f1: float | None
     n: int | None
 
 
-def _row(page: ModelPage) -> _Row:
+def common_shape(pages: Sequence[ModelPage]) -> tuple[int, int] | None:
+    """The largest (batch, seq) every benchmarked model was timed at, by tokens then batch;
+    speedups are only comparable at one shape. None when they share none."""
+    sets = [{(s.batch, s.seq) for s in p.report.bench.shapes} for p in pages if p.report.bench]
+    shared = set.intersection(*sets) if sets else set()
+    return max(shared, key=lambda bs: (bs[0] * bs[1], bs[0])) if shared else None
+
+
+def _row(page: ModelPage, common: tuple[int, int] | None) -> _Row:
     r = page.report
     a, b, e = r.analysis, r.bench, r.evaluation
-    shape = max(b.shapes, key=lambda s: s.batch * s.seq) if b and b.shapes else None
+    shapes = b.shapes if b else ()
+    shape = next((s for s in shapes if (s.batch, s.seq) == common), None)
     return _Row(
         page=page,
         density=a.linear.density if a else None,
         heads=(a.heads.removed, a.heads.total) if a else None,
         packed=a.overall.packed if a else None,
         speedup=shape.speedup if shape else None,
-        shape=f"{shape.batch} x {shape.seq}" if shape else "",
+        shape=", ".join(f"{s.batch} x {s.seq}" for s in shapes),
+        unstable=bool(shape and shape.verdict.startswith("unstable")),
         exact=e.scores.exact if e else None,
         f1=e.scores.f1 if e else None,
         n=e.n if e else None,
@@ -411,13 +427,14 @@ def _cell(value: object, text: str, tip: str = "") -> str:
     return f'<td data-sort="{value}"{title}>{text}</td>'
 
 
-def _home_markdown(rows: Sequence[_Row]) -> str:
+def _home_markdown(rows: Sequence[_Row], common: tuple[int, int] | None) -> str:
+    at = f"{common[0]} x {common[1]}" if common else ""
     header = (
         "Model",
         "Linear density",
         "Heads removed",
         "Packed params",
-        "Speedup",
+        f"Speedup at {at}" if common else "Speedup",
         "EM",
         "F1",
         "Questions",
@@ -433,7 +450,11 @@ def _home_markdown(rows: Sequence[_Row]) -> str:
                 f"{r.heads[0]} of {r.heads[1]}" if r.heads else "",
             ),
             _cell(r.packed, f"{(r.packed or 0) / 1e6:.1f} M"),
-            _cell(r.speedup, f"{r.speedup or 0:.2f}x", f"batch x sequence {r.shape}"),
+            _cell(
+                r.speedup,
+                f"{r.speedup or 0:.2f}x{' (unstable)' if r.unstable else ''}",
+                f"timed at batch x sequence {r.shape}",
+            ),
             _cell(r.exact, f"{r.exact or 0:.2f}"),
             _cell(r.f1, f"{r.f1 or 0:.2f}"),
             _cell(r.n, f"{r.n or 0:,}"),
@@ -441,11 +462,18 @@ def _home_markdown(rows: Sequence[_Row]) -> str:
         body.append("<tr>" + "".join(cells) + "</tr>")
     head = "".join(f"<th>{h}</th>" for h in header)
     count = f"{len(rows)} model{'s' if len(rows) != 1 else ''}"
+    speed = (
+        f"speedup is packed against dense on the same machine at batch x sequence {at}, "
+        "the largest shape every benchmarked model was timed at (hover for each model's "
+        "shapes; its page has them all)"
+        if common
+        else "the benchmarked models share no batch x sequence shape, so speedups are "
+        "compared on each model's page only"
+    )
     return (
         f"---\nprunecard: {GENERATED}\nhide:\n  - navigation\n  - toc\n---\n\n# Pruned models\n\n"
         f"{count}, fastest first. Click a column header to sort. Every figure is measured "
-        "from the checkpoint by prunecard; speedup is packed against dense on the same "
-        "machine at the largest measured batch x sequence (hover for it); EM and F1 are "
+        f"from the checkpoint by prunecard; {speed}; EM and F1 are "
         "SQuAD v2 scores on the number of questions shown.\n\n"
         '<div class="prunecard-sortable">\n<table>\n'
         f"<thead><tr>{head}</tr></thead>\n<tbody>\n" + "\n".join(body) + "\n</tbody>\n"
@@ -623,14 +651,15 @@ def build_site(report_dirs: Sequence[str | Path], out: str | Path, *, force: boo
         raise InputError(Path(out), "no report folders given")
     paths = [Path(p) for p in report_dirs]
     pages = _unique_slugs([read_report_dir(p) for p in paths])
-    rows = _order([_row(p) for p in pages])
+    common = common_shape(pages)
+    rows = _order([_row(p, common) for p in pages])
     out = Path(out)
     with staged_dir(out, force=force) as tmp:
         docs = tmp / "docs"
         css = write_static(docs)
         for page in pages:
             write_model_page(page, docs / "models" / page.slug)
-        (docs / "index.md").write_text(_home_markdown(rows), encoding="utf-8")
+        (docs / "index.md").write_text(_home_markdown(rows, common), encoding="utf-8")
         compare = _compare_markdown(rows, docs / "assets")
         (docs / "compare.md").write_text(compare, encoding="utf-8")
         # the theme writes nav titles into the HTML unescaped: escape them here
