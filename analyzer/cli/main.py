@@ -434,11 +434,13 @@ def _output(
     )
 
 
-def _publication(default: str) -> argparse.ArgumentParser:
-    """How the model is published; `report` keeps them in report.json, `card` reuses them."""
+def _publication() -> argparse.ArgumentParser:
+    """How the model is published; `report` keeps them in report.json, `card --report`
+    reuses them, and an option given to `card` wins over report.json's."""
+    kept = "default: report.json's with card --report, else"
     p = argparse.ArgumentParser(add_help=False)
-    p.add_argument("--name", metavar="ID", help=f"Hub id or model name ({default} folder name)")
-    p.add_argument("--license", help=f"Hub license id ({default} unknown)")
+    p.add_argument("--name", metavar="ID", help=f"Hub id or model name ({kept} the folder name)")
+    p.add_argument("--license", help=f"Hub license id ({kept} unknown)")
     p.add_argument("--base", metavar="ID", help="Hub id of the model this one was pruned from")
     p.add_argument(
         "--dataset",
@@ -449,9 +451,9 @@ def _publication(default: str) -> argparse.ArgumentParser:
     p.add_argument(
         "--eval-dataset",
         metavar="ID",
-        help=f"Hub id of the SQuAD v2 data ({default} rajpurkar/squad_v2)",
+        help=f"Hub id of the SQuAD v2 data ({kept} rajpurkar/squad_v2)",
     )
-    p.add_argument("--language", metavar="CODE", help=f"language code ({default} en)")
+    p.add_argument("--language", metavar="CODE", help=f"language code ({kept} en)")
     p.add_argument("--tag", action="append", metavar="TAG", help="an extra Hub tag (repeatable)")
     return p
 
@@ -510,7 +512,7 @@ def build_parser() -> argparse.ArgumentParser:
         _output("folder to write", default="./<checkpoint>-report"),
         _eval_data(),
         _device(),
-        _publication("default:"),
+        _publication(),
     )
     p.add_argument("--no-eval", action="store_true", help="skip the SQuAD v2 evaluation")
     p.add_argument("--no-bench", action="store_true", help="skip the dense vs packed timing")
@@ -565,7 +567,7 @@ def build_parser() -> argparse.ArgumentParser:
         _output(
             "folder to write", default="./<checkpoint>-card", replaces="DIR (or its README.md)"
         ),
-        _publication("default: --report's, else"),
+        _publication(),
     )
     p.add_argument("--analysis", type=Path, metavar="F", help="analysis record (default: analyze)")
     p.add_argument("--bench", type=Path, metavar="F", help="bench record (else: not measured)")

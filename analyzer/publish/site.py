@@ -145,17 +145,27 @@ def _slug(name: str) -> str:
 
 
 def _unique_slugs(pages: Sequence[ModelPage]) -> list[ModelPage]:
-    """Pages whose model ids share a slug get the first 8 hex digits of their report's
-    sha256 added, so a page's address does not depend on the order of the arguments."""
+    """Pages whose model ids share a slug get the first 8 hex digits of the sha256 of their
+    report.json and card added; copies of one folder are then numbered in the order of their
+    paths. Either way a page's address does not depend on the order of the arguments."""
     import hashlib
     from collections import Counter
     from dataclasses import replace
 
     def digest(page: ModelPage) -> str:
-        return hashlib.sha256((page.path / "report.json").read_bytes()).hexdigest()[:8]
+        files = [page.path / "report.json", page.path / "README.md"]
+        data = b"".join(f.read_bytes() for f in files if f.is_file())
+        return hashlib.sha256(data).hexdigest()[:8]
 
     count = Counter(p.slug for p in pages)
-    return [replace(p, slug=f"{p.slug}-{digest(p)}") if count[p.slug] > 1 else p for p in pages]
+    pages = [replace(p, slug=f"{p.slug}-{digest(p)}") if count[p.slug] > 1 else p for p in pages]
+    count, seen = Counter(p.slug for p in pages), Counter()
+    numbered = {}
+    for p in sorted(pages, key=lambda p: str(p.path.resolve())):
+        if count[p.slug] > 1:
+            seen[p.slug] += 1
+            numbered[id(p)] = replace(p, slug=f"{p.slug}-{seen[p.slug]}")
+    return [numbered.get(id(p), p) for p in pages]
 
 
 # --------------------------------------------------------------------------- figures
