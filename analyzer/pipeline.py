@@ -11,18 +11,27 @@ This is the one module that joins measuring (weights, runtime, squad) to renderi
 
 from __future__ import annotations
 
+import os
 import shlex
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from analyzer.errors import InputError
 from analyzer.publish.card import CardOptions
-from analyzer.records import Analysis, Bench, Environment, Evaluation, Provenance, Report
+from analyzer.records import (
+    Analysis,
+    Bench,
+    Environment,
+    Evaluation,
+    Provenance,
+    Publication,
+    Report,
+)
 
 if TYPE_CHECKING:
     from analyzer.audit.checks import AuditReport
@@ -52,18 +61,20 @@ class ReportOptions:
     dtype: str | None = None  # None: fp16 on a GPU, fp32 on the CPU
     align: int | None = None  # FFN width alignment; None: 64 on a GPU, 1 on the CPU
     batch_size: int = 32
+    accept_unstable: bool = False  # keep an implausible timing (the card marks it)
 
 
 def run_report(
     checkpoint: Path,
     out: Path,
-    card: CardOptions,
+    publication: Publication,
     options: ReportOptions = ReportOptions(),
     *,
     force: bool = False,
     say: Callable[[str], None] | None = None,
 ) -> Report:
-    """analyze → pack → bench → eval → card, into `out` (all or nothing)."""
+    """analyze → pack → bench → eval → card, into `out` (all or nothing); `publication`
+    is kept in report.json for every later `card` and `site`."""
     from analyzer.outputs import staged_dir
 
     say = say or _stderr
@@ -71,13 +82,13 @@ def run_report(
     steps.append("card")
     progress = _Progress(steps, say)
     with staged_dir(out, force=force) as tmp:
-        return _run(checkpoint, tmp, card, options, progress)
+        return _run(checkpoint, tmp, publication, options, progress)
 
 
 def _run(
     checkpoint: Path,
     tmp: Path,
-    card: CardOptions,
+    publication: Publication,
     options: ReportOptions,
     progress: _Progress,
 ) -> Report:
@@ -86,6 +97,7 @@ def _run(
     from analyzer.runtime.bench import bench, resolve_options, torch_dtype
     from analyzer.runtime.packing import pack
     from analyzer.runtime.qa import load_qa_model
+    from analyzer.runtime.timing import DEFAULT, QUICK, require_plausible
     from analyzer.squad.data import bundled_sample_path
     from analyzer.squad.evaluate import run_eval
     from analyzer.weights.sparsity import analyze
@@ -106,10 +118,13 @@ def _run(
                 dtype=dtype,
                 align=align,
                 shapes=shapes,
-                repeats=3 if options.quick else 10,
-                warmup=1 if options.quick else 2,
-                progress=sys.stderr.isatty(),
+                protocol=QUICK if options.quick else DEFAULT,
+                profile_runs=1 if options.quick else 3,
+                quick=options.quick,
+                progress=True,
             )
+            if not options.accept_unstable:
+                require_plausible(timing)  # before anything is kept
             timing = replace(
                 timing, packed_bytes=packed.packed_bytes, original_bytes=packed.original_bytes
             )
@@ -131,17 +146,25 @@ def _run(
                 seed=options.seed,
                 batch_size=options.batch_size,
                 device=device,
-                progress=sys.stderr.isatty(),
+                progress=True,
             )
     with progress.step("card"):
         report = build_report(checkpoint, analysis=analysis, bench=timing, evaluation=evaluation)
-        write_card_files(tmp, report, card)
+        report = replace(report, publication=publication)
+        write_card_files(tmp, report, CardOptions())
     return report
 
 
 def utc_now() -> str:
-    """The current time as ISO 8601 UTC to the second ("2025-01-31T12:00:00Z")."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """The current time as ISO 8601 UTC to the second ("2025-01-31T12:00:00Z"), or
+    `SOURCE_DATE_EPOCH` when set (reproducible builds' convention for a fixed time)."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    now = (
+        datetime.fromtimestamp(int(epoch), timezone.utc)
+        if epoch.isdigit()
+        else datetime.now(timezone.utc)
+    )
+    return now.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def build_report(
@@ -185,16 +208,19 @@ def card_from_files(
     bench: Path | None = None,
     evaluation: Path | None = None,
     report: Path | None = None,
-    license: str = "unknown",
-    base_model: str | None = None,
-    model_name: str | None = None,
+    publication: Mapping[str, Any] | None = None,
     reference: Path | None = None,
     template: Path | None = None,
     force: bool = False,
 ) -> Path:
     """What `prunecard card` does: gather records (analysing the checkpoint when no analysis
-    is given; never evaluating or benchmarking), then write the card folder."""
-    from analyzer.publish.card import load_reference, write_card
+    is given; never evaluating or benchmarking), then write the card folder.
+
+    With `report`, its provenance (when and how the measurements were taken) and its
+    publication are kept, so re-rendering gives the same bytes; `publication` holds the
+    fields the user set on the command line (None: keep), which win over the report's.
+    """
+    from analyzer.publish.card import load_reference, resolve_publication, write_card
     from analyzer.publish.report import read_report
     from analyzer.records import load_record
     from analyzer.weights.sparsity import analyze
@@ -210,18 +236,15 @@ def card_from_files(
     if a is None:
         a = analyze(checkpoint)
     new = build_report(checkpoint, analysis=a, bench=b, evaluation=e)
-    if old is not None and old.provenance.file_sha256 != new.provenance.file_sha256:
-        raise InputError(report, f"describes other weights than {checkpoint} (sha256 differ)")
     root = Path(new.provenance.checkpoint)
+    if old is not None:
+        if old.provenance.file_sha256 != new.provenance.file_sha256:
+            raise InputError(report, f"describes other weights than {checkpoint} (sha256 differ)")
+        new = replace(new, provenance=old.provenance, publication=old.publication)
+    new = replace(new, publication=resolve_publication(new.publication, root.name, publication))
     target = Path(out) if out is not None else Path.cwd() / f"{root.name}-card"
-    options = CardOptions(
-        model_name=model_name or root.name,
-        base_model=base_model,
-        license=license,
-        reference=ref,
-        template=template,
-    )
-    return write_card(target, new, options, force=force)
+    options = CardOptions(reference=ref, template=template)
+    return write_card(target, new, options, force=force, checkpoint=root)
 
 
 def run_demo(
@@ -238,16 +261,16 @@ def run_demo(
 
     say = say or _stderr
     checkpoint = demo_checkpoint()
-    say(f"demo checkpoint: {checkpoint} (all-MiniLM-L6-v2 pruned by analyzer/demo.py)")
-    card = CardOptions(
-        model_name="prunecard-demo-minilm-pruned",
+    say(f"demo checkpoint: {checkpoint} (all-MiniLM-L6-v2 pruned by analyzer/runtime/demo.py)")
+    publication = Publication(
+        model_id="prunecard-demo-minilm-pruned",
         base_model="sentence-transformers/all-MiniLM-L6-v2",
         license="apache-2.0",
     )
     with staged_dir(out, force=force) as tmp:
-        run_report(
-            checkpoint, tmp / "report", card, ReportOptions(limit=limit, quick=True), say=say
-        )
+        # a demo publishes whatever this machine measured; the card marks an unstable figure
+        options = ReportOptions(limit=limit, quick=True, accept_unstable=True)
+        run_report(checkpoint, tmp / "report", publication, options, say=say)
         index = build_site([tmp / "report"], tmp / "site")
     return out / index.relative_to(tmp)
 

@@ -23,7 +23,10 @@ __all__ = [
     "BENCH_SCHEMA",
     "EVAL_SCHEMA",
     "HEAD_RULE",
+    "PRODUCT_KINDS",
     "REPORT_SCHEMA",
+    "SQUAD_V2_ID",
+    "TIME_KINDS",
     "Analysis",
     "Bench",
     "BenchShape",
@@ -41,9 +44,11 @@ __all__ = [
     "MatrixStats",
     "OverallTotals",
     "Provenance",
+    "Publication",
     "Report",
     "ScoreGroup",
     "SquadScores",
+    "TimeShare",
     "from_dict",
     "load_record",
     "read_json",
@@ -56,6 +61,7 @@ BENCH_SCHEMA = "prunecard.bench/1"
 EVAL_SCHEMA = "prunecard.eval/1"
 REPORT_SCHEMA = "prunecard.report/1"
 
+SQUAD_V2_ID = "rajpurkar/squad_v2"  # the Hub id of SQuAD v2
 ROLES = ("q", "k", "v", "o", "ffn_in", "ffn_out", "embedding", "other")
 LINEAR_ROLES = ("q", "k", "v", "o", "ffn_in", "ffn_out")
 
@@ -219,6 +225,18 @@ class Environment:
     gpu_clocks: str = ""
 
 
+TIME_KINDS = ("linear layers", "attention", "softmax", "LayerNorm", "other")
+PRODUCT_KINDS = ("linear layers", "attention")  # the work the FLOP model counts
+
+
+@dataclass(frozen=True)
+class TimeShare:
+    """Milliseconds per forward pass spent on one kind of work (torch.profiler self time)."""
+
+    kind: str  # "linear layers", "attention", "softmax", "LayerNorm" or "other"
+    ms: float
+
+
 @dataclass(frozen=True)
 class BenchShape:
     batch: int
@@ -233,6 +251,16 @@ class BenchShape:
     repeats: int
     dense_gflop: float = 0.0
     packed_gflop: float = 0.0
+    # the timing protocol (analyzer/runtime/timing.py); empty in records written before it
+    speedup_spread: float = 0.0  # interquartile range of the per-round dense / packed ratios
+    dense_samples_ms: tuple[float, ...] = ()  # every timed run, in order
+    packed_samples_ms: tuple[float, ...] = ()
+    cpu_share: float | None = None  # timing thread's CPU time / wall time; CPU only
+    verdict: str = ""  # "stable" or "unstable (why)"; "" when not judged
+    # where each model's forward time went (torch.profiler, after timing); () if not profiled
+    dense_profile: tuple[TimeShare, ...] = ()
+    packed_profile: tuple[TimeShare, ...] = ()
+    memory_bound: float | None = None  # the FLOP bound with unpruned memory traffic added
 
 
 @dataclass(frozen=True)
@@ -258,6 +286,11 @@ class Bench:
     dense_parameters: int = 0
     dense_fused: bool = False  # ran through analyzer.runtime.fusion (one QKV GEMM, add+LayerNorm)
     packed_fused: bool = False
+    load_before: tuple[float, ...] = ()  # os.getloadavg() (1, 5, 15 min) before timing
+    load_after: tuple[float, ...] = ()
+    threshold: float = 0.0  # relative spread (IQR / median) the protocol aimed for
+    budget_s: float = 0.0  # timing budget per shape
+    quick: bool = False  # `--quick`: for trying things, not for publishing
     schema: str = BENCH_SCHEMA
 
 
@@ -339,8 +372,22 @@ class Provenance:
     command: str
     checkpoint: str
     file_sha256: dict[str, str]
-    created: str  # ISO 8601, UTC
+    created: str  # when the measurements were taken, ISO 8601 UTC (never a render's time)
     environment: Environment | None = None
+
+
+@dataclass(frozen=True)
+class Publication:
+    """How the model is published: what no measurement can tell, stated once by the author
+    (`report`) and carried in report.json to every later stage (`card`, `site`)."""
+
+    model_id: str  # title and model-index name; a Hub id ("owner/name") also gives URLs
+    license: str = "unknown"  # a Hub license id; "unknown" unless the author says
+    base_model: str | None = None  # Hub id of the model this one was pruned from
+    datasets: tuple[str, ...] = ()  # training data's Hub ids (the card's `datasets:`)
+    eval_dataset: str = SQUAD_V2_ID  # Hub id of the evaluation data
+    language: str = "en"  # SQuAD v2, the task's data, is English
+    tags: tuple[str, ...] = ()  # added to prunecard's own tags
 
 
 @dataclass(frozen=True)
@@ -349,6 +396,7 @@ class Report:
     analysis: Analysis | None = None
     bench: Bench | None = None
     evaluation: Evaluation | None = None
+    publication: Publication | None = None  # None in reports written before it existed
     schema: str = REPORT_SCHEMA
 
 

@@ -62,6 +62,7 @@ def main() -> int:
     from analyzer.runtime.bench import measure
     from analyzer.runtime.fusion import fuse
     from analyzer.runtime.packing import load
+    from analyzer.runtime.timing import Protocol
 
     dry = args.dry_run
     device = "cpu" if dry else "cuda"
@@ -99,8 +100,7 @@ def main() -> int:
                     dtype=dtype,
                     align=align,
                     shapes=[(b, seq) for b in batches],
-                    repeats=repeats,
-                    warmup=1 if dry else 3,
+                    protocol=Protocol(warmup=1 if dry else 3, min_repeats=repeats),
                     graphs=graphs,
                     progress=False,
                 )

@@ -126,6 +126,7 @@ def main() -> int:
     from analyzer.records import write_record
     from analyzer.runtime.bench import bench
     from analyzer.runtime.packing import pack
+    from analyzer.runtime.timing import Protocol
 
     work = args.keep or Path(tempfile.mkdtemp(prefix="pack_speed."))
     try:
@@ -143,8 +144,7 @@ def main() -> int:
             align=1,
             shapes=((1, 384), (1, 128), (4, 384)),
             threads=args.threads,
-            repeats=args.repeats,
-            warmup=1,
+            protocol=Protocol(warmup=1, min_repeats=args.repeats),
             progress=sys.stderr.isatty(),
         )
         print(format_bench(record))

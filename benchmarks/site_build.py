@@ -51,7 +51,9 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as work:
         base = Path(work)
-        card = card_from_files(demo_checkpoint(), out=base / "card", model_name="demo")
+        card = card_from_files(
+            demo_checkpoint(), out=base / "card", publication={"model_id": "demo"}
+        )
         report = load_record(Report, card / "report.json")
         dirs = []
         for i in range(args.reports):

@@ -28,7 +28,8 @@ def cli_reference(parser: argparse.ArgumentParser) -> str:
         "",
         "Generated from `prunecard --help` by `make docs`; do not edit by hand.",
         "",
-        "Exit codes: 0 success, 1 an audit found a mismatch, 2 bad input.",
+        "Exit codes: 0 success, 1 an audit found a mismatch or a timing is implausible,"
+        " 2 bad input.",
         "",
     ]
     subs = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
@@ -46,8 +47,7 @@ def write_example_report(docs: Path, work: Path) -> Path:
     report_dir = card_from_files(
         demo_checkpoint(),
         out=work / "example-report",
-        model_name="prunecard-demo-minilm",
-        license="apache-2.0",
+        publication={"model_id": "prunecard-demo-minilm", "license": "apache-2.0"},
         force=True,
     )
     target = docs / "example"

@@ -22,6 +22,8 @@ from pathlib import Path
 from conftest import EXAMPLE_SPEC, build_minilm
 from site_reports import bench, evaluation, write_report_dir
 
+from analyzer.publish.site import _slug
+
 MARK = "__pwned"
 
 
@@ -36,6 +38,8 @@ HEADING = (
     f'<img src=x onerror="{js("title-heading-raw")}">'
 )
 FOLDER = f"folder <img src=x onerror={js('folder-name')}>"
+# site pages are named after the model id: the card's is its hostile --name
+CARD_PAGE = f"models/{_slug(CARD_NAME)}"
 
 CARD_BODY = f"""
 ## Notes {{: onclick="{js("card-attr-list")}" }}
@@ -104,13 +108,16 @@ def make_hostile_reports(base: Path) -> list[Path]:
 
     heading = base / "hostile-heading"
     heading.mkdir()
-    (heading / "report.json").write_bytes((card / "report.json").read_bytes())
+    record = json.loads((card / "report.json").read_text())
+    record["publication"]["model_id"] = "hostile-heading"
+    (heading / "report.json").write_text(json.dumps(record))
     (heading / "README.md").write_text(f"# {HEADING}\n\nA card whose title is markup.\n")
 
     folder = base / FOLDER
     folder.mkdir()
     record = json.loads((card / "report.json").read_text())
     s = RECORD_STRINGS
+    record["publication"]["model_id"] = FOLDER
     prov = record["provenance"]
     prov["command"], prov["tool_version"] = s["command"], s["version"]
     prov["file_sha256"] = {s["file"]: "ef" * 32}

@@ -9,7 +9,7 @@ from pathlib import Path
 from conftest import EXAMPLE_SPEC, LINEAR_DENSE, PruneSpec, build_minilm
 
 from analyzer import analyze
-from analyzer.publish.card import CardOptions, write_card
+from analyzer.publish.card import write_card
 from analyzer.records import (
     Bench,
     BenchShape,
@@ -18,6 +18,7 @@ from analyzer.records import (
     Equivalence,
     Evaluation,
     Provenance,
+    Publication,
     Report,
     SquadScores,
 )
@@ -109,8 +110,9 @@ def write_report_dir(
         analysis=analyze(checkpoint),
         bench=bench_record,
         evaluation=evaluation_record,
+        publication=Publication(model_id=title, license="apache-2.0"),
     )
-    return write_card(out, report, CardOptions(model_name=title, license="apache-2.0"))
+    return write_card(out, report)
 
 
 def make_reports(base: Path) -> tuple[list[Path], list[Expected]]:

@@ -3,6 +3,7 @@ pruned checkpoints built in conftest; exit codes through the real entry point.""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -179,6 +180,7 @@ def test_corrected_seed_audits_clean(tmp_path, pruned_minilm, capsys):
 def test_prunecard_card_audits_clean(tmp_path, pruned_minilm):
     from analyzer.pipeline import build_report
     from analyzer.publish.card import CardOptions, Reference, render_card
+    from analyzer.records import Publication
 
     a = analyze(pruned_minilm)
     scores = from_dict(SquadScores, SEED_SCORES)
@@ -186,8 +188,9 @@ def test_prunecard_card_audits_clean(tmp_path, pruned_minilm):
                             11873, "dev.json", "ab" * 32, True)  # fmt: skip
     bench = _bench(1.43, original_bytes=a.file_bytes)
     report = build_report(pruned_minilm, analysis=a, bench=bench, evaluation=evaluation)
+    report = dataclasses.replace(report, publication=Publication("me/minilm-pruned"))
     reference = Reference(exact=82.83, f1=85.85, source="ref.json", total=11873)
-    text = render_card(report, CardOptions(model_name="me/minilm-pruned", reference=reference))
+    text = render_card(report, CardOptions(reference=reference))
     (tmp_path / "README.md").write_text(text)
     write_record(bench, tmp_path / "bench.json")
     write_record(evaluation, tmp_path / "eval.json")

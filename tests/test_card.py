@@ -13,6 +13,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,7 @@ from conftest import (
     HIDDEN,
     LAYERS,
     SEED_CARD,
+    PruneSpec,
     build_minilm,
     build_nn_pruning,
     nn_pruning_record,
@@ -46,7 +48,7 @@ from analyzer.publish.card import (
     validate_card,
     write_card,
 )
-from analyzer.publish.report import read_report
+from analyzer.publish.report import portable, read_report
 from analyzer.records import (
     HEAD_RULE,
     Bench,
@@ -55,6 +57,7 @@ from analyzer.records import (
     Environment,
     Equivalence,
     Evaluation,
+    Publication,
     Report,
     SquadScores,
 )
@@ -108,7 +111,7 @@ EVAL = Evaluation(
 REFERENCE = Reference(exact=80.0, f1=85.854, source="reference.json", total=11873)
 
 
-def _report(path: Path, fixed_path: str, **records) -> Report:
+def _report(path: Path, fixed_path: str, publication=None, **records) -> Report:
     report = build_report(
         path,
         command="prunecard card",
@@ -118,7 +121,9 @@ def _report(path: Path, fixed_path: str, **records) -> Report:
         **records,
     )
     return dataclasses.replace(
-        report, provenance=dataclasses.replace(report.provenance, checkpoint=fixed_path)
+        report,
+        provenance=dataclasses.replace(report.provenance, checkpoint=fixed_path),
+        publication=publication,
     )
 
 
@@ -140,23 +145,24 @@ def _front_matter(text: str) -> dict:
     return yaml.safe_load(text[4 : text.index("\n---\n", 3)])
 
 
+MINILM_PUBLICATION = Publication(
+    model_id="prunecard/minilm-pruned-squad2",
+    base_model="sentence-transformers/all-MiniLM-L6-v2",
+    license="apache-2.0",
+)
+MINILM_OPTIONS = CardOptions(reference=REFERENCE)
+
+
 @pytest.fixture(scope="module")
 def minilm_report(pruned_minilm) -> Report:
     return _report(
         pruned_minilm,
         "checkpoints/minilm-pruned",
+        MINILM_PUBLICATION,
         analysis=analyze(pruned_minilm),
         bench=BENCH,
         evaluation=EVAL,
     )
-
-
-MINILM_OPTIONS = CardOptions(
-    model_name="prunecard/minilm-pruned-squad2",
-    base_model="sentence-transformers/all-MiniLM-L6-v2",
-    license="apache-2.0",
-    reference=REFERENCE,
-)
 
 
 def test_golden_minilm(minilm_report):
@@ -183,11 +189,15 @@ def test_golden_nn_pruning(tmp_path):
         seed=None,
         packed=False,
     )
+    publication = Publication(model_id="nn-pruning-hybrid", base_model="bert-base-uncased")
     report = _report(
-        path, "checkpoints/nn-pruning-hybrid", analysis=analyze(path), evaluation=evaluation
+        path,
+        "checkpoints/nn-pruning-hybrid",
+        publication,
+        analysis=analyze(path),
+        evaluation=evaluation,
     )
-    options = CardOptions(model_name="nn-pruning-hybrid", base_model="bert-base-uncased")
-    text = render_card(report, options, ("density", "heads", "blocks"))
+    text = render_card(report, CardOptions(), ("density", "heads", "blocks"))
     _check_golden("nn_pruning_card.md", text)
     removed = sum(len(v) for v in nn_pruning_record(index)["stats"]["pruned_heads"].values())
     assert f"**{removed} of 144 heads" in text
@@ -215,27 +225,47 @@ def test_seed_card_fails_validation():
 
 
 def test_eval_results_file(minilm_report):
-    entries = yaml.safe_load(eval_results_yaml(minilm_report, MINILM_OPTIONS))
+    """Exact match and F1, each saying that 200 random questions are not the dev set."""
+    entries = yaml.safe_load(eval_results_yaml(minilm_report))
+    subset = (
+        "subset: 200 of the 11,873 questions of the validation split, a random sample of "
+        "200 drawn with seed 0 from squad_v2_dev_half.json (sha256 000000000000)"
+    )
+    common = {
+        "dataset": {"id": "rajpurkar/squad_v2", "task_id": "squad_v2"},
+        "date": "2025-01-31",
+        "source": {
+            "url": "https://huggingface.co/prunecard/minilm-pruned-squad2",
+            "name": "Model card",
+        },
+    }
     assert entries == [
-        {
-            "dataset": {"id": "rajpurkar/squad_v2", "task_id": "squad_v2"},
-            "value": 15.56,
-            "date": "2025-01-31",
-            "source": {
-                "url": "https://huggingface.co/prunecard/minilm-pruned-squad2",
-                "name": "Model card",
-            },
-        }
+        {**common, "value": 12.5, "notes": f"exact match, percent; {subset}"},
+        {**common, "value": 15.56, "notes": f"F1, percent; {subset}"},
     ]
-    assert (
-        eval_results_yaml(dataclasses.replace(minilm_report, evaluation=None), MINILM_OPTIONS)
-        is None
+    assert list(entries[0]) == ["dataset", "value", "date", "source", "notes"]
+    (index,) = _front_matter(render_card(minilm_report))["model-index"]
+    assert {r["dataset"]["name"] for r in index["results"]} == {f"SQuAD v2 validation ({subset})"}
+    assert eval_results_yaml(dataclasses.replace(minilm_report, evaluation=None)) is None
+
+
+def test_eval_results_full_split_has_no_notes(minilm_report):
+    full = dataclasses.replace(EVAL, n=11873, limit=None, seed=None, data="dev-v2.0.json")
+    entries = yaml.safe_load(eval_results_yaml(dataclasses.replace(minilm_report, evaluation=full)))
+    assert [e["notes"] for e in entries] == ["exact match, percent", "F1, percent"]
+    every = dataclasses.replace(full, n=306, data="/home/me/squad_v2_sample.json")
+    entries = yaml.safe_load(
+        eval_results_yaml(dataclasses.replace(minilm_report, evaluation=every))
+    )
+    assert entries[1]["notes"] == (
+        "F1, percent; subset: 306 of the 11,873 questions of the validation split, every "
+        "question of squad_v2_sample.json (sha256 000000000000)"
     )
 
 
 def test_missing_records_say_not_measured(pruned_minilm):
-    report = _report(pruned_minilm, "ckpt")
-    text = render_card(report, CardOptions(model_name="bare"))
+    report = _report(pruned_minilm, "ckpt", Publication("bare"))
+    text = render_card(report)
     assert validate_card(text) == []
     for line in (
         "| Sparsity, heads, FFN units, parameter counts | not measured |",
@@ -276,6 +306,7 @@ def test_head_rule_and_counts_stated(minilm_report):
 def minilm_benches(pruned_minilm) -> dict[tuple[str, int], Bench]:
     """Real bench records of the example checkpoint (one tiny shape: sizes, not times)."""
     from analyzer.runtime.bench import bench
+    from analyzer.runtime.timing import Protocol
 
     return {
         (dtype, align): bench(
@@ -284,8 +315,8 @@ def minilm_benches(pruned_minilm) -> dict[tuple[str, int], Bench]:
             dtype=dtype,
             align=align,
             shapes=[(1, 16)],
-            repeats=1,
-            warmup=0,
+            protocol=Protocol(warmup=0, min_repeats=1),
+            profile_runs=0,
             progress=False,
         )
         for dtype, align in (("fp32", 1), ("fp32", 64), ("fp16", 64))
@@ -329,20 +360,35 @@ def test_card_shows_padded_count_only_when_padded(minilm_report, minilm_benches)
     assert "FFN widths" not in render_card(unpadded, MINILM_OPTIONS)
 
 
-def test_usage_block_runs_as_printed(tmp_path):
-    """The card's python block, extracted and executed in a fresh interpreter."""
-    path = build_minilm(tmp_path / "ckpt", EXAMPLE_SPEC)
+@pytest.mark.parametrize(
+    ("spec", "routes"),
+    [
+        (EXAMPLE_SPEC, ["prunecard"]),  # heads removed via pruned_heads: transformers cannot
+        (PruneSpec(zero_heads={1: (2,)}), ["transformers", "prunecard"]),  # dense shapes
+    ],
+)
+def test_usage_blocks_run_as_printed(tmp_path, spec, routes):
+    """The card's python blocks, extracted and executed in a fresh interpreter; the plain
+    transformers route comes first wherever `from_pretrained` can load the checkpoint."""
+    path = build_minilm(tmp_path / "ckpt", spec)
     report = build_report(
         path, analysis=analyze(path), environment=ENV, created="2025-01-31T12:00:00Z"
     )
-    text = render_card(report, CardOptions(model_name="m"))
-    (code,) = re.findall(r"```python\n(.*?)```", text, flags=re.S)
-    script = tmp_path / "usage.py"
-    script.write_text(code)
-    done = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path, timeout=300
-    )
-    assert done.returncode == 0, done.stderr
+    text = render_card(report)
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    shown = [
+        "transformers" if "AutoModelForQuestionAnswering" in b else "prunecard" for b in blocks
+    ]
+    assert shown == routes
+    for i, code in enumerate(blocks):
+        assert 'model_id = "ckpt"' in code  # the folder's name: no --name, no path
+        script = tmp_path / f"usage{i}.py"
+        script.write_text(code)
+        done = subprocess.run(
+            [sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path, timeout=300
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.startswith("'")  # the answer's repr
     assert "no-answer probability" in done.stdout
 
 
@@ -375,7 +421,7 @@ def test_write_card_folder(tmp_path, minilm_report):
         ".prunecard-output",  # lets a later --force replace this folder
         *(f"assets/{s}.{e}" for s in ("density", "heads", "blocks") for e in ("png", "svg")),
     }
-    assert read_report(out) == minilm_report
+    assert read_report(out) == portable(minilm_report)
 
 
 # --------------------------------------------------------------------------- CLI
@@ -436,3 +482,71 @@ def test_speed_paragraph_names_the_runtime_settings(minilm_report, minilm_benche
     assert ") for both models" in render_card(
         dataclasses.replace(minilm_report, bench=both), MINILM_OPTIONS
     )
+
+
+def test_card_files_are_byte_identical_across_processes(tmp_path, minilm_report):
+    """The same report rendered here and, a second later, in another interpreter: the same
+    bytes in every file (figures included: no dates, fixed SVG ids)."""
+    first = write_card(tmp_path / "a", minilm_report)
+    time.sleep(1.1)
+    code = (
+        "import sys\n"
+        "from analyzer.publish.card import write_card\n"
+        "from analyzer.publish.report import read_report\n"
+        "write_card(sys.argv[2], read_report(sys.argv[1]))\n"
+    )
+    subprocess.run(
+        [sys.executable, "-c", code, str(first), str(tmp_path / "b")], check=True, timeout=300
+    )
+
+    def files(folder: Path) -> dict[str, bytes]:
+        return {
+            str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()
+        }
+
+    assert len(files(first)) == 10  # 9 card files and the output marker
+    assert files(tmp_path / "b") == files(first)
+
+
+def test_time_is_the_measurements_never_the_render(monkeypatch, minilm_report):
+    from analyzer.pipeline import utc_now
+
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1738324800")
+    assert utc_now() == "2025-01-31T12:00:00Z"
+    text = render_card(minilm_report)
+    assert "Measured by prunecard 0.1.0 on 2025-01-31T12:00:00Z" in text
+    assert time.strftime("%Y-%m-%d") not in text
+
+
+def test_portable_report_names_no_path(minilm_report):
+    """What goes into the card folder: every path reduced to a name, measurements kept."""
+    home = str(Path.home())
+    report = dataclasses.replace(
+        minilm_report,
+        provenance=dataclasses.replace(
+            minilm_report.provenance,
+            checkpoint=f"{home}/models/minilm-pruned",
+            command=f"prunecard report {home}/models/minilm-pruned --data=/data/dev.json "
+            "--out rel/report --name org/m",
+        ),
+        evaluation=dataclasses.replace(EVAL, data="/data/dev.json", checkpoint="/x/minilm"),
+    )
+    out = portable(report)
+    assert out.provenance.checkpoint == "minilm-pruned"
+    assert out.provenance.command == (
+        "prunecard report minilm-pruned --data=dev.json --out rel/report --name org/m"
+    )
+    assert (out.evaluation.data, out.evaluation.checkpoint) == ("dev.json", "minilm")
+    assert out.analysis.checkpoint == Path(minilm_report.analysis.checkpoint).name
+    assert (
+        out.evaluation.scores == EVAL.scores and out.analysis.matrices == report.analysis.matrices
+    )
+    assert portable(out) == out
+
+
+def test_publication_round_trips_through_report_json(tmp_path, minilm_report):
+    from analyzer.publish.report import write_report
+
+    publication = Publication("org/m", "mit", "bert-base-uncased", ("org/a", "org/b"), tags=("x",))
+    write_report(tmp_path, dataclasses.replace(minilm_report, publication=publication))
+    assert read_report(tmp_path).publication == publication

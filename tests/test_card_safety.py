@@ -17,8 +17,10 @@ from hypothesis import strategies as st
 
 from analyzer.errors import InputError
 from analyzer.pipeline import build_report
-from analyzer.publish.card import CardOptions, render_card
+from analyzer.publish.card import CardOptions, render_card, resolve_publication
+from analyzer.publish.report import portable
 from analyzer.publish.safe_html import md_code, md_text
+from analyzer.records import Publication
 from analyzer.weights.sparsity import analyze
 
 NAME = "Evil <script>window.__pwned=1</script> <img src=x onerror=alert(1)> [x](javascript:y)"
@@ -53,7 +55,7 @@ def _markup(html: str) -> set[str]:
 
 def _body_html(card: str) -> str:
     body = card.split("\n---\n", 1)[1]
-    return markdown.markdown(body, extensions=["tables"])
+    return markdown.markdown(body, extensions=["tables", "fenced_code"])  # as the Hub renders
 
 
 def _prunecard(*args: str) -> subprocess.CompletedProcess:
@@ -62,11 +64,13 @@ def _prunecard(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_a_hostile_name_is_text_in_the_card(report):
-    card = render_card(report, CardOptions(model_name=NAME))
+    named = dataclasses.replace(report, publication=Publication(model_id=NAME))
+    card = render_card(named, CardOptions())
     html = _body_html(card)
     allowed = {"h1", "h2", "h3", "p", "a", "strong", "em", "code", "pre", "ul", "li", "img"}
     allowed |= {"table", "thead", "tbody", "tr", "th", "td", "a[href]", "img[src]", "img[alt]"}
     allowed |= {"th[style]", "td[style]"}  # Markdown's column alignment
+    allowed |= {"code[class]"}  # a fenced block names its language
     assert _markup(html) <= allowed
     assert 'href="javascript' not in html and "<script" not in html
     assert f"<h1>{escape(NAME, quote=False)}</h1>" in html  # shown exactly as given
@@ -75,9 +79,12 @@ def test_a_hostile_name_is_text_in_the_card(report):
 def test_backticks_in_record_strings_stay_inside_their_code_span(report):
     command = "prunecard card ``` `x` <script>alert(1)</script>"
     provenance = dataclasses.replace(report.provenance, command=command)
-    card = render_card(dataclasses.replace(report, provenance=provenance), CardOptions("m"))
+    hostile = dataclasses.replace(report, provenance=provenance)
+    card = render_card(hostile, CardOptions())
     html = _body_html(card)
-    assert f"<code>{escape(command, quote=False)}</code>" in html
+    printed = portable(hostile).provenance.command  # the card shows paths by name only
+    assert "```" in printed and "<script>" in printed
+    assert f"<code>{escape(printed, quote=False)}</code>" in html
     assert "<script" not in html
 
 
@@ -103,14 +110,15 @@ def test_a_template_cannot_reach_python_internals(checkpoint, tmp_path, template
 def test_an_html_template_is_autoescaped(report, tmp_path):
     file = tmp_path / "card.html.j2"
     file.write_text("<h1>{{ model_name }}</h1>\n")
-    card = render_card(report, CardOptions(model_name=NAME, template=file))
+    named = dataclasses.replace(report, publication=Publication(model_id=NAME))
+    card = render_card(named, CardOptions(template=file))
     assert f"<h1>{escape(NAME)}</h1>" in card
 
 
 @pytest.mark.parametrize("base", ["<img src=x onerror=alert(1)>", "a/b/c", "x) [y](javascript:z"])
 def test_base_model_must_be_a_hub_id(base):
     with pytest.raises(InputError, match=r"--base: .* is not a Hub id"):
-        CardOptions(model_name="m", base_model=base)
+        resolve_publication(None, "m", {"base_model": base})
 
 
 def test_a_name_with_a_newline_is_refused_on_the_command_line(checkpoint, tmp_path):

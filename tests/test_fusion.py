@@ -11,6 +11,7 @@ from transformers import AutoTokenizer
 from analyzer.runtime.bench import bench
 from analyzer.runtime.fusion import add_layer_norm, fuse, fused
 from analyzer.runtime.packing import load
+from analyzer.runtime.timing import Protocol
 
 SPEC = PruneSpec(  # layer 2 loses every head: its attention is only the folded bias
     pruned_heads={0: (1, 5)},
@@ -62,7 +63,8 @@ def test_add_layer_norm_is_layer_norm_of_the_sum():
 
 
 def test_bench_records_which_models_ran_fused(checkpoint):
-    options = dict(device="cpu", dtype="fp32", shapes=[(1, 16)], repeats=1, warmup=0)
+    once = Protocol(warmup=0, min_repeats=1)
+    options = dict(device="cpu", dtype="fp32", shapes=[(1, 16)], protocol=once, profile_runs=0)
     record = bench(checkpoint, fuse="both", progress=False, **options)
     assert record.dense_fused and record.packed_fused
     assert record.equivalence.max_abs_diff <= record.equivalence.tolerance

@@ -16,7 +16,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from hostile_reports import FOLDER, MARK, SHOWN_AS_TEXT, make_hostile_reports
+from hostile_reports import CARD_PAGE, FOLDER, MARK, SHOWN_AS_TEXT, make_hostile_reports
 
 from analyzer.publish.site import build_site
 
@@ -87,7 +87,7 @@ def hostile_site(tmp_path_factory) -> Path:
 def pages(hostile_site) -> dict[str, _Page]:
     built = [p for p in hostile_site.rglob("*.html") if "assets" not in p.parts]
     found = {str(p.relative_to(hostile_site)): _parse(p) for p in built}
-    assert {"index.html", "compare.html", "models/hostile-card/index.html"} <= set(found)
+    assert {"index.html", "compare.html", f"{CARD_PAGE}/index.html"} <= set(found)
     assert len([p for p in found if p.startswith("models/")]) == 3
     return found
 
@@ -130,7 +130,7 @@ def test_no_event_handlers_or_script_urls(pages):
 
 
 def test_card_cannot_shadow_the_theme_config(pages):
-    page = pages["models/hostile-card/index.html"]
+    page = pages[f"{CARD_PAGE}/index.html"]
     ids = [v for t, a, v in page.attributes if a == "id" and v == "__config"]
     assert ids == ["__config"]  # only the theme's own <script id="__config">
     assert "attacker.invalid" not in str(page.scripts)
@@ -167,7 +167,7 @@ def test_window_title_escapes_the_page_title(hostile_site):
 
 
 def test_no_svg_html_or_script_file_is_copied_from_a_report(hostile_site):
-    assets = hostile_site / "models" / "hostile-card" / "assets"
+    assets = hostile_site / CARD_PAGE / "assets"
     names = sorted(p.name for p in assets.iterdir())
     assert names == sorted(
         f"{s}.{x}" for s in ("blocks", "density", "heads") for x in ("png", "svg")
@@ -178,7 +178,7 @@ def test_no_svg_html_or_script_file_is_copied_from_a_report(hostile_site):
 
 
 def test_figures_inlined_are_prunecards_own_once_each(pages):
-    page = pages["models/hostile-card/index.html"]
+    page = pages[f"{CARD_PAGE}/index.html"]
     figures = [v for t, a, v in page.attributes if a == "id" and v.endswith("-figure_1")]
     # drawn in this run; the card's repeated images and forged slots add no copies
     assert sorted(figures) == ["fig-blocks-figure_1", "fig-density-figure_1", "fig-heads-figure_1"]
@@ -201,7 +201,7 @@ def test_a_long_hostile_heading_and_image_runs_read_in_linear_time(hostile_site,
 
     folder = tmp_path / "long"
     folder.mkdir()
-    report = hostile_site / "models" / "hostile-card" / "report.json"
+    report = hostile_site / CARD_PAGE / "report.json"
     (folder / "report.json").write_bytes(report.read_bytes())
     body = "![" * 50_000 + "\n\n" + '<img src="assets/' * 10_000 + "\n"
     (folder / "README.md").write_text("# a" + " " * 100_000 + "x\n\n" + body)

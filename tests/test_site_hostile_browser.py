@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from browser import serve
-from hostile_reports import MARK, make_hostile_reports
+from hostile_reports import CARD_PAGE, MARK, make_hostile_reports
 
 from analyzer.publish.site import build_site
 
@@ -39,7 +39,7 @@ def hostile(browser, site):
 PAGES = (
     "index.html",
     "compare.html",
-    "models/hostile-card/index.html",
+    f"{CARD_PAGE}/index.html",
     "models/hostile-heading/index.html",
     "models/folder-img-src-x-onerror-window-pwned-folder-name/index.html",
 )
@@ -101,7 +101,7 @@ def test_no_payload_runs(hostile, name):
 
 def test_policy_refuses_an_inserted_inline_script(hostile):
     _, root, _ = hostile
-    context, page, _ = _open(hostile, root + "models/hostile-card/index.html")
+    context, page, _ = _open(hostile, root + f"{CARD_PAGE}/index.html")
     try:
         ran = page.evaluate(
             """() => new Promise((done) => {

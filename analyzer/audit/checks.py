@@ -30,6 +30,7 @@ from analyzer.audit.findings import (
     unchecked,
 )
 from analyzer.audit.model_index import with_eval_results
+from analyzer.audit.paths import card_paths
 from analyzer.audit.render import audit_markdown, format_audit
 from analyzer.records import Analysis, Bench
 
@@ -71,7 +72,12 @@ def audit(
     report = audit_claims(
         claims, analysis, evaluation, bench, fresh_bench=fresh_bench, file_hashes=file_hashes
     )
-    return replace(report, evaluation=str(eval_path or ""), bench=str(bench_path or ""))
+    return replace(
+        report,
+        evaluation=str(eval_path or ""),
+        bench=str(bench_path or ""),
+        findings=(*report.findings, *card_paths(card)),
+    )
 
 
 def audit_claims(

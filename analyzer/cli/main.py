@@ -1,7 +1,7 @@
 """The `prunecard` command: parses arguments, calls the library, prints, sets the exit code.
 
-Exit codes: 0 success, 1 an audit found a mismatch, 2 bad input (one line on stderr,
-no traceback unless --debug).
+Exit codes: 0 success, 1 an audit found a mismatch or a timing is implausible (one line
+on stderr), 2 bad input (one line on stderr, no traceback unless --debug).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from analyzer import __version__
@@ -66,13 +67,26 @@ def _show(record: object, text: str, json_path: Path | None, what: str) -> int:
     return EXIT_OK
 
 
+def _publication_given(args: argparse.Namespace) -> dict[str, object]:
+    """The publication options as given (None: not given on the command line)."""
+    return {
+        "model_id": args.name,
+        "license": args.license,
+        "base_model": args.base,
+        "datasets": args.dataset,
+        "eval_dataset": args.eval_dataset,
+        "language": args.language,
+        "tags": args.tag,
+    }
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     """analyze, pack, bench, eval and card in one go; every record is kept in DIR.
 
     Example: prunecard report ./my-pruned-bert --data dev-v2.0.json --limit 1000 --out ./report
     """
     from analyzer.pipeline import ReportOptions, run_report
-    from analyzer.publish.card import CardOptions
+    from analyzer.publish.card import resolve_publication
 
     path = _default_checkpoint(args.path)
     out = args.out or Path(f"{_resolved(path).name}-report")
@@ -87,11 +101,10 @@ def cmd_report(args: argparse.Namespace) -> int:
         device=args.device,
         dtype=args.dtype,
         align=args.align,
+        accept_unstable=args.accept_unstable,
     )
-    card = CardOptions(
-        model_name=args.name or path.resolve().name, base_model=args.base, license=args.license
-    )
-    run_report(path, out, card, options, force=args.force)
+    publication = resolve_publication(None, path.resolve().name, _publication_given(args))
+    run_report(path, out, publication, options, force=args.force)
     print(out / "README.md")
     return EXIT_OK
 
@@ -146,9 +159,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
     """
     from analyzer.cli.tables import format_bench
     from analyzer.runtime.bench import bench
+    from analyzer.runtime.timing import DEFAULT, QUICK, require_plausible
 
     _check_file(args.json, [args.path])
     quick = args.quick
+    protocol = replace(
+        QUICK if quick else DEFAULT,
+        **{k: v for k, v in _protocol_options(args).items() if v is not None},
+    )
     result = bench(
         _default_checkpoint(args.path),
         device=args.device,
@@ -160,13 +178,21 @@ def cmd_bench(args: argparse.Namespace) -> int:
             for b in args.batch or ((1,) if quick else (1, 8))
         ],
         threads=args.threads,
-        repeats=args.repeats or (3 if quick else 10),
-        warmup=1 if quick else 2,
+        protocol=protocol,
         graphs=args.graphs,
         fuse=args.fuse,
-        progress=sys.stderr.isatty(),
+        profile_runs=0 if args.no_profile else (1 if quick else 3),
+        quick=quick,
+        progress=True,
     )
-    return _show(result, format_bench(result), args.json, "bench")
+    code = _show(result, format_bench(result), args.json, "bench")
+    if not args.accept_unstable:
+        require_plausible(result)
+    return code
+
+
+def _protocol_options(args: argparse.Namespace) -> dict[str, float | int | None]:
+    return {"min_repeats": args.repeats, "threshold": args.threshold, "budget_s": args.budget}
 
 
 def cmd_card(args: argparse.Namespace) -> int:
@@ -199,9 +225,7 @@ def cmd_card(args: argparse.Namespace) -> int:
         bench=args.bench,
         evaluation=args.eval,
         report=args.report,
-        base_model=args.base,
-        model_name=args.name,
-        license=args.license,
+        publication=_publication_given(args),
         reference=args.reference_metrics,
         template=args.template,
         force=args.force,
@@ -293,7 +317,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         device=device,
         graphs=False if args.no_graphs else None,
         force=args.force,
-        progress=sys.stderr.isatty(),
+        progress=True,
     )
     print(format_evaluation(ev))
     print(f"\nresults written to {args.out}")
@@ -412,6 +436,38 @@ def _output(
     )
 
 
+def _publication() -> argparse.ArgumentParser:
+    """How the model is published; `report` keeps them in report.json, `card --report`
+    reuses them, and an option given to `card` wins over report.json's."""
+    kept = "default: report.json's with card --report, else"
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--name", metavar="ID", help=f"Hub id or model name ({kept} the folder name)")
+    p.add_argument("--license", help=f"Hub license id ({kept} unknown)")
+    p.add_argument("--base", metavar="ID", help="Hub id of the model this one was pruned from")
+    p.add_argument(
+        "--dataset",
+        action="append",
+        metavar="ID",
+        help="Hub id of a training dataset (repeatable; the card's `datasets:`)",
+    )
+    p.add_argument(
+        "--eval-dataset",
+        metavar="ID",
+        help=f"Hub id of the SQuAD v2 data ({kept} rajpurkar/squad_v2)",
+    )
+    p.add_argument("--language", metavar="CODE", help=f"language code ({kept} en)")
+    p.add_argument("--tag", action="append", metavar="TAG", help="an extra Hub tag (repeatable)")
+    return p
+
+
+def _accept_unstable_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--accept-unstable",
+        action="store_true",
+        help="keep an implausible timing (exit 0); the card marks it unstable",
+    )
+
+
 def _command(
     sub: argparse._SubParsersAction,
     func: Callable[[argparse.Namespace], int],
@@ -443,18 +499,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"prunecard {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    card_options = _option_group(
-        lambda p: p.add_argument(
-            "--base", metavar="NAME", help="Hub id of the model this one was pruned from"
-        ),
-        lambda p: p.add_argument(
-            "--name", metavar="ID", help="model name or Hub id (default: folder name)"
-        ),
-        lambda p: p.add_argument(
-            "--license", default="unknown", help="Hub license id (default: unknown)"
-        ),
-    )
-
     p = _command(
         sub,
         cmd_demo,
@@ -470,11 +514,12 @@ def build_parser() -> argparse.ArgumentParser:
         _output("folder to write", default="./<checkpoint>-report"),
         _eval_data(),
         _device(),
-        card_options,
+        _publication(),
     )
     p.add_argument("--no-eval", action="store_true", help="skip the SQuAD v2 evaluation")
     p.add_argument("--no-bench", action="store_true", help="skip the dense vs packed timing")
     p.add_argument("--quick", action="store_true", help="a short timing: batch 1, sequence 128")
+    _accept_unstable_option(p)
 
     p = _command(sub, cmd_analyze, _json("analysis"), _checkpoint(weights_file=True))
 
@@ -487,11 +532,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="replace OUT if it exists")
 
     p = _command(sub, cmd_bench, _checkpoint(weights_file=True), _json("bench"), _device())
-    p.add_argument("--quick", action="store_true", help="a short run: batch 1, seq 128, 3 repeats")
+    p.add_argument(
+        "--quick", action="store_true", help="for trying things: batch 1, seq 128, 5 s budget"
+    )
     p.add_argument("--batch", type=int, nargs="+", metavar="B", help="batch sizes (default 1 8)")
     p.add_argument("--seq", type=int, nargs="+", metavar="S", help="sequence lengths (384)")
     p.add_argument("--threads", type=int, metavar="N", help="torch threads (default: torch's)")
-    p.add_argument("--repeats", type=int, metavar="N", help="timed runs per model and shape")
+    p.add_argument(
+        "--repeats", type=int, metavar="N", help="timed runs per model and shape, at least (10)"
+    )
+    p.add_argument(
+        "--threshold",
+        type=float,
+        metavar="F",
+        help="time until IQR / median of each side is under F (default 0.05)",
+    )
+    p.add_argument(
+        "--budget", type=float, metavar="S", help="... or S seconds per shape ran out (20)"
+    )
+    p.add_argument("--no-profile", action="store_true", help="skip the profiled runs")
+    _accept_unstable_option(p)
     p.add_argument("--graphs", action="store_true", help="replay CUDA graphs (GPU only)")
     p.add_argument(
         "--fuse",
@@ -509,7 +569,7 @@ def build_parser() -> argparse.ArgumentParser:
         _output(
             "folder to write", default="./<checkpoint>-card", replaces="DIR (or its README.md)"
         ),
-        card_options,
+        _publication(),
     )
     p.add_argument("--analysis", type=Path, metavar="F", help="analysis record (default: analyze)")
     p.add_argument("--bench", type=Path, metavar="F", help="bench record (else: not measured)")
@@ -608,9 +668,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_BAD_INPUT
+    from analyzer.runtime.timing import ImplausibleTiming
+
     try:
         with _signals_interrupt():
             return args.func(args)
+    except ImplausibleTiming as exc:
+        print(f"prunecard: {exc}", file=sys.stderr)
+        return EXIT_MISMATCH
     except PrunecardError as exc:
         if args.debug:
             raise

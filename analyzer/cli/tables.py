@@ -124,6 +124,15 @@ def format_bench(b: Bench) -> str:
         ),
         "(median over interleaved repeats; ± half the interquartile range)",
     ]
+    if b.load_before and b.load_after:
+        lines.append(
+            f"load average    {b.load_before[0]:.2f} before, {b.load_after[0]:.2f} after "
+            f"(1 min, {env.cores} cores){'; --quick: for trying things' if b.quick else ''}"
+        )
+    for s in b.shapes:
+        if s.verdict:
+            bound = f"memory bound {s.memory_bound:.2f}x; " if s.memory_bound else ""
+            lines.append(f"{s.batch} x {s.seq}: {bound}{s.repeats} runs, {s.verdict}")
     return "\n".join(lines)
 
 

@@ -18,27 +18,42 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
 from analyzer.errors import InputError, OutputError
 from analyzer.publish.safe_html import md_code, md_text
-from analyzer.records import HEAD_RULE, Analysis, Bench, Report, read_json
+from analyzer.records import (
+    HEAD_RULE,
+    PRODUCT_KINDS,
+    SQUAD_V2_ID,
+    TIME_KINDS,
+    Analysis,
+    Bench,
+    Evaluation,
+    Publication,
+    Report,
+    read_json,
+)
 
 __all__ = [
     "CARD_FILE",
     "CARD_OUTPUTS",
     "DEFAULT_TEMPLATE",
-    "EVAL_DATASET_ID",
+    "SQUAD_V2_DEV_QUESTIONS",
     "CardOptions",
     "Reference",
     "card_metadata",
     "eval_results_yaml",
+    "evaluation_scope",
     "load_reference",
     "packed_params_as_benchmarked",
+    "publication_of",
     "render_card",
+    "resolve_publication",
     "signed_difference",
     "validate_card",
     "write_card",
@@ -50,8 +65,9 @@ CARD_FILE = "README.md"
 CARD_OUTPUTS = (CARD_FILE, "report.json", "assets", ".eval_results")
 HTML_SUFFIXES = (".html", ".htm", ".xml")  # a template named like this writes HTML
 DEFAULT_TEMPLATE = "model_card.md.j2"
-EVAL_DATASET_ID = "rajpurkar/squad_v2"  # the Hub id of SQuAD v2
 HUB_ID = re.compile(r"[\w.-]{1,96}(/[\w.-]{1,96})?")  # what huggingface.co/ID may name
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+SQUAD_V2_DEV_QUESTIONS = 11_873  # the SQuAD v2 validation split (dev-v2.0.json), in full
 SCORE_DIGITS = 2  # EM / F1 are percentages shown with 2 decimals, like the official script
 WIDGET = (
     {
@@ -81,23 +97,53 @@ class Reference:
 
 @dataclass(frozen=True)
 class CardOptions:
-    """What the records cannot know: names, license and the user's reference and template."""
+    """How to render, beyond the report: the user's reference scores and template.
 
-    model_name: str  # title and model-index name; a Hub id ("owner/name") also gives URLs
-    base_model: str | None = None  # Hub id of the model this one was pruned from
-    license: str = "unknown"  # a Hub license id; "unknown" unless the user says
-    language: str = "en"  # SQuAD v2, the task's data, is English
+    Names, license and datasets are the report's `Publication`, so they survive from
+    `report` to `card --report` to `site`.
+    """
+
     reference: Reference | None = None
     template: Path | None = None  # a user's Jinja2 template for the body
 
-    def __post_init__(self) -> None:
-        for option, value in (("--name", self.model_name), ("--license", self.license)):
-            if not value or re.search(r"[\x00-\x1f\x7f]", value):
-                raise InputError(option, f"must be one line of text, got {value!r}")
-        if self.base_model is not None and not HUB_ID.fullmatch(self.base_model):
+
+def publication_of(report: Report) -> Publication:
+    """The report's publication; older reports without one are named after their folder."""
+    from analyzer.publish.report import portable
+
+    if report.publication is not None:
+        return report.publication
+    return Publication(model_id=portable(report).provenance.checkpoint or "model")
+
+
+def resolve_publication(
+    base: Publication | None, default_id: str, overrides: Mapping[str, Any] | None = None
+) -> Publication:
+    """`base` (or a publication named `default_id`) with the options the user gave (None:
+    not given) replacing its fields: the command line wins over report.json."""
+    base = base or Publication(model_id=default_id)
+    given = {k: v for k, v in (overrides or {}).items() if v is not None}
+    for many in ("datasets", "tags"):
+        if many in given:
+            given[many] = tuple(given[many])
+    return _checked(replace(base, **given))
+
+
+def _checked(publication: Publication) -> Publication:
+    """Names go into the card's YAML and Markdown and the site's navigation: one line of
+    text each, and Hub ids where the Hub expects one."""
+    p = publication
+    lines = (("--name", p.model_id), ("--license", p.license), ("--language", p.language))
+    for option, value in (*lines, *(("--tag", tag) for tag in p.tags)):
+        if value is not None and (not value or _CONTROL.search(value)):
+            raise InputError(option, f"must be one line of text, got {value!r}")
+    ids = (("--base", p.base_model), ("--eval-dataset", p.eval_dataset))
+    for option, value in (*ids, *(("--dataset", d) for d in p.datasets)):
+        if value is not None and not HUB_ID.fullmatch(value):
             raise InputError(
-                "--base", f"{self.base_model!r} is not a Hub id (owner/name, letters, digits, -_.)"
+                option, f"{value!r} is not a Hub id (owner/name, letters, digits, -_.)"
             )
+    return publication
 
 
 def load_reference(path: Path) -> Reference:
@@ -174,8 +220,33 @@ def packed_params_as_benchmarked(analysis: Analysis, bench: Bench) -> int | None
     return bench.packed_parameters + analysis.overall.dense - bench.dense_parameters
 
 
+def _kind_ms(profile: tuple, kind: str) -> float:
+    """Milliseconds a profile spent on one kind of work (0 when absent)."""
+    return sum(t.ms for t in profile if t.kind == kind)
+
+
+def _kind_share(profile: tuple, kinds: str | tuple[str, ...]) -> float:
+    """The fraction of a profile's time spent on `kinds` (one kind or several)."""
+    total = sum(t.ms for t in profile)
+    chosen = (kinds,) if isinstance(kinds, str) else kinds
+    return sum(t.ms for t in profile if t.kind in chosen) / total if total else 0.0
+
+
+def _time_kinds(bench: Bench | None) -> tuple[str, ...]:
+    """The kinds of work any profile of `bench` saw, in the standard order."""
+    seen = {
+        t.kind
+        for s in (bench.shapes if bench else ())
+        for p in (s.dense_profile, s.packed_profile)
+        for t in p
+    }
+    return tuple(k for k in TIME_KINDS if k in seen)
+
+
 FILTERS = {
     "code": md_code,
+    "kind_ms": _kind_ms,
+    "kind_share": _kind_share,
     "pct": _pct,
     "count": _count,
     "mb": _mb,
@@ -192,22 +263,41 @@ def _hub_id(name: str | None) -> bool:
     return bool(name) and "/" in name
 
 
-def card_metadata(report: Report, options: CardOptions) -> Any:
+def evaluation_scope(evaluation: Evaluation, dataset: str) -> str | None:
+    """Which questions were scored, in words, when fewer than the full SQuAD v2 validation
+    split (None for the full split): a leaderboard must not read a subset as the dev score."""
+    full = dataset == SQUAD_V2_ID
+    if full and evaluation.limit is None and evaluation.n == SQUAD_V2_DEV_QUESTIONS:
+        return None
+    data = f"{Path(evaluation.data).name} (sha256 {evaluation.data_sha256[:12]})"
+    how = (
+        f"a random sample of {evaluation.limit:,} drawn with seed {evaluation.seed} from {data}"
+        if evaluation.limit
+        else f"every question of {data}"
+    )
+    of = f" of the {SQUAD_V2_DEV_QUESTIONS:,}" if full else ""
+    return f"subset: {evaluation.n:,}{of} questions of the validation split, {how}"
+
+
+def card_metadata(report: Report) -> Any:
     """The card's `ModelCardData`: Hub tags, the QA widget and the model-index results."""
     from huggingface_hub import EvalResult, ModelCardData
 
     evaluation = report.evaluation
     analysis = report.analysis
+    publication = publication_of(report)
     tags = ["question-answering", "pruned", "prunecard"]
-    if analysis is not None and analysis.model_type not in tags:
+    if analysis is not None:
         tags.append(analysis.model_type)
+    tags = list(dict.fromkeys([*tags, *publication.tags]))
     results = None
     if evaluation is not None:
-        dataset_name = f"SQuAD v2 ({evaluation.n:,} questions of {Path(evaluation.data).name})"
+        scope = evaluation_scope(evaluation, publication.eval_dataset)
+        dataset_name = "SQuAD v2 validation" + (f" ({scope})" if scope else "")
         common = {
             "task_type": "question-answering",
             "task_name": "Extractive question answering",
-            "dataset_type": EVAL_DATASET_ID,
+            "dataset_type": publication.eval_dataset,
             "dataset_name": dataset_name,
             "dataset_config": "squad_v2",
             "dataset_split": "validation",
@@ -227,14 +317,14 @@ def card_metadata(report: Report, options: CardOptions) -> Any:
             ),
         ]
     return ModelCardData(
-        language=options.language,
-        license=options.license,
+        language=publication.language,
+        license=publication.license,
         tags=tags,
-        datasets=[EVAL_DATASET_ID] if evaluation is not None else None,
+        datasets=list(publication.datasets) or None,  # on the Hub: training data only
         metrics=["squad_v2"] if evaluation is not None else None,
-        base_model=options.base_model,
+        base_model=publication.base_model,
         pipeline_tag="question-answering",
-        model_name=options.model_name,
+        model_name=publication.model_id,
         eval_results=results,
         widget=[dict(w) for w in WIDGET],
     )
@@ -286,23 +376,33 @@ def validate_card(text: str) -> list[str]:
     return problems
 
 
-def eval_results_yaml(report: Report, options: CardOptions) -> str | None:
-    """`.eval_results/squad_v2.yaml`, the Hub's per-benchmark score file (F1), or None."""
+def eval_results_yaml(report: Report) -> str | None:
+    """`.eval_results/squad_v2.yaml`, the Hub's per-benchmark score file (exact match and
+    F1, with `notes` naming the metric and any subset), or None without an evaluation."""
     import yaml
 
     evaluation = report.evaluation
     if evaluation is None:
         return None
+    publication = publication_of(report)
     source: dict[str, str] = {"name": f"prunecard {report.provenance.tool_version} report.json"}
-    if _hub_id(options.model_name):
-        source = {"url": f"https://huggingface.co/{options.model_name}", "name": "Model card"}
-    entry = {
-        "dataset": {"id": EVAL_DATASET_ID, "task_id": "squad_v2"},
-        "value": float(_round(evaluation.scores.f1, SCORE_DIGITS)),
-        "date": report.provenance.created[:10],
-        "source": source,
-    }
-    return yaml.safe_dump([entry], sort_keys=False, allow_unicode=True)
+    if _hub_id(publication.model_id):
+        source = {"url": f"https://huggingface.co/{publication.model_id}", "name": "Model card"}
+    scope = evaluation_scope(evaluation, publication.eval_dataset)
+    entries = [
+        {
+            "dataset": {"id": publication.eval_dataset, "task_id": "squad_v2"},
+            "value": float(_round(value, SCORE_DIGITS)),
+            "date": report.provenance.created[:10],
+            "source": dict(source),  # a copy each: YAML anchors confuse readers
+            "notes": f"{metric}, percent" + (f"; {scope}" if scope else ""),
+        }
+        for metric, value in (
+            ("exact match", evaluation.scores.exact),
+            ("F1", evaluation.scores.f1),
+        )
+    ]
+    return yaml.safe_dump(entries, sort_keys=False, allow_unicode=True)
 
 
 # --------------------------------------------------------------------------- body
@@ -348,6 +448,7 @@ def template_context(report: Report, options: CardOptions, figures: tuple[str, .
     from markupsafe import Markup
 
     analysis, bench = report.analysis, report.bench
+    publication = publication_of(report)
     return {
         "report": report,
         "provenance": report.provenance,
@@ -355,15 +456,17 @@ def template_context(report: Report, options: CardOptions, figures: tuple[str, .
         "bench": report.bench,
         "evaluation": report.evaluation,
         "reference": options.reference,
-        "model_name": options.model_name,
-        "base_model": options.base_model,
-        "license": options.license,
+        "publication": publication,
+        "model_name": publication.model_id,
+        "base_model": publication.base_model,
+        "license": publication.license,
+        "scope": report.evaluation
+        and evaluation_scope(report.evaluation, publication.eval_dataset),
         "head_rule": analysis.heads.rule if analysis is not None else HEAD_RULE,
         "figures": figures,
-        # a Python string literal inside a fenced block: no backtick may close the fence
-        "checkpoint_literal": Markup(
-            json.dumps(report.provenance.checkpoint).replace("`", r"\u0060")
-        ),
+        # Python string literals inside a fenced block: no backtick may close the fence
+        "model_literal": Markup(json.dumps(publication.model_id).replace("`", r"\u0060")),
+        "plain_transformers": _plain_transformers(analysis),
         "widget": WIDGET,
         # one source per figure: the analysed files, else what bench saw
         "original_bytes": analysis.file_bytes
@@ -375,36 +478,60 @@ def template_context(report: Report, options: CardOptions, figures: tuple[str, .
         if analysis and bench and bench.align > 1
         else None,
         "score_digits": SCORE_DIGITS,
+        "time_kinds": _time_kinds(bench),
+        "product_kinds": PRODUCT_KINDS,
     }
 
 
-def render_card(report: Report, options: CardOptions, figures: tuple[str, ...] = ()) -> str:
+def _plain_transformers(analysis: Analysis | None) -> bool:
+    """Whether `AutoModelForQuestionAnswering.from_pretrained` loads the checkpoint as it is:
+    a QA architecture stored at its dense shapes (not packed, no `pruned_heads`)."""
+    return (
+        analysis is not None
+        and analysis.overall.stored == analysis.overall.dense
+        and any(a.endswith("ForQuestionAnswering") for a in analysis.architectures)
+    )
+
+
+def render_card(
+    report: Report, options: CardOptions = CardOptions(), figures: tuple[str, ...] = ()
+) -> str:
     """README.md text: validated front matter, then the template's body.
 
     `figures` names the stems drawn under assets/ ("density", "heads", "blocks"), so the
-    body only links images that exist.
+    body only links images that exist. Paths are reduced to names first (`portable`).
     """
     import jinja2
 
+    from analyzer.publish.report import portable
+
+    report = portable(report)
     env, source = _environment(options.template)
     try:
         body = env.from_string(source).render(**template_context(report, options, figures))
     except jinja2.TemplateError as exc:
         where = options.template or DEFAULT_TEMPLATE
         raise InputError(where, f"template failed: {exc}") from None
-    text = f"---\n{card_metadata(report, options).to_yaml()}\n---\n\n{body.lstrip()}"
+    text = f"---\n{card_metadata(report).to_yaml()}\n---\n\n{body.lstrip()}"
     problems = validate_card(text)
     if problems:
         raise OutputError(CARD_FILE, "invalid card metadata: " + "; ".join(problems))
     return text
 
 
-def write_card(out: Path, report: Report, options: CardOptions, *, force: bool = False) -> Path:
+def write_card(
+    out: Path,
+    report: Report,
+    options: CardOptions = CardOptions(),
+    *,
+    force: bool = False,
+    checkpoint: Path | None = None,
+) -> Path:
     """Write OUT/README.md, OUT/report.json, OUT/assets/ and OUT/.eval_results/ all at once.
 
     OUT is normally a new folder, replaced as a whole. When OUT is the checkpoint itself
-    (the author's "write the card into my model folder"), only those files are replaced,
-    each by a rename, and the weights are left alone.
+    (the author's "write the card into my model folder"; `checkpoint`, else the report's),
+    only those files are replaced, each by a rename, and the weights are left alone.
     """
     import os
     import shutil
@@ -412,7 +539,8 @@ def write_card(out: Path, report: Report, options: CardOptions, *, force: bool =
     from analyzer.outputs import MARKER, staged_dir
 
     out = Path(out)
-    if out.exists() and out.resolve() == Path(report.provenance.checkpoint).resolve():
+    model = Path(checkpoint or report.provenance.checkpoint)
+    if out.exists() and out.resolve() == model.resolve():
         if (out / CARD_FILE).exists() and not force:
             raise OutputError(out / CARD_FILE, "already exists (pass --force to replace it)")
         with staged_dir(out / ".prunecard-card", force=True) as tmp:
@@ -437,14 +565,15 @@ def write_card_files(folder: Path, report: Report, options: CardOptions) -> None
     """The card, its figures, report.json and .eval_results/ into an existing folder."""
     from analyzer.outputs import atomic_write_text
     from analyzer.publish.figures import write_figures
-    from analyzer.publish.report import write_report
+    from analyzer.publish.report import portable, write_report
 
+    report = portable(report)
     figures: tuple[str, ...] = ()
     if report.analysis is not None:
         drawn = write_figures(report.analysis, folder / "assets")
         figures = tuple(dict.fromkeys(p.stem for p in drawn))
     atomic_write_text(folder / CARD_FILE, render_card(report, options, figures))
     write_report(folder, report)
-    scores = eval_results_yaml(report, options)
+    scores = eval_results_yaml(report)
     if scores is not None:
         atomic_write_text(folder / ".eval_results" / "squad_v2.yaml", scores)

@@ -9,11 +9,13 @@ the weights, detecting the machine) is the pipeline's job (`analyzer.pipeline.bu
 
 from __future__ import annotations
 
-from pathlib import Path
+import dataclasses
+import shlex
+from pathlib import Path, PurePath
 
 from analyzer.records import Report, load_record, write_record
 
-__all__ = ["REPORT_FILE", "read_report", "write_report"]
+__all__ = ["REPORT_FILE", "portable", "read_report", "write_report"]
 
 REPORT_FILE = "report.json"
 
@@ -29,3 +31,44 @@ def read_report(path: str | Path) -> Report:
     if path.is_dir():
         path = path / REPORT_FILE
     return load_record(Report, path)
+
+
+def portable(report: Report) -> Report:
+    """The report as published: every path reduced to its file or folder name.
+
+    An absolute path names the author's machine (home folder, checkout, temporary folder),
+    means nothing on the Hub and changes from one machine to the next; files are
+    identified by name and sha256, the model by its id.
+    """
+    p, a, e = report.provenance, report.analysis, report.evaluation
+    provenance = dataclasses.replace(
+        p, checkpoint=_name(p.checkpoint), command=_portable_command(p.command)
+    )
+    return dataclasses.replace(
+        report,
+        provenance=provenance,
+        analysis=a and dataclasses.replace(a, checkpoint=_name(a.checkpoint)),
+        evaluation=e
+        and dataclasses.replace(
+            e, data=_name(e.data), checkpoint=_name(e.checkpoint), predictions=_name(e.predictions)
+        ),
+    )
+
+
+def _name(path: str) -> str:
+    return PurePath(path).name if path else path
+
+
+def _portable_command(command: str) -> str:
+    """The command line with each absolute path (or one under ~, or after `--option=`)
+    reduced to its name."""
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return command
+
+    def word(w: str) -> str:
+        option, eq, value = w.partition("=") if w.startswith("--") else ("", "", w)
+        return option + eq + (_name(value) if value.startswith(("/", "~")) else value)
+
+    return shlex.join(word(w) for w in words)

@@ -26,6 +26,7 @@ from pathlib import Path
 from analyzer.errors import InputError, OutputError
 from analyzer.front_matter import split_front_matter
 from analyzer.outputs import staged_dir
+from analyzer.publish.card import publication_of
 from analyzer.publish.safe_html import md_code, md_text
 from analyzer.publish.site_hooks import GENERATED
 from analyzer.records import Report
@@ -34,6 +35,7 @@ from analyzer.text import percent
 __all__ = [
     "ModelPage",
     "build_site",
+    "common_shape",
     "mkdocs_build",
     "model_markdown",
     "read_report_dir",
@@ -90,7 +92,7 @@ class ModelPage:
     """One report folder, read and checked, ready to render."""
 
     path: Path  # the report folder
-    slug: str  # page folder name under models/
+    slug: str  # page folder name under models/, from the model id
     title: str
     report: Report
     card: str  # README.md without its YAML front matter ("" when there is no README)
@@ -118,7 +120,8 @@ def read_report_dir(path: str | Path, slug: str | None = None) -> ModelPage:
     heading = _TITLE.search(card)  # linear: no lazy group before optional runs
     # at most 200 characters: a title, not a paragraph (and Markdown's time stays bounded)
     title = _plain_text(heading.group(1).strip().rstrip("#")[:200]) if heading else name
-    return ModelPage(path, slug or _slug(name), title or name, report, card)
+    slug = slug or _slug(publication_of(report).model_id)
+    return ModelPage(path, slug, title or name, report, card)
 
 
 def _plain_text(markdown_line: str) -> str:
@@ -138,15 +141,28 @@ def _slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "model"
 
 
-def _unique_slugs(paths: Sequence[Path]) -> list[str]:
-    """Folder names as slugs; a name seen before gets -2, -3, ..."""
-    seen: dict[str, int] = {}
-    slugs = []
-    for p in paths:
-        base = _slug(Path(p).resolve().name)
-        seen[base] = seen.get(base, 0) + 1
-        slugs.append(base if seen[base] == 1 else f"{base}-{seen[base]}")
-    return slugs
+def _unique_slugs(pages: Sequence[ModelPage]) -> list[ModelPage]:
+    """Pages whose model ids share a slug get the first 8 hex digits of the sha256 of their
+    report.json and card added; copies of one folder are then numbered in the order of their
+    paths. Either way a page's address does not depend on the order of the arguments."""
+    import hashlib
+    from collections import Counter
+    from dataclasses import replace
+
+    def digest(page: ModelPage) -> str:
+        files = [page.path / "report.json", page.path / "README.md"]
+        data = b"".join(f.read_bytes() for f in files if f.is_file())
+        return hashlib.sha256(data).hexdigest()[:8]
+
+    count = Counter(p.slug for p in pages)
+    pages = [replace(p, slug=f"{p.slug}-{digest(p)}") if count[p.slug] > 1 else p for p in pages]
+    count, seen = Counter(p.slug for p in pages), Counter()
+    numbered = {}
+    for p in sorted(pages, key=lambda p: str(p.path.resolve())):
+        if count[p.slug] > 1:
+            seen[p.slug] += 1
+            numbered[id(p)] = replace(p, slug=f"{p.slug}-{seen[p.slug]}")
+    return [numbered.get(id(p), p) for p in pages]
 
 
 # --------------------------------------------------------------------------- figures
@@ -287,6 +303,7 @@ def _timing_section(page: ModelPage) -> str:
             f"{s.flop_bound:.2f}x",
             percent(s.fraction_of_bound, 0),
             s.repeats,
+            escape(s.verdict or "not judged"),
         )
         for s in b.shapes
     ]
@@ -299,6 +316,7 @@ def _timing_section(page: ModelPage) -> str:
             "FLOP bound",
             "Of bound",
             "Repeats",
+            "Timing",
         ),
         rows,
     )
@@ -308,7 +326,9 @@ def _timing_section(page: ModelPage) -> str:
         f"{md_text(env.cpu if b.device == 'cpu' else env.device)} ({md_text(b.device)}, "
         f"{md_text(b.dtype)}, {b.threads} threads, torch {md_text(env.torch)}). Packed and "
         f"dense logits differ by at most {b.equivalence.max_abs_diff:.2g} "
-        f"(tolerance {b.equivalence.tolerance:.2g}).\n\n"
+        f"(tolerance {b.equivalence.tolerance:.2g}). "
+        f"Shapes timed: {', '.join(f'{s.batch} x {s.seq}' for s in b.shapes)}"
+        f"{' (quick timing, for trying things)' if b.quick else ''}.\n\n"
         f"{table}\n"
     )
 
@@ -372,24 +392,35 @@ class _Row:
     density: float | None
     heads: tuple[int, int] | None
     packed: int | None
-    speedup: float | None
-    shape: str
+    speedup: float | None  # at the shape all models share
+    shape: str  # every shape this model was timed at
+    unstable: bool
     exact: float | None
     f1: float | None
     n: int | None
 
 
-def _row(page: ModelPage) -> _Row:
+def common_shape(pages: Sequence[ModelPage]) -> tuple[int, int] | None:
+    """The largest (batch, seq) every benchmarked model was timed at, by tokens then batch;
+    speedups are only comparable at one shape. None when they share none."""
+    sets = [{(s.batch, s.seq) for s in p.report.bench.shapes} for p in pages if p.report.bench]
+    shared = set.intersection(*sets) if sets else set()
+    return max(shared, key=lambda bs: (bs[0] * bs[1], bs[0])) if shared else None
+
+
+def _row(page: ModelPage, common: tuple[int, int] | None) -> _Row:
     r = page.report
     a, b, e = r.analysis, r.bench, r.evaluation
-    shape = max(b.shapes, key=lambda s: s.batch * s.seq) if b and b.shapes else None
+    shapes = b.shapes if b else ()
+    shape = next((s for s in shapes if (s.batch, s.seq) == common), None)
     return _Row(
         page=page,
         density=a.linear.density if a else None,
         heads=(a.heads.removed, a.heads.total) if a else None,
         packed=a.overall.packed if a else None,
         speedup=shape.speedup if shape else None,
-        shape=f"{shape.batch} x {shape.seq}" if shape else "",
+        shape=", ".join(f"{s.batch} x {s.seq}" for s in shapes),
+        unstable=bool(shape and shape.verdict.startswith("unstable")),
         exact=e.scores.exact if e else None,
         f1=e.scores.f1 if e else None,
         n=e.n if e else None,
@@ -403,13 +434,14 @@ def _cell(value: object, text: str, tip: str = "") -> str:
     return f'<td data-sort="{value}"{title}>{text}</td>'
 
 
-def _home_markdown(rows: Sequence[_Row]) -> str:
+def _home_markdown(rows: Sequence[_Row], common: tuple[int, int] | None) -> str:
+    at = f"{common[0]} x {common[1]}" if common else ""
     header = (
         "Model",
         "Linear density",
         "Heads removed",
         "Packed params",
-        "Speedup",
+        f"Speedup at {at}" if common else "Speedup",
         "EM",
         "F1",
         "Questions",
@@ -425,7 +457,11 @@ def _home_markdown(rows: Sequence[_Row]) -> str:
                 f"{r.heads[0]} of {r.heads[1]}" if r.heads else "",
             ),
             _cell(r.packed, f"{(r.packed or 0) / 1e6:.1f} M"),
-            _cell(r.speedup, f"{r.speedup or 0:.2f}x", f"batch x sequence {r.shape}"),
+            _cell(
+                r.speedup,
+                f"{r.speedup or 0:.2f}x{' (unstable)' if r.unstable else ''}",
+                f"timed at batch x sequence {r.shape}",
+            ),
             _cell(r.exact, f"{r.exact or 0:.2f}"),
             _cell(r.f1, f"{r.f1 or 0:.2f}"),
             _cell(r.n, f"{r.n or 0:,}"),
@@ -433,11 +469,18 @@ def _home_markdown(rows: Sequence[_Row]) -> str:
         body.append("<tr>" + "".join(cells) + "</tr>")
     head = "".join(f"<th>{h}</th>" for h in header)
     count = f"{len(rows)} model{'s' if len(rows) != 1 else ''}"
+    speed = (
+        f"speedup is packed against dense on the same machine at batch x sequence {at}, "
+        "the largest shape every benchmarked model was timed at (hover for each model's "
+        "shapes; its page has them all)"
+        if common
+        else "the benchmarked models share no batch x sequence shape, so speedups are "
+        "compared on each model's page only"
+    )
     return (
         f"---\nprunecard: {GENERATED}\nhide:\n  - navigation\n  - toc\n---\n\n# Pruned models\n\n"
         f"{count}, fastest first. Click a column header to sort. Every figure is measured "
-        "from the checkpoint by prunecard; speedup is packed against dense on the same "
-        "machine at the largest measured batch x sequence (hover for it); EM and F1 are "
+        f"from the checkpoint by prunecard; {speed}; EM and F1 are "
         "SQuAD v2 scores on the number of questions shown.\n\n"
         '<div class="prunecard-sortable">\n<table>\n'
         f"<thead><tr>{head}</tr></thead>\n<tbody>\n" + "\n".join(body) + "\n</tbody>\n"
@@ -614,15 +657,16 @@ def build_site(report_dirs: Sequence[str | Path], out: str | Path, *, force: boo
     if not report_dirs:
         raise InputError(Path(out), "no report folders given")
     paths = [Path(p) for p in report_dirs]
-    pages = [read_report_dir(p, s) for p, s in zip(paths, _unique_slugs(paths), strict=True)]
-    rows = _order([_row(p) for p in pages])
+    pages = _unique_slugs([read_report_dir(p) for p in paths])
+    common = common_shape(pages)
+    rows = _order([_row(p, common) for p in pages])
     out = Path(out)
     with staged_dir(out, force=force) as tmp:
         docs = tmp / "docs"
         css = write_static(docs)
         for page in pages:
             write_model_page(page, docs / "models" / page.slug)
-        (docs / "index.md").write_text(_home_markdown(rows), encoding="utf-8")
+        (docs / "index.md").write_text(_home_markdown(rows, common), encoding="utf-8")
         compare = _compare_markdown(rows, docs / "assets")
         (docs / "compare.md").write_text(compare, encoding="utf-8")
         # the theme writes nav titles into the HTML unescaped: escape them here

@@ -2,12 +2,13 @@
 
 Method: both models are built from the same checkpoint (dense: every head and unit present,
 values do not change speed; packed: `analyzer.runtime.packing`), their logits compared on real
-tokenized text, then for each (batch, seq) shape both are warmed up and timed in
-interleaved repeats (dense, packed, packed, dense, ...) so that drift in clock speed or
-load hits both alike. Inputs are full-length random token ids, so no attention mask is
-needed and SDPA may use its fused kernels in both models. On CUDA the clock is read only
-after `torch.cuda.synchronize()`; optionally each forward pass is captured once in a CUDA
-graph and replayed, which removes the kernel-launch cost that bounds small batches.
+tokenized text, then for each (batch, seq) shape both are timed by the protocol of
+`analyzer.runtime.timing` (warm-up, interleaved repeats until the spread is small, a
+verdict) and profiled a few times (`analyzer.runtime.profile`). Inputs are full-length
+random token ids, so no attention mask is needed and SDPA may use its fused kernels in
+both models. On CUDA the clock is read only after `torch.cuda.synchronize()`; optionally
+each forward pass is captured once in a CUDA graph and replayed, which removes the
+kernel-launch cost that bounds small batches.
 """
 
 from __future__ import annotations
@@ -15,12 +16,24 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from analyzer.errors import CheckpointError, InputError
 from analyzer.records import Bench, BenchShape, Equivalence
 from analyzer.runtime.environment import pick_device
+from analyzer.runtime.profile import elementwise_traffic, memory_bound, profile_shares
+from analyzer.runtime.timing import (
+    DEFAULT,
+    Clock,
+    Protocol,
+    Samples,
+    iqr,
+    speedup_spread,
+    time_interleaved,
+    verdict,
+)
 from analyzer.weights.flops import encoder_flops, model_layer_shapes
 
 __all__ = [
@@ -93,10 +106,12 @@ def bench(
     align: int | None = None,
     shapes: Sequence[tuple[int, int]] = ((1, 384), (8, 384)),
     threads: int | None = None,
-    repeats: int = 10,
-    warmup: int = 2,
+    protocol: Protocol = DEFAULT,
     graphs: bool = False,
     fuse: str | None = None,
+    profile_runs: int = 3,
+    quick: bool = False,
+    clock: Clock | None = None,
     progress: bool = True,
 ) -> Bench:
     """Build dense and packed models from `path`, check they agree, time them per
@@ -109,8 +124,9 @@ def bench(
     device, dtype, align = resolve_options(device, dtype, align)
     if graphs and device != "cuda":
         raise InputError(None, "--graphs needs --device cuda (CUDA graphs replay GPU kernels)")
-    if repeats < 1 or warmup < 0 or not shapes or min(min(s) for s in shapes) < 1:
-        raise InputError(None, "need at least one repeat and shapes of positive sizes")
+    _check_protocol(protocol)
+    if not shapes or min(min(s) for s in shapes) < 1:
+        raise InputError(None, "need shapes of positive sizes")
     if fuse not in (None, "both", "packed"):
         raise InputError(None, f"--fuse must be both or packed, got {fuse!r}")
     if threads is not None:
@@ -138,11 +154,24 @@ def bench(
         dtype=dtype,
         align=align,
         shapes=shapes,
-        repeats=repeats,
-        warmup=warmup,
+        protocol=protocol,
         graphs=graphs,
+        profile_runs=profile_runs,
+        quick=quick,
+        clock=clock,
         progress=progress,
     )
+
+
+def _check_protocol(p: Protocol) -> None:
+    if not 1 <= p.min_repeats <= p.max_repeats or p.warmup < 0:
+        raise InputError(
+            None, f"--repeats must lie between 1 and {p.max_repeats}, got {p.min_repeats}"
+        )
+    if not 0 < p.threshold < 1:
+        raise InputError(None, f"--threshold must lie between 0 and 1, got {p.threshold}")
+    if not p.budget_s > 0:
+        raise InputError(None, f"--budget must be a positive number of seconds, got {p.budget_s}")
 
 
 def measure(
@@ -153,18 +182,27 @@ def measure(
     dtype: str,
     align: int,
     shapes: Sequence[tuple[int, int]],
-    repeats: int,
-    warmup: int,
-    graphs: bool,
+    protocol: Protocol = DEFAULT,
+    graphs: bool = False,
+    profile_runs: int = 3,
+    quick: bool = False,
+    clock: Clock | None = None,
     progress: bool = True,
 ) -> Bench:
     """Compare and time two models already built by `analyzer.runtime.packing.load` from `path`
-    (on one device, in `dtype`); scripts that time several settings reuse the models."""
+    (on one device, in `dtype`); scripts that time several settings reuse the models.
+
+    `clock` replaces the wall clock (tests pass a fake one; the CPU-time check is then
+    skipped); on CUDA the default clock synchronises the device before each reading."""
+    import os
+
     import torch
 
     from analyzer.runtime.environment import detect_environment
     from analyzer.runtime.fusion import fused
+    from analyzer.runtime.progress import progress_bar
 
+    _check_protocol(protocol)
     device = next(dense.parameters()).device.type
     max_positions = dense.config.max_position_embeddings
     longest = max(seq for _, seq in shapes)
@@ -172,19 +210,49 @@ def measure(
         raise InputError(path, f"sequence length {longest} exceeds the model's {max_positions}")
     equivalence = _equivalence(dense, packed, path, dtype, device)
     dense_layers, packed_layers = (model_layer_shapes(m.config) for m in (dense, packed))
-    bar = _progress(len(shapes) * 2 * (repeats + warmup), progress)
-    results = []
+    threads = torch.get_num_threads()
+    clock, cpu_clock = (clock, None) if clock else _clocks(device)
+    bar = progress_bar(len(shapes), "bench", "shape", enabled=progress)
+    load_before = os.getloadavg()
+    measured = []
     with torch.inference_mode():
         for batch, seq in shapes:
             inputs = _inputs(dense.config, batch, seq, device)
             runs = [_runner(m, inputs, graphs) for m in (dense, packed)]
-            times = _time(runs, repeats, warmup, device, bar)
-            dense_flops = encoder_flops(dense_layers, batch, seq)
-            packed_flops = encoder_flops(packed_layers, batch, seq)
-            results.append(_shape(batch, seq, times, dense_flops, packed_flops))
+            samples = time_interleaved(*runs, protocol, clock=clock, cpu_clock=cpu_clock)
+            profiles = [
+                profile_shares(run, profile_runs, device) if profile_runs else () for run in runs
+            ]
+            measured.append((batch, seq, samples, *profiles))
+            bar.update(1)
     bar.close()
+    load_after = os.getloadavg()
+    results = []
+    for batch, seq, samples, dense_profile, packed_profile in measured:
+        dense_flops = encoder_flops(dense_layers, batch, seq)
+        packed_flops = encoder_flops(packed_layers, batch, seq)
+        bound = dense_flops / packed_flops if packed_flops else float("inf")
+        traffic = elementwise_traffic(packed_layers, batch * seq) / elementwise_traffic(
+            dense_layers, batch * seq
+        )
+        shape = _shape(batch, seq, samples, dense_flops, packed_flops)
+        shape = replace(
+            shape,
+            dense_profile=dense_profile,
+            packed_profile=packed_profile,
+            memory_bound=memory_bound(dense_profile, bound, traffic),
+        )
+        judged = verdict(
+            shape,
+            threshold=protocol.threshold,
+            cpu_share=samples.cpu_share,
+            load_before=load_before[0],
+            cores=os.cpu_count() or 1,
+            threads=threads,
+        )
+        results.append(replace(shape, verdict=judged))
     return Bench(
-        threads=torch.get_num_threads(),
+        threads=threads,
         device=device,
         dtype=dtype,
         shapes=tuple(results),
@@ -198,6 +266,11 @@ def measure(
         dense_parameters=_param_count(dense),
         dense_fused=fused(dense),
         packed_fused=fused(packed),
+        load_before=tuple(load_before),
+        load_after=tuple(load_after),
+        threshold=protocol.threshold,
+        budget_s=protocol.budget_s,
+        quick=quick,
     )
 
 
@@ -210,9 +283,9 @@ def _param_count(model: Any) -> int:
 
 
 def _shape(
-    batch: int, seq: int, times: list[list[float]], dense_flops: int, packed_flops: int
+    batch: int, seq: int, samples: Samples, dense_flops: int, packed_flops: int
 ) -> BenchShape:
-    dense_ms, packed_ms = (statistics.median(t) for t in times)
+    dense_ms, packed_ms = (statistics.median(t) for t in (samples.dense_ms, samples.packed_ms))
     speedup = dense_ms / packed_ms
     bound = dense_flops / packed_flops if packed_flops else float("inf")
     return BenchShape(
@@ -220,22 +293,19 @@ def _shape(
         seq=seq,
         dense_ms=dense_ms,
         packed_ms=packed_ms,
-        dense_spread_ms=_iqr(times[0]),
-        packed_spread_ms=_iqr(times[1]),
+        dense_spread_ms=iqr(samples.dense_ms),
+        packed_spread_ms=iqr(samples.packed_ms),
         speedup=speedup,
         flop_bound=bound,
         fraction_of_bound=speedup / bound,
-        repeats=len(times[0]),
+        repeats=len(samples.dense_ms),
         dense_gflop=dense_flops / 1e9,
         packed_gflop=packed_flops / 1e9,
+        speedup_spread=speedup_spread(samples.dense_ms, samples.packed_ms),
+        dense_samples_ms=samples.dense_ms,
+        packed_samples_ms=samples.packed_ms,
+        cpu_share=samples.cpu_share,
     )
-
-
-def _iqr(values: list[float]) -> float:
-    if len(values) < 2:
-        return 0.0
-    q = statistics.quantiles(values, n=4, method="inclusive")
-    return q[2] - q[0]
 
 
 # --------------------------------------------------------------------------- inputs
@@ -316,33 +386,16 @@ def _runner(model: Any, inputs: dict[str, Any], graphs: bool) -> Callable[[], An
     return graph.replay
 
 
-def _time(
-    runs: list[Callable[[], Any]], repeats: int, warmup: int, device: str, bar: Any
-) -> list[list[float]]:
-    """Milliseconds per run for each runner; repeats alternate which goes first."""
+def _clocks(device: str) -> tuple[Clock, Clock | None]:
+    """The wall clock (read after the device has finished its queued work) and, on the
+    CPU, this thread's CPU-time clock: a thread that computes or spin-waits is on a CPU
+    all the time unless other processes take it (idle torch workers would not count)."""
+    if device != "cuda":
+        return time.perf_counter, time.thread_time
     import torch
 
     def clock() -> float:
-        if device == "cuda":
-            torch.cuda.synchronize()
+        torch.cuda.synchronize()
         return time.perf_counter()
 
-    for run in runs:
-        for _ in range(warmup):
-            run()
-            bar.update(1)
-    times: list[list[float]] = [[] for _ in runs]
-    for r in range(repeats):
-        order = range(len(runs)) if r % 2 == 0 else reversed(range(len(runs)))
-        for i in order:
-            start = clock()
-            runs[i]()
-            times[i].append(1000 * (clock() - start))
-            bar.update(1)
-    return times
-
-
-def _progress(total: int, enabled: bool) -> Any:
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc="bench", unit="run", disable=not enabled, leave=False)
+    return clock, None

@@ -21,6 +21,7 @@ narrower Linear modules (per-layer head counts and FFN widths) from the tensor s
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -260,12 +261,14 @@ def load(
 ) -> Any:
     """A transformers 5 model (eval mode) for an unpacked, legacy-pruned or packed checkpoint.
 
-    `dtype` defaults to the checkpoint's weights' dtype; `layout` picks "stored",
-    "dense" or "packed" (see the module docstring); `align` applies to "packed".
+    `path` is a local folder or file, or a Hub id ("owner/name") that is not one, fetched
+    with huggingface_hub into its cache (offline, a cached copy is used). `dtype` defaults
+    to the checkpoint's weights' dtype; `layout` picks "stored", "dense" or "packed" (see
+    the module docstring); `align` applies to "packed".
     """
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
-    src = _open(path)
+    src = _open(_local(path))
     config = dict(src.checkpoint.config)
     if layout == "packed":
         state, config, _ = _pack(src, align)
@@ -276,6 +279,29 @@ def load(
     else:
         state = src.checkpoint.state_dict()
     return _build(src, config, state, dtype=dtype, device=device)
+
+
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
+_HUB_FILES = ("*.json", "*.safetensors", "*.bin", "*.txt", "*.model")  # weights, config, tokenizer
+
+
+def _local(path: str | Path) -> Path:
+    """A local path as it is; a Hub id that names no local path, downloaded (or found in
+    the cache) by `huggingface_hub.snapshot_download`."""
+    if Path(path).exists() or not _HUB_ID.fullmatch(str(path)):
+        return Path(path)
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    try:
+        return Path(snapshot_download(str(path), allow_patterns=list(_HUB_FILES)))
+    except (HfHubHTTPError, LocalEntryNotFoundError, OSError, ValueError) as exc:
+        reason = " ".join(str(exc).split())[:200]
+        raise CheckpointError(
+            path,
+            "no such local folder, and the Hub id could not be fetched (offline or not found: "
+            f"{reason}); download the model folder and pass its path",
+        ) from None
 
 
 def _build(

@@ -202,7 +202,8 @@ def answer_batch(
     (default: on for CUDA) replays a CUDA graph for each input shape seen twice.
     """
     import torch
-    from tqdm.auto import tqdm
+
+    from analyzer.runtime.progress import progress_bar
 
     if len(questions) != len(contexts):
         raise ValueError(f"{len(questions)} questions but {len(contexts)} contexts")
@@ -219,8 +220,10 @@ def answer_batch(
     plan = plan_batches(windows.lengths, batch_size, bucket, settings.max_length, mix=cuda and half)
     pad = tokenizer.pad_token_id or 0
     parts = []
-    with torch.inference_mode():
-        for batch in tqdm(plan, desc="answering", unit="batch", disable=not progress):
+    questions_per_window = len(questions) / len(windows.lengths)
+    bar = progress_bar(len(questions), "answering", "question", enabled=progress)
+    with bar, torch.inference_mode():
+        for batch in plan:
             inputs, context, cls = windows.batch(batch.rows, batch.length, pad)
             inputs = {k: _to_device(v, device) for k, v in inputs.items()}
             out = forward(inputs) if forward else model(**inputs)
@@ -232,6 +235,7 @@ def answer_batch(
                 settings,
             )
             parts.append(decoded)
+            bar.update(len(batch.rows) * questions_per_window)
     scores, starts, ends, null = (torch.cat(t).cpu().numpy() for t in zip(*parts, strict=True))
     order = np.argsort(np.concatenate([b.rows for b in plan]), kind="stable")
     return _gather(
