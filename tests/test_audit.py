@@ -279,6 +279,7 @@ def _rendered_card(folder: Path, checkpoint: Path) -> tuple[Path, Path, Path]:
     `prunecard card` writes it; returns (card, bench record, evaluation record)."""
     from analyzer.pipeline import build_report
     from analyzer.publish.card import CardOptions, eval_results_yaml, render_card
+    from analyzer.records import Publication
 
     a = analyze(checkpoint)
     env = Environment("3.11", "linux", "cpu", 2, "2.13", "5.24", "cpu")
@@ -291,11 +292,11 @@ def _rendered_card(folder: Path, checkpoint: Path) -> tuple[Path, Path, Path]:
                             ConfidenceInterval(79.0, 80.4, 81.9, 83.2, 0.95, 1000, 0),
                             11873, "dev.json", "ab" * 32, True)  # fmt: skip
     report = build_report(checkpoint, analysis=a, bench=bench, evaluation=evaluation)
-    options = CardOptions(model_name="me/minilm-pruned")
+    report = dataclasses.replace(report, publication=Publication(model_id="me/minilm-pruned"))
     folder.mkdir()
-    (folder / "README.md").write_text(render_card(report, options))
+    (folder / "README.md").write_text(render_card(report, CardOptions()))
     (folder / ".eval_results").mkdir()
-    (folder / ".eval_results" / "squad_v2.yaml").write_text(eval_results_yaml(report, options))
+    (folder / ".eval_results" / "squad_v2.yaml").write_text(eval_results_yaml(report))
     write_record(bench, folder / "bench.json")
     write_record(evaluation, folder / "eval.json")
     return folder / "README.md", folder / "bench.json", folder / "eval.json"

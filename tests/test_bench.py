@@ -118,11 +118,15 @@ def test_a_noisy_fake_clock_is_unstable_but_publishable(tmp_path, monkeypatch, c
     assert 1.0 <= sum(shape.dense_samples_ms + shape.packed_samples_ms) / 1000 < 1.05
 
 
+def _prunecard_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("prunecard:")]
+
+
 def test_a_speedup_above_the_bound_exits_1_naming_the_shape(tmp_path, monkeypatch, capsys):
     patch_bench(monkeypatch, [40.0, 40.2], STEADY_PACKED)  # medians 40.2 / 10.05 = 4.00x
     code, out = _bench(tmp_path)
     assert code == 1
-    err = capsys.readouterr().err.strip().splitlines()
+    err = _prunecard_lines(capsys.readouterr().err)  # besides the progress totals line
     assert len(err) == 1
     assert err[0].startswith("prunecard: implausible timing at batch 1 x 128: speedup 4.00x")
     assert "is above the FLOP bound" in err[0] and "--accept-unstable" in err[0]
@@ -136,7 +140,7 @@ def test_a_spread_over_a_quarter_exits_1(tmp_path, monkeypatch, capsys):
     patch_bench(monkeypatch, [10.0, 10.0, 20.0, 20.0], [10.0, 10.05])  # 10 / 15 = 67%
     code, _ = _bench(tmp_path)
     assert code == 1
-    (line,) = capsys.readouterr().err.strip().splitlines()
+    (line,) = _prunecard_lines(capsys.readouterr().err)
     assert "batch 1 x 128: dense spread" in line and "(over 25.0%)" in line
 
 

@@ -154,8 +154,13 @@ def _entries(entries: Any, lines: list[str], where: str) -> list[Claim]:
             )
         if not numeric:
             continue
+        # the Hub's format has no metric field: prunecard's notes name it ("F1, percent")
+        named = str(entry.get("notes") or "").split(",", 1)[0]
         quantity = (
-            metric_quantity(None, task) or _HEADLINE.get(ident) or f"metric:{task or ident or '?'}"
+            metric_quantity(None, named)
+            or metric_quantity(None, task)
+            or _HEADLINE.get(ident)
+            or f"metric:{task or ident or '?'}"
         )
         number, decimals = _number(raw)
         text = f"{ident} {task}: {raw}".strip()
