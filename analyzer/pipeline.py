@@ -221,7 +221,7 @@ def card_from_files(
     fields the user set on the command line (None: keep), which win over the report's.
     """
     from analyzer.publish.card import load_reference, resolve_publication, write_card
-    from analyzer.publish.report import read_report
+    from analyzer.publish.report import REPORT_FILE, read_report
     from analyzer.records import load_record
     from analyzer.weights.sparsity import analyze
 
@@ -243,6 +243,15 @@ def card_from_files(
         new = replace(new, provenance=old.provenance, publication=old.publication)
     new = replace(new, publication=resolve_publication(new.publication, root.name, publication))
     target = Path(out) if out is not None else Path.cwd() / f"{root.name}-card"
+    if report is not None and Path(report).resolve() == (target / REPORT_FILE).resolve():
+        from analyzer.publish.report import portable
+
+        if portable(new) != old:  # the publish hook re-renders in place: inputs never change
+            raise InputError(
+                report,
+                "is the card's own record: re-rendering in place may not change it (drop the "
+                "options that differ from it, or write the card to another folder)",
+            )
     options = CardOptions(reference=ref, template=template)
     return write_card(target, new, options, force=force, checkpoint=root)
 

@@ -143,7 +143,7 @@ def _card_into_checkpoint_over_its_report(tmp, model, card_dir):
     ck = _copy(model, tmp / "mine")
     (ck / "report.json").write_text((card_dir / "report.json").read_text())
     argv = ["card", str(ck), "--report", str(ck / "report.json"), "--out", str(ck), "--force"]
-    return argv, [ck]
+    return [*argv, "--license", "mit"], [ck]  # a license its report.json does not hold
 
 
 def _force_over_a_user_folder(tmp, model, card_dir):
@@ -165,9 +165,9 @@ CASES = {
     "score --out onto a hard link of the data": (_score_over_data_via_hard_link, "is the input"),
     "audit --markdown onto the card": (_audit_markdown_over_card, "is the input"),
     "card --out around its records": (_card_around_its_records, "contains the input"),
-    "card into the checkpoint over its --report": (
+    "card into the checkpoint, changing its own --report": (
         _card_into_checkpoint_over_its_report,
-        "is the input",
+        "is the card's own record",
     ),
     "--force over a folder prunecard did not write": (
         _force_over_a_user_folder,
@@ -186,6 +186,17 @@ def test_outputs_never_touch_inputs(case, tmp_path, model, card_dir, capsys):
     assert digest(*inputs) == before, "an input changed"
     assert all(p.exists() for p in inputs)
     assert leftovers(tmp_path) == []
+
+
+def test_a_card_re_renders_in_place_from_its_own_report(tmp_path, model, card_dir, capsys):
+    """The publish hook: `card CKPT --report CKPT/report.json --out CKPT` leaves every file
+    as it was when the records are unchanged (nothing to regenerate, nothing modified)."""
+    ck = _copy(model, tmp_path / "mine")
+    assert main(["card", str(ck), "--out", str(ck)]) == 0
+    before = digest(ck)
+    argv = ["card", str(ck), "--report", str(ck / "report.json"), "--out", str(ck), "--force"]
+    assert main(argv) == 0, capsys.readouterr().err
+    assert digest(ck) == before
 
 
 def test_force_replaces_what_prunecard_wrote(tmp_path, model, capsys):
