@@ -20,18 +20,8 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+from analyzer.audit import findings
 from analyzer.audit.claims import Claim, _number, _plain
-from analyzer.audit.findings import (
-    MISMATCH,
-    OK,
-    AuditFinding,
-    Partners,
-    compare,
-    finding,
-    half,
-    unchecked,
-    within_slack,
-)
 
 if TYPE_CHECKING:
     from analyzer.audit.against_records import EvalScores
@@ -214,34 +204,34 @@ def table(rows: list[tuple[int, list[str]]], section: str) -> list[Claim]:
 
 def measured(
     claim: Claim, analysis: Analysis | None, evaluation: EvalScores | None
-) -> AuditFinding | None:
+) -> findings.AuditFinding | None:
     """A sparsity against the linear layers' (or all parameters') zeros; a pattern as far
     as prunecard measures it (heads only)."""
     q = claim.quantity
     if q not in ("linear_sparsity", "overall_sparsity", "sparsity_pattern", "size_ratio"):
         return None
     if claim.about:
-        return unchecked(
+        return findings.unchecked(
             claim, f"a row of a comparison table ({claim.about}): not stated to be this model"
         )
     if q == "size_ratio":
-        return unchecked(
+        return findings.unchecked(
             claim, "compares with a model prunecard does not read; see the internal check"
         )
     if q == "sparsity_pattern" and claim.name != "pruned heads":
-        return unchecked(
+        return findings.unchecked(
             claim, f"prunecard measures densities and heads, not {claim.name} patterns"
         )
     if analysis is None:
-        return unchecked(claim, "no weights read (--no-weights)", "weights")
+        return findings.unchecked(claim, "no weights read (--no-weights)", "weights")
     if q == "sparsity_pattern":
         removed = analysis.heads.removed
-        return finding(
+        return findings.finding(
             claim,
             "weights",
             f"{removed} of {analysis.heads.total} heads removed",
             "pruned heads: at least one attention head must be removed",
-            OK if removed else MISMATCH,
+            findings.OK if removed else findings.MISMATCH,
             measured_value=float(removed),
         )
     part = analysis.linear if q == "linear_sparsity" else analysis.overall
@@ -254,10 +244,10 @@ def measured(
         )
         + "; the measurement rounded to the printed decimals must equal it"
     )
-    return compare(claim, "weights", 100 * (1 - part.density), 3, rule=rule)
+    return findings.compare(claim, "weights", 100 * (1 - part.density), 3, rule=rule)
 
 
-def internal(partners: Partners) -> list[AuditFinding]:
+def internal(partners: findings.Partners) -> list[findings.AuditFinding]:
     """A sparsity and a density of the same weights add up to 100%."""
     out = []
     for sparsity_q, density_q in (
@@ -277,6 +267,9 @@ def internal(partners: Partners) -> list[AuditFinding]:
                 f"sparsity = 100% - density {density.printed} (line {density.line}), within "
                 "the rounding slack of both printed figures"
             )
-            slack, shown = half(claim) + half(density), f"{expected:.{claim.decimals}f}%"
-            out.append(within_slack(claim, "internal", expected, slack, rule, shown))
+            slack, shown = (
+                findings.half(claim) + findings.half(density),
+                f"{expected:.{claim.decimals}f}%",
+            )
+            out.append(findings.within_slack(claim, "internal", expected, slack, rule, shown))
     return out
