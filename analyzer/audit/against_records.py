@@ -211,14 +211,7 @@ def retimed(claim: Claim, bench: Bench) -> findings.AuditFinding:
         f"{bench.device})"
     )
     shown = f"{best.speedup:.2f}x (batch {best.batch}, seq {best.seq})"
-    return findings.finding(
-        claim,
-        "re-timed",
-        shown,
-        rule,
-        findings.OK if ok else findings.MISMATCH,
-        measured_value=best.speedup,
-    )
+    return findings.judged(claim, "re-timed", shown, rule, ok, best.speedup)
 
 
 def variation_vs_eval(

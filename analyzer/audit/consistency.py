@@ -173,14 +173,7 @@ def _ratio_check(claim: Claim, top: Claim, bottom: Claim, factor: float, rule: s
     ok = lo <= c_hi + 1e-9 and hi >= c_lo - 1e-9
     expected = factor * top.value / bottom.value
     shown = f"{expected:.{claim.decimals + 1}f}{claim.unit} ({lo:.4g} to {hi:.4g})"
-    return findings.finding(
-        claim,
-        "internal",
-        shown,
-        rule,
-        findings.OK if ok else findings.MISMATCH,
-        measured_value=expected,
-    )
+    return findings.judged(claim, "internal", shown, rule, ok, expected)
 
 
 def _speed_rows(
@@ -239,16 +232,7 @@ def _agreement(claims: tuple[Claim, ...]) -> list[findings.AuditFinding]:
             shown = f"{anchor.printed} (line {anchor.line}, {anchor.source})"
             if claim.file:
                 rule = f"{claim.file} must state the card's figure; " + rule
-            out.append(
-                findings.finding(
-                    claim,
-                    "internal",
-                    shown,
-                    rule,
-                    findings.OK if ok else findings.MISMATCH,
-                    measured_value=anchor.value,
-                )
-            )
+            out.append(findings.judged(claim, "internal", shown, rule, ok, anchor.value))
     return out
 
 
@@ -304,14 +288,5 @@ def _json_block(claims: tuple[Claim, ...]) -> list[findings.AuditFinding]:
             "total, to 1e-6"
         )
         ok = claim.value is not None and abs(claim.value - mean) <= 1e-6
-        out.append(
-            findings.finding(
-                claim,
-                "internal",
-                f"{mean:.6f}",
-                rule,
-                findings.OK if ok else findings.MISMATCH,
-                measured_value=mean,
-            )
-        )
+        out.append(findings.judged(claim, "internal", f"{mean:.6f}", rule, ok, mean))
     return out

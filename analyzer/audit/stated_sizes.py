@@ -82,16 +82,7 @@ def _params_vs_size(partners: findings.Partners) -> list[findings.AuditFinding]:
             f"{PARAMS_TOLERANCE:.0%} of one (buffers and file headers)"
         )
         shown = f"{low / 1e6:.1f}M-{high / 1e6:.1f}M ({dtype} in {size.printed})"
-        out.append(
-            findings.finding(
-                claim,
-                "internal",
-                shown,
-                rule,
-                findings.OK if ok else findings.MISMATCH,
-                measured_value=high,
-            )
-        )
+        out.append(findings.judged(claim, "internal", shown, rule, ok, high))
     return out
 
 
