@@ -93,21 +93,16 @@ _RATIO = re.compile(
 _SIZE = {"smaller": "size_ratio", "compression": "size_ratio"}
 
 
-def _claim(
-    quantity: str,
-    m: re.Match[str],
-    text: str,
-    line: int,
-    section: str,
-    source: str,
-    unit: str = "",
-    about: str = "",
-) -> Claim:
-    value, decimals = _number(text)
-    return Claim(quantity, m.group(0), line, section, source, value, decimals, unit, about=about)
-
-
 def _read(plain: str, line: int, section: str, source: str, about: str = "") -> list[Claim]:
+    def figure(quantity: str, m: re.Match[str], text: str, unit: str = "") -> Claim:
+        value, decimals = _number(text)
+        return Claim(
+            quantity, m.group(0), line, section, source, value, decimals, unit, about=about
+        )
+
+    def layout(m: re.Match[str], name: str) -> Claim:
+        return Claim("sparsity_pattern", m.group(0), line, section, source, name=name, about=about)
+
     out: list[Claim] = []
     for pattern, quantity, reading in PATTERNS:
         for m in pattern.finditer(plain):
@@ -117,26 +112,14 @@ def _read(plain: str, line: int, section: str, source: str, about: str = "") -> 
                 text = f"{100 * value:.{max(0, decimals - 2)}f}"
             overall = quantity == "linear_sparsity" and (m.lastindex or 0) >= 2 and m.group(2)
             which = "overall_sparsity" if overall else quantity
-            out.append(_claim(which, m, text, line, section, source, "%", about))
+            out.append(figure(which, m, text, "%"))
     for m in _NM.finditer(plain):
         n, total = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
-        out.append(
-            Claim(
-                "sparsity_pattern",
-                m.group(0),
-                line,
-                section,
-                source,
-                name=f"{n}:{total}",
-                about=about,
-            )
-        )
+        out.append(layout(m, f"{n}:{total}"))
     for m in _BLOCK.finditer(plain):
         rows = m.group(1) or m.group(3)
         name = f"{rows}x{m.group(2) or m.group(4)} block" if rows else f"{m.group(5)}-block"
-        out.append(
-            Claim("sparsity_pattern", m.group(0), line, section, source, name=name, about=about)
-        )
+        out.append(layout(m, name))
     heads = sorted(
         (m for pattern in _HEADS for m in pattern.finditer(plain)), key=lambda m: m.start()
     )
@@ -145,30 +128,18 @@ def _read(plain: str, line: int, section: str, source: str, about: str = "") -> 
         if m.start() < end:
             continue  # "12 of 144 heads are pruned" also matches "144 heads are pruned"
         end = m.end()
-        out.append(_claim("heads_removed", m, m.group(1), line, section, source, about=about))
+        out.append(figure("heads_removed", m, m.group(1)))
         if m.re is _HEADS[0]:
-            out.append(_claim("heads_total", m, m.group(2), line, section, source, about=about))
+            out.append(figure("heads_total", m, m.group(2)))
             if m.group(3):
-                out.append(
-                    _claim("heads_removed_pct", m, m.group(3), line, section, source, "%", about)
-                )
+                out.append(figure("heads_removed_pct", m, m.group(3), "%"))
     if not heads:
         for m in _PRUNED_HEADS.finditer(plain):
-            out.append(
-                Claim(
-                    "sparsity_pattern",
-                    m.group(0),
-                    line,
-                    section,
-                    source,
-                    name="pruned heads",
-                    about=about,
-                )
-            )
+            out.append(layout(m, "pruned heads"))
     for m in _RATIO.finditer(plain):
         kind = (m.group(2) or "speedup").lower()
         quantity = _SIZE.get(kind, "speedup")
-        out.append(_claim(quantity, m, m.group(1) or m.group(3), line, section, source, "x", about))
+        out.append(figure(quantity, m, m.group(1) or m.group(3), "x"))
     return out
 
 
