@@ -251,12 +251,12 @@ def _datasets(partners: findings.Partners) -> list[findings.AuditFinding]:
     named = partners.named("dataset")
     rule = "dataset names compared as Hub ids (SQuAD 2.0 = SQuAD v2 = squad_v2)"
     return [
-        findings.finding(
+        findings.judged(
             c,
             "internal",
             f"{anchor.name} ({anchor.text}, line {anchor.line})",
             rule,
-            findings.OK if c.name == anchor.name else findings.MISMATCH,
+            c.name == anchor.name,
         )
         for c in named
         if c is not anchor

@@ -150,7 +150,7 @@ def judged(
     measured: str,
     rule: str,
     ok: bool,
-    measured_value: float | None,
+    measured_value: float | None = None,
     reason: str = "",
 ) -> AuditFinding:
     """The finding of a rule that holds or not: ok, else a mismatch."""

@@ -197,13 +197,13 @@ def measured(
         return findings.unchecked(claim, "no weights read (--no-weights)", "weights")
     if q == "sparsity_pattern":
         removed = analysis.heads.removed
-        return findings.finding(
+        return findings.judged(
             claim,
             "weights",
             f"{removed} of {analysis.heads.total} heads removed",
             "pruned heads: at least one attention head must be removed",
-            findings.OK if removed else findings.MISMATCH,
-            measured_value=float(removed),
+            bool(removed),
+            float(removed),
         )
     part = analysis.linear if q == "linear_sparsity" else analysis.overall
     rule = (
