@@ -34,7 +34,7 @@ from analyzer.records import (
 )
 
 if TYPE_CHECKING:
-    from analyzer.audit.checks import AuditReport
+    from analyzer.audit.findings import AuditReport
 
 __all__ = [
     "ReportOptions",

@@ -16,8 +16,9 @@ from conftest import NN_PRUNING_CARDS as CARDS
 from conftest import SEED_CARD as SEED
 
 from analyzer import analyze
-from analyzer.audit.checks import AuditReport, audit, audit_claims
+from analyzer.audit.checks import audit, audit_claims
 from analyzer.audit.claims import read_card
+from analyzer.audit.findings import AuditReport
 from analyzer.cli.main import main
 from analyzer.pipeline import audit_checkpoint
 from analyzer.records import (

@@ -7,19 +7,8 @@ import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from analyzer.audit import findings
 from analyzer.audit.claims import Claim
-from analyzer.audit.findings import (
-    MISMATCH,
-    OK,
-    AuditFinding,
-    Partners,
-    compare,
-    finding,
-    half,
-    rounding_rule,
-    unchecked,
-    within_slack,
-)
 from analyzer.errors import InputError
 from analyzer.publish.card import fixed
 from analyzer.records import (
@@ -131,26 +120,28 @@ def _shape(claim: Claim, bench: Bench) -> BenchShape | None:
     )
 
 
-def packed_size(claim: Claim, bench: Bench | None) -> AuditFinding:
+def packed_size(claim: Claim, bench: Bench | None) -> findings.AuditFinding:
     if bench is None or not bench.packed_bytes:
-        return unchecked(claim, "no bench record with a packed size given (--bench)", "bench")
+        return findings.unchecked(
+            claim, "no bench record with a packed size given (--bench)", "bench"
+        )
     size = bench.packed_bytes
-    found = compare(claim, "bench", size / 1e6, 1)
+    found = findings.compare(claim, "bench", size / 1e6, 1)
     return replace(
         found,
         measured=f"{size / 1e6:.1f} MB ({size:,} bytes)",
-        rule=rounding_rule(claim) + "; MB = 10^6 bytes",
+        rule=findings.rounding_rule(claim) + "; MB = 10^6 bytes",
         measured_value=float(size),
     )
 
 
-def flop_bound(claim: Claim, bench: Bench | None) -> AuditFinding:
+def flop_bound(claim: Claim, bench: Bench | None) -> findings.AuditFinding:
     shape = _shape(claim, bench) if bench is not None else None
     if shape is None:
-        return unchecked(
+        return findings.unchecked(
             claim, f"no bench record with {claim.about or 'this shape'} given (--bench)", "bench"
         )
-    return compare(claim, "bench", shape.flop_bound, 3)
+    return findings.compare(claim, "bench", shape.flop_bound, 3)
 
 
 SHAPE_FIGURES = {  # speed-table columns: record field and its factor to the printed unit
@@ -163,26 +154,28 @@ SHAPE_FIGURES = {  # speed-table columns: record field and its factor to the pri
 _EXACT = "the bench record the card was rendered from: {}"
 
 
-def from_bench(claim: Claim, bench: Bench | None) -> AuditFinding:
+def from_bench(claim: Claim, bench: Bench | None) -> findings.AuditFinding:
     """A speed-table figure against the record's value for its shape, exactly as printed."""
     shape = _shape(claim, bench) if bench is not None else None
     if shape is None:
-        return unchecked(
+        return findings.unchecked(
             claim, f"no bench record with {claim.about or 'this shape'} given (--bench)", "bench"
         )
     field, factor = SHAPE_FIGURES[claim.quantity]
     value = factor * getattr(shape, field)
-    return compare(claim, "bench", value, claim.decimals, rule=_EXACT.format(rounding_rule(claim)))
+    return findings.compare(
+        claim, "bench", value, claim.decimals, rule=_EXACT.format(findings.rounding_rule(claim))
+    )
 
 
-def speedup(claim: Claim, bench: Bench | None) -> AuditFinding:
+def speedup(claim: Claim, bench: Bench | None) -> findings.AuditFinding:
     """Against the record the card was rendered from: exact as printed, no tolerance."""
     if bench is None:
-        return unchecked(claim, "no bench record given (--bench)", "bench")
+        return findings.unchecked(claim, "no bench record given (--bench)", "bench")
     assert claim.value is not None
     named = _shape(claim, bench)
     if claim.about.startswith("batch ") and named is None:
-        return unchecked(claim, f"the bench record has no {claim.about} shape", "bench")
+        return findings.unchecked(claim, f"the bench record has no {claim.about} shape", "bench")
     shapes = (named,) if named is not None else bench.shapes
     printed = fixed(claim.value, claim.decimals)
     best = next(
@@ -190,23 +183,25 @@ def speedup(claim: Claim, bench: Bench | None) -> AuditFinding:
         min(shapes, key=lambda s: abs(s.speedup - claim.value)),
     )
     which = "its shape" if named is not None else f"one of its {len(shapes)} shape(s)"
-    found = compare(
+    found = findings.compare(
         claim,
         "bench",
         best.speedup,
         claim.decimals,
-        rule=_EXACT.format(f"the speedup of {which}, " + rounding_rule(claim)),
+        rule=_EXACT.format(f"the speedup of {which}, " + findings.rounding_rule(claim)),
     )
     return replace(found, measured=f"{found.measured} (batch {best.batch}, seq {best.seq})")
 
 
-def retimed(claim: Claim, bench: Bench) -> AuditFinding:
+def retimed(claim: Claim, bench: Bench) -> findings.AuditFinding:
     """Against a fresh re-measurement (`audit --rebench`): timings vary between runs and
     machines, so only here a speedup holds within SPEEDUP_TOLERANCE."""
     assert claim.value is not None
     named = _shape(claim, bench)
     if claim.about.startswith("batch ") and named is None:
-        return unchecked(claim, f"the re-measurement has no {claim.about} shape", "re-timed")
+        return findings.unchecked(
+            claim, f"the re-measurement has no {claim.about} shape", "re-timed"
+        )
     best = named or min(bench.shapes, key=lambda s: abs(s.speedup - claim.value))
     ok = abs(best.speedup - claim.value) <= SPEEDUP_TOLERANCE * best.speedup
     rule = (
@@ -216,26 +211,26 @@ def retimed(claim: Claim, bench: Bench) -> AuditFinding:
         f"{bench.device})"
     )
     shown = f"{best.speedup:.2f}x (batch {best.batch}, seq {best.seq})"
-    return finding(
-        claim, "re-timed", shown, rule, OK if ok else MISMATCH, measured_value=best.speedup
-    )
+    return findings.judged(claim, "re-timed", shown, rule, ok, best.speedup)
 
 
 def variation_vs_eval(
-    claim: Claim, partners: Partners, evaluation: EvalScores | None
-) -> AuditFinding:
+    claim: Claim, partners: findings.Partners, evaluation: EvalScores | None
+) -> findings.AuditFinding:
     metric = claim.quantity.removesuffix("_variation")
     reference = partners.of(claim, f"{metric}_reference")
     if evaluation is None or metric not in evaluation.values:
-        return unchecked(
+        return findings.unchecked(
             claim, f"no evaluation {metric} given (--eval); see the internal check", "evaluation"
         )
     if reference is None or reference.value is None:
-        return unchecked(claim, "no reference figure beside it", "evaluation")
+        return findings.unchecked(claim, "no reference figure beside it", "evaluation")
     measured = evaluation.values[metric] - reference.value
     rule = (
         f"measured {metric} minus the printed reference {reference.printed}, "
         "within the rounding slack of both printed figures"
     )
     shown = f"{measured:+.{max(2, claim.decimals)}f}"
-    return within_slack(claim, "evaluation", measured, half(claim) + half(reference), rule, shown)
+    return findings.within_slack(
+        claim, "evaluation", measured, findings.half(claim) + findings.half(reference), rule, shown
+    )

@@ -16,11 +16,8 @@ from analyzer.audit import against_records, against_weights, consistency, famili
 from analyzer.audit.against_records import EvalScores, load_bench, load_eval
 from analyzer.audit.claims import CardClaims, Claim, read_card
 from analyzer.audit.findings import (
-    AUDIT_SCHEMA,
     MISMATCH,
     OK,
-    UNCHECKED,
-    WARNING,
     AuditFinding,
     AuditReport,
     Partners,
@@ -35,13 +32,6 @@ from analyzer.audit.render import audit_markdown, format_audit
 from analyzer.records import Analysis, Bench
 
 __all__ = [
-    "AUDIT_SCHEMA",
-    "MISMATCH",
-    "OK",
-    "UNCHECKED",
-    "WARNING",
-    "AuditFinding",
-    "AuditReport",
     "EvalScores",
     "audit",
     "audit_claims",

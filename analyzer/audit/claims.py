@@ -698,43 +698,32 @@ def _dataset_row(n: int, cells: list[str], col: dict[str, int | None], section: 
     return out
 
 
+# a summary value's format: its pattern and the unit of each number it holds
+_PCT_OF = (rf"{_NUM}% \({_NUM} of {_NUM}\)", ("%", "", ""))  # "12.96% (1,234 of 5,678)"
+_OF_PCT = (rf"{_NUM} of {_NUM} \({_NUM}%\)", ("", "", "%"))  # "12 of 144 (8.3%)"
+_MB = (rf"{_NUM} MB", ("MB",))
+_BARE = (rf"{_NUM}\b", ("",))
 _SUMMARY = (
-    (
-        r"^linear layers",
-        rf"{_NUM}% \({_NUM} of {_NUM}\)",
-        (("linear_density", "%"), ("linear_nnz", ""), ("linear_dense", "")),
-    ),
-    (
-        r"^all parameters",
-        rf"{_NUM}% \({_NUM} of {_NUM}\)",
-        (("overall_density", "%"), ("params_nonzero", ""), ("params_dense", "")),
-    ),
-    (
-        r"^attention heads removed",
-        rf"{_NUM} of {_NUM} \({_NUM}%\)",
-        (("heads_removed", ""), ("heads_total", ""), ("heads_removed_pct", "%")),
-    ),
-    (
-        r"^ffn units kept",
-        rf"{_NUM} of {_NUM} \({_NUM}%\)",
-        (("ffn_units_kept", ""), ("ffn_units_total", ""), ("ffn_units_kept_pct", "%")),
-    ),
+    (r"^linear layers", _PCT_OF, ("linear_density", "linear_nnz", "linear_dense")),
+    (r"^all parameters", _PCT_OF, ("overall_density", "params_nonzero", "params_dense")),
+    (r"^attention heads removed", _OF_PCT, ("heads_removed", "heads_total", "heads_removed_pct")),
+    (r"^ffn units kept", _OF_PCT, ("ffn_units_kept", "ffn_units_total", "ffn_units_kept_pct")),
     (
         r"^parameters: dense / stored / packed",
-        rf"{_NUM} / {_NUM} / {_NUM}",
-        (("params_dense", ""), ("params_stored", ""), ("params_packed", "")),
+        (rf"{_NUM} / {_NUM} / {_NUM}", ("", "", "")),
+        ("params_dense", "params_stored", "params_packed"),
     ),
-    (r"^weight files: as stored", rf"{_NUM} MB", (("file_size", "MB"),)),
-    (r"^weight files: packed", rf"{_NUM} MB", (("packed_file_size", "MB"),)),
-    (r"^speedup", rf"{_NUM}x \(FLOP bound {_NUM}x\)", (("speedup", "x"), ("flop_bound", "x"))),
-    (r"exact match \(", rf"{_NUM}\b", (("exact", ""),)),
-    (r"\bf1 \(", rf"{_NUM}\b", (("f1", ""),)),
+    (r"^weight files: as stored", _MB, ("file_size",)),
+    (r"^weight files: packed", _MB, ("packed_file_size",)),
+    (r"^speedup", (rf"{_NUM}x \(FLOP bound {_NUM}x\)", ("x", "x")), ("speedup", "flop_bound")),
+    (r"exact match \(", _BARE, ("exact",)),
+    (r"\bf1 \(", _BARE, ("f1",)),
 )
 
 
 _SUMMARY_PATTERNS = tuple(
-    (re.compile(label, re.I), re.compile(value), quantities)
-    for label, value, quantities in _SUMMARY
+    (re.compile(label, re.I), re.compile(value), tuple(zip(quantities, units, strict=True)))
+    for label, (value, units), quantities in _SUMMARY
 )
 
 

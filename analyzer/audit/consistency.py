@@ -6,19 +6,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from analyzer.audit import findings
 from analyzer.audit.claims import Claim, scale
-from analyzer.audit.findings import (
-    COUNTS,
-    MISMATCH,
-    OK,
-    AuditFinding,
-    Partners,
-    compare,
-    finding,
-    half,
-    rounding_rule,
-    within_slack,
-)
 
 __all__ = ["declared_dataset", "internal"]
 
@@ -43,7 +32,7 @@ _AGREEING = {
 }
 
 
-def internal(claims: tuple[Claim, ...], partners: Partners) -> list[AuditFinding]:
+def internal(claims: tuple[Claim, ...], partners: findings.Partners) -> list[findings.AuditFinding]:
     return [
         *_ranges(claims, partners),
         *_variations(claims, partners),
@@ -80,7 +69,11 @@ def _range_rule(claim: Claim) -> str | None:
         return "an exact-match or F1 score is a percentage between 0 and 100"
     if q in _POSITIVE:
         return "a speedup or FLOP bound is a ratio above 0"
-    if q in COUNTS or q.startswith(("params_", "layer_")) or q.endswith(("_size", "_samples")):
+    if (
+        q in findings.COUNTS
+        or q.startswith(("params_", "layer_"))
+        or q.endswith(("_size", "_samples"))
+    ):
         return "a count or size is not negative"
     return None
 
@@ -94,7 +87,7 @@ def _in_range(claim: Claim) -> bool:
     return claim.value >= 0
 
 
-def _ranges(claims: tuple[Claim, ...], partners: Partners) -> list[AuditFinding]:
+def _ranges(claims: tuple[Claim, ...], partners: findings.Partners) -> list[findings.AuditFinding]:
     """Figures no model can have (no measurement needed): a density over 100%, an F1 of -5,
     999 of 384 heads removed. Only claims out of range get a finding."""
     out = []
@@ -102,7 +95,7 @@ def _ranges(claims: tuple[Claim, ...], partners: Partners) -> list[AuditFinding]
         if claim.value is None or (rule := _range_rule(claim)) is None:
             continue
         if not _in_range(claim):
-            out.append(finding(claim, "range", "", rule, MISMATCH))
+            out.append(findings.finding(claim, "range", "", rule, findings.MISMATCH))
     for part_q, whole_q in _AT_MOST:
         for claim in partners.named(part_q):
             whole = partners.of(claim, whole_q)
@@ -110,11 +103,13 @@ def _ranges(claims: tuple[Claim, ...], partners: Partners) -> list[AuditFinding]
                 continue
             if claim.value > whole.value:
                 rule = f"{part_q} cannot exceed {whole_q} printed beside it ({whole.printed})"
-                out.append(finding(claim, "range", whole.printed, rule, MISMATCH))
+                out.append(findings.finding(claim, "range", whole.printed, rule, findings.MISMATCH))
     return out
 
 
-def _variations(claims: tuple[Claim, ...], partners: Partners) -> list[AuditFinding]:
+def _variations(
+    claims: tuple[Claim, ...], partners: findings.Partners
+) -> list[findings.AuditFinding]:
     """A variation must equal value minus reference, as printed beside it."""
     out = []
     for claim in claims:
@@ -127,17 +122,17 @@ def _variations(claims: tuple[Claim, ...], partners: Partners) -> list[AuditFind
             continue
         assert value.value is not None and reference.value is not None
         expected = value.value - reference.value
-        slack = half(claim) + half(value) + half(reference)
+        slack = findings.half(claim) + findings.half(value) + findings.half(reference)
         rule = (
             f"variation = value - reference = {value.printed} - {reference.printed}, within "
             "the rounding slack of the three printed figures"
         )
         shown = f"{expected:+.{claim.decimals}f}"
-        out.append(within_slack(claim, "internal", expected, slack, rule, shown))
+        out.append(findings.within_slack(claim, "internal", expected, slack, rule, shown))
     return out
 
 
-def _percentages(partners: Partners) -> list[AuditFinding]:
+def _percentages(partners: findings.Partners) -> list[findings.AuditFinding]:
     """A percentage printed beside its count and total must be count / total: heads and
     units, and a density beside its non-zero and total counts ("97.0% (N of M)")."""
     out = []
@@ -153,8 +148,10 @@ def _percentages(partners: Partners) -> list[AuditFinding]:
                 continue
             assert count.value is not None
             expected = 100 * count.value / total.value
-            rule = f"percentage = {count.printed} / {total.printed}; " + rounding_rule(claim)
-            found = compare(claim, "internal", expected, 3, rule=rule)
+            rule = f"percentage = {count.printed} / {total.printed}; " + findings.rounding_rule(
+                claim
+            )
+            found = findings.compare(claim, "internal", expected, 3, rule=rule)
             out.append(found)
     return out
 
@@ -162,7 +159,7 @@ def _percentages(partners: Partners) -> list[AuditFinding]:
 def _bounds(claim: Claim) -> tuple[float, float]:
     """The values a printed figure can stand for: within half a unit of its last place."""
     assert claim.value is not None
-    return claim.value - half(claim), claim.value + half(claim)
+    return claim.value - findings.half(claim), claim.value + findings.half(claim)
 
 
 def _ratio_check(claim: Claim, top: Claim, bottom: Claim, factor: float, rule: str):
@@ -176,10 +173,12 @@ def _ratio_check(claim: Claim, top: Claim, bottom: Claim, factor: float, rule: s
     ok = lo <= c_hi + 1e-9 and hi >= c_lo - 1e-9
     expected = factor * top.value / bottom.value
     shown = f"{expected:.{claim.decimals + 1}f}{claim.unit} ({lo:.4g} to {hi:.4g})"
-    return finding(claim, "internal", shown, rule, OK if ok else MISMATCH, measured_value=expected)
+    return findings.judged(claim, "internal", shown, rule, ok, expected)
 
 
-def _speed_rows(claims: tuple[Claim, ...], partners: Partners) -> list[AuditFinding]:
+def _speed_rows(
+    claims: tuple[Claim, ...], partners: findings.Partners
+) -> list[findings.AuditFinding]:
     """Within each row of the speed table: speedup = dense / packed time, share of bound =
     speedup / FLOP bound, each to the precision the row prints."""
     out = []
@@ -205,7 +204,7 @@ def _speed_rows(claims: tuple[Claim, ...], partners: Partners) -> list[AuditFind
     return [f for f in out if f is not None]
 
 
-def _agreement(claims: tuple[Claim, ...]) -> list[AuditFinding]:
+def _agreement(claims: tuple[Claim, ...]) -> list[findings.AuditFinding]:
     """The same figure stated twice (prose, table, JSON, model id) must agree."""
     groups: dict[str, list[Claim]] = defaultdict(list)
     for claim in claims:
@@ -216,13 +215,15 @@ def _agreement(claims: tuple[Claim, ...]) -> list[AuditFinding]:
     out = []
     for group in groups.values():
         # the card's own most precise figure; a score file beside the card is never the anchor
-        anchor = min(group, key=lambda c: (bool(c.file), half(c), c.source == "model id", c.line))
+        anchor = min(
+            group, key=lambda c: (bool(c.file), findings.half(c), c.source == "model id", c.line)
+        )
         for claim in group:
             if claim is anchor:
                 continue
             assert claim.value is not None and anchor.value is not None
             a, b = claim.value * scale(claim), anchor.value * scale(anchor)
-            slack = half(claim) + half(anchor)
+            slack = findings.half(claim) + findings.half(anchor)
             ok = abs(a - b) <= slack + 1e-9 * max(1.0, abs(b))
             rule = (
                 "the same figure printed twice: the ranges their roundings allow must "
@@ -231,27 +232,18 @@ def _agreement(claims: tuple[Claim, ...]) -> list[AuditFinding]:
             shown = f"{anchor.printed} (line {anchor.line}, {anchor.source})"
             if claim.file:
                 rule = f"{claim.file} must state the card's figure; " + rule
-            out.append(
-                finding(
-                    claim,
-                    "internal",
-                    shown,
-                    rule,
-                    OK if ok else MISMATCH,
-                    measured_value=anchor.value,
-                )
-            )
+            out.append(findings.judged(claim, "internal", shown, rule, ok, anchor.value))
     return out
 
 
-def declared_dataset(partners: Partners) -> Claim | None:
+def declared_dataset(partners: findings.Partners) -> Claim | None:
     """The card's dataset: its metadata `datasets`, else the first one it names."""
     named = partners.named("dataset")
     declared = (c for c in named if c.source == "metadata" and c.text.startswith("datasets"))
     return next(declared, named[0] if named else None)
 
 
-def _datasets(partners: Partners) -> list[AuditFinding]:
+def _datasets(partners: findings.Partners) -> list[findings.AuditFinding]:
     """Every dataset named in headings, prose and tables must be the metadata's."""
     anchor = declared_dataset(partners)
     if anchor is None:
@@ -259,19 +251,19 @@ def _datasets(partners: Partners) -> list[AuditFinding]:
     named = partners.named("dataset")
     rule = "dataset names compared as Hub ids (SQuAD 2.0 = SQuAD v2 = squad_v2)"
     return [
-        finding(
+        findings.judged(
             c,
             "internal",
             f"{anchor.name} ({anchor.text}, line {anchor.line})",
             rule,
-            OK if c.name == anchor.name else MISMATCH,
+            c.name == anchor.name,
         )
         for c in named
         if c is not anchor
     ]
 
 
-def _json_block(claims: tuple[Claim, ...]) -> list[AuditFinding]:
+def _json_block(claims: tuple[Claim, ...]) -> list[findings.AuditFinding]:
     """The official script's totals: total = HasAns + NoAns, overall = weighted mean."""
     js = {c.quantity: c for c in claims if c.source == "metrics JSON" and c.value is not None}
     has, no = js.get("HasAns_total"), js.get("NoAns_total")
@@ -281,7 +273,9 @@ def _json_block(claims: tuple[Claim, ...]) -> list[AuditFinding]:
     total = has.value + no.value
     if (claim := js.get("eval_questions")) is not None:
         out.append(
-            compare(claim, "internal", total, 0, rule="total = HasAns_total + NoAns_total, exactly")
+            findings.compare(
+                claim, "internal", total, 0, rule="total = HasAns_total + NoAns_total, exactly"
+            )
         )
     for metric in ("exact", "f1"):
         claim, h, n = js.get(metric), js.get(f"HasAns_{metric}"), js.get(f"NoAns_{metric}")
@@ -294,9 +288,5 @@ def _json_block(claims: tuple[Claim, ...]) -> list[AuditFinding]:
             "total, to 1e-6"
         )
         ok = claim.value is not None and abs(claim.value - mean) <= 1e-6
-        out.append(
-            finding(
-                claim, "internal", f"{mean:.6f}", rule, OK if ok else MISMATCH, measured_value=mean
-            )
-        )
+        out.append(findings.judged(claim, "internal", f"{mean:.6f}", rule, ok, mean))
     return out

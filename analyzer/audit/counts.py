@@ -15,19 +15,9 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from analyzer.audit import findings
 from analyzer.audit.claims import Claim, _number, scale
 from analyzer.audit.consistency import declared_dataset
-from analyzer.audit.findings import (
-    MISMATCH,
-    OK,
-    WARNING,
-    AuditFinding,
-    Partners,
-    compare,
-    finding,
-    half,
-    unchecked,
-)
 
 if TYPE_CHECKING:
     from analyzer.audit.against_records import EvalScores
@@ -117,19 +107,19 @@ def code_block(block: list[str], first_line: int, section: str) -> list[Claim]:
 
 def measured(
     claim: Claim, analysis: Analysis | None, evaluation: EvalScores | None
-) -> AuditFinding | None:
+) -> findings.AuditFinding | None:
     if claim.quantity in ("max_seq_length", "doc_stride"):
-        return unchecked(claim, "a preprocessing setting, not measured")
+        return findings.unchecked(claim, "a preprocessing setting, not measured")
     if claim.quantity.endswith("_windows"):
-        return unchecked(
+        return findings.unchecked(
             claim,
             "tokenized windows: their number depends on the tokenizer, max_seq_length and "
             "doc_stride; see the count check",
         )
     if claim.quantity == "eval_examples":
         if evaluation is None or "eval_questions" not in evaluation.values:
-            return unchecked(claim, "no evaluation given (--eval)", "evaluation")
-        return compare(
+            return findings.unchecked(claim, "no evaluation given (--eval)", "evaluation")
+        return findings.compare(
             claim,
             "evaluation",
             evaluation.values["eval_questions"],
@@ -139,12 +129,12 @@ def measured(
     return None
 
 
-def _setting(partners: Partners, quantity: str) -> str:
+def _setting(partners: findings.Partners, quantity: str) -> str:
     found = partners.first(quantity)
     return f"{found.value:g}" if found is not None and found.value is not None else "not stated"
 
 
-def internal(partners: Partners) -> list[AuditFinding]:
+def internal(partners: findings.Partners) -> list[findings.AuditFinding]:
     """Each count against the known split sizes, and against the card's dataset."""
     declared = declared_dataset(partners)
     dataset = declared.name if declared is not None else ""
@@ -161,36 +151,36 @@ def internal(partners: Partners) -> list[AuditFinding]:
             continue
         split, kind = _KIND[claim.quantity]
         count = claim.value * scale(claim)
-        slack = half(claim)
+        slack = findings.half(claim)
         same = [s for s in KNOWN_SIZES if s.split == split and abs(s.count - count) <= slack]
         candidates = [s for s in KNOWN_SIZES if s.split == split]
         could = "; ".join(s.label for s in candidates)
         match = next(iter(same), None)
         if match is None:
-            verdict = WARNING
+            verdict = findings.WARNING
             shown = "no known split size"
             reason = (
                 f"matches no known {split} split size; it could be: {could}; or tokenized "
                 f"windows (at least as many as the questions; {windows}), or a subset"
             )
         elif dataset in ("squad", "squad_v2") and match.dataset != dataset:
-            verdict, shown = MISMATCH, match.label
+            verdict, shown = findings.MISMATCH, match.label
             reason = f"the card's dataset is {dataset}, but this count is {match.label}"
         elif kind == "windows" and match.kind == "windows":
-            verdict, shown = WARNING, match.label
+            verdict, shown = findings.WARNING, match.label
             reason = (
                 f"counts tokenized windows, not questions: {match.label}; the split has "
                 f"{_questions(match):,} questions ({windows})"
             )
         elif kind != "windows" and match.kind == "windows":
-            verdict, shown = WARNING, match.label
+            verdict, shown = findings.WARNING, match.label
             reason = f"a count of tokenized windows stated as {kind}: {match.label}"
         elif kind == "samples":
-            verdict, shown = WARNING, match.label
+            verdict, shown = findings.WARNING, match.label
             reason = f"'samples' is ambiguous: this equals {match.label}"
         else:
-            verdict, shown, reason = OK, match.label, ""
-        out.append(finding(claim, "internal", shown, rule, verdict, reason, count))
+            verdict, shown, reason = findings.OK, match.label, ""
+        out.append(findings.finding(claim, "internal", shown, rule, verdict, reason, count))
     return out
 
 

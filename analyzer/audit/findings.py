@@ -25,6 +25,7 @@ __all__ = [
     "finding",
     "format_finding",
     "half",
+    "judged",
     "rounding_rule",
     "unchecked",
     "with_reason",
@@ -143,6 +144,19 @@ def format_finding(line: int, text: str, problem: str, verdict: str = MISMATCH) 
     )
 
 
+def judged(
+    claim: Claim,
+    check: str,
+    measured: str,
+    rule: str,
+    ok: bool,
+    measured_value: float | None = None,
+    reason: str = "",
+) -> AuditFinding:
+    """The finding of a rule that holds or not: ok, else a mismatch."""
+    return finding(claim, check, measured, rule, OK if ok else MISMATCH, reason, measured_value)
+
+
 def half(claim: Claim) -> float:
     """Half a unit in the last printed place, in base units (the rounding slack)."""
     return 0.5 * 10.0**-claim.decimals * scale(claim)
@@ -184,15 +198,7 @@ def compare(
     text = measured_text or _fmt(
         measured / scale(claim), max(shown_decimals, claim.decimals), unit or claim.unit
     )
-    return finding(
-        claim,
-        check,
-        text,
-        rule or rounding_rule(claim, unit),
-        OK if ok else MISMATCH,
-        reason,
-        measured,
-    )
+    return judged(claim, check, text, rule or rounding_rule(claim, unit), ok, measured, reason)
 
 
 def within_slack(
@@ -203,8 +209,7 @@ def within_slack(
     assert claim.value is not None
     ok = abs(claim.value - expected) <= slack + 1e-9
     rule = f"{rule} (|difference| <= {slack:g})"
-    verdict = OK if ok else MISMATCH
-    return finding(claim, check, shown, rule, verdict, measured_value=expected)
+    return judged(claim, check, shown, rule, ok, expected)
 
 
 class Partners:

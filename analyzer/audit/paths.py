@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from analyzer.audit.checks import MISMATCH, AuditFinding
+from analyzer.audit.findings import MISMATCH, AuditFinding
 
 __all__ = ["card_paths", "local_paths"]
 

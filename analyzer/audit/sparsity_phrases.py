@@ -20,18 +20,8 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+from analyzer.audit import findings
 from analyzer.audit.claims import Claim, _number, _plain
-from analyzer.audit.findings import (
-    MISMATCH,
-    OK,
-    AuditFinding,
-    Partners,
-    compare,
-    finding,
-    half,
-    unchecked,
-    within_slack,
-)
 
 if TYPE_CHECKING:
     from analyzer.audit.against_records import EvalScores
@@ -103,21 +93,16 @@ _RATIO = re.compile(
 _SIZE = {"smaller": "size_ratio", "compression": "size_ratio"}
 
 
-def _claim(
-    quantity: str,
-    m: re.Match[str],
-    text: str,
-    line: int,
-    section: str,
-    source: str,
-    unit: str = "",
-    about: str = "",
-) -> Claim:
-    value, decimals = _number(text)
-    return Claim(quantity, m.group(0), line, section, source, value, decimals, unit, about=about)
-
-
 def _read(plain: str, line: int, section: str, source: str, about: str = "") -> list[Claim]:
+    def figure(quantity: str, m: re.Match[str], text: str, unit: str = "") -> Claim:
+        value, decimals = _number(text)
+        return Claim(
+            quantity, m.group(0), line, section, source, value, decimals, unit, about=about
+        )
+
+    def layout(m: re.Match[str], name: str) -> Claim:
+        return Claim("sparsity_pattern", m.group(0), line, section, source, name=name, about=about)
+
     out: list[Claim] = []
     for pattern, quantity, reading in PATTERNS:
         for m in pattern.finditer(plain):
@@ -127,26 +112,14 @@ def _read(plain: str, line: int, section: str, source: str, about: str = "") -> 
                 text = f"{100 * value:.{max(0, decimals - 2)}f}"
             overall = quantity == "linear_sparsity" and (m.lastindex or 0) >= 2 and m.group(2)
             which = "overall_sparsity" if overall else quantity
-            out.append(_claim(which, m, text, line, section, source, "%", about))
+            out.append(figure(which, m, text, "%"))
     for m in _NM.finditer(plain):
         n, total = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
-        out.append(
-            Claim(
-                "sparsity_pattern",
-                m.group(0),
-                line,
-                section,
-                source,
-                name=f"{n}:{total}",
-                about=about,
-            )
-        )
+        out.append(layout(m, f"{n}:{total}"))
     for m in _BLOCK.finditer(plain):
         rows = m.group(1) or m.group(3)
         name = f"{rows}x{m.group(2) or m.group(4)} block" if rows else f"{m.group(5)}-block"
-        out.append(
-            Claim("sparsity_pattern", m.group(0), line, section, source, name=name, about=about)
-        )
+        out.append(layout(m, name))
     heads = sorted(
         (m for pattern in _HEADS for m in pattern.finditer(plain)), key=lambda m: m.start()
     )
@@ -155,30 +128,18 @@ def _read(plain: str, line: int, section: str, source: str, about: str = "") -> 
         if m.start() < end:
             continue  # "12 of 144 heads are pruned" also matches "144 heads are pruned"
         end = m.end()
-        out.append(_claim("heads_removed", m, m.group(1), line, section, source, about=about))
+        out.append(figure("heads_removed", m, m.group(1)))
         if m.re is _HEADS[0]:
-            out.append(_claim("heads_total", m, m.group(2), line, section, source, about=about))
+            out.append(figure("heads_total", m, m.group(2)))
             if m.group(3):
-                out.append(
-                    _claim("heads_removed_pct", m, m.group(3), line, section, source, "%", about)
-                )
+                out.append(figure("heads_removed_pct", m, m.group(3), "%"))
     if not heads:
         for m in _PRUNED_HEADS.finditer(plain):
-            out.append(
-                Claim(
-                    "sparsity_pattern",
-                    m.group(0),
-                    line,
-                    section,
-                    source,
-                    name="pruned heads",
-                    about=about,
-                )
-            )
+            out.append(layout(m, "pruned heads"))
     for m in _RATIO.finditer(plain):
         kind = (m.group(2) or "speedup").lower()
         quantity = _SIZE.get(kind, "speedup")
-        out.append(_claim(quantity, m, m.group(1) or m.group(3), line, section, source, "x", about))
+        out.append(figure(quantity, m, m.group(1) or m.group(3), "x"))
     return out
 
 
@@ -214,35 +175,35 @@ def table(rows: list[tuple[int, list[str]]], section: str) -> list[Claim]:
 
 def measured(
     claim: Claim, analysis: Analysis | None, evaluation: EvalScores | None
-) -> AuditFinding | None:
+) -> findings.AuditFinding | None:
     """A sparsity against the linear layers' (or all parameters') zeros; a pattern as far
     as prunecard measures it (heads only)."""
     q = claim.quantity
     if q not in ("linear_sparsity", "overall_sparsity", "sparsity_pattern", "size_ratio"):
         return None
     if claim.about:
-        return unchecked(
+        return findings.unchecked(
             claim, f"a row of a comparison table ({claim.about}): not stated to be this model"
         )
     if q == "size_ratio":
-        return unchecked(
+        return findings.unchecked(
             claim, "compares with a model prunecard does not read; see the internal check"
         )
     if q == "sparsity_pattern" and claim.name != "pruned heads":
-        return unchecked(
+        return findings.unchecked(
             claim, f"prunecard measures densities and heads, not {claim.name} patterns"
         )
     if analysis is None:
-        return unchecked(claim, "no weights read (--no-weights)", "weights")
+        return findings.unchecked(claim, "no weights read (--no-weights)", "weights")
     if q == "sparsity_pattern":
         removed = analysis.heads.removed
-        return finding(
+        return findings.judged(
             claim,
             "weights",
             f"{removed} of {analysis.heads.total} heads removed",
             "pruned heads: at least one attention head must be removed",
-            OK if removed else MISMATCH,
-            measured_value=float(removed),
+            bool(removed),
+            float(removed),
         )
     part = analysis.linear if q == "linear_sparsity" else analysis.overall
     rule = (
@@ -254,10 +215,10 @@ def measured(
         )
         + "; the measurement rounded to the printed decimals must equal it"
     )
-    return compare(claim, "weights", 100 * (1 - part.density), 3, rule=rule)
+    return findings.compare(claim, "weights", 100 * (1 - part.density), 3, rule=rule)
 
 
-def internal(partners: Partners) -> list[AuditFinding]:
+def internal(partners: findings.Partners) -> list[findings.AuditFinding]:
     """A sparsity and a density of the same weights add up to 100%."""
     out = []
     for sparsity_q, density_q in (
@@ -277,6 +238,9 @@ def internal(partners: Partners) -> list[AuditFinding]:
                 f"sparsity = 100% - density {density.printed} (line {density.line}), within "
                 "the rounding slack of both printed figures"
             )
-            slack, shown = half(claim) + half(density), f"{expected:.{claim.decimals}f}%"
-            out.append(within_slack(claim, "internal", expected, slack, rule, shown))
+            slack, shown = (
+                findings.half(claim) + findings.half(density),
+                f"{expected:.{claim.decimals}f}%",
+            )
+            out.append(findings.within_slack(claim, "internal", expected, slack, rule, shown))
     return out

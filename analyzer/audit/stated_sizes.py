@@ -12,16 +12,8 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+from analyzer.audit import findings
 from analyzer.audit.claims import Claim
-from analyzer.audit.findings import (
-    MISMATCH,
-    OK,
-    AuditFinding,
-    Partners,
-    compare,
-    finding,
-    unchecked,
-)
 
 if TYPE_CHECKING:
     from analyzer.audit.against_records import EvalScores
@@ -49,17 +41,17 @@ def prose(plain: str, line: int, section: str) -> list[Claim]:
 
 def measured(
     claim: Claim, analysis: Analysis | None, evaluation: EvalScores | None
-) -> AuditFinding | None:
+) -> findings.AuditFinding | None:
     if claim.quantity == "dtype":
-        return unchecked(claim, "a label; used by the size rule")
+        return findings.unchecked(claim, "a label; used by the size rule")
     return None
 
 
-def internal(partners: Partners) -> list[AuditFinding]:
+def internal(partners: findings.Partners) -> list[findings.AuditFinding]:
     return [*_params_vs_size(partners), *_size_ratio(partners)]
 
 
-def _params_vs_size(partners: Partners) -> list[AuditFinding]:
+def _params_vs_size(partners: findings.Partners) -> list[findings.AuditFinding]:
     """The dense model's parameter count (nn_pruning's `print("X parameters: 445.0M")`)
     against the size stated for that same model ("original BERT: 1228.0MB")."""
     size = partners.first("reference_file_size")
@@ -72,7 +64,9 @@ def _params_vs_size(partners: Partners) -> list[AuditFinding]:
             continue
         if len(dtypes) > 1:
             out.append(
-                unchecked(claim, f"the card names several dtypes ({', '.join(dtypes)})", "internal")
+                findings.unchecked(
+                    claim, f"the card names several dtypes ({', '.join(dtypes)})", "internal"
+                )
             )
             continue
         dtype = dtypes[0] if dtypes else "fp32"
@@ -88,13 +82,11 @@ def _params_vs_size(partners: Partners) -> list[AuditFinding]:
             f"{PARAMS_TOLERANCE:.0%} of one (buffers and file headers)"
         )
         shown = f"{low / 1e6:.1f}M-{high / 1e6:.1f}M ({dtype} in {size.printed})"
-        out.append(
-            finding(claim, "internal", shown, rule, OK if ok else MISMATCH, measured_value=high)
-        )
+        out.append(findings.judged(claim, "internal", shown, rule, ok, high))
     return out
 
 
-def _size_ratio(partners: Partners) -> list[AuditFinding]:
+def _size_ratio(partners: findings.Partners) -> list[findings.AuditFinding]:
     """ "4x smaller" against the stated file sizes of this model and the original."""
     size, reference = partners.first("file_size"), partners.first("reference_file_size")
     if size is None or reference is None or not size.value or reference.value is None:
@@ -102,7 +94,7 @@ def _size_ratio(partners: Partners) -> list[AuditFinding]:
     ratio = reference.value / size.value
     rule = f"ratio = original size {reference.printed} / this model's {size.printed}"
     return [
-        compare(claim, "internal", ratio, 2, rule=f"{rule}, rounded as printed")
+        findings.compare(claim, "internal", ratio, 2, rule=f"{rule}, rounded as printed")
         for claim in partners.named("size_ratio")
         if claim.value is not None and not claim.about
     ]
