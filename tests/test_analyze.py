@@ -16,6 +16,7 @@ from conftest import (
 from safetensors.torch import load_file
 
 from analyzer import analyze, from_dict, load_record, to_dict
+from analyzer.cli.tables import format_analysis
 from analyzer.records import Analysis
 from analyzer.runtime.demo import minilm_path
 
@@ -208,3 +209,51 @@ def test_packed_checkpoint_with_empty_layers_reports_dense_figures(tmp_path):
     assert packed.ffn.units_kept == 6 * 1536 - 1536
     assert packed.linear.dense == LINEAR_DENSE
     assert packed.linear.packed == spec.linear_packed
+
+
+def _two_of_four(rows: int, cols: int, seed: int) -> torch.Tensor:
+    """A weight with exactly 2 zeros in every group of 4 along its input dimension."""
+    g = torch.Generator().manual_seed(seed)
+    w = torch.randn(rows, cols, generator=g).abs() + 0.1  # no accidental zeros
+    keep = torch.rand(rows, cols // 4, 4, generator=g).argsort(dim=-1) < 2
+    return w * keep.reshape(rows, cols)
+
+
+def test_a_decoder_of_an_unknown_family_counts_its_block_weights_as_linear(tmp_path):
+    """A small Llama-shaped checkpoint with 2:4 sparsity in every decoder linear weight:
+    generic mode counts the 2-D weights inside `layers.N.` and says so (never "0 of 0")."""
+    from safetensors.torch import save_file
+
+    hidden, mlp = 16, 32
+    shapes = {"self_attn.q_proj": (hidden, hidden), "self_attn.k_proj": (8, hidden),
+              "self_attn.v_proj": (8, hidden), "self_attn.o_proj": (hidden, hidden),
+              "mlp.gate_proj": (mlp, hidden), "mlp.up_proj": (mlp, hidden),
+              "mlp.down_proj": (hidden, mlp)}  # fmt: skip
+    state = {"model.embed_tokens.weight": torch.randn(50, hidden), "lm_head.weight":
+             torch.randn(50, hidden), "model.norm.weight": torch.ones(hidden)}  # fmt: skip
+    for layer in range(2):
+        state[f"model.layers.{layer}.input_layernorm.weight"] = torch.ones(hidden)
+        for i, (module, shape) in enumerate(shapes.items()):
+            state[f"model.layers.{layer}.{module}.weight"] = _two_of_four(*shape, 10 * layer + i)
+    save_file(state, str(tmp_path / "model.safetensors"))
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "llama"}))
+
+    a = analyze(tmp_path)
+    linear = [t for n, t in state.items() if ".layers." in n and t.ndim == 2]
+    assert a.family == "generic" and len(linear) == 14
+    assert a.linear.dense == sum(t.numel() for t in linear)
+    assert a.linear.nnz == sum(int(t.count_nonzero()) for t in linear) == a.linear.dense // 2
+    assert a.linear.density == 0.5
+    assert any("generic mode: the 14 2-D weights inside repeated blocks" in n for n in a.notes)
+    table = format_analysis(a)
+    assert "0 of 0" not in table and "50.0%" in table
+
+
+def test_generic_mode_without_repeated_blocks_says_linear_is_not_measured(tmp_path):
+    from safetensors.torch import save_file
+
+    save_file({"net.0.weight": torch.ones(8, 8)}, str(tmp_path / "model.safetensors"))
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "my-mlp"}))
+    table = format_analysis(analyze(tmp_path))
+    assert "0 of 0" not in table
+    assert "linear density  not measured" in table

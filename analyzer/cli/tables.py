@@ -20,12 +20,22 @@ __all__ = [
 
 def format_analysis(a: Analysis) -> str:
     """Totals, then one row per encoder layer."""
+    model = f"{a.model_type} ({a.family}), {a.dtype}"
+    if a.num_layers:  # generic mode reads no geometry from config.json: it says nothing
+        model += (
+            f", {a.num_layers} layers x {a.num_heads} heads, hidden {a.hidden_size}, "
+            f"FFN {a.intermediate_size}"
+        )
+    linear = "not measured (no linear layers recognised; see the notes)"
+    if a.linear.dense:
+        linear = (
+            f"{percent(a.linear.density)}  ({a.linear.nnz:,} of {a.linear.dense:,} weights "
+            f"non-zero; {a.linear.packed:,} after packing)"
+        )
     lines = [
         f"checkpoint      {a.checkpoint}",
-        f"model           {a.model_type} ({a.family}), {a.dtype}, {a.num_layers} layers x "
-        f"{a.num_heads} heads, hidden {a.hidden_size}, FFN {a.intermediate_size}",
-        f"linear density  {percent(a.linear.density)}  ({a.linear.nnz:,} of {a.linear.dense:,} "
-        f"weights non-zero; {a.linear.packed:,} after packing)",
+        f"model           {model}",
+        f"linear density  {linear}",
         f"overall density {percent(a.overall.density)}  ({a.overall.nnz:,} of "
         f"{a.overall.dense:,} parameters; {a.overall.stored:,} stored, "
         f"{a.overall.packed:,} packed)",

@@ -2,7 +2,8 @@
 
 Supported families are recognised from config.json's `model_type`; each maps its own
 module names to the roles q, k, v, o, ffn_in, ffn_out. Anything else is "generic": every
-2-D weight still gets statistics, but no heads or FFN units are inferred.
+2-D weight still gets statistics, those inside repeated blocks (`layers.N.`, `layer.N.`,
+`h.N.`, `blocks.N.`) count as linear layers, and no heads or FFN units are inferred.
 
 Legacy checkpoints (transformers 4, nn_pruning) list removed heads in `pruned_heads` and
 store smaller Q/K/V/O matrices; packed checkpoints written by prunecard also store
@@ -20,6 +21,7 @@ from typing import Any
 from analyzer.errors import CheckpointError
 
 __all__ = [
+    "GENERIC_LINEAR",
     "Family",
     "Geometry",
     "Param",
@@ -172,10 +174,18 @@ def _ffn_widths(config: dict[str, Any], config_path: Path) -> dict[int, int]:
     return dict(enumerate(widths))
 
 
+GENERIC_LINEAR = "block_linear"  # a weight inside a repeated block of an unknown family
+# the repeated blocks of the models people publish: BERT's layer.N, Llama's layers.N,
+# GPT-2's h.N, and blocks.N
+_REPEATED_BLOCK = re.compile(r"(?:^|\.)(?:layers|layer|h|blocks)\.(\d{1,6})\.")
+
+
 def classify(name: str, family: Family | None) -> Param:
     """Layer and role of a parameter name."""
     suffix = name.rsplit(".", 1)[-1]
     kind = suffix if suffix in ("weight", "bias") else "other"
+    if family is None and kind == "weight" and (block := _REPEATED_BLOCK.search(name)):
+        return Param(int(block.group(1)), GENERIC_LINEAR, kind)
     if family is not None:
         match = family.layer_pattern.match(name)
         if match:

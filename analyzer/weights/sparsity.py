@@ -28,6 +28,7 @@ from analyzer.records import (
     OverallTotals,
 )
 from analyzer.weights.architecture import (
+    GENERIC_LINEAR,
     Family,
     Geometry,
     bias_name,
@@ -92,7 +93,7 @@ def _analyze(checkpoint: Checkpoint, family: Family | None, geometry: Geometry |
 
     if not float_dtypes:
         raise CheckpointError(checkpoint.weight_files[0], "holds no floating-point weights")
-    linear = [m for m in matrices if m.role in LINEAR_ROLES]
+    linear = [m for m in matrices if m.role in (*LINEAR_ROLES, GENERIC_LINEAR)]
     layers, heads, ffn, removed_stored = _layers(checkpoint, family, geometry, summaries, linear)
     linear_dense = sum(dense_of[m.name] for m in linear) if linear else 0
     linear_nnz = sum(m.nnz for m in linear)
@@ -136,7 +137,7 @@ def _analyze(checkpoint: Checkpoint, family: Family | None, geometry: Geometry |
         architectures=tuple(str(a) for a in config.get("architectures") or ()),
         buffers=checkpoint.buffers,
         tied=checkpoint.tied,
-        notes=_dtype_notes(config, float_dtypes),
+        notes=_dtype_notes(config, float_dtypes) + _generic_notes(family, linear),
     )
 
 
@@ -368,3 +369,15 @@ def _layers(
     )
     ffn = FfnTotals(units_total=g.num_layers * g.intermediate_size, units_kept=units_kept_total)
     return stats, heads, ffn, removed_stored
+
+
+def _generic_notes(family: Family | None, linear: list[MatrixStats]) -> tuple[str, ...]:
+    """What generic mode counted, so a reader knows the linear figure's basis."""
+    if family is not None:
+        return ()
+    if not linear:
+        return ("generic mode: no 2-D weight inside a repeated block (layers.N, layer.N, h.N, "
+                "blocks.N), so the linear density is not measured",)  # fmt: skip
+    return (f"generic mode: the {len(linear)} 2-D weights inside repeated blocks (layers.N, "
+            "layer.N, h.N, blocks.N) count as linear layers; heads and FFN units are not "
+            "inferred",)  # fmt: skip
