@@ -185,10 +185,9 @@ def build_report(
     """
     from analyzer import __version__
     from analyzer.runtime.environment import detect_environment
-    from analyzer.weights.checkpoint import checkpoint_hashes
+    from analyzer.weights.checkpoint import checkpoint_folder, checkpoint_hashes
 
-    checkpoint = Path(checkpoint)
-    root = checkpoint if checkpoint.is_dir() else checkpoint.parent
+    root = checkpoint_folder(checkpoint)
     provenance = Provenance(
         tool_version=tool_version or __version__,
         command=command if command is not None else shlex.join(["prunecard", *sys.argv[1:]]),

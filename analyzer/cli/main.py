@@ -204,10 +204,10 @@ def cmd_card(args: argparse.Namespace) -> int:
     """
     from analyzer.pipeline import card_from_files
     from analyzer.publish.card import CARD_OUTPUTS
+    from analyzer.weights.checkpoint import checkpoint_folder
 
     path = _default_checkpoint(args.path)
-    root = _resolved(path)
-    root = root if root.is_dir() else root.parent
+    root = checkpoint_folder(_resolved(path))
     out = args.out or Path.cwd() / f"{root.name}-card"
     inputs = [
         *(args.analysis, args.bench, args.eval, args.report),

@@ -34,6 +34,7 @@ from analyzer.runtime.timing import (
     time_interleaved,
     verdict,
 )
+from analyzer.weights.checkpoint import checkpoint_folder
 from analyzer.weights.flops import encoder_flops, model_layer_shapes
 
 __all__ = [
@@ -134,9 +135,8 @@ def bench(
     dense = load(path, dtype=torch_dtype(dtype), device=device, layout="dense")
     longest = max(seq for _, seq in shapes)
     if longest > usable_positions(dense.config):
-        folder = Path(path) if Path(path).is_dir() else Path(path).parent
         raise CheckpointError(
-            folder / "config.json",
+            checkpoint_folder(path) / "config.json",
             f"max_position_embeddings {dense.config.max_position_embeddings} leaves "
             f"{usable_positions(dense.config)} positions, fewer than sequence length {longest}",
         )

@@ -44,6 +44,7 @@ import numpy as np
 from analyzer.errors import CheckpointError
 from analyzer.runtime.environment import pick_device
 from analyzer.runtime.graphs import GraphedForward
+from analyzer.weights.checkpoint import TOKENIZER_FILES, checkpoint_folder
 
 __all__ = [
     "Answer",
@@ -115,7 +116,7 @@ def load_qa_model(
         raise CheckpointError(Path(path), "tokenizer has no fast (Rust) version, which QA needs")
     layout = "packed" if packed else "stored"
     model = load(path, layout=layout, dtype=dtype, device=device, align=align)
-    config_path = _folder(path) / "config.json"
+    config_path = checkpoint_folder(path) / "config.json"
     if not type(model).__name__.endswith("ForQuestionAnswering"):
         raise CheckpointError(
             config_path,
@@ -148,20 +149,14 @@ _VOCABULARIES = (
 )
 
 
-def _folder(path) -> Path:
-    path = Path(path)
-    return path if path.is_dir() else path.parent
-
-
 def load_tokenizer(path) -> Any:
     """The checkpoint's own tokenizer, or None when it ships no vocabulary file.
 
     Its files must be regular files within the size limits; a corrupt file or an unknown
     tokenizer class is a CheckpointError (transformers raises many kinds of error)."""
     from analyzer.inputs import CONFIG_LIMIT, TOKENIZER_LIMIT, check_regular_file
-    from analyzer.weights.checkpoint import TOKENIZER_FILES
 
-    folder = _folder(path)
+    folder = checkpoint_folder(path)
     present = [folder / n for n in TOKENIZER_FILES if (folder / n).exists()]
     if not any(p.name in _VOCABULARIES for p in present):
         return None

@@ -30,6 +30,7 @@ __all__ = [
     "TOKENIZER_FILES",
     "Checkpoint",
     "TensorRef",
+    "checkpoint_folder",
     "checkpoint_hashes",
     "copy_tokenizer_files",
     "open_checkpoint",
@@ -145,7 +146,7 @@ def open_checkpoint(path: str | Path) -> Checkpoint:
         raise CheckpointError(path, "no such file or folder") from None
     except OSError as exc:  # a name too long, a symlink loop, a file used as a folder
         raise CheckpointError(path, os_problem(exc)) from None
-    root = path if path.is_dir() else path.parent
+    root = checkpoint_folder(path)
     weight_files = _find_weight_files(path)
     config = _read_config(root)
     tensors: dict[str, TensorRef] = {}
@@ -160,6 +161,12 @@ def open_checkpoint(path: str | Path) -> Checkpoint:
     return Checkpoint(root=root, config=config, weight_files=weight_files, tensors=tensors)
 
 
+def checkpoint_folder(path: str | Path) -> Path:
+    """The folder a checkpoint lives in: the path itself, or the folder of a weights file."""
+    path = Path(path)
+    return path if path.is_dir() else path.parent
+
+
 def checkpoint_hashes(path: str | Path) -> dict[str, str]:
     """sha256 of every weight file, shard index and config.json, keyed by path in the folder.
 
@@ -168,7 +175,7 @@ def checkpoint_hashes(path: str | Path) -> dict[str, str]:
     path = Path(path)
     if not path.exists():
         raise CheckpointError(path, "no such file or folder")
-    root = path if path.is_dir() else path.parent
+    root = checkpoint_folder(path)
     files = [*_find_weight_files(path)]
     files += [root / name for name in ("config.json", *INDEXES) if (root / name).is_file()]
     return {
