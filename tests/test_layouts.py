@@ -342,7 +342,9 @@ def _outputs(output) -> list[torch.Tensor]:
 def test_bench_quick(name, corpus, tmp_path):
     out = tmp_path / "bench.json"
     argv = ["bench", str(corpus[name].path), "--quick", "--device", "cpu", "--threads", "1"]
-    assert main([*argv, "--json", str(out)]) == 0
+    # the layout is under test here, not this machine's timing (a tiny model on a busy CPU
+    # is often judged implausible, which is test_bench's business)
+    assert main([*argv, "--accept-unstable", "--json", str(out)]) == 0
     equivalence = json.loads(out.read_text())["equivalence"]
     assert equivalence["max_abs_diff"] <= equivalence["tolerance"]
 
@@ -368,7 +370,7 @@ def test_report_on_the_legacy_layout(corpus, tmp_path):
     expected = corpus[LEGACY]
     out = tmp_path / "report"
     assert main(["report", str(expected.path), "--limit", "3", "--quick", "--out", str(out),
-                 "--device", "cpu"]) == 0  # fmt: skip
+                 "--device", "cpu", "--accept-unstable"]) == 0  # fmt: skip
     analysis = load_record(Analysis, out / "analysis.json")
     assert analysis.overall.nnz == expected.nnz
     assert set(analysis.buffers) == expected.buffers
