@@ -23,15 +23,19 @@ __all__ = [
     "BENCH_SCHEMA",
     "EVAL_SCHEMA",
     "HEAD_RULE",
+    "PATTERN_KINDS",
+    "PERPLEXITY_SCHEMA",
     "PRODUCT_KINDS",
     "REPORT_SCHEMA",
     "SQUAD_V2_ID",
     "TIME_KINDS",
     "Analysis",
+    "BaseComparison",
     "Bench",
     "BenchShape",
     "BlockStructure",
     "ConfidenceInterval",
+    "DecodeRate",
     "Environment",
     "Equivalence",
     "Evaluation",
@@ -41,12 +45,16 @@ __all__ = [
     "LayerHeads",
     "LayerStats",
     "LinearTotals",
+    "MatrixPattern",
     "MatrixStats",
     "OverallTotals",
+    "PatternTotals",
+    "Perplexity",
     "Provenance",
     "Publication",
     "Report",
     "ScoreGroup",
+    "ShapeChange",
     "SquadScores",
     "TimeShare",
     "from_dict",
@@ -59,11 +67,31 @@ __all__ = [
 ANALYSIS_SCHEMA = "prunecard.analysis/1"
 BENCH_SCHEMA = "prunecard.bench/1"
 EVAL_SCHEMA = "prunecard.eval/1"
+PERPLEXITY_SCHEMA = "prunecard.perplexity/1"
 REPORT_SCHEMA = "prunecard.report/1"
 
 SQUAD_V2_ID = "rajpurkar/squad_v2"  # the Hub id of SQuAD v2
-ROLES = ("q", "k", "v", "o", "ffn_in", "ffn_out", "embedding", "other")
-LINEAR_ROLES = ("q", "k", "v", "o", "ffn_in", "ffn_out")
+# the linear roles, in plotting order: encoders have q, k, v, o, ffn_in, ffn_out; decoder
+# LLMs add ffn_gate (gated MLP: gate_proj, with up_proj as ffn_in and down_proj as ffn_out);
+# Phi-3 stores fused qkv and ffn_gate_up matrices instead of the separate ones
+LINEAR_ROLES = ("q", "k", "v", "qkv", "o", "ffn_gate", "ffn_in", "ffn_gate_up", "ffn_out")
+ROLES = (*LINEAR_ROLES, "embedding", "other")
+# what each sparsity pattern is worth at run time (analyzer/weights/patterns.py names them)
+PATTERN_KINDS = (
+    "dense",  # no zeros
+    "layer",  # every weight of the layer is zero: the layer can be dropped
+    "heads",  # zeros fill whole attention heads (rows / columns of head_dim)
+    "channels",  # zeros fill whole FFN / MLP channels (rows of in, columns of out)
+    "rows",
+    "cols",
+    "32x32",
+    "16x16",
+    "1x4",  # 1x4 blocks along the input dimension (Intel's "1x4 block" sparsity)
+    "2:4",  # N:M along the input dimension: at most N non-zeros in every group of M
+    "1:4",
+    "4:8",
+    "unstructured",
+)
 
 
 # --------------------------------------------------------------------------- analysis
@@ -83,6 +111,25 @@ class BlockStructure:
 
 
 @dataclass(frozen=True)
+class MatrixPattern:
+    """The sparsity pattern (one of PATTERN_KINDS) that explains a matrix's zeros best."""
+
+    kind: str
+    explained: float  # zeros the pattern explains / all zeros (1.0: exactly that pattern)
+
+
+@dataclass(frozen=True)
+class PatternTotals:
+    """One row of the model's pattern summary: what the zeros of that pattern are worth."""
+
+    kind: str  # one of PATTERN_KINDS
+    matrices: int  # linear matrices whose best pattern this is
+    weights: int  # their dense weights
+    zeros: int  # their zeros
+    runtime: str  # which runtime turns this pattern into speed, in words
+
+
+@dataclass(frozen=True)
 class MatrixStats:
     """One stored weight tensor (biases and norms are counted in totals, not listed)."""
 
@@ -95,17 +142,20 @@ class MatrixStats:
     density: float  # nnz / dense size
     dtype: str
     block: BlockStructure | None = None
+    pattern: MatrixPattern | None = None
 
 
 @dataclass(frozen=True)
 class LayerHeads:
-    """Heads of one encoder layer; `removed` holds dense head indices."""
+    """(Query) heads of one layer; `removed` holds dense head indices."""
 
     layer: int
     removed: tuple[int, ...]
     kept: int
     removed_in_checkpoint: tuple[int, ...] = ()  # via config `pruned_heads` (smaller matrices)
     removed_as_zeros: tuple[int, ...] = ()  # all-zero value rows or output columns
+    kv_removed: tuple[int, ...] = ()  # K/V groups whose every query head is removed
+    kv_kept: int = 0  # K/V groups kept (grouped-query attention); 0 for encoders
 
 
 # what `HeadTotals.removed` counts; written into every analysis and card
@@ -121,10 +171,12 @@ HEAD_RULE = (
 
 @dataclass(frozen=True)
 class HeadTotals:
-    total: int
+    total: int  # query heads
     removed: int
     layers: tuple[LayerHeads, ...]
     rule: str  # the lossless rule used, in words
+    kv_total: int = 0  # K/V groups (grouped-query attention); 0 for encoders
+    kv_removed: int = 0
 
 
 @dataclass(frozen=True)
@@ -178,6 +230,24 @@ class FileInfo:
 
 
 @dataclass(frozen=True)
+class ShapeChange:
+    """One dimension of a width- or depth-pruned model against its dense base."""
+
+    what: str  # "layers", "hidden size", "intermediate size", "query heads", "KV heads", ...
+    base: int
+    model: int
+
+
+@dataclass(frozen=True)
+class BaseComparison:
+    """The checkpoint against the dense model it was pruned from (`--base`)."""
+
+    source: str  # the config.json or folder given
+    changes: tuple[ShapeChange, ...]  # every dimension compared, changed or not
+    base_parameters: int = 0  # the base's parameter count, computed from its config
+
+
+@dataclass(frozen=True)
 class Analysis:
     """What `analyze` measures from a checkpoint's weights."""
 
@@ -200,6 +270,11 @@ class Analysis:
     buffers: tuple[str, ...] = ()  # integer and boolean tensors found, left out of every count
     tied: dict[str, str] = dataclasses.field(default_factory=dict)  # alias -> name counted
     notes: tuple[str, ...] = ()  # what a reader should know, e.g. config.json's dtype disagrees
+    kind: str = "encoder"  # "encoder", "decoder" (a causal LM) or "generic"
+    num_kv_heads: int = 0  # K/V heads per layer (grouped-query attention); 0 for encoders
+    head_dim: int = 0  # 0: hidden_size / num_heads
+    patterns: tuple[PatternTotals, ...] = ()  # the model's pattern summary
+    base: BaseComparison | None = None  # with `--base`
     schema: str = ANALYSIS_SCHEMA
 
     @property
@@ -264,6 +339,20 @@ class BenchShape:
 
 
 @dataclass(frozen=True)
+class DecodeRate:
+    """Greedy decoding of a causal LM at one batch size, dense vs packed."""
+
+    batch: int
+    prompt: int  # prompt tokens per sequence
+    new_tokens: int  # tokens generated per sequence (the KV cache grows from the prompt)
+    dense_tokens_per_s: float  # batch * new_tokens / median seconds
+    packed_tokens_per_s: float
+    speedup: float  # packed / dense tokens per second
+    repeats: int
+    verdict: str = ""  # the timing protocol's, as in BenchShape
+
+
+@dataclass(frozen=True)
 class Equivalence:
     max_abs_diff: float  # packed vs unpacked logits on the same inputs
     tolerance: float
@@ -291,6 +380,11 @@ class Bench:
     threshold: float = 0.0  # relative spread (IQR / median) the protocol aimed for
     budget_s: float = 0.0  # timing budget per shape
     quick: bool = False  # `--quick`: for trying things, not for publishing
+    # causal LMs: `shapes` are prefill (batch x seq tokens); decoding speed per batch size;
+    # on a GPU, the 2:4 matrices as semi-structured sparse tensors vs dense (the "packed"
+    # side of each shape is the sparse model)
+    decode: tuple[DecodeRate, ...] = ()
+    semi_structured: tuple[BenchShape, ...] = ()
     schema: str = BENCH_SCHEMA
 
 
@@ -363,6 +457,32 @@ class Evaluation:
     schema: str = EVAL_SCHEMA
 
 
+@dataclass(frozen=True)
+class Perplexity:
+    """A causal LM's perplexity over a text file, by the strided sliding window method
+    (every token scored once, with up to `window - stride` tokens of context before it)."""
+
+    perplexity: float  # exp(mean negative log-likelihood per scored token)
+    ci_low: float  # percentile bootstrap over windows
+    ci_high: float
+    level: float  # 0.95
+    resamples: int
+    seed: int
+    tokens: int  # tokens in the text
+    scored: int  # tokens predicted (every token but the first)
+    windows: int
+    window: int  # tokens per window at most
+    stride: int
+    text: str  # the text file's path
+    text_sha256: str
+    packed: bool  # whether the packed model was evaluated
+    checkpoint: str = ""
+    device: str = "cpu"
+    dtype: str = ""
+    tokens_per_second: float = 0.0
+    schema: str = PERPLEXITY_SCHEMA
+
+
 # --------------------------------------------------------------------------- report
 
 
@@ -397,6 +517,7 @@ class Report:
     bench: Bench | None = None
     evaluation: Evaluation | None = None
     publication: Publication | None = None  # None in reports written before it existed
+    perplexity: Perplexity | None = None  # causal LMs
     schema: str = REPORT_SCHEMA
 
 

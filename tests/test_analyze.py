@@ -220,8 +220,9 @@ def _two_of_four(rows: int, cols: int, seed: int) -> torch.Tensor:
 
 
 def test_a_decoder_of_an_unknown_family_counts_its_block_weights_as_linear(tmp_path):
-    """A small Llama-shaped checkpoint with 2:4 sparsity in every decoder linear weight:
-    generic mode counts the 2-D weights inside `layers.N.` and says so (never "0 of 0")."""
+    """A small Llama-shaped checkpoint of a family prunecard does not know ("olmo-x"), with
+    2:4 sparsity in every decoder linear weight: generic mode counts the 2-D weights
+    inside `layers.N.` and says so (never "0 of 0")."""
     from safetensors.torch import save_file
 
     hidden, mlp = 16, 32
@@ -236,7 +237,7 @@ def test_a_decoder_of_an_unknown_family_counts_its_block_weights_as_linear(tmp_p
         for i, (module, shape) in enumerate(shapes.items()):
             state[f"model.layers.{layer}.{module}.weight"] = _two_of_four(*shape, 10 * layer + i)
     save_file(state, str(tmp_path / "model.safetensors"))
-    (tmp_path / "config.json").write_text(json.dumps({"model_type": "llama"}))
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "olmo-x"}))
 
     a = analyze(tmp_path)
     linear = [t for n, t in state.items() if ".layers." in n and t.ndim == 2]

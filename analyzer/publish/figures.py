@@ -24,8 +24,11 @@ ROLE_LABELS = {
     "q": "query",
     "k": "key",
     "v": "value",
+    "qkv": "fused QKV",
     "o": "attention output",
+    "ffn_gate": "MLP gate",
     "ffn_in": "FFN in",
+    "ffn_gate_up": "fused gate + up",
     "ffn_out": "FFN out",
 }
 # Colour-blind-safe (Okabe-Ito); attention in cool colours, FFN in warm ones.
@@ -33,8 +36,11 @@ ROLE_COLORS = {
     "q": "#0072B2",
     "k": "#56B4E9",
     "v": "#009E73",
+    "qkv": "#56B4E9",
     "o": "#CC79A7",
+    "ffn_gate": "#F0E442",
     "ffn_in": "#E69F00",
+    "ffn_gate_up": "#E69F00",
     "ffn_out": "#D55E00",
 }
 KEPT, REMOVED_ZEROS, REMOVED_CHECKPOINT = "#0072B2", "#E69F00", "#999999"
@@ -83,10 +89,11 @@ def _density(analysis: Analysis, linear: list[MatrixStats]) -> Any:
     from matplotlib.patches import Patch
 
     fig, ax = plt.subplots(figsize=(_WIDTH_IN, 3.4))
-    per_layer = len(LINEAR_ROLES) + 1  # one empty slot between layers
+    roles = _roles(linear)
+    per_layer = len(roles) + 1  # one empty slot between layers
     ticks: dict[int, list[float]] = {}
     for m in sorted(linear, key=_matrix_order):
-        x = m.layer * per_layer + LINEAR_ROLES.index(m.role)
+        x = m.layer * per_layer + roles.index(m.role)
         dense = _numel(m.dense_shape)
         ax.bar(x, dense / 1e6, width=0.85, color="#EEEEEE", edgecolor="#BBBBBB", linewidth=0.4)
         bar = ax.bar(x, m.nnz / 1e6, width=0.85, color=ROLE_COLORS[m.role], linewidth=0)
@@ -99,7 +106,7 @@ def _density(analysis: Analysis, linear: list[MatrixStats]) -> Any:
         f"Non-zero weights per linear matrix (grey: dense size); "
         f"linear density {100 * analysis.linear.density:.1f}%"
     )
-    handles = [Patch(color=ROLE_COLORS[r], label=ROLE_LABELS[r]) for r in LINEAR_ROLES]
+    handles = [Patch(color=ROLE_COLORS[r], label=ROLE_LABELS[r]) for r in roles]
     handles.append(Patch(facecolor="#EEEEEE", edgecolor="#BBBBBB", label="dense size"))
     ax.legend(handles=handles, ncol=7, loc="upper center", bbox_to_anchor=(0.5, -0.18))
     ax.spines[["top", "right"]].set_visible(False)
@@ -118,6 +125,12 @@ def _tips(linear: list[MatrixStats]) -> dict[str, str]:
 
 def _gid(m: MatrixStats) -> str:
     return "bar-" + re.sub(r"[^A-Za-z0-9_-]", "-", m.name)
+
+
+def _roles(linear: list[MatrixStats]) -> tuple[str, ...]:
+    """The linear roles these matrices hold, in LINEAR_ROLES order."""
+    present = {m.role for m in linear}
+    return tuple(r for r in LINEAR_ROLES if r in present)
 
 
 def _matrix_order(m: MatrixStats) -> tuple[int, int]:
@@ -233,11 +246,13 @@ def _blocks(analysis: Analysis, mapped: list[MatrixStats]) -> Any:
     layers = sorted({m.layer for m in mapped})
     heads = {h.layer: h for h in analysis.heads.layers}
     head_dim = analysis.hidden_size // analysis.num_heads if analysis.num_heads else 1
-    ratios = [1, 1, 1, 1, 2, 2]  # FFN matrices are wider (intermediate units along x)
+    roles = _roles(mapped)
+    # FFN matrices are wider (intermediate units along x)
+    ratios = [2 if r.startswith("ffn") else 1 for r in roles]
     height = 0.75 * len(layers) + 0.8
     fig, axes = plt.subplots(
         len(layers),
-        len(LINEAR_ROLES),
+        len(roles),
         figsize=(_WIDTH_IN, height),
         gridspec_kw={"width_ratios": ratios},
         squeeze=False,
@@ -245,7 +260,7 @@ def _blocks(analysis: Analysis, mapped: list[MatrixStats]) -> Any:
     cmap = ListedColormap(["#FFFFFF", "#222222", "#BBBBBB"])
     by_key = {(m.layer, m.role): m for m in mapped}
     for r, layer in enumerate(layers):
-        for c, role in enumerate(LINEAR_ROLES):
+        for c, role in enumerate(roles):
             ax = axes[r][c]
             ax.set_xticks([])
             ax.set_yticks([])

@@ -1,7 +1,10 @@
 """Which parameter is which: (layer, role) per name, and the dense shapes a model had.
 
 Supported families are recognised from config.json's `model_type`; each maps its own
-module names to the roles q, k, v, o, ffn_in, ffn_out. Anything else is "generic": every
+module names to the roles q, k, v, o, ffn_in, ffn_out (encoders), plus ffn_gate for the
+gated MLPs of decoder LLMs (gate_proj; up_proj is ffn_in, down_proj ffn_out) and the fused
+qkv / ffn_gate_up matrices of Phi-3. Decoders use grouped-query attention: `num_kv_heads`
+K/V heads, each shared by `num_heads / num_kv_heads` query heads. Anything else is "generic": every
 2-D weight still gets statistics, those inside repeated blocks (`layers.N.`, `layer.N.`,
 `h.N.`, `blocks.N.`) count as linear layers, and no heads or FFN units are inferred.
 
@@ -19,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from analyzer.errors import CheckpointError
+from analyzer.records import LINEAR_ROLES
 
 __all__ = [
     "GENERIC_LINEAR",
@@ -41,6 +45,12 @@ class Family:
     layer_pattern: re.Pattern[str]  # group 1: layer index, group 2: the rest of the name
     roles: dict[str, str]  # module path inside a layer -> role
     keys: dict[str, str]  # geometry field -> config.json key
+    kind: str = "encoder"  # "encoder" or "decoder" (a causal LM)
+
+    @property
+    def layer_roles(self) -> tuple[str, ...]:
+        """The linear roles every layer of this family holds, in LINEAR_ROLES order."""
+        return tuple(r for r in LINEAR_ROLES if r in self.roles.values())
 
 
 _BERT_ROLES = {
@@ -58,6 +68,30 @@ _BERT_KEYS = {
     "intermediate_size": "intermediate_size",
 }
 _BERT_LAYERS = re.compile(r"^(?:.*\.)?encoder\.layer\.(\d+)\.(.+)$")
+
+# decoder LLMs: model.layers.N.self_attn.* and model.layers.N.mlp.*
+_DECODER_LAYERS = re.compile(r"^(?:.*\.)?layers\.(\d+)\.(.+)$")
+_DECODER_ROLES = {
+    "self_attn.q_proj": "q",
+    "self_attn.k_proj": "k",
+    "self_attn.v_proj": "v",
+    "self_attn.o_proj": "o",
+    "mlp.gate_proj": "ffn_gate",
+    "mlp.up_proj": "ffn_in",
+    "mlp.down_proj": "ffn_out",
+}
+_PHI3_ROLES = {  # Phi-3 fuses Q, K, V (rows q, then k, then v) and gate, up (gate rows first)
+    "self_attn.qkv_proj": "qkv",
+    "self_attn.o_proj": "o",
+    "mlp.gate_up_proj": "ffn_gate_up",
+    "mlp.down_proj": "ffn_out",
+}
+_DECODER_KEYS = {
+    **_BERT_KEYS,
+    "num_kv_heads": "num_key_value_heads",  # optional: defaults to num_attention_heads
+    "head_dim": "head_dim",  # optional: defaults to hidden_size / num_attention_heads
+}
+_OPTIONAL_KEYS = ("num_kv_heads", "head_dim")
 
 FAMILIES = (
     Family("bert", ("bert",), _BERT_LAYERS, _BERT_ROLES, _BERT_KEYS),
@@ -83,6 +117,18 @@ FAMILIES = (
             "intermediate_size": "hidden_dim",
         },
     ),
+    *(
+        Family(name, (name,), _DECODER_LAYERS, roles, _DECODER_KEYS, kind="decoder")
+        for name, roles in (
+            ("llama", _DECODER_ROLES),
+            ("mistral", _DECODER_ROLES),
+            ("qwen2", _DECODER_ROLES),
+            ("qwen3", _DECODER_ROLES),
+            ("gemma", _DECODER_ROLES),
+            ("gemma2", _DECODER_ROLES),
+            ("phi3", _PHI3_ROLES),
+        )
+    ),
 )
 
 
@@ -91,15 +137,24 @@ class Geometry:
     """The dense model's shape, plus what the checkpoint already removed physically."""
 
     num_layers: int
-    num_heads: int
+    num_heads: int  # query heads
     hidden_size: int
     intermediate_size: int
     pruned_heads: dict[int, tuple[int, ...]]  # layer -> dense indices of removed heads
     ffn_widths: dict[int, int]  # layer -> stored FFN width, for prunecard-packed checkpoints
+    num_kv_heads: int = 0  # K/V heads (grouped-query attention); 0: one per query head
+    head_dim: int = 0  # 0: hidden_size / num_heads
+
+    def __post_init__(self) -> None:
+        if not self.num_kv_heads:
+            object.__setattr__(self, "num_kv_heads", self.num_heads)
+        if not self.head_dim:
+            object.__setattr__(self, "head_dim", self.hidden_size // self.num_heads)
 
     @property
-    def head_dim(self) -> int:
-        return self.hidden_size // self.num_heads
+    def group_size(self) -> int:
+        """Query heads per K/V head."""
+        return self.num_heads // self.num_kv_heads
 
     def kept_heads(self, layer: int) -> tuple[int, ...]:
         """Dense indices of the heads stored in `layer`, in storage order."""
@@ -112,7 +167,7 @@ class Param:
     """What one parameter name means."""
 
     layer: int | None
-    role: str  # q, k, v, o, ffn_in, ffn_out, embedding, other
+    role: str  # one of records.ROLES
     kind: str  # "weight", "bias" or "other" (buffers)
 
 
@@ -125,14 +180,22 @@ def detect(config: dict[str, Any], config_path: Path) -> tuple[Family | None, Ge
     values = {}
     for field_name, key in family.keys.items():
         value = config.get(key)
+        if value is None and field_name in _OPTIONAL_KEYS:
+            continue
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
             raise CheckpointError(config_path, f"{key} must be a positive integer, got {value!r}")
         values[field_name] = value
-    if values["hidden_size"] % values["num_heads"]:
+    if "head_dim" not in values and values["hidden_size"] % values["num_heads"]:
         raise CheckpointError(
             config_path,
             f"{family.keys['hidden_size']} {values['hidden_size']} is not divisible by "
             f"{values['num_heads']} heads",
+        )
+    if values["num_heads"] % values.get("num_kv_heads", values["num_heads"]):
+        raise CheckpointError(
+            config_path,
+            f"num_attention_heads {values['num_heads']} is not a multiple of "
+            f"num_key_value_heads {values['num_kv_heads']}",
         )
     return family, Geometry(
         **values,
@@ -192,7 +255,7 @@ def classify(name: str, family: Family | None) -> Param:
             module = match.group(2).rsplit(".", 1)[0]
             role = family.roles.get(module, "other")
             return Param(int(match.group(1)), role, kind)
-    if "embeddings" in name and kind == "weight":
+    if ("embeddings" in name or "embed_tokens" in name) and kind == "weight":
         return Param(None, "embedding", kind)
     return Param(None, "other", kind)
 
@@ -221,30 +284,36 @@ def dense_shape(
             f"{g.num_layers}",
         )
     hidden, inter = g.hidden_size, g.intermediate_size
+    q_dense, kv_dense = g.num_heads * g.head_dim, g.num_kv_heads * g.head_dim
     heads_kept = len(g.kept_heads(param.layer)) * g.head_dim
+    kv_kept = heads_kept if g.num_kv_heads == g.num_heads else kv_dense
     ffn_kept = g.ffn_widths.get(param.layer, inter)
     expected_stored, dense = {
-        ("q", "weight"): ((heads_kept, hidden), (hidden, hidden)),
-        ("k", "weight"): ((heads_kept, hidden), (hidden, hidden)),
-        ("v", "weight"): ((heads_kept, hidden), (hidden, hidden)),
-        ("q", "bias"): ((heads_kept,), (hidden,)),
-        ("k", "bias"): ((heads_kept,), (hidden,)),
-        ("v", "bias"): ((heads_kept,), (hidden,)),
-        ("o", "weight"): ((hidden, heads_kept), (hidden, hidden)),
+        ("q", "weight"): ((heads_kept, hidden), (q_dense, hidden)),
+        ("k", "weight"): ((kv_kept, hidden), (kv_dense, hidden)),
+        ("v", "weight"): ((kv_kept, hidden), (kv_dense, hidden)),
+        ("q", "bias"): ((heads_kept,), (q_dense,)),
+        ("k", "bias"): ((kv_kept,), (kv_dense,)),
+        ("v", "bias"): ((kv_kept,), (kv_dense,)),
+        ("qkv", "weight"): ((q_dense + 2 * kv_dense, hidden),) * 2,
+        ("o", "weight"): ((hidden, heads_kept), (hidden, q_dense)),
         ("o", "bias"): ((hidden,), (hidden,)),
+        ("ffn_gate", "weight"): ((ffn_kept, hidden), (inter, hidden)),
         ("ffn_in", "weight"): ((ffn_kept, hidden), (inter, hidden)),
         ("ffn_in", "bias"): ((ffn_kept,), (inter,)),
+        ("ffn_gate_up", "weight"): ((2 * ffn_kept, hidden), (2 * inter, hidden)),
         ("ffn_out", "weight"): ((hidden, ffn_kept), (hidden, inter)),
         ("ffn_out", "bias"): ((hidden,), (hidden,)),
-    }[(param.role, param.kind)]
+    }.get((param.role, param.kind), (tuple(shape), tuple(shape)))
     if tuple(shape) != expected_stored:
         detail = ""
+        kv = f", {g.num_kv_heads} KV heads" if g.num_kv_heads != g.num_heads else ""
         if param.role in ("q", "k", "v", "o") and g.pruned_heads.get(param.layer):
             detail = f", pruned_heads {list(g.pruned_heads[param.layer])}"
         raise CheckpointError(
             where,
             f"{name} has shape {list(shape)} but config.json (hidden size {hidden}, "
-            f"{g.num_heads} heads, FFN {inter}{detail}) implies {list(expected_stored)}",
+            f"{g.num_heads} heads{kv}, FFN {inter}{detail}) implies {list(expected_stored)}",
         )
     return dense
 

@@ -38,7 +38,14 @@ from analyzer.weights.architecture import (
 )
 from analyzer.weights.checkpoint import Checkpoint, TensorRef, open_checkpoint
 
-__all__ = ["analyze", "block_structure", "heads_alive", "units_alive"]
+__all__ = [
+    "analyze",
+    "block_structure",
+    "channels_alive",
+    "heads_alive",
+    "kv_groups_alive",
+    "units_alive",
+]
 
 BLOCK_SIZES = (32, 16)
 
@@ -284,14 +291,31 @@ def _pack_bits(grid: Any) -> str:
 # --------------------------------------------------------------------------- heads and units
 
 
-def heads_alive(v_rows_any: Any, o_cols_any: Any, head_dim: int) -> Any:
-    """Per stored head: does it have a non-zero value row and a non-zero output column?"""
-    return v_rows_any.reshape(-1, head_dim).any(dim=1) & o_cols_any.reshape(-1, head_dim).any(dim=1)
+def heads_alive(v_rows_any: Any, o_cols_any: Any, head_dim: int, group_size: int = 1) -> Any:
+    """Per stored (query) head: a non-zero value row in its K/V group and a non-zero output
+    column of its own? With grouped-query attention `group_size` query heads share one
+    group's value rows; 1 is classic multi-head attention."""
+    groups = v_rows_any.reshape(-1, head_dim).any(dim=1)
+    return groups.repeat_interleave(group_size) & o_cols_any.reshape(-1, head_dim).any(dim=1)
+
+
+def kv_groups_alive(query_alive: Any, group_size: int) -> Any:
+    """Per K/V group: is any of its query heads alive? Only a group whose every query head
+    is removed can itself be removed."""
+    return query_alive.reshape(-1, group_size).any(dim=1)
 
 
 def units_alive(in_rows_any: Any, out_cols_any: Any) -> Any:
     """Per stored FFN unit: a non-zero row in the first matrix or column in the second."""
     return in_rows_any | out_cols_any
+
+
+def channels_alive(gate_rows_any: Any, up_rows_any: Any, down_cols_any: Any) -> Any:
+    """Per channel of a gated MLP, down(act(gate x) * up x): alive only with a non-zero
+    down column, up row and gate row. A zero up row makes the product zero; a zero gate row
+    makes it act(0) * up x = 0 for SiLU, GELU and ReLU, the activations of every supported
+    family. Callers fold non-zero biases into the row masks (a bias keeps a row alive)."""
+    return gate_rows_any & up_rows_any & down_cols_any
 
 
 def _layer_summaries(
@@ -325,7 +349,7 @@ def _layers(
     removed_stored = 0
     for layer in range(g.num_layers):
         roles = by_layer.get(layer, {})
-        missing = [r for r in LINEAR_ROLES if r not in roles]
+        missing = [r for r in family.layer_roles if r not in roles]
         if missing:
             raise CheckpointError(
                 config_path,
