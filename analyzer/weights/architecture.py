@@ -237,7 +237,7 @@ def _ffn_widths(config: dict[str, Any], config_path: Path) -> dict[int, int]:
     return dict(enumerate(widths))
 
 
-GENERIC_LINEAR = "block_linear"  # a weight inside a repeated block of an unknown family
+GENERIC_LINEAR = "block_linear"  # a weight (or its bias) in a repeated block of an unknown family
 # the repeated blocks of the models people publish: BERT's layer.N, Llama's layers.N,
 # GPT-2's h.N, and blocks.N
 _REPEATED_BLOCK = re.compile(r"(?:^|\.)(?:layers|layer|h|blocks)\.(\d{1,6})\.")
@@ -247,7 +247,7 @@ def classify(name: str, family: Family | None) -> Param:
     """Layer and role of a parameter name."""
     suffix = name.rsplit(".", 1)[-1]
     kind = suffix if suffix in ("weight", "bias") else "other"
-    if family is None and kind == "weight" and (block := _REPEATED_BLOCK.search(name)):
+    if family is None and kind != "other" and (block := _REPEATED_BLOCK.search(name)):
         return Param(int(block.group(1)), GENERIC_LINEAR, kind)
     if family is not None:
         match = family.layer_pattern.match(name)
