@@ -10,6 +10,7 @@ down columns), the base's parameters by building it in transformers.
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -18,13 +19,16 @@ from pathlib import Path
 
 import pytest
 import torch
-from decoders import DECODER_TYPES, build_decoder, layer_weight
+from decoders import DECODER_TYPES, build_decoder, decoder_config, layer_weight
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from safetensors.torch import load_file, save_file
 
-from analyzer import analyze
+from analyzer import InputError, PrunecardError, analyze, load_record
+from analyzer.cli.main import build_parser, main
 from analyzer.records import DECODER_HEAD_RULE, Analysis
+from analyzer.weights.architecture import detect
+from analyzer.weights.lineage import base_parameters
 
 
 @dataclass(frozen=True)
@@ -386,3 +390,171 @@ def test_random_dead_sets_give_exactly_those_heads_groups_and_channels(
         assert a.layers[layer].ffn_units_kept == GQA.intermediate - len(channels[layer])
         removed += removed_by_packing(state, "llama", layer, gone, sorted(channels[layer]))
     check_packed(a, state, removed)
+
+
+# --------------------------------------------------------------------------- --base-config
+
+BASE = Sizes(layers=4, hidden=64, heads=8, kv_heads=2, intermediate=128)  # head_dim 8
+NARROW = Sizes(layers=2, hidden=32, heads=4, kv_heads=2, intermediate=64)  # head_dim 8
+
+
+def _transformers_parameters(config) -> int:
+    """The parameter count of the model transformers builds from `config` (tied weights
+    once), built on the meta device: no memory for the weights."""
+    from transformers import AutoModelForCausalLM
+
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(config)
+    return sum(p.numel() for p in model.parameters())
+
+
+@pytest.mark.parametrize(
+    ("model_type", "extra"),
+    [
+        *((t, {}) for t in DECODER_TYPES),
+        ("llama", {"attention_bias": True, "mlp_bias": True, "tie_word_embeddings": True}),
+        ("qwen3", {"attention_bias": True}),
+        ("gemma2", {"attention_bias": True, "tie_word_embeddings": False}),
+        ("mistral", {"head_dim": 16}),
+    ],
+)
+def test_base_parameters_match_the_model_transformers_builds(tmp_path, model_type, extra):
+    config = decoder_config(
+        model_type, layers=3, hidden=48, heads=6, kv_heads=2, intermediate=80, **extra
+    )
+    config.save_pretrained(tmp_path)
+    path = tmp_path / "config.json"
+    saved_config = json.loads(path.read_text())
+    family, geometry = detect(saved_config, path)
+    assert base_parameters(saved_config, family, geometry, path) == _transformers_parameters(config)
+
+
+def test_a_depth_and_width_pruned_model_against_its_base(tmp_path):
+    folder = NARROW.build(tmp_path / "narrow")
+    decoder_config("llama", **_sizes(BASE)).save_pretrained(tmp_path / "base")
+    a = analyze(folder, base=tmp_path / "base")
+    changes = {c.what: (c.base, c.model) for c in a.base.changes}
+    assert changes == {
+        "layers": (4, 2),
+        "hidden size": (64, 32),
+        "intermediate size": (128, 64),
+        "query heads": (8, 4),
+        "KV heads": (2, 2),
+        "head dim": (8, 8),
+    }
+    assert a.base.source == str(tmp_path / "base")
+    assert a.base.base_parameters == _transformers_parameters(
+        decoder_config("llama", **_sizes(BASE))
+    )
+    assert not any("relative to this checkpoint's own shapes" in n for n in a.notes)
+    assert any("relative to this checkpoint's own shapes" in n for n in analyze(folder).notes)
+
+
+def _sizes(s: Sizes) -> dict[str, int]:
+    return dict(layers=s.layers, hidden=s.hidden, heads=s.heads, kv_heads=s.kv_heads,
+                intermediate=s.intermediate)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def narrow_llama(tmp_path_factory) -> Path:
+    return NARROW.build(tmp_path_factory.mktemp("narrow") / "llama")
+
+
+@pytest.fixture(scope="module")
+def narrow_gemma(tmp_path_factory) -> Path:
+    return NARROW.build(tmp_path_factory.mktemp("narrow") / "gemma", "gemma")
+
+
+def _write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("base", "problem"),
+    [
+        ("folder-without-config/", "no such file"),
+        ("not-json.json", "not a readable JSON file"),
+        ("list.json", "must hold a JSON object"),
+        ("mistral.json", "model_type is 'mistral', but the checkpoint's is 'llama'"),
+        ("tied.json", "tie_word_embeddings must be true or false"),
+        ("heads.json", "num_attention_heads must be a positive integer"),
+        ("gemma-no-head-dim.json", "head_dim is missing: transformers' default for gemma"),
+    ],
+)
+def test_a_base_that_cannot_be_compared_is_refused_naming_it(
+    tmp_path, narrow_llama, narrow_gemma, base, problem
+):
+    llama = json.loads((narrow_llama / "config.json").read_text())
+    (tmp_path / "folder-without-config").mkdir()
+    _write(tmp_path / "not-json.json", "{model_type: llama")
+    _write(tmp_path / "list.json", "[]")
+    _write(tmp_path / "mistral.json", json.dumps({**llama, "model_type": "mistral"}))
+    _write(tmp_path / "tied.json", json.dumps({**llama, "tie_word_embeddings": "yes"}))
+    _write(tmp_path / "heads.json", json.dumps({**llama, "num_attention_heads": 0}))
+    gemma = json.loads((narrow_gemma / "config.json").read_text())
+    del gemma["head_dim"]
+    _write(tmp_path / "gemma-no-head-dim.json", json.dumps(gemma))
+    checkpoint = narrow_gemma if base.startswith("gemma") else narrow_llama
+    with pytest.raises(PrunecardError) as caught:
+        analyze(checkpoint, base=tmp_path / base)
+    assert problem in str(caught.value)
+    assert str(tmp_path / base.rstrip("/")) in str(caught.value)
+
+
+def test_a_base_is_refused_for_a_model_that_is_not_a_decoder(tmp_path):
+    save_file({"net.0.weight": torch.ones(4, 4)}, str(tmp_path / "model.safetensors"))
+    _write(tmp_path / "config.json", json.dumps({"model_type": "my-mlp"}))
+    with pytest.raises(InputError, match="decoder LLMs only"):
+        analyze(tmp_path, base=tmp_path / "config.json")
+
+
+# --------------------------------------------------------------------------- the command
+
+
+@pytest.fixture(scope="module")
+def llama_two_of_four(tmp_path_factory) -> Path:
+    return NARROW.build(tmp_path_factory.mktemp("sparse") / "llama-2of4", prune=_two_of_four)
+
+
+def test_analyze_prints_a_2_of_4_llama(llama_two_of_four, capsys):
+    linear = linear_weights(saved(llama_two_of_four))
+    assert main(["analyze", str(llama_two_of_four)]) == 0
+    out = capsys.readouterr().out
+    assert "0 of 0" not in out
+    assert f"{100 * nnz(linear) / numel(linear):.1f}%  ({nnz(linear):,} of {numel(linear):,}" in out
+    assert (
+        "llama (decoder), float32, 2 layers x 4 query heads (2 KV heads), hidden 32, MLP 64" in out
+    )
+    assert "query heads     0 of 8 dead" in out and "KV groups       0 of 4 removed" in out
+    assert "dense figures are relative to this checkpoint's own shapes" in out
+
+
+def test_analyze_with_a_base_prints_what_was_removed_and_round_trips(
+    tmp_path, llama_two_of_four, capsys
+):
+    decoder_config("llama", **_sizes(BASE)).save_pretrained(tmp_path / "base")
+    record = tmp_path / "analysis.json"
+    argv = ["analyze", str(llama_two_of_four), "--base-config", str(tmp_path / "base")]
+    assert main([*argv, "--json", str(record)]) == 0
+    out = capsys.readouterr().out
+    assert "4 -> 2 layers" in out and "intermediate size 128 -> 64" in out
+    assert "hidden size 64 -> 32" in out and "unchanged: KV heads 2, head dim 8" in out
+    assert load_record(Analysis, record) == analyze(llama_two_of_four, base=tmp_path / "base")
+
+
+def test_a_bad_base_is_one_line_and_exit_2(tmp_path, llama_two_of_four, capsys):
+    bad = _write(tmp_path / "config.json", "not json")
+    assert main(["analyze", str(llama_two_of_four), "--base-config", str(tmp_path)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith(f"prunecard: error: {bad}: not a readable JSON file")
+    assert captured.err.count("\n") == 1
+
+
+def test_report_takes_the_base_config_beside_the_hub_base():
+    args = build_parser().parse_args(
+        ["report", "ckpt", "--base", "meta-llama/Llama-3.1-8B", "--base-config", "base/"]
+    )
+    assert args.base == "meta-llama/Llama-3.1-8B" and args.base_config == Path("base/")

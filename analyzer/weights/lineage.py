@@ -23,6 +23,15 @@ __all__ = ["base_parameters", "compare_with_base", "lineage_notes"]
 _ATTENTION_BIAS = ("llama", "qwen3", "gemma", "gemma2")
 _TIED_BY_DEFAULT = ("gemma", "gemma2")  # transformers' default tie_word_embeddings
 _NORMS_PER_LAYER = {"gemma2": 4}  # RMSNorm weights per layer (others: 2)
+# keys whose transformers default is a fixed number, not derived from the other sizes (e.g.
+# Mistral's 8 KV heads, Gemma's head_dim 256): a base config must state them
+_STATED = {
+    "mistral": ("num_key_value_heads",),
+    "qwen2": ("num_key_value_heads",),
+    "qwen3": ("num_key_value_heads", "head_dim"),
+    "gemma": ("num_key_value_heads", "head_dim"),
+    "gemma2": ("num_key_value_heads", "head_dim"),
+}
 
 
 def compare_with_base(
@@ -49,6 +58,13 @@ def compare_with_base(
             f"model_type is {base.get('model_type')!r}, but the checkpoint's is "
             f"{config.get('model_type')!r}: the base must be the dense model it was pruned from",
         )
+    for key in _STATED.get(family.name, ()):
+        if key not in base:
+            raise InputError(
+                path,
+                f"{key} is missing: transformers' default for {family.name} is a fixed number, "
+                "not derived from the other sizes, so the base's shapes are unknown",
+            )
     base_family, base_geometry = detect(base, path)
     assert base_family is family and base_geometry is not None  # same model_type, same family
     b, m = base_geometry, geometry
