@@ -124,9 +124,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
-    """Measure a checkpoint: densities, removed heads, FFN units, block structure, sizes; for
-    decoder LLMs query heads, K/V groups and MLP channels, and the layers and widths removed
-    from the dense model (--base-config).
+    """Measure a checkpoint: densities, removed heads (decoders: and K/V groups), FFN units
+    (MLP channels), block structure, sizes; --base-config compares with the dense base.
 
     Example: prunecard analyze ./my-pruned-llama --base-config ./Llama-3.1-8B/config.json
         --json analysis.json
