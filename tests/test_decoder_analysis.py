@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from safetensors.torch import load_file, save_file
 
-from analyzer import InputError, PrunecardError, analyze, load_record
+from analyzer import CheckpointError, InputError, PrunecardError, analyze, load_record
 from analyzer.cli.main import build_parser, main
 from analyzer.records import DECODER_HEAD_RULE, Analysis
 from analyzer.weights.architecture import detect
@@ -303,6 +303,19 @@ def test_a_layer_whose_every_linear_weight_is_zero(tmp_path):
     assert a.layers[1].linear_dense == numel(linear_weights(state, 1))
     everything = removed_by_packing(state, "llama", 1, groups=[0, 1], channels=range(64))
     check_packed(a, state, list(everything))
+
+
+def test_a_decoder_with_heads_removed_through_pruned_heads_is_refused(tmp_path):
+    """transformers cannot load decoder layers shrunk by `pruned_heads`: say so, in one line."""
+    folder = GQA.build(tmp_path / "llama")
+    state = saved(folder)
+    q, o = ATTENTION.format(0) + "q_proj.weight", ATTENTION.format(0) + "o_proj.weight"
+    state[q], state[o] = state[q][GQA.head_dim :].clone(), state[o][:, GQA.head_dim :].clone()
+    save_file(state, str(folder / "model.safetensors"))
+    config = json.loads((folder / "config.json").read_text())
+    _write(folder / "config.json", json.dumps({**config, "pruned_heads": {"0": [0]}}))
+    with pytest.raises(CheckpointError, match="pruned_heads is set, but llama models cannot"):
+        analyze(folder)
 
 
 # --------------------------------------------------------------------------- density
