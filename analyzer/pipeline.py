@@ -62,6 +62,7 @@ class ReportOptions:
     align: int | None = None  # FFN width alignment; None: 64 on a GPU, 1 on the CPU
     batch_size: int = 32
     accept_unstable: bool = False  # keep an implausible timing (the card marks it)
+    base: Path | None = None  # the dense base's config.json or folder (decoders: `--base-config`)
 
 
 def run_report(
@@ -104,7 +105,7 @@ def _run(
 
     device, dtype, align = resolve_options(options.device, options.dtype, options.align)
     with progress.step("analyze"):
-        analysis = analyze(checkpoint)
+        analysis = analyze(checkpoint, base=options.base)
         write_record(analysis, tmp / "analysis.json")
     with progress.step("pack"):
         packed = pack(checkpoint, tmp / "packed")

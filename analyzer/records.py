@@ -21,6 +21,7 @@ from analyzer.errors import InputError, PrunecardError
 __all__ = [
     "ANALYSIS_SCHEMA",
     "BENCH_SCHEMA",
+    "DECODER_HEAD_RULE",
     "EVAL_SCHEMA",
     "HEAD_RULE",
     "PATTERN_KINDS",
@@ -167,6 +168,18 @@ HEAD_RULE = (
     "the value bias, which softmax weights sum to; packing folds it into the output bias). "
     "Zero query or key rows alone do not remove a head: attention becomes uniform, not zero."
 )
+# what `HeadTotals.removed` and `kv_removed` count for decoder LLMs (grouped-query attention)
+DECODER_HEAD_RULE = (
+    "A query head counts as dead when all value-projection rows of its K/V group are zero "
+    "(and so are their value biases: decoders have no output bias to fold a constant into) "
+    "or when all of its own output-projection columns are zero; it then adds exactly nothing "
+    "to the layer's output. A K/V group is removed, with the query rows and output columns "
+    "of all its query heads, only when every query head of the group is dead: grouped-query "
+    "attention needs the same number of query heads in every group, so a dead head inside a "
+    "live group stays in the packed model (with one query head per group, as in multi-head "
+    "attention, every dead head is removed). Zero query or key rows alone do not remove a "
+    "head: attention becomes uniform, not zero."
+)
 
 
 @dataclass(frozen=True)
@@ -240,7 +253,7 @@ class ShapeChange:
 
 @dataclass(frozen=True)
 class BaseComparison:
-    """The checkpoint against the dense model it was pruned from (`--base`)."""
+    """The checkpoint against the dense model it was pruned from (`--base-config`)."""
 
     source: str  # the config.json or folder given
     changes: tuple[ShapeChange, ...]  # every dimension compared, changed or not
@@ -252,7 +265,7 @@ class Analysis:
     """What `analyze` measures from a checkpoint's weights."""
 
     model_type: str
-    family: str  # "bert", "roberta", "distilbert" or "generic"
+    family: str  # "bert", "roberta", "distilbert", a decoder family ("llama", ...) or "generic"
     checkpoint: str
     dtype: str
     num_layers: int
@@ -274,7 +287,7 @@ class Analysis:
     num_kv_heads: int = 0  # K/V heads per layer (grouped-query attention); 0 for encoders
     head_dim: int = 0  # 0: hidden_size / num_heads
     patterns: tuple[PatternTotals, ...] = ()  # the model's pattern summary
-    base: BaseComparison | None = None  # with `--base`
+    base: BaseComparison | None = None  # with `--base-config`
     schema: str = ANALYSIS_SCHEMA
 
     @property

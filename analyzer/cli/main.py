@@ -90,7 +90,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     path = _default_checkpoint(args.path)
     out = args.out or Path(f"{_resolved(path).name}-report")
-    check_output(out, [path, args.data], force=args.force)
+    check_output(out, [path, args.data, args.base_config], force=args.force)
     options = ReportOptions(
         data=args.data,
         limit=args.limit,
@@ -102,6 +102,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         dtype=args.dtype,
         align=args.align,
         accept_unstable=args.accept_unstable,
+        base=args.base_config,
     )
     publication = resolve_publication(None, path.resolve().name, _publication_given(args))
     run_report(path, out, publication, options, force=args.force)
@@ -123,15 +124,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
-    """Measure a checkpoint: densities, removed heads, FFN units, block structure, sizes.
+    """Measure a checkpoint: densities, removed heads (decoders: and K/V groups), FFN units
+    (MLP channels), block structure, sizes; --base-config compares with the dense base.
 
-    Example: prunecard analyze ./my-pruned-bert --json analysis.json
+    Example: prunecard analyze ./my-pruned-llama --base-config ./Llama-3.1-8B/config.json
+        --json analysis.json
     """
     from analyzer.cli.tables import format_analysis
     from analyzer.weights.sparsity import analyze
 
-    _check_file(args.json, [args.path])
-    analysis = analyze(_default_checkpoint(args.path))
+    _check_file(args.json, [args.path, args.base_config])
+    analysis = analyze(_default_checkpoint(args.path), base=args.base_config)
     return _show(analysis, format_analysis(analysis), args.json, "analysis")
 
 
@@ -463,6 +466,20 @@ def _publication() -> argparse.ArgumentParser:
     return p
 
 
+def _base_config() -> argparse.ArgumentParser:
+    """The dense model a width- or depth-pruned decoder came from, read from its config.json
+    (not --base: that is the Hub id the card names)."""
+    return _option_group(
+        lambda p: p.add_argument(
+            "--base-config",
+            type=Path,
+            metavar="CONFIG_OR_DIR",
+            help="the dense base model's config.json (or its folder): a decoder's layers, "
+            "widths and heads are compared with it",
+        )
+    )
+
+
 def _accept_unstable_option(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--accept-unstable",
@@ -518,13 +535,20 @@ def build_parser() -> argparse.ArgumentParser:
         _eval_data(),
         _device(),
         _publication(),
+        _base_config(),
     )
     p.add_argument("--no-eval", action="store_true", help="skip the SQuAD v2 evaluation")
     p.add_argument("--no-bench", action="store_true", help="skip the dense vs packed timing")
     p.add_argument("--quick", action="store_true", help="a short timing: batch 1, sequence 128")
     _accept_unstable_option(p)
 
-    p = _command(sub, cmd_analyze, _json("analysis"), _checkpoint(weights_file=True))
+    p = _command(
+        sub,
+        cmd_analyze,
+        _json("analysis"),
+        _checkpoint(weights_file=True),
+        _base_config(),
+    )
 
     p = _command(sub, cmd_pack)
     p.add_argument("path", type=Path, help="checkpoint folder or weights file")

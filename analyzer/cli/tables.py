@@ -19,9 +19,16 @@ __all__ = [
 
 
 def format_analysis(a: Analysis) -> str:
-    """Totals, then one row per encoder layer."""
-    model = f"{a.model_type} ({a.family}), {a.dtype}"
-    if a.num_layers:  # generic mode reads no geometry from config.json: it says nothing
+    """Totals, then one row per layer (heads and FFN units; for decoders query heads, K/V
+    groups and MLP channels), then the comparison with a `--base-config`."""
+    decoder = a.kind == "decoder"
+    model = f"{a.model_type} ({'decoder' if decoder else a.family}), {a.dtype}"
+    if decoder:
+        model += (
+            f", {a.num_layers} layers x {a.num_heads} query heads ({a.num_kv_heads} KV heads), "
+            f"hidden {a.hidden_size}, MLP {a.intermediate_size}"
+        )
+    elif a.num_layers:  # generic mode reads no geometry from config.json: it says nothing
         model += (
             f", {a.num_layers} layers x {a.num_heads} heads, hidden {a.hidden_size}, "
             f"FFN {a.intermediate_size}"
@@ -40,7 +47,16 @@ def format_analysis(a: Analysis) -> str:
         f"{a.overall.dense:,} parameters; {a.overall.stored:,} stored, "
         f"{a.overall.packed:,} packed)",
     ]
-    if a.heads.total:
+    if a.heads.total and decoder:
+        lines += [
+            f"query heads     {a.heads.removed} of {a.heads.total} dead "
+            f"({percent(a.heads.removed / a.heads.total)})",
+            f"KV groups       {a.heads.kv_removed} of {a.heads.kv_total} removed "
+            f"({percent(a.heads.kv_removed / a.heads.kv_total)})",
+            f"MLP channels    {a.ffn.units_kept:,} of {a.ffn.units_total:,} kept "
+            f"({percent(a.ffn.units_kept / a.ffn.units_total)})",
+        ]
+    elif a.heads.total:
         lines.append(
             f"heads removed   {a.heads.removed} of {a.heads.total} "
             f"({percent(a.heads.removed / a.heads.total)})"
@@ -56,7 +72,25 @@ def format_analysis(a: Analysis) -> str:
     if a.tied:
         lines.append(f"tied            {', '.join(f'{k} = {v}' for k, v in a.tied.items())}")
     lines.extend(f"note            {note}" for note in a.notes)
-    if a.layers:
+    if a.base is not None:
+        lines += _base_lines(a)
+    if a.layers and decoder:
+        heads = {h.layer: h for h in a.heads.layers}
+        rows = [
+            (
+                s.layer,
+                percent(s.density),
+                f"{heads[s.layer].kept}/{a.num_heads}",
+                f"{heads[s.layer].kv_kept}/{a.num_kv_heads}",
+                ",".join(map(str, heads[s.layer].removed)) or "-",
+                f"{s.ffn_units_kept}/{s.ffn_units_total}",
+                f"{s.linear_packed:,}",
+            )
+            for s in a.layers
+        ]
+        header = ("layer", "density", "query heads", "KV groups", "dead heads", "MLP channels")
+        lines += ["", table((*header, "packed"), rows)]
+    elif a.layers:
         heads = {h.layer: h for h in a.heads.layers}
         rows = [
             (
@@ -71,6 +105,28 @@ def format_analysis(a: Analysis) -> str:
         ]
         lines += ["", table(("layer", "density", "heads", "removed", "ffn units", "packed"), rows)]
     return "\n".join(lines)
+
+
+def _base_lines(a: Analysis) -> list[str]:
+    """The dense base's parameters, then one line per changed dimension ("32 -> 24 layers"),
+    then the unchanged ones."""
+    assert a.base is not None
+    base = a.base
+    share = f", {percent(a.overall.dense / base.base_parameters)}" if base.base_parameters else ""
+    lines = [
+        f"base            {base.source}: {base.base_parameters:,} parameters (this checkpoint "
+        f"{a.overall.dense:,}{share})"
+    ]
+    for c in base.changes:
+        if c.base != c.model:
+            change = f"{c.base} -> {c.model}"
+            lines.append(
+                " " * 16 + (f"{change} layers" if c.what == "layers" else f"{c.what} {change}")
+            )
+    same = [f"{c.what} {c.model}" for c in base.changes if c.base == c.model]
+    if same:
+        lines.append(" " * 16 + "unchanged: " + ", ".join(same))
+    return lines
 
 
 def format_pack(result: PackResult) -> str:

@@ -2,7 +2,8 @@
 
 Tensors are streamed one at a time; each is reduced to a few small vectors (which rows and
 columns hold a non-zero) before the next is read, so peak memory stays near the largest
-tensor. Heads and FFN units are then decided per layer from those vectors.
+tensor. Heads and FFN units are then decided per layer from those vectors: for encoders,
+heads and FFN units; for decoder LLMs, query heads, K/V groups and MLP channels.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ from typing import Any
 
 from analyzer.errors import CheckpointError
 from analyzer.records import (
+    DECODER_HEAD_RULE,
     HEAD_RULE,
     LINEAR_ROLES,
     Analysis,
+    BaseComparison,
     BlockStructure,
     FfnTotals,
     FileInfo,
@@ -37,6 +40,7 @@ from analyzer.weights.architecture import (
     detect,
 )
 from analyzer.weights.checkpoint import Checkpoint, TensorRef, open_checkpoint
+from analyzer.weights.lineage import compare_with_base, lineage_notes
 
 __all__ = [
     "analyze",
@@ -55,20 +59,29 @@ class _Summary:
     """What analysis keeps of one tensor once it has been read."""
 
     nnz: int
-    row_any: Any = None  # bool tensor: rows holding a non-zero
+    row_any: Any = None  # bool tensor: rows holding a non-zero (a bias: its non-zero entries)
     col_any: Any = None  # bool tensor: columns holding a non-zero
     block: BlockStructure | None = None
 
 
-def analyze(path: str | Path) -> Analysis:
-    """Measure a checkpoint folder (or weights file) from its weights alone."""
+def analyze(path: str | Path, base: str | Path | None = None) -> Analysis:
+    """Measure a checkpoint folder (or weights file) from its weights alone; with `base`
+    (the dense model's config.json, or its folder), compare a decoder's shapes with it."""
     checkpoint = open_checkpoint(path)
     config_path = checkpoint.root / "config.json"
     family, geometry = detect(checkpoint.config, config_path)
-    return _analyze(checkpoint, family, geometry)
+    comparison = None
+    if base is not None:  # before reading any weights: a wrong base fails at once
+        comparison = compare_with_base(base, checkpoint.config, family, geometry)
+    return _analyze(checkpoint, family, geometry, comparison)
 
 
-def _analyze(checkpoint: Checkpoint, family: Family | None, geometry: Geometry | None) -> Analysis:
+def _analyze(
+    checkpoint: Checkpoint,
+    family: Family | None,
+    geometry: Geometry | None,
+    base: BaseComparison | None = None,
+) -> Analysis:
     summaries: dict[str, _Summary] = {}
     matrices: list[MatrixStats] = []
     dense_of: dict[str, int] = {}
@@ -108,6 +121,7 @@ def _analyze(checkpoint: Checkpoint, family: Family | None, geometry: Geometry |
     overall_nnz = sum(s.nnz for s in summaries.values())
     stored = sum(checkpoint.tensors[n].numel for n in summaries)
     config = checkpoint.config
+    decoder = family is not None and family.kind == "decoder"
     return Analysis(
         model_type=str(config.get("model_type", "unknown")),
         family=family.name if family else "generic",
@@ -144,7 +158,13 @@ def _analyze(checkpoint: Checkpoint, family: Family | None, geometry: Geometry |
         architectures=tuple(str(a) for a in config.get("architectures") or ()),
         buffers=checkpoint.buffers,
         tied=checkpoint.tied,
-        notes=_dtype_notes(config, float_dtypes) + _generic_notes(family, linear),
+        notes=_dtype_notes(config, float_dtypes)
+        + _generic_notes(family, linear)
+        + lineage_notes(family, base),
+        kind=family.kind if family else "generic",
+        num_kv_heads=geometry.num_kv_heads if decoder and geometry else 0,
+        head_dim=geometry.head_dim if decoder and geometry else 0,
+        base=base,
     )
 
 
@@ -182,6 +202,8 @@ def _summarize(tensor: Any, ref: TensorRef, *, lines: bool) -> _Summary:
     if tensor.numel() and not _finite(tensor):
         raise CheckpointError(ref.file, f"{ref.name} contains NaN or infinite values")
     nnz = int(torch.count_nonzero(tensor))
+    if tensor.ndim == 1 and lines:  # a linear layer's bias: which rows it keeps alive
+        return _Summary(nnz=nnz, row_any=tensor != 0)
     if tensor.ndim != 2:
         return _Summary(nnz=nnz)
     if tensor.numel() == 0:  # a packed layer that lost every head or every FFN unit
@@ -343,19 +365,22 @@ def _layers(
     g = geometry
     by_layer = _layer_summaries(family, summaries)
     config_path = checkpoint.root / "config.json"
-    stats: list[LayerStats] = []
-    head_layers: list[LayerHeads] = []
-    units_kept_total = 0
-    removed_stored = 0
     for layer in range(g.num_layers):
-        roles = by_layer.get(layer, {})
-        missing = [r for r in family.layer_roles if r not in roles]
+        missing = [r for r in family.layer_roles if r not in by_layer.get(layer, {})]
         if missing:
             raise CheckpointError(
                 config_path,
                 f"config.json's layer count is {g.num_layers}, but layer {layer} has no "
                 f"{', '.join(missing)} weights in the checkpoint",
             )
+    if family.kind == "decoder":
+        return _decoder_layers(config_path, family, g, by_layer, summaries, linear)
+    stats: list[LayerStats] = []
+    head_layers: list[LayerHeads] = []
+    units_kept_total = 0
+    removed_stored = 0
+    for layer in range(g.num_layers):
+        roles = by_layer[layer]
         stored_heads = g.kept_heads(layer)
         alive = heads_alive(roles["v"][1].row_any, roles["o"][1].col_any, g.head_dim).tolist()
         zero_heads = tuple(h for h, ok in zip(stored_heads, alive, strict=True) if not ok)
@@ -372,16 +397,13 @@ def _layers(
         per_unit = 2 * g.hidden_size + has_bias["ffn_in"]
         removed_stored += len(zero_heads) * per_head + (len(units) - units_kept) * per_unit
         head_layers.append(LayerHeads(layer, removed, kept, pruned, zero_heads))
-        layer_linear = [m for m in linear if m.layer == layer]
         stats.append(
-            LayerStats(
-                layer=layer,
-                linear_nnz=sum(m.nnz for m in layer_linear),
-                linear_dense=sum(_numel(m.dense_shape) for m in layer_linear),
-                linear_packed=4 * kept * g.head_dim * g.hidden_size
-                + 2 * units_kept * g.hidden_size,
-                ffn_units_total=g.intermediate_size,
-                ffn_units_kept=units_kept,
+            _layer_stats(
+                layer,
+                linear,
+                4 * kept * g.head_dim * g.hidden_size + 2 * units_kept * g.hidden_size,
+                g.intermediate_size,
+                units_kept,
             )
         )
     total_removed = sum(len(h.removed) for h in head_layers)
@@ -393,6 +415,113 @@ def _layers(
     )
     ffn = FfnTotals(units_total=g.num_layers * g.intermediate_size, units_kept=units_kept_total)
     return stats, heads, ffn, removed_stored
+
+
+def _layer_stats(
+    layer: int, linear: list[MatrixStats], packed: int, units_total: int, units_kept: int
+) -> LayerStats:
+    layer_linear = [m for m in linear if m.layer == layer]
+    return LayerStats(
+        layer=layer,
+        linear_nnz=sum(m.nnz for m in layer_linear),
+        linear_dense=sum(_numel(m.dense_shape) for m in layer_linear),
+        linear_packed=packed,
+        ffn_units_total=units_total,
+        ffn_units_kept=units_kept,
+    )
+
+
+# bias entries that go with one removed MLP channel, per role holding a bias
+_CHANNEL_BIAS_ROWS = {"ffn_gate": 1, "ffn_in": 1, "ffn_gate_up": 2}
+
+
+def _decoder_layers(
+    config_path: Path,
+    family: Family,
+    g: Geometry,
+    by_layer: dict[int, dict[str, tuple[str, _Summary]]],
+    summaries: dict[str, _Summary],
+    linear: list[MatrixStats],
+) -> tuple[list[LayerStats], HeadTotals, FfnTotals, int]:
+    """Dead query heads, removable K/V groups and dead MLP channels per layer, and the stored
+    parameters decoder packing removes: whole dead K/V groups (their K and V rows and
+    biases, the Q rows, Q biases and O columns of all their query heads) and dead channels
+    (gate and up rows and biases, down columns). A dead query head in a live group stays."""
+    if g.pruned_heads:
+        raise CheckpointError(
+            config_path,
+            f"pruned_heads is set, but {family.name} models cannot store layers whose heads "
+            "were removed that way (transformers would not load them)",
+        )
+    hidden, head_dim, group = g.hidden_size, g.head_dim, g.group_size
+    group_weights = 2 * (group + 1) * head_dim * hidden  # Q rows + O columns, K and V rows
+    # bias entries that go with one removed K/V group, per role holding a bias
+    group_bias_rows = {"q": group * head_dim, "k": head_dim, "v": head_dim}
+    group_bias_rows["qkv"] = sum(group_bias_rows.values())
+    stats: list[LayerStats] = []
+    head_layers: list[LayerHeads] = []
+    channels_kept_total = removed_stored = 0
+    for layer in range(g.num_layers):
+        roles = by_layer[layer]
+        biased = {r for r, (name, _) in roles.items() if bias_name(name) in summaries}
+        v_rows, gate_rows, up_rows = _decoder_rows(roles, summaries, g)
+        query = heads_alive(v_rows, roles["o"][1].col_any, head_dim, group)
+        groups = kv_groups_alive(query, group)
+        channels = channels_alive(gate_rows, up_rows, roles["ffn_out"][1].col_any)
+        dead = tuple(h for h, ok in enumerate(query.tolist()) if not ok)
+        dead_groups = tuple(k for k, ok in enumerate(groups.tolist()) if not ok)
+        kv_kept = g.num_kv_heads - len(dead_groups)
+        channels_kept = int(channels.sum())
+        channels_kept_total += channels_kept
+        per_group = group_weights + sum(group_bias_rows.get(r, 0) for r in biased)
+        per_channel = 3 * hidden + sum(_CHANNEL_BIAS_ROWS.get(r, 0) for r in biased)
+        removed_stored += len(dead_groups) * per_group
+        removed_stored += (len(channels) - channels_kept) * per_channel
+        head_layers.append(
+            LayerHeads(
+                layer,
+                removed=dead,
+                kept=g.num_heads - len(dead),
+                removed_as_zeros=dead,
+                kv_removed=dead_groups,
+                kv_kept=kv_kept,
+            )
+        )
+        packed = kv_kept * group_weights + channels_kept * 3 * hidden
+        stats.append(_layer_stats(layer, linear, packed, g.intermediate_size, channels_kept))
+    heads = HeadTotals(
+        total=g.num_layers * g.num_heads,
+        removed=sum(len(h.removed) for h in head_layers),
+        layers=tuple(head_layers),
+        rule=DECODER_HEAD_RULE,
+        kv_total=g.num_layers * g.num_kv_heads,
+        kv_removed=sum(len(h.kv_removed) for h in head_layers),
+    )
+    ffn = FfnTotals(units_total=g.num_layers * g.intermediate_size, units_kept=channels_kept_total)
+    return stats, heads, ffn, removed_stored
+
+
+def _decoder_rows(
+    roles: dict[str, tuple[str, _Summary]], summaries: dict[str, _Summary], g: Geometry
+) -> tuple[Any, Any, Any]:
+    """The V, gate and up row masks of one decoder layer, a non-zero bias keeping its row
+    alive; Phi-3's fused matrices are split into their sections (Q, K, V rows; gate, up)."""
+
+    def rows(role: str) -> Any:
+        name, summary = roles[role]
+        bias = summaries.get(bias_name(name))
+        return summary.row_any if bias is None else summary.row_any | bias.row_any
+
+    if "qkv" in roles:
+        v_rows = rows("qkv")[(g.num_heads + g.num_kv_heads) * g.head_dim :]
+    else:
+        v_rows = rows("v")
+    if "ffn_gate_up" in roles:
+        fused = rows("ffn_gate_up")
+        gate_rows, up_rows = fused[: len(fused) // 2], fused[len(fused) // 2 :]
+    else:
+        gate_rows, up_rows = rows("ffn_gate"), rows("ffn_in")
+    return v_rows, gate_rows, up_rows
 
 
 def _generic_notes(family: Family | None, linear: list[MatrixStats]) -> tuple[str, ...]:
