@@ -78,18 +78,39 @@ def format_pack(result: PackResult) -> str:
     r = result
     total = r.num_heads * len(r.layers)
     units = sum(p.units for p in r.layers)
+    groups = sum(len(p.kv_groups) for p in r.layers)
     stored = sum(p.width for p in r.layers)
     lines = [
         f"packed          {r.out}",
         f"heads kept      {r.heads_kept} of {total} ({r.heads_removed} removed)",
+        *(
+            [f"KV groups kept  {groups} of {r.num_kv_heads * len(r.layers)} (removed whole)"]
+            if r.num_kv_heads
+            else []
+        ),
         f"FFN units kept  {units:,} of {r.intermediate_size * len(r.layers):,}"
         + (f" (stored {stored:,}: padded to multiples of {r.align})" if stored != units else ""),
         f"weights file    {r.packed_bytes / 1e6:.1f} MB packed vs {r.original_bytes / 1e6:.1f} MB "
         f"original ({percent(r.packed_bytes / r.original_bytes)})",
         "",
         table(
-            ("layer", "heads", "ffn units", "ffn stored"),
-            [(p.layer, f"{len(p.heads)}/{r.num_heads}", p.units, p.width) for p in r.layers],
+            (
+                "layer",
+                "heads",
+                *(("KV groups",) if r.num_kv_heads else ()),
+                "ffn units",
+                "ffn stored",
+            ),
+            [
+                (
+                    p.layer,
+                    f"{len(p.heads)}/{r.num_heads}",
+                    *((f"{len(p.kv_groups)}/{r.num_kv_heads}",) if r.num_kv_heads else ()),
+                    p.units,
+                    p.width,
+                )
+                for p in r.layers
+            ],
         ),
     ]
     return "\n".join(lines)
