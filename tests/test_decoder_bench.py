@@ -3,6 +3,11 @@ greedy decoding run, and the record's structure on a fake clock (timing-independ
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 from decoders import build_decoder
@@ -143,3 +148,31 @@ def test_decoding_past_the_positions_is_refused(pruned_llama, capsys):
     argv = ["bench", str(pruned_llama), "--quick", "--device", "cpu", "--new-tokens", "300"]
     assert main(argv) == 2
     assert "fewer than the 332 tokens to run" in capsys.readouterr().err
+
+
+LLM_2OF4 = Path(__file__).resolve().parent.parent / "benchmarks" / "llm_2of4.py"
+
+
+def test_the_2of4_gpu_benchmark_runs_dry_on_the_cpu(tmp_path):
+    run = subprocess.run(
+        [sys.executable, str(LLM_2OF4), "--cpu-dry-run", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr
+    record = json.loads((tmp_path / "llm_2of4.json").read_text())
+    assert record["dry_run"] and record["backend"]["cusparselt"] is False
+    assert {name: tuple(r["shape"]) for name, r in record["matrices"].items()} == {
+        **dict.fromkeys(("q", "k", "v", "o"), (64, 64)),
+        "gate": (176, 64),
+        "up": (176, 64),
+        "down": (64, 176),
+    }
+    assert all(r["max_rel_error"] == 0 for r in record["matrices"].values())
+    assert "both sides dense on the CPU" in run.stdout
+    if not torch.cuda.is_available():
+        plain = subprocess.run(
+            [sys.executable, str(LLM_2OF4)], capture_output=True, text=True, timeout=120
+        )
+        assert plain.returncode == 0 and "needs a CUDA GPU" in plain.stdout
