@@ -10,11 +10,14 @@ are dead, an MLP channel is dead with its gate row, up row or down column zero.
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
 import pytest
 import torch
 from decoders import DECODER_TYPES, build_decoder, layer_weight
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from safetensors.torch import load_file
 
 from analyzer import CheckpointError, analyze
@@ -159,6 +162,39 @@ def test_every_family_packs_dead_groups_and_channels_exactly(model_type, tmp_pat
 
     assert logits_diff(source, tmp_path / "packed", inputs) <= 1e-4
     assert dense_shapes(tmp_path / "packed") == dense_shapes(source)
+
+
+def _subset(n: int):
+    return st.lists(st.integers(0, n - 1), unique=True, max_size=n).map(tuple)
+
+
+SPECS = st.dictionaries(
+    st.integers(0, LAYERS - 1),
+    st.fixed_dictionaries(
+        {
+            "v_groups": _subset(KV),
+            "o_heads": _subset(HEADS),
+            "gate": _subset(FFN),
+            "up": _subset(FFN),
+            "down": _subset(FFN),
+        }
+    ),
+)
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(spec=SPECS, model_type=st.sampled_from(("llama", "phi3")))
+def test_any_pruning_packs_to_the_counts_of_the_rules_with_the_same_logits(
+    spec, model_type, inputs
+):
+    with tempfile.TemporaryDirectory() as tmp:
+        source = build_decoder(Path(tmp) / "pruned", model_type, prune=prune_spec(spec), **SIZES)
+        result = pack(source, Path(tmp) / "packed")
+        want = expected(spec)
+        assert [(p.heads, p.kv_groups, p.units) for p in result.layers] == [
+            want[layer] for layer in range(LAYERS)
+        ]
+        assert logits_diff(source, Path(tmp) / "packed", inputs) <= 1e-4
 
 
 def test_qwen2_biases_go_with_their_rows_and_a_live_v_bias_keeps_its_group(tmp_path, inputs):
