@@ -12,6 +12,10 @@ model can take as it is, in one of three layouts:
 - "stored": whatever the file holds (packed for prunecard-packed checkpoints, dense for
   everything else).
 
+Decoder LLMs (Llama, Mistral, Qwen2/3, Gemma/2, Phi-3) lose whole K/V groups, those whose
+query heads are all dead (`kv_groups_alive`), and dead MLP channels (`channels_alive`);
+their stored K/V groups per layer are recorded as `prunecard_packing.kv_heads`.
+
 A packed checkpoint keeps transformers 4's `pruned_heads` meaning (dense indices of the
 heads missing from Q/K/V/O) and records the stored FFN widths under
 `config["prunecard_packing"]`, so `analyze` reports its dense figures and `load` builds
@@ -596,6 +600,7 @@ def _no_kv_groups(
     output projection has no input columns, so only its bias, if any). The KV cache still
     grows by one placeholder element per token, so its length (which sets the positions of
     the next tokens) stays right."""
+    cache = kwargs.get("past_key_values") if cache is None else cache  # its older name
     if cache is not None:
         placeholder = hidden_states.new_zeros(*hidden_states.shape[:-1], 1, 1).transpose(1, 2)
         cache.update(placeholder, placeholder, attention.layer_idx)

@@ -10,8 +10,10 @@ K/V heads, each shared by `num_heads / num_kv_heads` query heads. Anything else 
 
 Legacy checkpoints (transformers 4, nn_pruning) list removed heads in `pruned_heads` and
 store smaller Q/K/V/O matrices; packed checkpoints written by prunecard also store
-narrower FFN matrices and record their widths under `prunecard_packing`. Dense shapes
-undo both, so removed heads and units count as zeros at their original size.
+narrower FFN matrices and record their widths under `prunecard_packing`; packed decoders
+store only the K/V groups of the query heads they keep (`pruned_heads` names whole groups).
+Dense shapes undo all of it, so removed heads and units count as zeros at their original
+size.
 """
 
 from __future__ import annotations
