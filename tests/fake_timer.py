@@ -27,7 +27,8 @@ class FakeTimer:
 
 def patch_bench(monkeypatch, dense_ms: Sequence[float], packed_ms: Sequence[float]) -> None:
     """Make `prunecard bench` / `report` time fake models on a fake clock, on a quiet
-    machine: the real models are still built and compared, only the timed runs are fake."""
+    machine: the real models are still built and compared, only the timed runs are fake
+    (prefill and decoding alike: runners are made in dense, packed order)."""
     import os
 
     from analyzer.runtime import bench as bench_module
@@ -35,7 +36,7 @@ def patch_bench(monkeypatch, dense_ms: Sequence[float], packed_ms: Sequence[floa
     timer = FakeTimer()
     made: list[str] = []
 
-    def runner(model, inputs, graphs):
+    def runner(model, inputs, graphs, new_tokens=0):
         made.append("dense" if len(made) % 2 == 0 else "packed")
         return timer.model(dense_ms if made[-1] == "dense" else packed_ms)
 

@@ -13,7 +13,7 @@ from analyzer import InputError, load_record
 from analyzer.cli.main import main
 from analyzer.records import Bench
 from analyzer.runtime.bench import resolve_options
-from analyzer.weights.flops import LayerShape, encoder_flops, model_layer_shapes
+from analyzer.weights.flops import LayerShape, forward_flops, model_layer_shapes
 
 
 def test_flops_match_a_hand_count():
@@ -22,10 +22,10 @@ def test_flops_match_a_hand_count():
     #   scores: 2 heads x 3 x 3 query-key pairs x 4 = 72 MACs; context: the same, 72
     #   FFN: 2 matrices x 3 tokens x 8 x 16 = 768 MACs
     #   total 1680 MACs = 3360 FLOPs
-    assert encoder_flops([LayerShape(heads=2, head_dim=4, hidden=8, ffn=16)], 1, 3) == 3360
+    assert forward_flops([LayerShape(heads=2, head_dim=4, hidden=8, ffn=16)], 1, 3) == 3360
     # batch 2 doubles everything; no heads and no units leave nothing
-    assert encoder_flops([LayerShape(2, 4, 8, 16)], 2, 3) == 6720
-    assert encoder_flops([LayerShape(0, 4, 8, 0)], 4, 9) == 0
+    assert forward_flops([LayerShape(2, 4, 8, 16)], 2, 3) == 6720
+    assert forward_flops([LayerShape(0, 4, 8, 0)], 4, 9) == 0
 
 
 def test_layer_shapes_from_a_packed_config():

@@ -305,8 +305,9 @@ def test_a_layer_whose_every_linear_weight_is_zero(tmp_path):
     check_packed(a, state, list(everything))
 
 
-def test_a_decoder_with_heads_removed_through_pruned_heads_is_refused(tmp_path):
-    """transformers cannot load decoder layers shrunk by `pruned_heads`: say so, in one line."""
+def test_a_decoder_with_part_of_a_group_removed_through_pruned_heads_is_refused(tmp_path):
+    """`pruned_heads` on a decoder may only name whole K/V groups (what packing writes):
+    a single query head of a group of four is refused, in one line."""
     folder = GQA.build(tmp_path / "llama")
     state = saved(folder)
     q, o = ATTENTION.format(0) + "q_proj.weight", ATTENTION.format(0) + "o_proj.weight"
@@ -314,7 +315,7 @@ def test_a_decoder_with_heads_removed_through_pruned_heads_is_refused(tmp_path):
     save_file(state, str(folder / "model.safetensors"))
     config = json.loads((folder / "config.json").read_text())
     _write(folder / "config.json", json.dumps({**config, "pruned_heads": {"0": [0]}}))
-    with pytest.raises(CheckpointError, match="pruned_heads is set, but llama models cannot"):
+    with pytest.raises(CheckpointError, match=r"pruned_heads\[0\] removes part of a K/V group"):
         analyze(folder)
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from analyzer import __version__
 from analyzer.errors import InputError, PrunecardError, printable
 from analyzer.outputs import check_apart, check_output
+from analyzer.runtime.decode import DECODE_BATCHES, NEW_TOKENS, PROMPT_TOKENS
 
 EXIT_OK, EXIT_MISMATCH, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -156,7 +157,8 @@ def cmd_pack(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    """Time the dense model against the packed one on this machine, per (batch, seq).
+    """Time the dense model against the packed one on this machine, per (batch, seq); for a
+    causal LM, also greedy decoding in tokens/s (and, on a GPU, its 2:4 matrices as sparse).
 
     Example: prunecard bench ./my-pruned-bert --json bench.json --batch 1 8 --seq 384
     """
@@ -187,6 +189,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
         profile_runs=0 if args.no_profile else (1 if quick else 3),
         quick=quick,
         progress=True,
+        decode_batches=args.decode_batch or DECODE_BATCHES,
+        prompt_tokens=args.prompt_tokens,
+        new_tokens=args.new_tokens,
     )
     code = _show(result, format_bench(result), args.json, "bench")
     if not args.accept_unstable:
@@ -565,6 +570,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, nargs="+", metavar="B", help="batch sizes (default 1 8)")
     p.add_argument("--seq", type=int, nargs="+", metavar="S", help="sequence lengths (384)")
     p.add_argument("--threads", type=int, metavar="N", help="torch threads (default: torch's)")
+    p.add_argument(
+        "--decode-batch",
+        type=int,
+        nargs="+",
+        metavar="B",
+        help="causal LMs: batch sizes to time greedy decoding at (default "
+        f"{' '.join(map(str, DECODE_BATCHES))})",
+    )
+    p.add_argument(
+        "--prompt-tokens",
+        type=int,
+        default=PROMPT_TOKENS,
+        metavar="N",
+        help=f"... after N prompt tokens ({PROMPT_TOKENS})",
+    )
+    p.add_argument(
+        "--new-tokens",
+        type=int,
+        default=NEW_TOKENS,
+        metavar="N",
+        help=f"... generating N tokens ({NEW_TOKENS})",
+    )
     p.add_argument(
         "--repeats", type=int, metavar="N", help="timed runs per model and shape, at least (10)"
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from analyzer.records import Analysis, Bench, Evaluation
+from analyzer.records import Analysis, Bench, BenchShape, Evaluation
 from analyzer.text import percent, table
 
 if TYPE_CHECKING:
@@ -134,18 +134,39 @@ def format_pack(result: PackResult) -> str:
     r = result
     total = r.num_heads * len(r.layers)
     units = sum(p.units for p in r.layers)
+    groups = sum(len(p.kv_groups) for p in r.layers)
     stored = sum(p.width for p in r.layers)
     lines = [
         f"packed          {r.out}",
         f"heads kept      {r.heads_kept} of {total} ({r.heads_removed} removed)",
+        *(
+            [f"KV groups kept  {groups} of {r.num_kv_heads * len(r.layers)} (removed whole)"]
+            if r.num_kv_heads
+            else []
+        ),
         f"FFN units kept  {units:,} of {r.intermediate_size * len(r.layers):,}"
         + (f" (stored {stored:,}: padded to multiples of {r.align})" if stored != units else ""),
         f"weights file    {r.packed_bytes / 1e6:.1f} MB packed vs {r.original_bytes / 1e6:.1f} MB "
         f"original ({percent(r.packed_bytes / r.original_bytes)})",
         "",
         table(
-            ("layer", "heads", "ffn units", "ffn stored"),
-            [(p.layer, f"{len(p.heads)}/{r.num_heads}", p.units, p.width) for p in r.layers],
+            (
+                "layer",
+                "heads",
+                *(("KV groups",) if r.num_kv_heads else ()),
+                "ffn units",
+                "ffn stored",
+            ),
+            [
+                (
+                    p.layer,
+                    f"{len(p.heads)}/{r.num_heads}",
+                    *((f"{len(p.kv_groups)}/{r.num_kv_heads}",) if r.num_kv_heads else ()),
+                    p.units,
+                    p.width,
+                )
+                for p in r.layers
+            ],
         ),
     ]
     return "\n".join(lines)
@@ -173,23 +194,42 @@ def format_bench(b: Bench) -> str:
         f"parameters      {b.packed_bytes / 1e6:.1f} MB packed vs {b.original_bytes / 1e6:.1f} MB "
         "dense",
         "",
-        table(
-            ("batch", "seq", "dense ms", "packed ms", "speedup", "FLOP bound", "of bound"),
-            [
-                (
-                    s.batch,
-                    s.seq,
-                    f"{s.dense_ms:.2f} ±{s.dense_spread_ms / 2:.2f}",
-                    f"{s.packed_ms:.2f} ±{s.packed_spread_ms / 2:.2f}",
-                    f"{s.speedup:.2f}x",
-                    f"{s.flop_bound:.2f}x",
-                    percent(s.fraction_of_bound, 0),
-                )
-                for s in b.shapes
-            ],
-        ),
+        _shape_table(b.shapes, "packed ms"),
         "(median over interleaved repeats; ± half the interquartile range)",
     ]
+    if b.decode:
+        first = b.decode[0]
+        lines += [
+            "",
+            f"decoding        greedy with a KV cache, {first.new_tokens} new tokens after "
+            f"{first.prompt} prompt tokens (prefill included), tokens/s per model",
+            table(
+                ("batch", "dense tok/s", "packed tok/s", "speedup", "runs"),
+                [
+                    (
+                        d.batch,
+                        f"{d.dense_tokens_per_s:,.1f}",
+                        f"{d.packed_tokens_per_s:,.1f}",
+                        f"{d.speedup:.2f}x",
+                        d.repeats,
+                    )
+                    for d in b.decode
+                ],
+            ),
+        ]
+    if b.semi_structured:
+        lines += [
+            "",
+            "2:4 sparse      dense model vs its 2:4 matrices as semi-structured sparse tensors",
+            _shape_table(b.semi_structured, "sparse ms"),
+        ]
+    elif b.decode:
+        why = (
+            "no matrix is 2:4"
+            if b.device == "cuda" and b.dtype != "fp32"
+            else ("needs a CUDA device and fp16 or bf16")
+        )
+        lines.append(f"2:4 sparse      not timed: {why}")
     if b.load_before and b.load_after:
         lines.append(
             f"load average    {b.load_before[0]:.2f} before, {b.load_after[0]:.2f} after "
@@ -199,7 +239,28 @@ def format_bench(b: Bench) -> str:
         if s.verdict:
             bound = f"memory bound {s.memory_bound:.2f}x; " if s.memory_bound else ""
             lines.append(f"{s.batch} x {s.seq}: {bound}{s.repeats} runs, {s.verdict}")
+    lines += [f"decoding at batch {d.batch}: {d.verdict}" for d in b.decode if d.verdict]
+    lines += [f"2:4 sparse {s.batch} x {s.seq}: {s.verdict}" for s in b.semi_structured]
     return "\n".join(lines)
+
+
+def _shape_table(shapes: tuple[BenchShape, ...], other: str) -> str:
+    """One row per (batch, seq): both medians, the speedup and the FLOP bound."""
+    return table(
+        ("batch", "seq", "dense ms", other, "speedup", "FLOP bound", "of bound"),
+        [
+            (
+                s.batch,
+                s.seq,
+                f"{s.dense_ms:.2f} ±{s.dense_spread_ms / 2:.2f}",
+                f"{s.packed_ms:.2f} ±{s.packed_spread_ms / 2:.2f}",
+                f"{s.speedup:.2f}x",
+                f"{s.flop_bound:.2f}x",
+                percent(s.fraction_of_bound, 0),
+            )
+            for s in shapes
+        ],
+    )
 
 
 def format_evaluation(ev: Evaluation) -> str:

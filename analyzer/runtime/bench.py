@@ -1,5 +1,10 @@
 """Timing the dense model against the packed one, in one process, on the same inputs.
 
+For causal LMs the (batch, seq) shapes time prefill; decoding speed (greedy, KV cache,
+`analyzer.runtime.decode`) is timed per batch size as well, and on a CUDA device in fp16 or
+bf16 the 2:4 matrices also run as semi-structured sparse tensors
+(`analyzer.runtime.semi_structured`), timed against the dense model at the same shapes.
+
 Method: both models are built from the same checkpoint (dense: every head and unit present,
 values do not change speed; packed: `analyzer.runtime.packing`), their logits compared on real
 tokenized text, then for each (batch, seq) shape both are timed by the protocol of
@@ -13,6 +18,7 @@ kernel-launch cost that bounds small batches.
 
 from __future__ import annotations
 
+import functools
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -21,7 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from analyzer.errors import CheckpointError, InputError
-from analyzer.records import Bench, BenchShape, Equivalence
+from analyzer.records import Bench, BenchShape, DecodeRate, Equivalence
+from analyzer.runtime.decode import DECODE_BATCHES, NEW_TOKENS, PROMPT_TOKENS
 from analyzer.runtime.environment import pick_device
 from analyzer.runtime.profile import elementwise_traffic, memory_bound, profile_shares
 from analyzer.runtime.timing import (
@@ -34,8 +41,9 @@ from analyzer.runtime.timing import (
     time_interleaved,
     verdict,
 )
+from analyzer.weights.architecture import find_family, usable_positions
 from analyzer.weights.checkpoint import checkpoint_folder
-from analyzer.weights.flops import encoder_flops, model_layer_shapes
+from analyzer.weights.flops import decode_flops, forward_flops, model_layer_shapes
 
 __all__ = [
     "DTYPES",
@@ -114,13 +122,17 @@ def bench(
     quick: bool = False,
     clock: Clock | None = None,
     progress: bool = True,
+    decode_batches: Sequence[int] = DECODE_BATCHES,
+    prompt_tokens: int = PROMPT_TOKENS,
+    new_tokens: int = NEW_TOKENS,
 ) -> Bench:
     """Build dense and packed models from `path`, check they agree, time them per
-    (batch, seq) shape; `fuse` ("both" or "packed") runs those through `analyzer.runtime.fusion`."""
+    (batch, seq) shape; `fuse` ("both" or "packed") runs those through `analyzer.runtime.fusion`.
+    Causal LMs are also timed decoding `new_tokens` tokens after `prompt_tokens` per batch
+    size in `decode_batches`."""
     import torch
 
     from analyzer.runtime.packing import load
-    from analyzer.weights.architecture import usable_positions
 
     device, dtype, align = resolve_options(device, dtype, align)
     if graphs and device != "cuda":
@@ -133,12 +145,17 @@ def bench(
     if threads is not None:
         torch.set_num_threads(threads)
     dense = load(path, dtype=torch_dtype(dtype), device=device, layout="dense")
-    longest = max(seq for _, seq in shapes)
+    causal = _causal(dense.config)
+    if causal and fuse:
+        raise InputError(None, "--fuse is for BERT-family encoders, not causal LMs")
+    if causal and (min(decode_batches, default=1) < 1 or min(prompt_tokens, new_tokens) < 1):
+        raise InputError(None, "decode batch sizes, prompt and new tokens must be positive")
+    longest = max(max(seq for _, seq in shapes), prompt_tokens + new_tokens if causal else 0)
     if longest > usable_positions(dense.config):
         raise CheckpointError(
             checkpoint_folder(path) / "config.json",
             f"max_position_embeddings {dense.config.max_position_embeddings} leaves "
-            f"{usable_positions(dense.config)} positions, fewer than sequence length {longest}",
+            f"{usable_positions(dense.config)} positions, fewer than the {longest} tokens to run",
         )
     packed = load(path, dtype=torch_dtype(dtype), device=device, layout="packed", align=align)
     if fuse:
@@ -160,7 +177,16 @@ def bench(
         quick=quick,
         clock=clock,
         progress=progress,
+        decode_batches=decode_batches if causal else (),
+        prompt_tokens=prompt_tokens,
+        new_tokens=new_tokens,
     )
+
+
+def _causal(config: Any) -> bool:
+    """Is this model a causal LM of a supported decoder family?"""
+    family = find_family(getattr(config, "model_type", None))
+    return family is not None and family.kind == "decoder"
 
 
 def _check_protocol(p: Protocol) -> None:
@@ -188,9 +214,13 @@ def measure(
     quick: bool = False,
     clock: Clock | None = None,
     progress: bool = True,
+    decode_batches: Sequence[int] = (),
+    prompt_tokens: int = PROMPT_TOKENS,
+    new_tokens: int = NEW_TOKENS,
 ) -> Bench:
     """Compare and time two models already built by `analyzer.runtime.packing.load` from `path`
     (on one device, in `dtype`); scripts that time several settings reuse the models.
+    `decode_batches` (causal LMs): batch sizes to time greedy decoding at.
 
     `clock` replaces the wall clock (tests pass a fake one; the CPU-time check is then
     skipped); on CUDA the default clock synchronises the device before each reading."""
@@ -226,11 +256,27 @@ def measure(
             measured.append((batch, seq, samples, *profiles))
             bar.update(1)
     bar.close()
+    judge = functools.partial(
+        verdict,
+        threshold=protocol.threshold,
+        load_before=load_before[0],
+        cores=os.cpu_count() or 1,
+        threads=threads,
+    )
+    decode = tuple(
+        _decode(dense, packed, batch, prompt_tokens, new_tokens, protocol, clock, cpu_clock, judge)
+        for batch in decode_batches
+    )
+    semi_structured = (
+        _semi_structured(dense, shapes, protocol, clock, judge)
+        if device == "cuda" and dtype in ("fp16", "bf16")
+        else ()
+    )
     load_after = os.getloadavg()
     results = []
     for batch, seq, samples, dense_profile, packed_profile in measured:
-        dense_flops = encoder_flops(dense_layers, batch, seq)
-        packed_flops = encoder_flops(packed_layers, batch, seq)
+        dense_flops = forward_flops(dense_layers, batch, seq)
+        packed_flops = forward_flops(packed_layers, batch, seq)
         bound = dense_flops / packed_flops if packed_flops else float("inf")
         traffic = elementwise_traffic(packed_layers, batch * seq) / elementwise_traffic(
             dense_layers, batch * seq
@@ -242,15 +288,7 @@ def measure(
             packed_profile=packed_profile,
             memory_bound=memory_bound(dense_profile, bound, traffic),
         )
-        judged = verdict(
-            shape,
-            threshold=protocol.threshold,
-            cpu_share=samples.cpu_share,
-            load_before=load_before[0],
-            cores=os.cpu_count() or 1,
-            threads=threads,
-        )
-        results.append(replace(shape, verdict=judged))
+        results.append(replace(shape, verdict=judge(shape, cpu_share=samples.cpu_share)))
     return Bench(
         threads=threads,
         device=device,
@@ -271,7 +309,78 @@ def measure(
         threshold=protocol.threshold,
         budget_s=protocol.budget_s,
         quick=quick,
+        decode=decode,
+        semi_structured=semi_structured,
     )
+
+
+def _decode(
+    dense: Any,
+    packed: Any,
+    batch: int,
+    prompt: int,
+    new_tokens: int,
+    protocol: Protocol,
+    clock: Clock,
+    cpu_clock: Clock | None,
+    judge: Callable[..., str],
+) -> DecodeRate:
+    """Greedy decoding of both models from the same random prompts, timed interleaved."""
+    import torch
+
+    from analyzer.runtime.decode import decode_rate
+
+    device = next(dense.parameters()).device
+    generator = torch.Generator().manual_seed(batch * 100_003 + prompt)
+    inputs = {"input_ids": _random_ids(dense.config, (batch, prompt), generator).to(device)}
+    with torch.inference_mode():
+        runs = [_runner(m, inputs, False, new_tokens=new_tokens) for m in (dense, packed)]
+        samples = time_interleaved(*runs, protocol, clock=clock, cpu_clock=cpu_clock)
+    flops = [
+        decode_flops(model_layer_shapes(m.config), batch, prompt, new_tokens)
+        for m in (dense, packed)
+    ]
+    shape = _shape(batch, prompt, samples, *flops)
+    return decode_rate(
+        batch,
+        prompt,
+        new_tokens,
+        shape.dense_ms,
+        shape.packed_ms,
+        shape.repeats,
+        judge(shape, cpu_share=samples.cpu_share),
+    )
+
+
+def _semi_structured(
+    dense: Any,
+    shapes: Sequence[tuple[int, int]],
+    protocol: Protocol,
+    clock: Clock,
+    judge: Callable[..., str],
+) -> tuple[BenchShape, ...]:
+    """The dense model against a copy whose 2:4 matrices are semi-structured sparse, per
+    prefill shape; () when no matrix is 2:4 (or the kernels take none of them). The FLOP
+    bound halves the products of the converted matrices only."""
+    import torch
+
+    from analyzer.runtime.semi_structured import semi_structured_copy
+
+    sparse, converted = semi_structured_copy(dense)
+    if not converted:
+        return ()
+    results = []
+    with torch.inference_mode():
+        for batch, seq in shapes:
+            inputs = _inputs(dense.config, batch, seq, "cuda")
+            runs = [_runner(m, inputs, False) for m in (dense, sparse)]
+            samples = time_interleaved(*runs, protocol, clock=clock, cpu_clock=None)
+            dense_flops = forward_flops(model_layer_shapes(dense.config), batch, seq)
+            saved = sum(batch * seq * rows * cols for rows, cols in converted.values())
+            shape = _shape(batch, seq, samples, dense_flops, dense_flops - saved)
+            results.append(replace(shape, verdict=judge(shape, cpu_share=None)))
+    del sparse
+    return tuple(results)
 
 
 def _param_bytes(model: Any) -> int:
@@ -335,7 +444,7 @@ def _random_ids(config: Any, shape: tuple[int, int], generator: Any) -> Any:
 
 
 def _equivalence(dense: Any, packed: Any, root: Path, dtype: str, device: str) -> Equivalence:
-    """Max |packed - dense| over start and end logits on tokenized real text."""
+    """Max |packed - dense| over start and end logits (or LM logits) on tokenized real text."""
     import torch
 
     inputs, what = _real_inputs(root, dense.config)
@@ -362,6 +471,17 @@ def _real_inputs(root: Path, config: Any) -> tuple[dict[str, Any], str]:
     if tokenizer is None:
         ids = _random_ids(config, (2, 128), torch.Generator().manual_seed(0))
         return {"input_ids": ids}, "2 x 128 random token ids (no tokenizer in the checkpoint)"
+    if _causal(config):
+        paragraphs = _wikipedia_paragraphs(3)
+        limit = min(256, usable_positions(config))
+        encoded = tokenizer(
+            paragraphs, return_tensors="pt", padding=True, truncation=True, max_length=limit
+        )
+        inputs = {k: encoded[k] for k in ("input_ids", "attention_mask") if k in encoded}
+        return inputs, (
+            f"{len(paragraphs)} Wikipedia paragraphs of the bundled SQuAD sample, "
+            f"up to {limit} tokens, padded"
+        )
     questions, contexts = zip(*EQUIVALENCE_TEXT, strict=True)
     encoded = tokenizer(
         list(questions), list(contexts), return_tensors="pt", padding=True, truncation=True
@@ -372,12 +492,27 @@ def _real_inputs(root: Path, config: Any) -> tuple[dict[str, Any], str]:
     return inputs, f"{len(questions)} SQuAD question/context pairs, padded"
 
 
+def _wikipedia_paragraphs(n: int) -> list[str]:
+    """The first `n` distinct paragraphs of the bundled SQuAD sample (Wikipedia, CC BY-SA)."""
+    from analyzer.squad.data import bundled_sample_path, read_squad
+
+    questions = read_squad(bundled_sample_path()).questions
+    return list(dict.fromkeys(q.context for q in questions))[:n]
+
+
 # --------------------------------------------------------------------------- timing
 
 
-def _runner(model: Any, inputs: dict[str, Any], graphs: bool) -> Callable[[], Any]:
+def _runner(
+    model: Any, inputs: dict[str, Any], graphs: bool, *, new_tokens: int = 0
+) -> Callable[[], Any]:
     """A no-argument forward pass; with `graphs`, a replay of its captured CUDA graph
-    (the inputs are static: the same tensors every time)."""
+    (the inputs are static: the same tensors every time); with `new_tokens`, greedy
+    generation of that many tokens after the prompt `inputs["input_ids"]`."""
+    if new_tokens:
+        from analyzer.runtime.decode import greedy_runner
+
+        return greedy_runner(model, inputs["input_ids"], new_tokens)
     if not graphs:
         return lambda: model(**inputs)
     from analyzer.runtime.graphs import capture

@@ -12,6 +12,10 @@ model can take as it is, in one of three layouts:
 - "stored": whatever the file holds (packed for prunecard-packed checkpoints, dense for
   everything else).
 
+Decoder LLMs (Llama, Mistral, Qwen2/3, Gemma/2, Phi-3) lose whole K/V groups, those whose
+query heads are all dead (`kv_groups_alive`), and dead MLP channels (`channels_alive`);
+their stored K/V groups per layer are recorded as `prunecard_packing.kv_heads`.
+
 A packed checkpoint keeps transformers 4's `pruned_heads` meaning (dense indices of the
 heads missing from Q/K/V/O) and records the stored FFN widths under
 `config["prunecard_packing"]`, so `analyze` reports its dense figures and `load` builds
@@ -37,13 +41,14 @@ from analyzer.weights.architecture import (
     detect,
 )
 from analyzer.weights.checkpoint import Checkpoint, copy_tokenizer_files, open_checkpoint
-from analyzer.weights.sparsity import heads_alive, units_alive
+from analyzer.weights.sparsity import channels_alive, heads_alive, kv_groups_alive, units_alive
 
 __all__ = ["LAYOUTS", "LayerPlan", "PackResult", "load", "pack", "packed_state"]
 
 LAYOUTS = ("stored", "dense", "packed")
 PACKING_FORMAT = 1
 _ATTN_ROLES = ("q", "k", "v")
+_FUSED = {"qkv": ("q", "k", "v"), "ffn_gate_up": ("ffn_gate", "ffn_in")}  # Phi-3: rows in order
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,7 @@ class LayerPlan:
     heads: tuple[int, ...]  # dense indices of the heads kept
     units: int  # FFN units kept (alive by the analyzer's rule)
     width: int  # stored FFN width: `units` padded up to a multiple of the alignment
+    kv_groups: tuple[int, ...] = ()  # decoders: dense indices of the K/V groups kept
 
 
 @dataclass(frozen=True)
@@ -65,6 +71,7 @@ class PackResult:
     align: int
     original_bytes: int  # the input's weight files
     packed_bytes: int  # the packed model.safetensors
+    num_kv_heads: int = 0  # decoders: K/V groups per layer before packing; 0 for encoders
 
     @property
     def heads_kept(self) -> int:
@@ -106,10 +113,10 @@ def _open(path: str | Path) -> _Source:
     names: dict[tuple[int, str, str], str] = {}
     for name in checkpoint.tensors:
         param = classify(name, family)
-        if param.layer is not None and param.role in ("q", "k", "v", "o", "ffn_in", "ffn_out"):
+        if param.layer is not None and param.role in family.layer_roles:
             names[(param.layer, param.role, param.kind)] = name
     for layer in range(geometry.num_layers):
-        for role in ("q", "k", "v", "o", "ffn_in", "ffn_out"):
+        for role in family.layer_roles:
             if (layer, role, "weight") not in names:
                 raise CheckpointError(config_path, f"layer {layer} has no {role} weight")
     return _Source(checkpoint, family, geometry, names)
@@ -130,6 +137,8 @@ def _pack(src: _Source, align: int) -> tuple[dict[str, Any], dict[str, Any], tup
 
     if align < 1:
         raise ValueError(f"align must be at least 1, got {align}")
+    if src.family.kind == "decoder":
+        return _pack_decoder(src, align)
     g, state = src.geometry, src.checkpoint.state_dict()
     hd = g.head_dim
     plans: list[LayerPlan] = []
@@ -172,10 +181,16 @@ def _pack(src: _Source, align: int) -> tuple[dict[str, Any], dict[str, Any], tup
         if in_bias is not None:
             state[in_bias] = _take(state[in_bias], idx, width, dim=0)
         plans.append(LayerPlan(layer, kept_heads, len(idx), width))
+    return state, _packed_config(src, plans, removed_heads, align), tuple(plans)
 
+
+def _packed_config(
+    src: _Source, plans: list[LayerPlan], removed_heads: dict[str, list[int]], align: int
+) -> dict[str, Any]:
+    """config.json of the packed checkpoint: removed heads and stored widths recorded."""
     config = dict(src.checkpoint.config)
     config["pruned_heads"] = removed_heads
-    config["prunecard_packing"] = {
+    packing: dict[str, Any] = {
         "format": PACKING_FORMAT,
         "intermediate_sizes": [p.width for p in plans],
         "units_kept": [p.units for p in plans],
@@ -185,7 +200,15 @@ def _pack(src: _Source, align: int) -> tuple[dict[str, Any], dict[str, Any], tup
         "units_kept up to a multiple of align. Load with prunecard "
         "(analyzer.runtime.packing.load).",
     }
-    return state, config, tuple(plans)
+    if src.family.kind == "decoder":
+        packing["kv_heads"] = [len(p.kv_groups) for p in plans]
+        packing["note"] += (
+            " Decoders: kv_heads are the K/V groups stored per layer; a group is removed with "
+            "all its query heads (pruned_heads names them), so each layer keeps "
+            "num_attention_heads / num_key_value_heads query heads per group."
+        )
+    config["prunecard_packing"] = packing
+    return config
 
 
 def _take(tensor: Any, idx: Any, width: int, *, dim: int) -> Any:
@@ -206,35 +229,139 @@ def _dense_state(src: _Source) -> dict[str, Any]:
 
     g, state = src.geometry, src.checkpoint.state_dict()
     hd = g.head_dim
+    q_dense, kv_dense = g.num_heads * hd, g.num_kv_heads * hd
     for layer in range(g.num_layers):
-        rows = torch.tensor(
-            [h * hd + j for h in g.kept_heads(layer) for j in range(hd)], dtype=torch.long
-        )
-        if len(rows) != g.hidden_size:
-            for role in _ATTN_ROLES:
-                name = src.name(layer, role)
-                state[name] = _place(state[name], rows, g.hidden_size, dim=0)
-                b = src.name(layer, role, "bias")
-                if b is not None:
-                    state[b] = _place(state[b], rows, g.hidden_size, dim=0)
-            name = src.name(layer, "o")
-            state[name] = _place(state[name], rows, g.hidden_size, dim=1)
-        width = state[src.name(layer, "ffn_in")].shape[0]
-        if width != g.intermediate_size:
-            if width > g.intermediate_size:
-                raise CheckpointError(
-                    src.checkpoint.root / "config.json",
-                    f"layer {layer} stores {width} FFN units, more than intermediate size "
-                    f"{g.intermediate_size}",
-                )
-            units = torch.arange(width)
-            for role, dim in (("ffn_in", 0), ("ffn_out", 1)):
-                name = src.name(layer, role)
-                state[name] = _place(state[name], units, g.intermediate_size, dim=dim)
-            b = src.name(layer, "ffn_in", "bias")
-            if b is not None:
-                state[b] = _place(state[b], units, g.intermediate_size, dim=0)
+        views = _views(src, state, layer)
+        q_rows = _rows(g.kept_heads(layer), hd)
+        kv_rows = _rows(g.kept_kv_groups(layer), hd)
+        width = views["ffn_in"][0].shape[0]
+        if width > g.intermediate_size:
+            raise CheckpointError(
+                src.checkpoint.root / "config.json",
+                f"layer {layer} stores {width} FFN units, more than intermediate size "
+                f"{g.intermediate_size}",
+            )
+        units = torch.arange(width)
+        places = {
+            "q": (q_rows, q_dense, 0),
+            "k": (kv_rows, kv_dense, 0),
+            "v": (kv_rows, kv_dense, 0),
+            "o": (q_rows, q_dense, 1),
+            "ffn_gate": (units, g.intermediate_size, 0),
+            "ffn_in": (units, g.intermediate_size, 0),
+            "ffn_out": (units, g.intermediate_size, 1),
+        }
+        for role, (weight, bias) in views.items():
+            idx, size, dim = places[role]
+            views[role] = (
+                _place(weight, idx, size, dim=dim),
+                _place(bias, idx, size, dim=0) if bias is not None and dim == 0 else bias,
+            )
+        _store(src, state, layer, views)
     return state
+
+
+def _rows(blocks: Any, size: int) -> Any:
+    """Row indices of the `size`-row blocks `blocks` (heads or K/V groups), in order."""
+    import torch
+
+    return torch.tensor([b * size + j for b in blocks for j in range(size)], dtype=torch.long)
+
+
+def _views(src: _Source, state: dict[str, Any], layer: int) -> dict[str, tuple[Any, Any]]:
+    """(weight, bias or None) per unfused role of `layer` (q, k, v, o, [ffn_gate,] ffn_in,
+    ffn_out): Phi-3's fused matrices split into their parts as stored."""
+    g = src.geometry
+    out: dict[str, tuple[Any, Any]] = {}
+    for role in src.family.layer_roles:
+        weight = state[src.name(layer, role)]
+        bias_key = src.name(layer, role, "bias")
+        bias = state[bias_key] if bias_key is not None else None
+        if role in _FUSED:
+            if role == "qkv":
+                kv = len(g.kept_kv_groups(layer)) * g.head_dim
+                sizes = [weight.shape[0] - 2 * kv, kv, kv]
+            else:
+                sizes = [weight.shape[0] // 2] * 2
+            biases = bias.split(sizes) if bias is not None else (None,) * len(sizes)
+            out.update(
+                zip(_FUSED[role], zip(weight.split(sizes), biases, strict=True), strict=True)
+            )
+        else:
+            out[role] = (weight, bias)
+    return out
+
+
+def _store(
+    src: _Source, state: dict[str, Any], layer: int, views: dict[str, tuple[Any, Any]]
+) -> None:
+    """Write `_views`-shaped tensors back into `state` under the checkpoint's names."""
+    import torch
+
+    for role in src.family.layer_roles:
+        parts = [views[r] for r in _FUSED.get(role, (role,))]
+        state[src.name(layer, role)] = torch.cat([w for w, _ in parts]).contiguous()
+        bias_key = src.name(layer, role, "bias")
+        if bias_key is not None:
+            state[bias_key] = torch.cat([b for _, b in parts]).contiguous()
+
+
+def _pack_decoder(
+    src: _Source, align: int
+) -> tuple[dict[str, Any], dict[str, Any], tuple[LayerPlan, ...]]:
+    """A causal LM's dead K/V groups (every query head of the group dead) and dead MLP
+    channels removed; a non-zero bias keeps its row alive (decoders have no output bias
+    to fold a removed head's constant into)."""
+    g, state = src.geometry, src.checkpoint.state_dict()
+    hd = g.head_dim
+    plans: list[LayerPlan] = []
+    removed_heads: dict[str, list[int]] = {}
+    for layer in range(g.num_layers):
+        views = _views(src, state, layer)
+        (v, v_bias), (o, _) = views["v"], views["o"]
+        alive = heads_alive(_rows_any(v, v_bias), o.ne(0).any(dim=0), hd, g.group_size)
+        groups = kv_groups_alive(alive, g.group_size).nonzero().squeeze(1).tolist()
+        kv_rows = _rows(groups, hd)
+        q_heads = [i * g.group_size + j for i in groups for j in range(g.group_size)]
+        q_rows = _rows(q_heads, hd)
+        for role, rows in (("q", q_rows), ("k", kv_rows), ("v", kv_rows)):
+            weight, bias = views[role]
+            views[role] = (weight[rows], bias[rows] if bias is not None else None)
+        views["o"] = (o[:, q_rows], views["o"][1])
+
+        gate, up, (down, down_bias) = views["ffn_gate"], views["ffn_in"], views["ffn_out"]
+        channels = (
+            channels_alive(_rows_any(*gate), _rows_any(*up), down.ne(0).any(dim=0))
+            .nonzero()
+            .squeeze(1)
+        )
+        width = -(-len(channels) // align) * align
+        for role in ("ffn_gate", "ffn_in"):
+            weight, bias = views[role]
+            views[role] = (
+                _take(weight, channels, width, dim=0),
+                _take(bias, channels, width, dim=0) if bias is not None else None,
+            )
+        views["ffn_out"] = (_take(down, channels, width, dim=1), down_bias)
+        _store(src, state, layer, views)
+
+        stored_heads, stored_groups = g.kept_heads(layer), g.kept_kv_groups(layer)
+        kept_heads = tuple(stored_heads[i] for i in q_heads)
+        gone = [h for h in range(g.num_heads) if h not in kept_heads]
+        if gone:
+            removed_heads[str(layer)] = gone
+        plans.append(
+            LayerPlan(
+                layer, kept_heads, len(channels), width, tuple(stored_groups[i] for i in groups)
+            )
+        )
+    return state, _packed_config(src, plans, removed_heads, align), tuple(plans)
+
+
+def _rows_any(weight: Any, bias: Any) -> Any:
+    """Per row: a non-zero weight or bias?"""
+    rows = weight.ne(0).any(dim=1)
+    return rows if bias is None else rows | bias.ne(0)
 
 
 def _place(tensor: Any, idx: Any, size: int, *, dim: int) -> Any:
@@ -322,11 +449,13 @@ def _build(
     if dtype is None:
         floats = [t.dtype for t in state.values() if t.is_floating_point()]
         dtype = max(set(floats), key=floats.count)
+    # SDPA where the class supports it (Gemma2's logit soft-capping needs eager attention)
+    attention = "eager" if getattr(cls, "_supports_sdpa", True) is False else "sdpa"
     with no_init_weights():
         model = (
-            cls.from_config(config, attn_implementation="sdpa")
+            cls.from_config(config, attn_implementation=attention)
             if cls.__name__.startswith("AutoModel")
-            else cls._from_config(config, attn_implementation="sdpa")
+            else cls._from_config(config, attn_implementation=attention)
         )
     state = _rename(state, model)
     tied = model.get_expanded_tied_weights_keys() or {}
@@ -418,6 +547,9 @@ def _fit_modules(model: Any, state: dict[str, Any], family: Family, head_dim: in
             setattr(model.get_submodule(parent), child, narrow)
     layers = sorted({layer for layer, _ in linears})
     for layer in layers:
+        if family.kind == "decoder":
+            _fit_decoder_attention(model, linears, layer, head_dim)
+            continue
         q_name = linears[(layer, "q")]
         attention_name = q_name.rpartition(".")[0]
         attention = model.get_submodule(attention_name)
@@ -431,6 +563,49 @@ def _fit_modules(model: Any, state: dict[str, Any], family: Family, head_dim: in
             o_name = linears[(layer, "o")]
             inner = model.get_submodule(o_name) if o_name.startswith(attention_name) else None
             attention.forward = functools.partial(_no_heads, inner)
+
+
+def _fit_decoder_attention(
+    model: Any, linears: dict[tuple[int, str], str], layer: int, head_dim: int
+) -> None:
+    """Per-layer K/V head counts of a decoder attention whose projections were narrowed.
+    Llama-like attention infers head counts from the projections' widths; Phi-3 slices its
+    fused QKV by its config's head counts, so its attention gets a config of its own. The
+    query heads per K/V group (`num_key_value_groups`) never change: groups go whole."""
+    import copy
+    import functools
+
+    o_name = linears[(layer, "o")]
+    attention = model.get_submodule(o_name.rpartition(".")[0])
+    query = attention.q_proj if hasattr(attention, "q_proj") else None
+    group = attention.num_key_value_groups
+    if query is not None:
+        heads = query.out_features // head_dim
+    else:  # fused rows: heads + 2 * heads / group
+        heads = attention.qkv_proj.out_features // head_dim * group // (group + 2)
+    if hasattr(attention, "num_key_value_heads"):
+        attention.num_key_value_heads = heads // group
+    if hasattr(attention, "config") and query is None:
+        attention.config = copy.copy(attention.config)
+        attention.config.num_attention_heads = heads
+        attention.config.num_key_value_heads = heads // group
+    if heads == 0:
+        attention.forward = functools.partial(_no_kv_groups, attention)
+
+
+def _no_kv_groups(
+    attention: Any, hidden_states: Any, *args: Any, cache: Any = None, **kwargs: Any
+) -> tuple[Any, None]:
+    """Attention of a decoder layer whose K/V groups were all removed: it adds nothing (its
+    output projection has no input columns, so only its bias, if any). The KV cache still
+    grows by one placeholder element per token, so its length (which sets the positions of
+    the next tokens) stays right."""
+    cache = kwargs.get("past_key_values") if cache is None else cache  # its older name
+    if cache is not None:
+        placeholder = hidden_states.new_zeros(*hidden_states.shape[:-1], 1, 1).transpose(1, 2)
+        cache.update(placeholder, placeholder, attention.layer_idx)
+    empty = hidden_states.new_zeros(*hidden_states.shape[:-1], 0)
+    return attention.o_proj(empty), None
 
 
 def _no_heads(out_proj: Any, hidden_states: Any, *args: Any, **kwargs: Any) -> tuple[Any, None]:
@@ -479,4 +654,5 @@ def pack(path: str | Path, out: str | Path, *, align: int = 1, force: bool = Fal
         align=align,
         original_bytes=sum(f.stat().st_size for f in src.checkpoint.weight_files),
         packed_bytes=packed_bytes,
+        num_kv_heads=src.geometry.num_kv_heads if src.family.kind == "decoder" else 0,
     )

@@ -69,10 +69,11 @@ def profile_shares(run: Callable[[], Any], runs: int, device: str) -> tuple[Time
 
 
 def elementwise_traffic(layers: Sequence[LayerShape], tokens: int) -> int:
-    """Elements read and written per forward pass by the element-wise work of the encoder:
-    per layer two residual adds (read 2, write 1 at hidden width), two LayerNorms (read 1,
-    write 1) and the FFN activation (read 1, write 1 at the kept FFN width)."""
-    return sum(tokens * (10 * s.hidden + 2 * s.ffn) for s in layers)
+    """Elements read and written per forward pass by the element-wise work of the layers:
+    per layer two residual adds (read 2, write 1 at hidden width), two norms (read 1,
+    write 1) and the FFN activation (read 1, write 1 at the kept FFN width; a gated MLP
+    also multiplies by the up projection: read 2, write 1)."""
+    return sum(tokens * (10 * s.hidden + (5 if s.gated else 2) * s.ffn) for s in layers)
 
 
 def memory_bound(

@@ -10,8 +10,10 @@ K/V heads, each shared by `num_heads / num_kv_heads` query heads. Anything else 
 
 Legacy checkpoints (transformers 4, nn_pruning) list removed heads in `pruned_heads` and
 store smaller Q/K/V/O matrices; packed checkpoints written by prunecard also store
-narrower FFN matrices and record their widths under `prunecard_packing`. Dense shapes
-undo both, so removed heads and units count as zeros at their original size.
+narrower FFN matrices and record their widths under `prunecard_packing`; packed decoders
+store only the K/V groups of the query heads they keep (`pruned_heads` names whole groups).
+Dense shapes undo all of it, so removed heads and units count as zeros at their original
+size.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ __all__ = [
     "classify",
     "dense_shape",
     "detect",
+    "find_family",
     "usable_positions",
 ]
 
@@ -161,6 +164,11 @@ class Geometry:
         removed = set(self.pruned_heads.get(layer, ()))
         return tuple(h for h in range(self.num_heads) if h not in removed)
 
+    def kept_kv_groups(self, layer: int) -> tuple[int, ...]:
+        """Dense indices of the K/V groups stored in `layer`: those with a stored query
+        head (packing removes a group only with all its query heads)."""
+        return tuple(sorted({h // self.group_size for h in self.kept_heads(layer)}))
+
 
 @dataclass(frozen=True)
 class Param:
@@ -173,8 +181,7 @@ class Param:
 
 def detect(config: dict[str, Any], config_path: Path) -> tuple[Family | None, Geometry | None]:
     """The family and dense geometry described by config.json (None, None: generic)."""
-    model_type = config.get("model_type")
-    family = next((f for f in FAMILIES if model_type in f.model_types), None)
+    family = find_family(config.get("model_type"))
     if family is None:
         return None, None
     values = {}
@@ -197,11 +204,25 @@ def detect(config: dict[str, Any], config_path: Path) -> tuple[Family | None, Ge
             f"num_attention_heads {values['num_heads']} is not a multiple of "
             f"num_key_value_heads {values['num_kv_heads']}",
         )
-    return family, Geometry(
+    geometry = Geometry(
         **values,
         pruned_heads=_pruned_heads(config, config_path, values["num_layers"], values["num_heads"]),
         ffn_widths=_ffn_widths(config, config_path),
     )
+    for layer, heads in geometry.pruned_heads.items():
+        whole = len({h // geometry.group_size for h in heads}) * geometry.group_size
+        if family.kind == "decoder" and len(heads) != whole:
+            raise CheckpointError(
+                config_path,
+                f"pruned_heads[{layer}] removes part of a K/V group (groups of "
+                f"{geometry.group_size} query heads are removed whole)",
+            )
+    return family, geometry
+
+
+def find_family(model_type: Any) -> Family | None:
+    """The supported family of a config.json `model_type` (None: generic)."""
+    return next((f for f in FAMILIES if model_type in f.model_types), None)
 
 
 def _pruned_heads(
@@ -286,7 +307,7 @@ def dense_shape(
     hidden, inter = g.hidden_size, g.intermediate_size
     q_dense, kv_dense = g.num_heads * g.head_dim, g.num_kv_heads * g.head_dim
     heads_kept = len(g.kept_heads(param.layer)) * g.head_dim
-    kv_kept = heads_kept if g.num_kv_heads == g.num_heads else kv_dense
+    kv_kept = len(g.kept_kv_groups(param.layer)) * g.head_dim
     ffn_kept = g.ffn_widths.get(param.layer, inter)
     expected_stored, dense = {
         ("q", "weight"): ((heads_kept, hidden), (q_dense, hidden)),
@@ -295,8 +316,8 @@ def dense_shape(
         ("q", "bias"): ((heads_kept,), (q_dense,)),
         ("k", "bias"): ((kv_kept,), (kv_dense,)),
         ("v", "bias"): ((kv_kept,), (kv_dense,)),
-        ("qkv", "weight"): ((q_dense + 2 * kv_dense, hidden),) * 2,
-        ("qkv", "bias"): ((q_dense + 2 * kv_dense,),) * 2,
+        ("qkv", "weight"): ((heads_kept + 2 * kv_kept, hidden), (q_dense + 2 * kv_dense, hidden)),
+        ("qkv", "bias"): ((heads_kept + 2 * kv_kept,), (q_dense + 2 * kv_dense,)),
         ("o", "weight"): ((hidden, heads_kept), (hidden, q_dense)),
         ("o", "bias"): ((hidden,), (hidden,)),
         ("ffn_gate", "weight"): ((ffn_kept, hidden), (inter, hidden)),
@@ -361,7 +382,8 @@ def check_model_config(config: Any, config_path: Path, shapes: dict[str, tuple[i
         isinstance(pad, bool) or not isinstance(pad, int) or not 0 <= pad < vocab
     ):
         raise CheckpointError(config_path, f"pad_token_id {pad!r} is outside the vocabulary")
-    key = "activation" if hasattr(config, "activation") else "hidden_act"
+    names = ("activation", "hidden_activation", "hidden_act")  # DistilBERT, Gemma2, the rest
+    key = next((k for k in names if getattr(config, k, None) is not None), "hidden_act")
     act = getattr(config, key, None)
     if not isinstance(act, str) or act not in ACT2FN:
         known = ", ".join(sorted(k for k in ACT2FN if k.isidentifier())[:8])

@@ -374,7 +374,7 @@ def _layers(
                 f"{', '.join(missing)} weights in the checkpoint",
             )
     if family.kind == "decoder":
-        return _decoder_layers(config_path, family, g, by_layer, summaries, linear)
+        return _decoder_layers(g, by_layer, summaries, linear)
     stats: list[LayerStats] = []
     head_layers: list[LayerHeads] = []
     units_kept_total = 0
@@ -436,8 +436,6 @@ _CHANNEL_BIAS_ROWS = {"ffn_gate": 1, "ffn_in": 1, "ffn_gate_up": 2}
 
 
 def _decoder_layers(
-    config_path: Path,
-    family: Family,
     g: Geometry,
     by_layer: dict[int, dict[str, tuple[str, _Summary]]],
     summaries: dict[str, _Summary],
@@ -446,13 +444,8 @@ def _decoder_layers(
     """Dead query heads, removable K/V groups and dead MLP channels per layer, and the stored
     parameters decoder packing removes: whole dead K/V groups (their K and V rows and
     biases, the Q rows, Q biases and O columns of all their query heads) and dead channels
-    (gate and up rows and biases, down columns). A dead query head in a live group stays."""
-    if g.pruned_heads:
-        raise CheckpointError(
-            config_path,
-            f"pruned_heads is set, but {family.name} models cannot store layers whose heads "
-            "were removed that way (transformers would not load them)",
-        )
+    (gate and up rows and biases, down columns). A dead query head in a live group stays.
+    Groups a packed checkpoint no longer stores (`pruned_heads`) count as removed."""
     hidden, head_dim, group = g.hidden_size, g.head_dim, g.group_size
     group_weights = 2 * (group + 1) * head_dim * hidden  # Q rows + O columns, K and V rows
     # bias entries that go with one removed K/V group, per role holding a bias
@@ -464,25 +457,34 @@ def _decoder_layers(
     for layer in range(g.num_layers):
         roles = by_layer[layer]
         biased = {r for r, (name, _) in roles.items() if bias_name(name) in summaries}
-        v_rows, gate_rows, up_rows = _decoder_rows(roles, summaries, g)
+        v_rows, gate_rows, up_rows = _decoder_rows(roles, summaries, g, layer)
+        # a prunecard-packed decoder stores only some groups (`pruned_heads` names whole
+        # groups): the rules run on the stored heads, then map back to dense indices
+        stored_heads, stored_groups = g.kept_heads(layer), g.kept_kv_groups(layer)
         query = heads_alive(v_rows, roles["o"][1].col_any, head_dim, group)
         groups = kv_groups_alive(query, group)
         channels = channels_alive(gate_rows, up_rows, roles["ffn_out"][1].col_any)
-        dead = tuple(h for h, ok in enumerate(query.tolist()) if not ok)
-        dead_groups = tuple(k for k, ok in enumerate(groups.tolist()) if not ok)
+        pruned = g.pruned_heads.get(layer, ())
+        zero = tuple(h for h, ok in zip(stored_heads, query.tolist(), strict=True) if not ok)
+        dead = tuple(sorted(pruned + zero))
+        zero_groups = tuple(
+            k for k, ok in zip(stored_groups, groups.tolist(), strict=True) if not ok
+        )
+        dead_groups = tuple(sorted({h // group for h in pruned} | set(zero_groups)))
         kv_kept = g.num_kv_heads - len(dead_groups)
         channels_kept = int(channels.sum())
         channels_kept_total += channels_kept
         per_group = group_weights + sum(group_bias_rows.get(r, 0) for r in biased)
         per_channel = 3 * hidden + sum(_CHANNEL_BIAS_ROWS.get(r, 0) for r in biased)
-        removed_stored += len(dead_groups) * per_group
+        removed_stored += len(zero_groups) * per_group
         removed_stored += (len(channels) - channels_kept) * per_channel
         head_layers.append(
             LayerHeads(
                 layer,
                 removed=dead,
                 kept=g.num_heads - len(dead),
-                removed_as_zeros=dead,
+                removed_in_checkpoint=pruned,
+                removed_as_zeros=zero,
                 kv_removed=dead_groups,
                 kv_kept=kv_kept,
             )
@@ -502,7 +504,7 @@ def _decoder_layers(
 
 
 def _decoder_rows(
-    roles: dict[str, tuple[str, _Summary]], summaries: dict[str, _Summary], g: Geometry
+    roles: dict[str, tuple[str, _Summary]], summaries: dict[str, _Summary], g: Geometry, layer: int
 ) -> tuple[Any, Any, Any]:
     """The V, gate and up row masks of one decoder layer, a non-zero bias keeping its row
     alive; Phi-3's fused matrices are split into their sections (Q, K, V rows; gate, up)."""
@@ -513,7 +515,8 @@ def _decoder_rows(
         return summary.row_any if bias is None else summary.row_any | bias.row_any
 
     if "qkv" in roles:
-        v_rows = rows("qkv")[(g.num_heads + g.num_kv_heads) * g.head_dim :]
+        stored = len(g.kept_heads(layer)) + len(g.kept_kv_groups(layer))
+        v_rows = rows("qkv")[stored * g.head_dim :]
     else:
         v_rows = rows("v")
     if "ffn_gate_up" in roles:
