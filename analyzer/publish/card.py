@@ -346,6 +346,7 @@ def card_metadata(report: Report) -> Any:
         metrics=metrics,
         base_model=publication.base_model,
         pipeline_tag=task,
+        library_name="transformers" if causal else None,
         model_name=publication.model_id,
         eval_results=results,
         widget=None if causal else [dict(w) for w in WIDGET],
