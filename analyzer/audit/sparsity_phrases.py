@@ -221,8 +221,9 @@ _NM_NAME = re.compile(r"^(\d{1,2}):(\d{1,2})$")
 _BLOCK_NAME = re.compile(r"^(\d{1,3})x(\d{1,3})(?: block)?$")
 PATTERN_RULE = (
     "the linear matrices whose measured pattern satisfies the claimed one must hold at least "
-    "half of the linear layers' zeros (N':M' satisfies N:M when M is k times M' and k N' <= N, "
-    "so 1:4 is also 2:4 and 2:4 also 4:8; a block pattern is satisfied by blocks that tile it, "
+    "half of the linear layers' zeros (N':M' satisfies N:M when every group of M can hold at "
+    "most N non-zeros under it: 1:4 is also 2:4 and 1:2, 2:4 also 4:8; a block pattern is "
+    "satisfied by blocks that tile it, "
     "whole rows by 1xK blocks, whole columns by Kx1 blocks; an all-zero layer satisfies any)"
 )
 
@@ -237,7 +238,11 @@ def satisfies(kind: str, claimed: str) -> bool:
         if not nm:
             return False
         n, m, want_n, want_m = (int(x) for x in (*nm.groups(), *want_nm.groups()))
-        return want_m % m == 0 and want_m // m * n <= want_n
+        if want_m % m == 0:  # a claimed group holds want_m / m measured groups
+            return min(want_m // m * n, want_m) <= want_n
+        if m % want_m == 0:  # a claimed group lies inside one measured group
+            return min(n, want_m) <= want_n
+        return False  # groups that do not nest: no bound holds for every mask
     want = _BLOCK_NAME.fullmatch(claimed)
     if not want:
         return False
