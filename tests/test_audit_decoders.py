@@ -41,7 +41,6 @@ def test_a_decoder_card_audits_clean_against_its_records(card):
         ("heads_kv_removed", "weights"),
         ("layer_kv_kept", "weights"),
         ("ffn_units_kept", "weights"),  # MLP channels
-        ("sparsity_pattern", "weights"),  # "2:4 semi-structured sparse"
         ("perplexity", "internal"),  # model-index, .eval_results and summary agree
         ("linear_density", "weights"),
         ("speedup", "bench"),
