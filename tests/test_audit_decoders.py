@@ -9,6 +9,8 @@ import itertools
 
 import decoder_reports as spec
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from analyzer.audit.checks import audit, audit_claims
 from analyzer.audit.claims import extract_claims
@@ -128,3 +130,25 @@ def test_n_m_satisfaction_is_the_densest_mask_rule(measured, claimed):
     want_n, want_m = map(int, claimed.split(":"))
     mask = _densest(n, m, 8)
     assert satisfies(measured, claimed) == _is_nm(mask, want_n, want_m)
+
+
+NM = ("1:2", "1:4", "2:4", "4:8", "2:8", "3:4")
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    measured=st.sampled_from(NM),
+    claimed=st.sampled_from(NM),
+    data=st.data(),
+)
+def test_a_satisfied_claim_holds_for_every_mask(measured, claimed, data):
+    """Soundness: whenever `satisfies` says N':M' is also N:M, every N':M' mask is N:M."""
+    n, m = map(int, measured.split(":"))
+    groups = 16 // m
+    mask = []
+    for _ in range(groups):
+        kept = data.draw(st.sets(st.integers(0, m - 1), max_size=n))
+        mask += [i in kept for i in range(m)]
+    want_n, want_m = map(int, claimed.split(":"))
+    if satisfies(measured, claimed):
+        assert _is_nm(mask, want_n, want_m)
