@@ -202,3 +202,38 @@ def test_causal_usage_block_runs_as_printed(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("'")  # the generated text's repr
+
+
+def test_an_encoder_card_gains_only_the_pattern_summary(pruned_minilm):
+    """The QA card of a real pruned MiniLM: a pattern summary adds its row, its table and
+    the block legend's pattern sentence, and changes nothing else."""
+    import difflib
+
+    from analyzer import analyze
+    from analyzer.pipeline import build_report
+    from analyzer.records import LINEAR_ROLES, PatternTotals
+
+    analysis = dataclasses.replace(analyze(pruned_minilm), patterns=())
+    report = build_report(
+        pruned_minilm, analysis=analysis, environment=spec.ENV, created="2025-01-31T12:00:00Z"
+    )
+    linear = [m for m in analysis.matrices if m.layer is not None and m.role in LINEAR_ROLES]
+    dense = sum(m.shape[0] * m.shape[1] for m in linear)
+    zeros = dense - sum(m.nnz for m in linear)
+    rows = (PatternTotals("unstructured", len(linear), dense, zeros, "sparse CPU runtimes"),)
+    plain = render_card(report, figures=FIGURES)
+    patterned = render_card(
+        dataclasses.replace(report, analysis=dataclasses.replace(analysis, patterns=rows)),
+        figures=FIGURES,
+    )
+    diff = list(difflib.ndiff(plain.splitlines(), patterned.splitlines()))
+    removed = [line[2:] for line in diff if line.startswith("- ")]
+    added = [line[2:] for line in diff if line.startswith("+ ")]
+    assert [line[:40] for line in removed] == ["Each small map is one linear matrix at t"]
+    assert f"| Sparsity patterns of the linear matrices | unstructured ({len(linear)} of " in (
+        "\n".join(added)
+    )
+    assert "| Pattern | Matrices | Share of linear weights |" in "\n".join(added)
+    share = f"{100 * dense / analysis.linear.dense:.1f}%"
+    assert f"| unstructured | {len(linear)} | {share} | {zeros:,} (" in "\n".join(added)
+    assert all("question" not in line.lower() for line in added)
