@@ -3,8 +3,11 @@ name each matrix, and the block maps decode to the analysed pattern."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
+from html import unescape
 
+import decoder_reports
 import numpy as np
 import pytest
 from conftest import EXAMPLE_SPEC
@@ -12,6 +15,7 @@ from PIL import Image
 
 from analyzer import analyze
 from analyzer.publish.figures import occupancy_grid, write_figures
+from analyzer.records import MatrixPattern
 
 
 @pytest.fixture(scope="module")
@@ -73,3 +77,62 @@ def test_no_heads_figure_without_geometry(tmp_path, analysis):
     )
     names = {p.name for p in write_figures(bare, tmp_path)}
     assert "heads.png" not in names and "density.png" in names
+
+
+# --------------------------------------------------------------------------- decoders
+
+
+def _svg_texts(path) -> list[str]:
+    """The text a figure shows (fonts are not converted to paths: svg.fonttype none)."""
+    return [unescape(t) for t in re.findall(r"<text[^>]*>([^<]*)</text>", path.read_text())]
+
+
+def test_decoder_heads_figure_counts_query_heads_and_kv_groups(tmp_path):
+    analysis = decoder_reports.analysis()
+    write_figures(analysis, tmp_path)
+    texts = _svg_texts(tmp_path / "heads.svg")
+    heads = decoder_reports.LAYERS * decoder_reports.HEADS
+    groups = decoder_reports.LAYERS * decoder_reports.KV_HEADS
+    size = decoder_reports.HEADS // decoder_reports.KV_HEADS
+    assert f"{len(decoder_reports.DEAD_HEADS)} of {heads} query heads removed" in texts
+    assert f"1 of {groups} KV groups removed" in texts  # heads 4-7 are all of group 1
+    assert f"layer x query head; KV groups of {size}" in texts
+    assert "decoder layer" in texts
+
+
+def test_decoder_density_and_block_maps(tmp_path):
+    analysis = decoder_reports.analysis()
+    names = {p.name for p in write_figures(analysis, tmp_path)}
+    assert names == {f"{s}.{e}" for s in ("density", "heads", "blocks") for e in ("png", "svg")}
+    density = _svg_texts(tmp_path / "density.svg")
+    assert {"MLP gate", "MLP up", "MLP down", "decoder layer"} <= set(density)
+    titles = re.findall(r"<title>([^<]*)</title>", (tmp_path / "density.svg").read_text())
+    assert len(titles) == decoder_reports.LAYERS * len(decoder_reports.MODULES)
+    blocks = _svg_texts(tmp_path / "blocks.svg")
+    # layer 0: every matrix 2:4, half its weights, all of its zeros explained
+    assert blocks.count("2:4, 50.0%") == len(decoder_reports.MODULES)
+    assert blocks.count("100%") == len(decoder_reports.MODULES)
+    kept = decoder_reports.LAYERS
+    base = decoder_reports.BASE_LAYERS
+    assert f"{kept} of the base's {base} layers kept ({base - kept} removed)" in blocks
+
+
+def test_a_layer_of_zeros_is_drawn_as_removed(tmp_path):
+    analysis = decoder_reports.analysis(base=False)
+    zeroed = tuple(
+        dataclasses.replace(m, nnz=0, density=0.0, pattern=MatrixPattern("layer", 1.0))
+        if m.layer == 1
+        else m
+        for m in analysis.matrices
+    )
+    write_figures(dataclasses.replace(analysis, matrices=zeroed), tmp_path)
+    blocks = _svg_texts(tmp_path / "blocks.svg")
+    assert blocks.count("all zeros, 0.0%") == len(decoder_reports.MODULES)
+    assert not any("layers kept" in t for t in blocks)  # no base: no depth to report
+
+
+def test_decoder_figures_are_deterministic(tmp_path):
+    analysis = decoder_reports.analysis()
+    first = {p.name: p.read_bytes() for p in write_figures(analysis, tmp_path / "a")}
+    second = {p.name: p.read_bytes() for p in write_figures(analysis, tmp_path / "b")}
+    assert first == second

@@ -18,7 +18,15 @@ from analyzer.audit.findings import (
 )
 from analyzer.records import Analysis
 
-__all__ = ["WEIGHT_FIGURES", "file_size", "from_weights", "question_answering", "sha256", "tag"]
+__all__ = [
+    "WEIGHT_FIGURES",
+    "causal_lm",
+    "file_size",
+    "from_weights",
+    "question_answering",
+    "sha256",
+    "tag",
+]
 
 
 def _weights(analysis: Analysis) -> dict[str, tuple[float, int]]:
@@ -46,6 +54,13 @@ def _weights(analysis: Analysis) -> dict[str, tuple[float, int]]:
         out["heads_removed"] = (analysis.heads.removed, 0)
         out["heads_total"] = (analysis.heads.total, 0)
         out["heads_removed_pct"] = (100 * analysis.heads.removed / analysis.heads.total, 3)
+    if analysis.heads.kv_total:  # grouped-query attention: K/V groups beside query heads
+        kv = analysis.heads
+        out["heads_kv_removed"] = (kv.kv_removed, 0)
+        out["heads_kv_total"] = (kv.kv_total, 0)
+        out["heads_kv_removed_pct"] = (100 * kv.kv_removed / kv.kv_total, 3)
+        for h in kv.layers:
+            out[f"layer_kv_kept/layer {h.layer}"] = (h.kv_kept, 0)
     if analysis.ffn.units_total:
         out["ffn_units_kept"] = (analysis.ffn.units_kept, 0)
         out["ffn_units_total"] = (analysis.ffn.units_total, 0)
@@ -121,10 +136,30 @@ def question_answering(claim: Claim, analysis: Analysis | None) -> AuditFinding:
     )
 
 
+def causal_lm(claim: Claim, analysis: Analysis | None) -> AuditFinding:
+    """A text-generation tag or task: the model must be a causal language model."""
+    if analysis is None:
+        return unchecked(claim, "no weights read (--no-weights)", "weights")
+    causal = analysis.kind == "decoder" or any(
+        a.endswith("ForCausalLM") for a in analysis.architectures
+    )
+    shown = f"{analysis.kind} ({', '.join(analysis.architectures) or 'no architectures'})"
+    return finding(
+        claim,
+        "weights",
+        shown,
+        "a text-generation model must be a decoder (causal LM) or have a *ForCausalLM "
+        "architecture in config.json",
+        OK if causal else MISMATCH,
+    )
+
+
 def tag(claim: Claim, analysis: Analysis | None) -> AuditFinding:
     tag = claim.name.lower()
     if tag == "question-answering":
         return question_answering(claim, analysis)
+    if tag == "text-generation":
+        return causal_lm(claim, analysis)
     if analysis is not None and tag in {analysis.model_type.lower(), analysis.family}:
         return finding(
             claim,

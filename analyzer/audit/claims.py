@@ -250,6 +250,8 @@ def _metadata_claims(front: dict[str, Any], lines: list[str], body: int) -> list
 
     for key in ("datasets", "metrics"):
         for item in _as_list(front.get(key)):
+            if key == "metrics" and str(item).lower() in _METRIC_IDS:
+                continue  # a causal LM's metric, not a dataset (`metrics: [squad_v2]` is one)
             meta("dataset", key, f"{key}: {item}", name=dataset_id(str(item)))
     for tag in _as_list(front.get("tags")):
         meta("tag", "tags", f"tags: {tag}", name=str(tag))
@@ -291,7 +293,14 @@ def _metadata_claims(front: dict[str, Any], lines: list[str], body: int) -> list
     return out
 
 
-_METRIC_TYPES = {"f1": "f1", "exact_match": "exact", "exact": "exact", "em": "exact"}
+_METRIC_TYPES = {
+    "f1": "f1",
+    "exact_match": "exact",
+    "exact": "exact",
+    "em": "exact",
+    "perplexity": "perplexity",
+}
+_METRIC_IDS = {"perplexity"}  # Hub metric ids that name no dataset
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -707,7 +716,16 @@ _SUMMARY = (
     (r"^linear layers", _PCT_OF, ("linear_density", "linear_nnz", "linear_dense")),
     (r"^all parameters", _PCT_OF, ("overall_density", "params_nonzero", "params_dense")),
     (r"^attention heads removed", _OF_PCT, ("heads_removed", "heads_total", "heads_removed_pct")),
-    (r"^ffn units kept", _OF_PCT, ("ffn_units_kept", "ffn_units_total", "ffn_units_kept_pct")),
+    (
+        r"^kv groups removed",
+        _OF_PCT,
+        ("heads_kv_removed", "heads_kv_total", "heads_kv_removed_pct"),
+    ),
+    (
+        r"^(?:ffn units|mlp channels) kept",
+        _OF_PCT,
+        ("ffn_units_kept", "ffn_units_total", "ffn_units_kept_pct"),
+    ),
     (
         r"^parameters: dense / stored / packed",
         (rf"{_NUM} / {_NUM} / {_NUM}", ("", "", "")),
@@ -716,6 +734,7 @@ _SUMMARY = (
     (r"^weight files: as stored", _MB, ("file_size",)),
     (r"^weight files: packed", _MB, ("packed_file_size",)),
     (r"^speedup", (rf"{_NUM}x \(FLOP bound {_NUM}x\)", ("x", "x")), ("speedup", "flop_bound")),
+    (r"^perplexity\b", _BARE, ("perplexity",)),
     (r"exact match \(", _BARE, ("exact",)),
     (r"\bf1 \(", _BARE, ("f1",)),
 )
@@ -756,7 +775,9 @@ def _layer_row(n: int, cells: list[str], header: list[str], section: str) -> lis
             add("layer_density", m.group(1), "%")
         elif head == "heads kept" and (m := _OF_CELL.match(cell)):
             add("layer_heads_kept", m.group(1))
-        elif head == "ffn units kept" and (m := _OF_CELL.match(cell)):
+        elif head == "kv groups kept" and (m := _OF_CELL.match(cell)):
+            add("layer_kv_kept", m.group(1))
+        elif head in ("ffn units kept", "mlp channels kept") and (m := _OF_CELL.match(cell)):
             add("layer_ffn_units_kept", m.group(1))
         elif head == "packed linear weights" and (m := _NUMBER.fullmatch(cell)):
             add("layer_linear_packed", m.group(1))

@@ -22,6 +22,7 @@ _AGREEING = {
     "speedup",
     "f1",
     "exact",
+    "perplexity",
     "f1_reference",
     "exact_reference",
     "file_size",

@@ -16,7 +16,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from analyzer.audit.against_weights import question_answering
+from analyzer.audit.against_weights import causal_lm, question_answering
 from analyzer.audit.claims import (
     CardClaims,
     Claim,
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
 __all__ = ["measured", "metadata", "read_eval_results", "with_eval_results"]
 
-_READ_BY_CLAIMS = {"f1", "exact_match", "exact", "em"}  # metric types claims.py reads
+_READ_BY_CLAIMS = {"f1", "exact_match", "exact", "em", "perplexity"}  # what claims.py reads
 MAX_EVAL_RESULTS = 64  # files
 MAX_EVAL_RESULT_BYTES = 256_000  # per file: a few entries, never megabytes
 EVAL_RESULTS = ".eval_results"  # the Hub's per-benchmark score files, beside the card
@@ -157,7 +157,8 @@ def _entries(entries: Any, lines: list[str], where: str) -> list[Claim]:
         # the Hub's format has no metric field: prunecard's notes name it ("F1, percent")
         named = str(entry.get("notes") or "").split(",", 1)[0]
         quantity = (
-            metric_quantity(None, named)
+            ("perplexity" if "perplexity" in (named.lower(), task.lower()) else None)
+            or metric_quantity(None, named)
             or metric_quantity(None, task)
             or _HEADLINE.get(ident)
             or f"metric:{task or ident or '?'}"
@@ -183,6 +184,8 @@ def measured(
 ) -> AuditFinding | None:
     q = claim.quantity
     if q == "task":
+        if claim.name == "text-generation":
+            return causal_lm(claim, analysis)
         if claim.name != "question-answering":
             return unchecked(claim, "a label")
         return question_answering(claim, analysis)

@@ -176,8 +176,8 @@ def table(rows: list[tuple[int, list[str]]], section: str) -> list[Claim]:
 def measured(
     claim: Claim, analysis: Analysis | None, evaluation: EvalScores | None
 ) -> findings.AuditFinding | None:
-    """A sparsity against the linear layers' (or all parameters') zeros; a pattern as far
-    as prunecard measures it (heads only)."""
+    """A sparsity against the linear layers' (or all parameters') zeros; a pattern against
+    the analysis's pattern summary (N:M, blocks) or its removed heads."""
     q = claim.quantity
     if q not in ("linear_sparsity", "overall_sparsity", "sparsity_pattern", "size_ratio"):
         return None
@@ -190,9 +190,7 @@ def measured(
             claim, "compares with a model prunecard does not read; see the internal check"
         )
     if q == "sparsity_pattern" and claim.name != "pruned heads":
-        return findings.unchecked(
-            claim, f"prunecard measures densities and heads, not {claim.name} patterns"
-        )
+        return _pattern(claim, analysis)
     if analysis is None:
         return findings.unchecked(claim, "no weights read (--no-weights)", "weights")
     if q == "sparsity_pattern":
@@ -216,6 +214,68 @@ def measured(
         + "; the measurement rounded to the printed decimals must equal it"
     )
     return findings.compare(claim, "weights", 100 * (1 - part.density), 3, rule=rule)
+
+
+# pattern names ("2:4", "1x4 block"), bounded like every pattern here: linear on any text
+_NM_NAME = re.compile(r"^(\d{1,2}):(\d{1,2})$")
+_BLOCK_NAME = re.compile(r"^(\d{1,3})x(\d{1,3})(?: block)?$")
+PATTERN_RULE = (
+    "the linear matrices whose measured pattern satisfies the claimed one must hold at least "
+    "half of the linear layers' zeros (N':M' satisfies N:M when every group of M can hold at "
+    "most N non-zeros under it: 1:4 is also 2:4 and 1:2, 2:4 also 4:8; a block pattern is "
+    "satisfied by blocks that tile it, "
+    "whole rows by 1xK blocks, whole columns by Kx1 blocks; an all-zero layer satisfies any)"
+)
+
+
+def satisfies(kind: str, claimed: str) -> bool:
+    """Whether zeros of the measured pattern `kind` (one of PATTERN_KINDS) are also zeros of
+    the claimed pattern ("2:4", "1x4 block", "32x32 block")."""
+    if kind == "layer":
+        return True
+    nm, want_nm = _NM_NAME.fullmatch(kind), _NM_NAME.fullmatch(claimed)
+    if want_nm:
+        if not nm:
+            return False
+        n, m, want_n, want_m = (int(x) for x in (*nm.groups(), *want_nm.groups()))
+        if want_m % m == 0:  # a claimed group holds want_m / m measured groups
+            return min(want_m // m * n, want_m) <= want_n
+        if m % want_m == 0:  # a claimed group lies inside one measured group
+            return min(n, want_m) <= want_n
+        return False  # groups that do not nest: no bound holds for every mask
+    want = _BLOCK_NAME.fullmatch(claimed)
+    if not want:
+        return False
+    rows, cols = int(want.group(1)), int(want.group(2))
+    if kind == "rows":
+        return rows == 1
+    if kind == "cols":
+        return cols == 1
+    block = _BLOCK_NAME.fullmatch(kind)
+    return bool(block) and int(block.group(1)) % rows == 0 and int(block.group(2)) % cols == 0
+
+
+def _pattern(claim: Claim, analysis: Analysis | None) -> findings.AuditFinding:
+    """An N:M or block pattern against the pattern summary of the linear matrices."""
+    if not (_NM_NAME.fullmatch(claim.name) or _BLOCK_NAME.fullmatch(claim.name)):
+        return findings.unchecked(claim, f"prunecard does not measure {claim.name} patterns")
+    if analysis is None:
+        return findings.unchecked(claim, "no weights read (--no-weights)", "weights")
+    if not analysis.patterns:
+        return findings.unchecked(
+            claim, "the analysis has no pattern summary (made before patterns were measured)"
+        )
+    zeros = sum(p.zeros for p in analysis.patterns)
+    held = sum(p.zeros for p in analysis.patterns if satisfies(p.kind, claim.name))
+    share = held / zeros if zeros else 0.0
+    rows = ", ".join(f"{p.kind} {p.matrices}" for p in analysis.patterns if p.matrices)
+    shown = (
+        f"{claim.name} holds {held:,} of {zeros:,} linear zeros ({100 * share:.1f}%); "
+        f"matrices by pattern: {rows}"
+    )
+    return findings.judged(
+        claim, "weights", shown, PATTERN_RULE, bool(zeros) and share >= 0.5, 100 * share
+    )
 
 
 def internal(partners: findings.Partners) -> list[findings.AuditFinding]:

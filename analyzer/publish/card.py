@@ -34,6 +34,7 @@ from analyzer.records import (
     Analysis,
     Bench,
     Evaluation,
+    Perplexity,
     Publication,
     Report,
     read_json,
@@ -47,10 +48,15 @@ __all__ = [
     "CardOptions",
     "Reference",
     "card_metadata",
+    "eval_results_files",
     "eval_results_yaml",
     "evaluation_scope",
+    "is_causal_lm",
+    "linear_roles_label",
     "load_reference",
     "packed_params_as_benchmarked",
+    "perplexity_dataset",
+    "perplexity_results_yaml",
     "publication_of",
     "render_card",
     "resolve_publication",
@@ -69,6 +75,14 @@ HUB_ID = re.compile(r"[\w.-]{1,96}(/[\w.-]{1,96})?")  # what huggingface.co/ID m
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 SQUAD_V2_DEV_QUESTIONS = 11_873  # the SQuAD v2 validation split (dev-v2.0.json), in full
 SCORE_DIGITS = 2  # EM / F1 are percentages shown with 2 decimals, like the official script
+PERPLEXITY_DIGITS = 2
+PROMPT = "The Eiffel Tower is a wrought-iron lattice tower in"  # the causal usage block's
+# what "linear layers" means on the card, per Analysis.kind (the weights the density counts)
+LINEAR_ROLES_LABEL = {
+    "encoder": "Q, K, V, O, FFN in and out",
+    "decoder": "Q, K, V, O, gate, up, down",
+    "generic": "2-D weights inside repeated blocks",
+}
 WIDGET = (
     {
         "text": "Where is the Eiffel Tower located?",
@@ -244,6 +258,7 @@ def _time_kinds(bench: Bench | None) -> tuple[str, ...]:
 
 
 FILTERS = {
+    "basename": lambda path: Path(path).name,
     "code": md_code,
     "kind_ms": _kind_ms,
     "kind_share": _kind_share,
@@ -279,55 +294,113 @@ def evaluation_scope(evaluation: Evaluation, dataset: str) -> str | None:
     return f"subset: {evaluation.n:,}{of} questions of the validation split, {how}"
 
 
-def card_metadata(report: Report) -> Any:
-    """The card's `ModelCardData`: Hub tags, the QA widget and the model-index results."""
-    from huggingface_hub import EvalResult, ModelCardData
+def is_causal_lm(report: Report) -> bool:
+    """Whether the card describes a causal language model (text generation) rather than an
+    extractive-QA encoder: a decoder analysis, a *ForCausalLM architecture or a perplexity."""
+    a = report.analysis
+    if a is not None:
+        return a.kind == "decoder" or any(x.endswith("ForCausalLM") for x in a.architectures)
+    return report.perplexity is not None
 
-    evaluation = report.evaluation
+
+def linear_roles_label(analysis: Analysis) -> str:
+    """The weights "linear layers" counts, in the words of the model's kind (an unknown
+    family counts every 2-D weight inside repeated blocks, whatever its kind)."""
+    kind = "generic" if analysis.family == "generic" else analysis.kind
+    return LINEAR_ROLES_LABEL.get(kind, LINEAR_ROLES_LABEL["generic"])
+
+
+def perplexity_dataset(perplexity: Perplexity) -> str:
+    """The text a perplexity was measured on, in words: file, digest, tokens and windows."""
+    return (
+        f"{Path(perplexity.text).name} (sha256 {perplexity.text_sha256[:12]}, "
+        f"{perplexity.tokens:,} tokens, window {perplexity.window:,}, "
+        f"stride {perplexity.stride:,})"
+    )
+
+
+def card_metadata(report: Report) -> Any:
+    """The card's `ModelCardData`: Hub tags, the widget and the model-index results
+    (question answering for encoders, text generation with perplexity for causal LMs)."""
+    from huggingface_hub import ModelCardData
+
     analysis = report.analysis
     publication = publication_of(report)
-    tags = ["question-answering", "pruned", "prunecard"]
+    causal = is_causal_lm(report)
+    task = "text-generation" if causal else "question-answering"
+    tags = [task, "pruned", "prunecard"]
     if analysis is not None:
         tags.append(analysis.model_type)
     tags = list(dict.fromkeys([*tags, *publication.tags]))
-    results = None
-    if evaluation is not None:
-        scope = evaluation_scope(evaluation, publication.eval_dataset)
-        dataset_name = "SQuAD v2 validation" + (f" ({scope})" if scope else "")
-        common = {
-            "task_type": "question-answering",
-            "task_name": "Extractive question answering",
-            "dataset_type": publication.eval_dataset,
-            "dataset_name": dataset_name,
-            "dataset_config": "squad_v2",
-            "dataset_split": "validation",
-        }
-        results = [
-            EvalResult(
-                **common,
-                metric_type="exact_match",
-                metric_name="Exact match",
-                metric_value=float(_round(evaluation.scores.exact, SCORE_DIGITS)),
-            ),
-            EvalResult(
-                **common,
-                metric_type="f1",
-                metric_name="F1",
-                metric_value=float(_round(evaluation.scores.f1, SCORE_DIGITS)),
-            ),
-        ]
+    if causal:
+        results = _perplexity_results(report.perplexity, publication)
+        metrics = ["perplexity"] if report.perplexity is not None else None
+    else:
+        results = _squad_results(report.evaluation, publication)
+        metrics = ["squad_v2"] if report.evaluation is not None else None
     return ModelCardData(
         language=publication.language,
         license=publication.license,
         tags=tags,
         datasets=list(publication.datasets) or None,  # on the Hub: training data only
-        metrics=["squad_v2"] if evaluation is not None else None,
+        metrics=metrics,
         base_model=publication.base_model,
-        pipeline_tag="question-answering",
+        pipeline_tag=task,
+        library_name="transformers" if causal else None,
         model_name=publication.model_id,
         eval_results=results,
-        widget=[dict(w) for w in WIDGET],
+        widget=None if causal else [dict(w) for w in WIDGET],
     )
+
+
+def _squad_results(evaluation: Evaluation | None, publication: Publication) -> list | None:
+    from huggingface_hub import EvalResult
+
+    if evaluation is None:
+        return None
+    scope = evaluation_scope(evaluation, publication.eval_dataset)
+    dataset_name = "SQuAD v2 validation" + (f" ({scope})" if scope else "")
+    common = {
+        "task_type": "question-answering",
+        "task_name": "Extractive question answering",
+        "dataset_type": publication.eval_dataset,
+        "dataset_name": dataset_name,
+        "dataset_config": "squad_v2",
+        "dataset_split": "validation",
+    }
+    return [
+        EvalResult(
+            **common,
+            metric_type="exact_match",
+            metric_name="Exact match",
+            metric_value=float(_round(evaluation.scores.exact, SCORE_DIGITS)),
+        ),
+        EvalResult(
+            **common,
+            metric_type="f1",
+            metric_name="F1",
+            metric_value=float(_round(evaluation.scores.f1, SCORE_DIGITS)),
+        ),
+    ]
+
+
+def _perplexity_results(perplexity: Perplexity | None, publication: Publication) -> list | None:
+    """One text-generation result: the perplexity, its dataset named by the text file."""
+    from huggingface_hub import EvalResult
+
+    if perplexity is None:
+        return None
+    return [
+        EvalResult(
+            task_type="text-generation",
+            task_name="Causal language modeling",
+            dataset_type=publication.eval_dataset,
+            dataset_name=f"Text {perplexity_dataset(perplexity)}",
+            metric_type="perplexity",
+            metric_name="Perplexity (strided sliding window, lower is better)",
+            metric_value=float(_round(perplexity.perplexity, PERPLEXITY_DIGITS)),
+        )
+    ]
 
 
 def validate_card(text: str) -> list[str]:
@@ -361,11 +434,13 @@ def validate_card(text: str) -> list[str]:
     for key in ("language", "license", "pipeline_tag", "tags"):
         if not data.get(key):
             problems.append(f"missing {key!r}")
-    if data.get("pipeline_tag") != "question-answering":
-        problems.append("pipeline_tag is not 'question-answering'")
+    task = data.get("pipeline_tag")
+    if task not in ("question-answering", "text-generation"):
+        problems.append("pipeline_tag is neither 'question-answering' nor 'text-generation'")
     for i, example in enumerate(data.get("widget") or []):
-        if not isinstance(example, dict) or not example.get("text") or not example.get("context"):
-            problems.append(f"widget[{i}] needs 'text' and 'context'")
+        needs = ("text", "context") if task == "question-answering" else ("text",)
+        if not isinstance(example, dict) or not all(example.get(k) for k in needs):
+            problems.append(f"widget[{i}] needs {' and '.join(repr(k) for k in needs)}")
     if "model-index" in data:
         try:
             name, results = model_index_to_eval_results(data["model-index"])
@@ -374,6 +449,14 @@ def validate_card(text: str) -> list[str]:
         except (TypeError, ValueError, KeyError) as exc:
             problems.append(f"model-index is malformed: {exc}")
     return problems
+
+
+def _results_source(report: Report) -> dict[str, str]:
+    """An `.eval_results` entry's source: the card's Hub URL, else the report."""
+    publication = publication_of(report)
+    if _hub_id(publication.model_id):
+        return {"url": f"https://huggingface.co/{publication.model_id}", "name": "Model card"}
+    return {"name": f"prunecard {report.provenance.tool_version} report.json"}
 
 
 def eval_results_yaml(report: Report) -> str | None:
@@ -385,9 +468,7 @@ def eval_results_yaml(report: Report) -> str | None:
     if evaluation is None:
         return None
     publication = publication_of(report)
-    source: dict[str, str] = {"name": f"prunecard {report.provenance.tool_version} report.json"}
-    if _hub_id(publication.model_id):
-        source = {"url": f"https://huggingface.co/{publication.model_id}", "name": "Model card"}
+    source = _results_source(report)
     scope = evaluation_scope(evaluation, publication.eval_dataset)
     entries = [
         {
@@ -403,6 +484,32 @@ def eval_results_yaml(report: Report) -> str | None:
         )
     ]
     return yaml.safe_dump(entries, sort_keys=False, allow_unicode=True)
+
+
+def perplexity_results_yaml(report: Report) -> str | None:
+    """`.eval_results/perplexity.yaml`: the perplexity in the same format, its `notes`
+    naming the metric and the text (file, sha256, tokens, window, stride); None without
+    a perplexity record."""
+    import yaml
+
+    perplexity = report.perplexity
+    if perplexity is None:
+        return None
+    entry = {
+        "dataset": {"id": publication_of(report).eval_dataset, "task_id": "perplexity"},
+        "value": float(_round(perplexity.perplexity, PERPLEXITY_DIGITS)),
+        "date": report.provenance.created[:10],
+        "source": _results_source(report),
+        "notes": f"perplexity, lower is better; text {perplexity_dataset(perplexity)}",
+    }
+    return yaml.safe_dump([entry], sort_keys=False, allow_unicode=True)
+
+
+def eval_results_files(report: Report) -> dict[str, str]:
+    """The `.eval_results/` files a report gives, by file name."""
+    files = {"squad_v2.yaml": eval_results_yaml(report)}
+    files["perplexity.yaml"] = perplexity_results_yaml(report)
+    return {name: text for name, text in files.items() if text is not None}
 
 
 # --------------------------------------------------------------------------- body
@@ -466,7 +573,7 @@ def template_context(report: Report, options: CardOptions, figures: tuple[str, .
         "figures": figures,
         # Python string literals inside a fenced block: no backtick may close the fence
         "model_literal": Markup(json.dumps(publication.model_id).replace("`", r"\u0060")),
-        "plain_transformers": _plain_transformers(analysis),
+        "plain_transformers": _plain_transformers(analysis, is_causal_lm(report)),
         "widget": WIDGET,
         # one source per figure: the analysed files, else what bench saw
         "original_bytes": analysis.file_bytes
@@ -478,18 +585,31 @@ def template_context(report: Report, options: CardOptions, figures: tuple[str, .
         if analysis and bench and bench.align > 1
         else None,
         "score_digits": SCORE_DIGITS,
+        # causal LMs (issue 22): the kind of card, perplexity, patterns, width/depth changes
+        "causal": is_causal_lm(report),
+        "units_label": "MLP channels" if is_causal_lm(report) else "FFN units",
+        "prompt": PROMPT,
+        "linear_roles": linear_roles_label(analysis) if analysis else "",
+        "perplexity": report.perplexity,
+        "perplexity_text": report.perplexity and perplexity_dataset(report.perplexity),
+        "perplexity_digits": PERPLEXITY_DIGITS,
+        "base_changes": tuple(c for c in analysis.base.changes if c.base != c.model)
+        if analysis and analysis.base
+        else (),
         "time_kinds": _time_kinds(bench),
         "product_kinds": PRODUCT_KINDS,
     }
 
 
-def _plain_transformers(analysis: Analysis | None) -> bool:
-    """Whether `AutoModelForQuestionAnswering.from_pretrained` loads the checkpoint as it is:
-    a QA architecture stored at its dense shapes (not packed, no `pruned_heads`)."""
+def _plain_transformers(analysis: Analysis | None, causal: bool = False) -> bool:
+    """Whether `AutoModelForQuestionAnswering.from_pretrained` (`AutoModelForCausalLM` for a
+    causal LM) loads the checkpoint as it is: that architecture stored at its dense shapes
+    (not packed, no `pruned_heads`)."""
+    head = "ForCausalLM" if causal else "ForQuestionAnswering"
     return (
         analysis is not None
         and analysis.overall.stored == analysis.overall.dense
-        and any(a.endswith("ForQuestionAnswering") for a in analysis.architectures)
+        and any(a.endswith(head) for a in analysis.architectures)
     )
 
 
@@ -574,6 +694,5 @@ def write_card_files(folder: Path, report: Report, options: CardOptions) -> None
         figures = tuple(dict.fromkeys(p.stem for p in drawn))
     atomic_write_text(folder / CARD_FILE, render_card(report, options, figures))
     write_report(folder, report)
-    scores = eval_results_yaml(report)
-    if scores is not None:
-        atomic_write_text(folder / ".eval_results" / "squad_v2.yaml", scores)
+    for name, scores in eval_results_files(report).items():
+        atomic_write_text(folder / ".eval_results" / name, scores)

@@ -43,7 +43,11 @@ ROLE_COLORS = {
     "ffn_gate_up": "#E69F00",
     "ffn_out": "#D55E00",
 }
+# a decoder's MLP: gate_proj, up_proj (ffn_in) and down_proj (ffn_out)
+DECODER_LABELS = {**ROLE_LABELS, "ffn_in": "MLP up", "ffn_out": "MLP down"}
 KEPT, REMOVED_ZEROS, REMOVED_CHECKPOINT = "#0072B2", "#E69F00", "#999999"
+# patterns drawn as the share of zeros they explain instead of a block map
+BAR_PATTERNS = ("2:4", "1:4", "4:8", "1x4")
 FIGURES = ("density", "heads", "blocks")  # file stems under assets/
 _STYLE = {
     "font.family": "DejaVu Sans",
@@ -75,13 +79,27 @@ def write_figures(analysis: Analysis, assets: Path) -> list[Path]:
             drawn += _save(_density(analysis, linear), assets / "density", tooltips=_tips(linear))
         if analysis.heads.total:
             drawn += _save(_heads(analysis), assets / "heads")
-        mapped = [m for m in linear if m.block is not None and m.block.occupancy]
+        mapped = [m for m in linear if _mappable(m)]
         if mapped:
             drawn += _save(_blocks(analysis, mapped), assets / "blocks")
     return drawn
 
 
 # --------------------------------------------------------------------------- density
+
+
+def _labels(analysis: Analysis) -> dict[str, str]:
+    return DECODER_LABELS if analysis.kind == "decoder" else ROLE_LABELS
+
+
+def _layer_word(analysis: Analysis) -> str:
+    return "decoder layer" if analysis.kind == "decoder" else "encoder layer"
+
+
+def _mappable(m: MatrixStats) -> bool:
+    """A block map was kept, or the pattern is drawn another way (bar, removed layer)."""
+    drawn = m.pattern is not None and m.pattern.kind in (*BAR_PATTERNS, "layer")
+    return drawn or (m.block is not None and bool(m.block.occupancy))
 
 
 def _density(analysis: Analysis, linear: list[MatrixStats]) -> Any:
@@ -100,13 +118,13 @@ def _density(analysis: Analysis, linear: list[MatrixStats]) -> Any:
         bar.patches[0].set_gid(_gid(m))
         ticks.setdefault(m.layer, []).append(x)
     ax.set_xticks([sum(xs) / len(xs) for xs in ticks.values()], [str(k) for k in ticks])
-    ax.set_xlabel("encoder layer")
+    ax.set_xlabel(_layer_word(analysis))
     ax.set_ylabel("weights (millions)")
     ax.set_title(
         f"Non-zero weights per linear matrix (grey: dense size); "
         f"linear density {100 * analysis.linear.density:.1f}%"
     )
-    handles = [Patch(color=ROLE_COLORS[r], label=ROLE_LABELS[r]) for r in roles]
+    handles = [Patch(color=ROLE_COLORS[r], label=_labels(analysis)[r]) for r in roles]
     handles.append(Patch(facecolor="#EEEEEE", edgecolor="#BBBBBB", label="dense size"))
     ax.legend(handles=handles, ncol=7, loc="upper center", bbox_to_anchor=(0.5, -0.18))
     ax.spines[["top", "right"]].set_visible(False)
@@ -141,6 +159,8 @@ def _matrix_order(m: MatrixStats) -> tuple[int, int]:
 
 
 def _heads(analysis: Analysis) -> Any:
+    """Kept and removed heads per layer and a layer x head grid; with grouped-query
+    attention the query heads, a panel of KV groups and the group borders on the grid."""
     import matplotlib.pyplot as plt
     import numpy as np
     from matplotlib.colors import ListedColormap
@@ -148,9 +168,12 @@ def _heads(analysis: Analysis) -> Any:
 
     layers = analysis.heads.layers
     n_heads = analysis.num_heads
-    fig, (bars, grid) = plt.subplots(
-        1, 2, figsize=(_WIDTH_IN, 3.2), gridspec_kw={"width_ratios": [1, 1.3]}
+    gqa = bool(analysis.heads.kv_total and analysis.num_kv_heads)
+    ratios = [1, 0.7, 1.3] if gqa else [1, 1.3]
+    fig, panels = plt.subplots(
+        1, len(ratios), figsize=(_WIDTH_IN, 3.2), gridspec_kw={"width_ratios": ratios}
     )
+    bars, grid = panels[0], panels[-1]
     idx = np.arange(len(layers))
     kept = np.array([h.kept for h in layers])
     zeros = np.array([len(h.removed_as_zeros) for h in layers])
@@ -160,12 +183,19 @@ def _heads(analysis: Analysis) -> Any:
     bars.bar(
         idx, pruned, bottom=kept + zeros, color=REMOVED_CHECKPOINT, label="removed (pruned_heads)"
     )
+    word = _layer_word(analysis)
     bars.set_xticks(idx, [str(h.layer) for h in layers])
-    bars.set_xlabel("encoder layer")
-    bars.set_ylabel("heads")
+    bars.set_xlabel(word)
+    bars.set_ylabel("query heads" if gqa else "heads")
     bars.set_ylim(0, n_heads)
-    bars.set_title(f"{analysis.heads.removed} of {analysis.heads.total} heads removed")
+    what = "query heads" if gqa else "heads"
+    bars.set_title(
+        f"{analysis.heads.removed} of {analysis.heads.total} {what} removed",
+        fontsize=9 if gqa else None,
+    )
     bars.spines[["top", "right"]].set_visible(False)
+    if gqa:
+        _kv_groups(panels[1], analysis)
 
     cells = np.array([_head_states(h, n_heads) for h in layers])
     cmap = ListedColormap([KEPT, REMOVED_ZEROS, REMOVED_CHECKPOINT])
@@ -176,9 +206,14 @@ def _heads(analysis: Analysis) -> Any:
     grid.set_yticks(np.arange(-0.5, len(layers)), minor=True)
     grid.grid(which="minor", color="white", linewidth=1)
     grid.tick_params(which="minor", length=0)
-    grid.set_xlabel("head")
-    grid.set_ylabel("encoder layer")
+    grid.set_xlabel("query head" if gqa else "head")
+    grid.set_ylabel(word)
     grid.set_title("layer x head")
+    if gqa:
+        size = n_heads // analysis.num_kv_heads
+        for border in range(size, n_heads, size):
+            grid.axvline(border - 0.5, color="black", linewidth=1.5)
+        grid.set_title(f"layer x query head; KV groups of {size}", fontsize=9)
     handles = [
         Patch(color=KEPT, label="kept"),
         Patch(color=REMOVED_ZEROS, label="removed: zero value rows or output columns"),
@@ -187,6 +222,27 @@ def _heads(analysis: Analysis) -> Any:
     fig.legend(handles=handles, ncol=3, loc="lower center", frameon=False)
     fig.tight_layout(rect=(0, 0.08, 1, 1))
     return fig
+
+
+def _kv_groups(ax: Any, analysis: Analysis) -> None:
+    """KV groups kept and removed per layer (a group goes when all its query heads do)."""
+    import numpy as np
+
+    layers = analysis.heads.layers
+    idx = np.arange(len(layers))
+    kept = np.array([h.kv_kept for h in layers])
+    removed = np.array([len(h.kv_removed) for h in layers])
+    ax.bar(idx, kept, color=KEPT)
+    ax.bar(idx, removed, bottom=kept, color=REMOVED_ZEROS)
+    ax.set_xticks(idx, [str(h.layer) for h in layers])
+    ax.set_xlabel(_layer_word(analysis))
+    ax.set_ylabel("KV groups")
+    ax.set_ylim(0, analysis.num_kv_heads)
+    ax.set_yticks(np.arange(analysis.num_kv_heads + 1))
+    ax.set_title(
+        f"{analysis.heads.kv_removed} of {analysis.heads.kv_total} KV groups removed", fontsize=9
+    )
+    ax.spines[["top", "right"]].set_visible(False)
 
 
 def _head_states(heads: LayerHeads, n_heads: int) -> list[int]:
@@ -225,7 +281,7 @@ def _oriented_map(m: MatrixStats, heads: LayerHeads | None, head_dim: int) -> _M
     grid = occupancy_grid(m).astype(np.uint8)
     br, bc = m.block.block_rows, m.block.block_cols
     rows, cols = m.shape
-    if m.role in ("q", "k", "v", "ffn_in"):
+    if m.role in ("q", "k", "v", "ffn_gate", "ffn_in"):
         grid, br, bc, rows, cols = grid.T, bc, br, cols, rows
     removed = heads.removed_in_checkpoint if heads and m.role in ("q", "k", "v", "o") else ()
     if removed:
@@ -245,7 +301,9 @@ def _blocks(analysis: Analysis, mapped: list[MatrixStats]) -> Any:
 
     layers = sorted({m.layer for m in mapped})
     heads = {h.layer: h for h in analysis.heads.layers}
-    head_dim = analysis.hidden_size // analysis.num_heads if analysis.num_heads else 1
+    head_dim = analysis.head_dim or (
+        analysis.hidden_size // analysis.num_heads if analysis.num_heads else 1
+    )
     roles = _roles(mapped)
     # FFN matrices are wider (intermediate units along x)
     ratios = [2 if r.startswith("ffn") else 1 for r in roles]
@@ -259,6 +317,9 @@ def _blocks(analysis: Analysis, mapped: list[MatrixStats]) -> Any:
     )
     cmap = ListedColormap(["#FFFFFF", "#222222", "#BBBBBB"])
     by_key = {(m.layer, m.role): m for m in mapped}
+    first = {
+        layer: min(roles.index(m.role) for m in mapped if m.layer == layer) for layer in layers
+    }
     for r, layer in enumerate(layers):
         for c, role in enumerate(roles):
             ax = axes[r][c]
@@ -267,6 +328,13 @@ def _blocks(analysis: Analysis, mapped: list[MatrixStats]) -> Any:
             m = by_key.get((layer, role))
             if m is None:
                 ax.set_axis_off()
+                continue
+            if m.pattern is not None and m.pattern.kind in (*BAR_PATTERNS, "layer"):
+                _pattern_cell(ax, m)
+                if r == 0:
+                    ax.set_title(_labels(analysis)[role], fontsize=8)
+                if c == first[layer]:
+                    ax.set_ylabel(f"layer {layer}", fontsize=8)
                 continue
             fm = _oriented_map(m, heads.get(layer), head_dim)
             ax.imshow(
@@ -283,9 +351,12 @@ def _blocks(analysis: Analysis, mapped: list[MatrixStats]) -> Any:
                 side.set_color("#888888")
             ax.set_xlabel(f"{m.block.kind}, {100 * m.density:.1f}%", fontsize=7, labelpad=1)
             if r == 0:
-                ax.set_title(ROLE_LABELS[role], fontsize=8)
-            if c == 0:
+                ax.set_title(_labels(analysis)[role], fontsize=8)
+            if c == first[layer]:
                 ax.set_ylabel(f"layer {layer}", fontsize=8)
+    removed = _layers_removed(analysis)
+    if removed:
+        fig.suptitle(removed, fontsize=9)
     handles = [
         Patch(facecolor="#222222", label="block holds a non-zero"),
         Patch(facecolor="#FFFFFF", edgecolor="#888888", label="all-zero block"),
@@ -294,6 +365,43 @@ def _blocks(analysis: Analysis, mapped: list[MatrixStats]) -> Any:
     fig.legend(handles=handles, ncol=3, loc="lower center", frameon=False)
     fig.tight_layout(rect=(0, 0.3 / height, 1, 1), h_pad=0.4, w_pad=0.3)
     return fig
+
+
+def _pattern_cell(ax: Any, m: MatrixStats) -> None:
+    """An N:M or 1x4 matrix as a bar (the share of its zeros the pattern explains); a matrix
+    of all zeros (a removed layer) as a grey box."""
+    assert m.pattern is not None
+    if m.pattern.kind == "layer":
+        ax.set_facecolor("#BBBBBB")
+        ax.set_xlabel("all zeros, 0.0%", fontsize=7, labelpad=1)
+    else:
+        explained = m.pattern.explained
+        ax.barh([0], [explained], height=1.0, color="#222222")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(-0.5, 0.5)
+        ax.text(
+            0.5,
+            0,
+            f"{100 * explained:.0f}%",
+            ha="center",
+            va="center",
+            fontsize=7,
+            color="white" if explained > 0.6 else "#222222",
+        )
+        ax.set_xlabel(f"{m.pattern.kind}, {100 * m.density:.1f}%", fontsize=7, labelpad=1)
+    for side in ax.spines.values():
+        side.set_linewidth(0.5)
+        side.set_color("#888888")
+
+
+def _layers_removed(analysis: Analysis) -> str:
+    """'2 of 3 layers of the base kept' when --base shows depth pruning, else ''."""
+    base = analysis.base
+    depth = [c for c in base.changes if c.what == "layers"] if base else []
+    if not depth or depth[0].model >= depth[0].base:
+        return ""
+    c = depth[0]
+    return f"{c.model} of the base's {c.base} layers kept ({c.base - c.model} removed)"
 
 
 # --------------------------------------------------------------------------- saving

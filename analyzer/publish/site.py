@@ -29,7 +29,7 @@ from analyzer.outputs import staged_dir
 from analyzer.publish.card import publication_of
 from analyzer.publish.safe_html import md_code, md_text
 from analyzer.publish.site_hooks import GENERATED
-from analyzer.records import Report
+from analyzer.records import Analysis, Report
 from analyzer.text import percent
 
 __all__ = [
@@ -204,15 +204,19 @@ def _layer_section(page: ModelPage) -> str:
     if a is None:
         return f"### Per-layer figures\n\n{NOT_MEASURED.capitalize()}.\n"
     heads = {h.layer: h for h in a.heads.layers}
+    gqa = bool(a.heads.kv_total)
+    units = "MLP channels" if a.kind == "decoder" else "FFN units"
     rows = []
     for s in a.layers:
         h = heads.get(s.layer)
+        kv = [f"{h.kv_kept}/{a.num_kv_heads}" if h else "-"] if gqa else []
         rows.append(
             (
                 s.layer,
                 percent(s.density),
                 f"{s.linear_nnz:,}",
                 f"{h.kept}/{a.num_heads}" if h else "-",
+                *kv,
                 ", ".join(map(str, h.removed)) if h and h.removed else "-",
                 f"{s.ffn_units_kept:,}/{s.ffn_units_total:,}",
                 f"{s.linear_packed:,}",
@@ -224,34 +228,87 @@ def _layer_section(page: ModelPage) -> str:
             "Linear density",
             "Non-zero weights",
             "Heads kept",
+            *(["KV groups kept"] if gqa else []),
             "Removed heads",
-            "FFN units kept",
+            f"{units} kept",
             "Packed weights",
         ),
         rows,
     )
-    summary = _md_table(
-        ("Figure", "Value"),
+    figures = [
+        ("Linear density", f"{percent(a.linear.density)} ({a.linear.nnz:,} of {a.linear.dense:,})"),
+        (
+            "Overall density",
+            f"{percent(a.overall.density)} ({a.overall.nnz:,} of {a.overall.dense:,})",
+        ),
+        (
+            "Query heads removed" if gqa else "Heads removed",
+            f"{a.heads.removed} of {a.heads.total}",
+        ),
+    ]
+    if gqa:
+        figures.append(("KV groups removed", f"{a.heads.kv_removed} of {a.heads.kv_total}"))
+    figures += [
+        (f"{units} kept", f"{a.ffn.units_kept:,} of {a.ffn.units_total:,}"),
+        ("Packed parameters", f"{a.overall.packed:,}"),
+        ("Files", f"{a.file_bytes / 1e6:.1f} MB"),
+    ]
+    if a.patterns:
+        figures.append(("Sparsity patterns", md_text(_patterns_text(a))))
+    if a.base is not None:
+        changed = [c for c in a.base.changes if c.base != c.model]
+        figures.append(
+            (
+                "Against the dense base",
+                md_text(", ".join(f"{c.what} {c.base:,} -> {c.model:,}" for c in changed))
+                or "unchanged",
+            )
+        )
+    summary = _md_table(("Figure", "Value"), figures)
+    return f"### Per-layer figures\n\n{summary}\n\nHead rule: {md_text(a.heads.rule)}\n\n{table}\n"
+
+
+def _patterns_text(a: Analysis) -> str:
+    """Every pattern with its matrices, most zeros first: '2:4 7, channels 3, heads 1'."""
+    rows = sorted((p for p in a.patterns if p.matrices), key=lambda p: -p.zeros)
+    return ", ".join(f"{p.kind} {p.matrices}" for p in rows)
+
+
+def main_pattern(a: Analysis) -> str | None:
+    """The pattern holding the most zeros of the linear matrices (None without a summary)."""
+    rows = [p for p in a.patterns if p.zeros]
+    if not rows:
+        return "dense" if a.patterns else None
+    best = max(rows, key=lambda p: p.zeros)
+    return f"{best.kind} ({best.matrices} of {sum(p.matrices for p in a.patterns)} matrices)"
+
+
+def _perplexity_section(page: ModelPage) -> str:
+    p = page.report.perplexity
+    assert p is not None
+    details = _md_table(
+        ("Detail", "Value"),
         [
-            (
-                "Linear density",
-                f"{percent(a.linear.density)} ({a.linear.nnz:,} of {a.linear.dense:,})",
-            ),
-            (
-                "Overall density",
-                f"{percent(a.overall.density)} ({a.overall.nnz:,} of {a.overall.dense:,})",
-            ),
-            ("Heads removed", f"{a.heads.removed} of {a.heads.total}"),
-            ("FFN units kept", f"{a.ffn.units_kept:,} of {a.ffn.units_total:,}"),
-            ("Packed parameters", f"{a.overall.packed:,}"),
-            ("Files", f"{a.file_bytes / 1e6:.1f} MB"),
+            ("Perplexity", f"{p.perplexity:.2f}"),
+            (f"{100 * p.level:g}% interval", f"{p.ci_low:.2f} to {p.ci_high:.2f}"),
+            ("Text", f"{md_code(Path(p.text).name)} (sha256 {md_code(p.text_sha256[:12])})"),
+            ("Tokens in the text / scored", f"{p.tokens:,} / {p.scored:,}"),
+            ("Windows (tokens per window, stride)", f"{p.windows:,} ({p.window:,}, {p.stride:,})"),
+            ("Model evaluated", "packed" if p.packed else "as stored"),
+            ("Device", md_text(p.device)),
         ],
     )
-    return f"### Per-layer figures\n\n{summary}\n\nHead rule: {md_text(a.heads.rule)}\n\n{table}\n"
+    return (
+        "### Evaluation\n\nPerplexity by the strided sliding window (lower is better); the "
+        f"interval is a percentile bootstrap over windows ({p.resamples:,} resamples, "
+        f"seed {p.seed}).\n\n{details}\n"
+    )
 
 
 def _evaluation_section(page: ModelPage) -> str:
     e = page.report.evaluation
+    if e is None and page.report.perplexity is not None:
+        return _perplexity_section(page)
     if e is None:
         return f"### Evaluation\n\n{NOT_MEASURED.capitalize()}.\n"
     s, ci = e.scores, e.ci
@@ -321,6 +378,35 @@ def _timing_section(page: ModelPage) -> str:
         rows,
     )
     env = b.environment
+    decode = ""
+    if b.decode:
+        decode = "\n\nDecoding (greedy, KV cache):\n\n" + _md_table(
+            ("Batch", "Prompt", "New tokens", "Dense tokens/s", "Packed tokens/s", "Speedup"),
+            [
+                (
+                    d.batch,
+                    d.prompt,
+                    d.new_tokens,
+                    f"{d.dense_tokens_per_s:.1f}",
+                    f"{d.packed_tokens_per_s:.1f}",
+                    f"{d.speedup:.2f}x",
+                )
+                for d in b.decode
+            ],
+        )
+    if b.semi_structured:
+        decode += "\n\n2:4 matrices as semi-structured sparse tensors vs dense:\n\n" + _md_table(
+            ("Batch, tokens", "Dense ms", "Sparse ms", "Speedup"),
+            [
+                (
+                    f"{s.batch}, {s.seq}",
+                    f"{s.dense_ms:.2f} ± {s.dense_spread_ms:.2f}",
+                    f"{s.packed_ms:.2f} ± {s.packed_spread_ms:.2f}",
+                    f"{s.speedup:.2f}x",
+                )
+                for s in b.semi_structured
+            ],
+        )
     return (
         f"### Timing\n\nMedians ± interquartile range, dense and packed in one process on "
         f"{md_text(env.cpu if b.device == 'cpu' else env.device)} ({md_text(b.device)}, "
@@ -329,7 +415,7 @@ def _timing_section(page: ModelPage) -> str:
         f"(tolerance {b.equivalence.tolerance:.2g}). "
         f"Shapes timed: {', '.join(f'{s.batch} x {s.seq}' for s in b.shapes)}"
         f"{' (quick timing, for trying things)' if b.quick else ''}.\n\n"
-        f"{table}\n"
+        f"{table}{decode}\n"
     )
 
 
@@ -391,6 +477,8 @@ class _Row:
     page: ModelPage
     density: float | None
     heads: tuple[int, int] | None
+    kv: tuple[int, int] | None  # KV groups removed, total (grouped-query attention)
+    pattern: str | None  # the pattern holding the most zeros
     packed: int | None
     speedup: float | None  # at the shape all models share
     shape: str  # every shape this model was timed at
@@ -398,6 +486,7 @@ class _Row:
     exact: float | None
     f1: float | None
     n: int | None
+    perplexity: float | None
 
 
 def common_shape(pages: Sequence[ModelPage]) -> tuple[int, int] | None:
@@ -417,6 +506,8 @@ def _row(page: ModelPage, common: tuple[int, int] | None) -> _Row:
         page=page,
         density=a.linear.density if a else None,
         heads=(a.heads.removed, a.heads.total) if a else None,
+        kv=(a.heads.kv_removed, a.heads.kv_total) if a and a.heads.kv_total else None,
+        pattern=main_pattern(a) if a else None,
         packed=a.overall.packed if a else None,
         speedup=shape.speedup if shape else None,
         shape=", ".join(f"{s.batch} x {s.seq}" for s in shapes),
@@ -424,6 +515,7 @@ def _row(page: ModelPage, common: tuple[int, int] | None) -> _Row:
         exact=e.scores.exact if e else None,
         f1=e.scores.f1 if e else None,
         n=e.n if e else None,
+        perplexity=r.perplexity.perplexity if r.perplexity else None,
     )
 
 
@@ -440,11 +532,13 @@ def _home_markdown(rows: Sequence[_Row], common: tuple[int, int] | None) -> str:
         "Model",
         "Linear density",
         "Heads removed",
+        "Pattern",
         "Packed params",
         f"Speedup at {at}" if common else "Speedup",
         "EM",
         "F1",
         "Questions",
+        "Perplexity",
     )
     body = []
     for r in rows:
@@ -454,8 +548,10 @@ def _home_markdown(rows: Sequence[_Row], common: tuple[int, int] | None) -> str:
             _cell(r.density, percent(r.density or 0.0)),
             _cell(
                 r.heads and r.heads[0],
-                f"{r.heads[0]} of {r.heads[1]}" if r.heads else "",
+                (f"{r.heads[0]} of {r.heads[1]}" if r.heads else "")
+                + (f" (KV groups {r.kv[0]} of {r.kv[1]})" if r.kv else ""),
             ),
+            _cell(r.pattern and escape(r.pattern.split(" (")[0]), escape(r.pattern or "")),
             _cell(r.packed, f"{(r.packed or 0) / 1e6:.1f} M"),
             _cell(
                 r.speedup,
@@ -465,6 +561,7 @@ def _home_markdown(rows: Sequence[_Row], common: tuple[int, int] | None) -> str:
             _cell(r.exact, f"{r.exact or 0:.2f}"),
             _cell(r.f1, f"{r.f1 or 0:.2f}"),
             _cell(r.n, f"{r.n or 0:,}"),
+            _cell(r.perplexity, f"{r.perplexity or 0:.2f}"),
         ]
         body.append("<tr>" + "".join(cells) + "</tr>")
     head = "".join(f"<th>{h}</th>" for h in header)
@@ -481,7 +578,14 @@ def _home_markdown(rows: Sequence[_Row], common: tuple[int, int] | None) -> str:
         f"---\nprunecard: {GENERATED}\nhide:\n  - navigation\n  - toc\n---\n\n# Pruned models\n\n"
         f"{count}, fastest first. Click a column header to sort. Every figure is measured "
         f"from the checkpoint by prunecard; {speed}; EM and F1 are "
-        "SQuAD v2 scores on the number of questions shown.\n\n"
+        "SQuAD v2 scores on the number of questions shown"
+        + (
+            "; perplexity is a causal LM's on its text (lower is better; its page names the "
+            "text); heads removed are query heads, with KV groups for grouped-query attention"
+            if any(r.perplexity is not None or r.kv for r in rows)
+            else ""
+        )
+        + "; the pattern is the one holding the most zeros of the linear matrices.\n\n"
         '<div class="prunecard-sortable">\n<table>\n'
         f"<thead><tr>{head}</tr></thead>\n<tbody>\n" + "\n".join(body) + "\n</tbody>\n"
         "</table>\n</div>\n\n[Accuracy against speedup and density](compare.md)\n"
@@ -542,19 +646,28 @@ def _compare_markdown(rows: Sequence[_Row], assets: Path) -> str:
         ("speedup", "Speedup (packed vs dense)", lambda r: r.speedup),
         ("density", "Linear density (%)", lambda r: None if r.density is None else 100 * r.density),
     )
-    for stem, label, x_of in plots:
-        points = [(r.page.title, x_of(r), r.f1) for r in rows if x_of(r) is not None and r.f1]
-        missing = [r.page.title for r in rows if x_of(r) is None or r.f1 is None]
-        parts.append(f"## SQuAD v2 F1 against {stem}\n")
-        if points:
-            assets.mkdir(parents=True, exist_ok=True)
-            svg = _scatter_svg(points, label, "F1")
-            (assets / f"cmp-{stem}.svg").write_text(svg, encoding="utf-8")
-            parts.append(_figure_block(f"cmp-{stem}"))
-        else:
-            parts.append(f"No model has both F1 and {stem} measured.\n")
-        if points and missing:
-            parts.append("Not plotted (not measured): " + ", ".join(map(md_text, missing)) + ".\n")
+    # (heading, short name, file prefix, the score of a row); perplexity only where measured
+    scores = [("SQuAD v2 F1", "F1", "cmp", lambda r: r.f1)]
+    if any(r.perplexity is not None for r in rows):
+        scores.append(("Perplexity", "perplexity", "cmp-ppl", lambda r: r.perplexity))
+    for heading, short, prefix, y_of in scores:
+        for stem, label, x_of in plots:
+            points = [
+                (r.page.title, x_of(r), y_of(r)) for r in rows if x_of(r) is not None and y_of(r)
+            ]
+            missing = [r.page.title for r in rows if x_of(r) is None or y_of(r) is None]
+            parts.append(f"## {heading} against {stem}\n")
+            if points:
+                assets.mkdir(parents=True, exist_ok=True)
+                svg = _scatter_svg(points, label, short)
+                (assets / f"{prefix}-{stem}.svg").write_text(svg, encoding="utf-8")
+                parts.append(_figure_block(f"{prefix}-{stem}"))
+            else:
+                parts.append(f"No model has both {short} and {stem} measured.\n")
+            if points and missing:
+                parts.append(
+                    "Not plotted (not measured): " + ", ".join(map(md_text, missing)) + ".\n"
+                )
     return "\n".join(parts)
 
 
