@@ -11,8 +11,11 @@ A pattern *explains* a zero when the zero lies in a unit the pattern removes who
 - `rows`, `cols`, `32x32`, `16x16`: an all-zero row, column or square block (measured by
   `analyzer.weights.sparsity.block_structure`'s granularities);
 - `1x4`: an all-zero run of 4 aligned input weights (Intel's "1x4 block" sparsity);
-- `N:M` (`2:4`, `1:4`, `4:8`): a group of M aligned consecutive input weights (along each
-  row, the last dimension) holding at most N non-zeros; all the group's zeros are explained.
+- `N:M` (`2:4`, `1:4`, `4:8`): a matrix is N:M when every group of M aligned consecutive
+  input weights (along each row, the last dimension) holds at most N non-zeros; then N:M
+  explains all its zeros, otherwise none. Counting the zeros of the groups that satisfy it
+  would not do: a group of M non-zeros holds no zero, yet breaks N:M for the whole matrix
+  (a runtime needs every group in the format), so an all-or-nothing rule is the exact one.
 
 Groups and blocks are aligned at multiples of their size from column 0; N:M and 1x4 explain
 nothing in a matrix whose input dimension is not a multiple of M (4, 8), since no runtime
@@ -25,9 +28,10 @@ dense (no zeros), layer, heads, channels, rows, cols, 32x32, 16x16, 1x4, 1:4, 2:
 2:4 matrix 4:8). When none fits, the coarse pattern (heads, channels, rows, cols, 32x32,
 16x16) explaining the largest share names the matrix if that share is at least half its
 zeros; otherwise the matrix is `unstructured`, its share being the zeros no coarse pattern
-explains. N:M and 1x4 name a matrix only when they fit exactly: a runtime cannot use an
-almost-2:4 matrix, and at high sparsity random zeros satisfy them by chance (a 50%
-unstructured matrix is not 2:4).
+explains. N:M and 1x4 name a matrix only when they fit: a runtime cannot use an almost-2:4
+matrix (a 50% unstructured matrix is not 2:4), and at high sparsity empty runs of four occur
+by chance (two thirds of them at 90% unstructured sparsity), so a partial 1x4 share says
+little about how the matrix was pruned.
 
 Group counts are vectorised: one uint8 count per group of 4 (three strided adds), then one
 bincount of pairs of counts, from which the histograms of groups of 4 and of 8 both follow.
@@ -121,8 +125,11 @@ def group_histograms(mask: Any) -> tuple[Any, Any]:
 
 
 def _nm_explained(histogram: Any, n: int) -> int:
-    """Zeros lying in groups of M (len(histogram) - 1) that hold at most N non-zeros."""
+    """All zeros of the groups of M (len(histogram) - 1) when every group holds at most N
+    non-zeros, else 0."""
     m = len(histogram) - 1
+    if int(histogram[n + 1 :].sum()):
+        return 0
     return sum(int(histogram[k]) * (m - k) for k in range(n + 1))
 
 
