@@ -83,8 +83,7 @@ RUNTIMES = {
     "32x32": "block-sparse GPU kernels (Triton, OpenAI block-sparse, nn_pruning)",
     "16x16": "block-sparse GPU kernels (Triton, OpenAI block-sparse, nn_pruning)",
     "1x4": "Intel's sparse CPU runtimes (1x4 blocks, Intel Extension for Transformers)",
-    "2:4": "2:4 sparse tensor cores on Ampere and later GPUs "
-    "(torch.sparse.to_sparse_semi_structured: cuSPARSELt, CUTLASS)",
+    "2:4": "2:4 sparse tensor cores, Ampere and later (torch.sparse.to_sparse_semi_structured)",
     "1:4": "as 2:4 (every 1:4 matrix is also 2:4): sparse tensor cores on Ampere and later",
     "4:8": "none common: 4:8 is not 2:4, so sparse tensor cores cannot take it",
     "unstructured": "sparse CPU runtimes (e.g. DeepSparse) at high sparsity only; none on GPUs",
