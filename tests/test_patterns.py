@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import save_checkpoint
+from conftest import EXAMPLE_SPEC, HEAD_DIM, HEADS, HIDDEN, PruneSpec, build_minilm, save_checkpoint
 from decoders import build_decoder, layer_weight
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -320,3 +320,50 @@ def test_llama_heads_channels_rows_and_a_whole_layer(tmp_path):
     }
     assert [p.kind for p in a.patterns] == [k for k in PATTERN_KINDS if k in expected]
     assert {p.kind: (p.matrices, p.weights, p.zeros) for p in a.patterns} == expected
+
+
+def test_pruned_minilm_heads_channels_and_blocks(pruned_minilm):
+    """EXAMPLE_SPEC: value rows of heads (layers 1, 2), FFN units (layers 0, 4), two 32x32
+    blocks of a query matrix (layer 5); physically removed heads (layers 0, 3) leave no
+    zeros behind, and MiniLM's own weights hold none."""
+    spec = EXAMPLE_SPEC
+    a = analyze(pruned_minilm)
+    linear = {m.name: m for m in a.matrices if m.role in LINEAR_ROLES}
+    expected = dict.fromkeys(linear, "dense")
+    p = "bert.encoder.layer.{}."
+    for layer in spec.zero_heads:
+        expected[p.format(layer) + "attention.self.value.weight"] = "heads"
+    for layer in spec.zero_units:
+        expected[p.format(layer) + "intermediate.dense.weight"] = "channels"
+        expected[p.format(layer) + "output.dense.weight"] = "channels"
+    for layer in spec.zero_q_blocks:
+        expected[p.format(layer) + "attention.self.query.weight"] = "32x32"
+    assert {n: m.pattern.kind for n, m in linear.items()} == expected
+    zeros = {
+        "heads": HEAD_DIM * HIDDEN * sum(map(len, spec.zero_heads.values())),
+        "channels": 2 * HIDDEN * sum(map(len, spec.zero_units.values())),
+        "32x32": 32 * 32 * sum(map(len, spec.zero_q_blocks.values())),
+        "dense": 0,
+    }
+    summary = {t.kind: (t.matrices, t.weights, t.zeros) for t in a.patterns}
+    for kind, z in zeros.items():
+        names = [n for n, k in expected.items() if k == kind]
+        assert summary[kind] == (
+            len(names),
+            sum(linear[n].shape[0] * linear[n].shape[1] for n in names),
+            z,
+        )
+    assert set(summary) == set(zeros)
+
+
+def test_a_packed_checkpoint_is_dense(tmp_path):
+    """Packing removes every dead head and FFN unit: nothing structured is left, and a layer
+    that lost every head keeps zero-size attention matrices, which are dense too."""
+    from analyzer.runtime.packing import pack
+
+    spec = PruneSpec(zero_heads={1: tuple(range(HEADS))}, zero_units={2: tuple(range(100))})
+    source = build_minilm(tmp_path / "source", spec, tokenizer=False)
+    assert {t.kind for t in analyze(source).patterns} == {"dense", "heads", "channels"}
+    pack(source, tmp_path / "packed")
+    packed = analyze(tmp_path / "packed")
+    assert [(t.kind, t.matrices) for t in packed.patterns] == [("dense", 36)]

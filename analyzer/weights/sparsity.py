@@ -199,7 +199,9 @@ def _summarize(tensor: Any, ref: TensorRef, *, lines: bool, patterns: bool) -> _
         no_rows = torch.zeros(tensor.shape[0], dtype=torch.bool)
         no_cols = torch.zeros(tensor.shape[1], dtype=torch.bool)
         empty = MaskPatterns(zeros=0, explained={}, row_any=no_rows, col_any=no_cols)
-        return _Summary(nnz=0, row_any=no_rows, col_any=no_cols, patterns=empty)
+        return _Summary(
+            nnz=0, row_any=no_rows, col_any=no_cols, patterns=empty if patterns else None
+        )
     mask = (tensor != 0).view(torch.uint8)
     row_any = mask.amax(dim=1).bool()
     col_any = mask.amax(dim=0).bool()
