@@ -4,8 +4,10 @@ Builds a checkpoint of `--layers` decoder layers of Llama-2-7B's shapes (hidden 
 heads, intermediate 11008; 404 MB per layer in fp16) with 2:4 sparsity in every linear
 weight, then runs `analyze` on it in this process, alternating a run as shipped with a run
 whose per-matrix pattern detection (`mask_patterns`: the group histograms) is replaced by a
-stub; the per-layer post-pass still runs. Prints the median wall times side by side and their
-ratio; the same checkpoint is read both ways, from the page cache after a warm-up run.
+stub; the per-layer post-pass still runs. Prints the wall and CPU times side by side, their
+ratios (medians), and the share of each run's time spent inside pattern detection, measured
+within the run (robust to a busy machine, where runs differ by 2x); the same checkpoint is
+read both ways, from the page cache after a warm-up run.
 
     python benchmarks/patterns_speed.py [--layers 2] [--repeats 3] [--keep DIR]
 """
@@ -60,19 +62,30 @@ def build(out: Path, layers: int) -> None:
     (out / "config.json").write_text(json.dumps(config))
 
 
-def timed(path: Path, *, patterns: bool) -> tuple[float, tuple]:
-    """Wall seconds of one analyze, and its pattern summary."""
+def timed(path: Path, *, patterns: bool) -> tuple[float, float, float, tuple]:
+    """Wall and CPU seconds of one analyze, the wall seconds spent inside pattern detection,
+    and the pattern summary."""
     import analyzer.weights.sparsity as sparsity
     from analyzer.weights.patterns import MaskPatterns, mask_patterns
+
+    inside = [0.0]
+
+    def clocked(mask, **kwargs):
+        start = time.perf_counter()
+        try:
+            return mask_patterns(mask, **kwargs)
+        finally:
+            inside[0] += time.perf_counter() - start
 
     def stub(mask, *, zeros, blocks, row_any=None, col_any=None):
         return MaskPatterns(zeros=zeros, explained=dict(blocks), row_any=row_any, col_any=col_any)
 
-    sparsity.mask_patterns = mask_patterns if patterns else stub
+    sparsity.mask_patterns = clocked if patterns else stub
     try:
-        start = time.perf_counter()
+        wall, cpu = time.perf_counter(), time.process_time()
         analysis = sparsity.analyze(path)
-        return time.perf_counter() - start, analysis.patterns
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        return wall, cpu, inside[0], analysis.patterns
     finally:
         sparsity.mask_patterns = mask_patterns
 
@@ -93,15 +106,26 @@ def main() -> None:
         print(f"checkpoint: {size / 1e9:.2f} GB, {args.layers} Llama-7B layers, fp16, 2:4")
         print(f"torch threads: {torch.get_num_threads()}")
         timed(path, patterns=True)  # warm the page cache and imports
-        without, with_ = [], []
+        runs: dict[bool, list[tuple[float, float, float, tuple]]] = {False: [], True: []}
         for _ in range(args.repeats):
-            without.append(timed(path, patterns=False)[0])
-            seconds, summary = timed(path, patterns=True)
-            with_.append(seconds)
-        b, p = statistics.median(without), statistics.median(with_)
-        print(f"without patterns: {b:6.2f} s (runs {', '.join(f'{x:.2f}' for x in without)})")
-        print(f"with patterns   : {p:6.2f} s (runs {', '.join(f'{x:.2f}' for x in with_)})")
-        print(f"ratio with / without: {p / b:.2f}x")
+            for patterns in (False, True):
+                runs[patterns].append(timed(path, patterns=patterns))
+        for label, patterns in (("without patterns", False), ("with patterns   ", True)):
+            walls = [r[0] for r in runs[patterns]]
+            cpu = statistics.median(r[1] for r in runs[patterns])
+            print(
+                f"{label}: {statistics.median(walls):6.2f} s wall, {cpu:6.2f} s CPU "
+                f"(runs {', '.join(f'{x:.2f}' for x in walls)})"
+            )
+        ratio = {
+            what: statistics.median(r[i] for r in runs[True])
+            / statistics.median(r[i] for r in runs[False])
+            for what, i in (("wall", 0), ("CPU", 1))
+        }
+        inside = statistics.median(r[2] / r[0] for r in runs[True])
+        print(f"ratio with / without: {ratio['wall']:.2f}x wall, {ratio['CPU']:.2f}x CPU (medians)")
+        print(f"pattern detection   : {inside:.1%} of each run's wall time (median)")
+        summary = runs[True][-1][3]
         for row in summary:
             print(f"  {row.kind}: {row.matrices} matrices, {row.zeros:,} of {row.weights:,} zero")
 

@@ -137,8 +137,9 @@ def mask_patterns(
 ) -> MaskPatterns:
     """What a mask shows alone: the zeros explained by `blocks` (rows, cols, 32x32, 16x16,
     from sparsity's granularities), by 1x4 blocks and by each N:M pattern; `row_any` and
-    `col_any` are kept for heads and channels, decided later per layer."""
-    per4, per8 = group_histograms(mask)
+    `col_any` are kept for heads and channels, decided later per layer. A matrix without
+    zeros (most of a dense model) skips the group counts."""
+    per4, per8 = group_histograms(mask) if zeros else (None, None)
     explained = dict(blocks)
     histograms = {4: per4, 8: per8}
     for kind, (n, m) in NM_PATTERNS.items():
