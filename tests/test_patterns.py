@@ -22,7 +22,8 @@ from analyzer.runtime.demo import minilm_path, qa_state
 from analyzer.weights.patterns import (
     RUNTIMES,
     choose_pattern,
-    group_histograms,
+    group_counts,
+    histogram,
     mask_patterns,
 )
 
@@ -154,8 +155,11 @@ def test_a_mixture_of_few_structured_zeros_is_unstructured():
 
 def test_input_width_not_a_multiple_of_the_group_gives_no_n_m():
     mask = torch.tensor([[True, False, False, True, False, False]])
-    assert group_histograms(mask) == (None, None)
+    assert group_counts(mask) is None
     assert "2:4" not in mask_patterns(mask, zeros=4, blocks={}).explained
+    mask = keep_n_of_m(2, 12, 2, 4, seed=8)  # groups of 4 fit in 12 columns, groups of 8 not
+    explained = mask_patterns(mask, zeros=12, blocks={}).explained
+    assert explained["2:4"] == 12 and "4:8" not in explained
 
 
 # --------------------------------------------------------------------------- properties
@@ -170,13 +174,14 @@ def masks(draw, width_groups: int = 4):
 
 @given(masks())
 @SETTINGS
-def test_group_histograms_count_every_group(mask):
-    per4, per8 = group_histograms(mask)
-    for size, histogram in ((4, per4), (8, per8)):
+def test_histograms_count_every_group(mask):
+    counts = group_counts(mask)
+    assert counts.tolist() == [sum(group) for group in groups(mask, 4)]
+    for size in (4, 8):
         counted = [0] * (size + 1)
         for group in groups(mask, size):
             counted[sum(group)] += 1
-        assert histogram.tolist() == counted
+        assert histogram(counts, size).tolist() == counted
 
 
 @given(masks())

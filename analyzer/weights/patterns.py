@@ -33,8 +33,8 @@ matrix (a 50% unstructured matrix is not 2:4), and at high sparsity empty runs o
 by chance (two thirds of them at 90% unstructured sparsity), so a partial 1x4 share says
 little about how the matrix was pruned.
 
-Group counts are vectorised: one uint8 count per group of 4 (three strided adds), then one
-bincount of pairs of counts, from which the histograms of groups of 4 and of 8 both follow.
+Group counts are vectorised: one uint8 count per group of 4 (two adds), one bincount of
+those counts, and for groups of 8 one add of neighbouring counts and a second bincount.
 """
 
 from __future__ import annotations
@@ -51,7 +51,8 @@ __all__ = [
     "RUNTIMES",
     "MaskPatterns",
     "choose_pattern",
-    "group_histograms",
+    "group_counts",
+    "histogram",
     "mask_patterns",
     "summarize_patterns",
 ]
@@ -102,25 +103,31 @@ class MaskPatterns:
     col_any: Any = None  # bool tensor: columns holding a non-zero
 
 
-def group_histograms(mask: Any) -> tuple[Any, Any]:
-    """Histograms of non-zeros per aligned group of 4 and of 8 input weights: entry k counts
-    the groups holding k non-zeros. None where the input dimension is not a multiple of the
-    group size. `mask` is the bool or uint8 non-zero mask, out x in."""
+def group_counts(mask: Any) -> Any:
+    """Non-zeros per aligned group of 4 input weights (uint8, row-major), or None where the
+    input dimension is not a multiple of 4. `mask` is the bool or uint8 non-zero mask,
+    out x in. Pairs of bytes are added first, then pairs of pairs: two adds on
+    contiguous halves, the cheapest reduction of a trailing 4 found."""
     import torch
 
     mask = mask.view(torch.uint8) if mask.dtype == torch.bool else mask
     if mask.shape[-1] % 4 or not mask.numel():
-        return None, None
-    quads = mask.reshape(-1, 4)
-    per4 = quads[:, 0] + quads[:, 1] + quads[:, 2] + quads[:, 3]  # uint8, 0..4
-    if mask.shape[-1] % 8:
-        return torch.bincount(per4, minlength=5), None
-    pairs = per4.view(-1, 2)
-    joint = torch.bincount(pairs[:, 0] * 5 + pairs[:, 1], minlength=25).view(5, 5)
-    per8 = torch.zeros(9, dtype=joint.dtype)
-    sums = (torch.arange(5)[:, None] + torch.arange(5)[None, :]).reshape(-1)
-    per8.index_add_(0, sums, joint.reshape(-1))
-    return joint.sum(0) + joint.sum(1), per8
+        return None
+    halves = mask.reshape(-1, 2, 2)
+    pairs = halves[:, 0] + halves[:, 1]
+    return pairs[:, 0] + pairs[:, 1]
+
+
+def histogram(counts: Any, m: int) -> Any:
+    """Entry k: the groups of m (4 or 8) input weights holding k non-zeros, from
+    `group_counts` (groups of 8 are pairs of groups of 4; the input dimension must then be
+    a multiple of 8)."""
+    import torch
+
+    if m == 8:
+        counts = counts.view(-1, 2)
+        counts = counts[:, 0] + counts[:, 1]
+    return torch.bincount(counts, minlength=m + 1)
 
 
 def _nm_explained(histogram: Any, n: int) -> int:
@@ -137,16 +144,24 @@ def mask_patterns(
 ) -> MaskPatterns:
     """What a mask shows alone: the zeros explained by `blocks` (rows, cols, 32x32, 16x16,
     from sparsity's granularities), by 1x4 blocks and by each N:M pattern; `row_any` and
-    `col_any` are kept for heads and channels, decided later per layer. A matrix without
-    zeros (most of a dense model) skips the group counts."""
-    per4, per8 = group_histograms(mask) if zeros else (None, None)
+    `col_any` are kept for heads and channels, decided later per layer.
+
+    Only what can change the answer is counted: nothing for a matrix without zeros (most of
+    a dense model); groups of 8 only when the matrix is not 2:4 (a 2:4 matrix is 4:8) and
+    at least half its weights are zero (4:8 needs that many)."""
     explained = dict(blocks)
-    histograms = {4: per4, 8: per8}
-    for kind, (n, m) in NM_PATTERNS.items():
-        if histograms[m] is not None:
-            explained[kind] = _nm_explained(histograms[m], n)
-    if per4 is not None:
-        explained["1x4"] = 4 * int(per4[0])
+    counts = group_counts(mask) if zeros else None
+    if counts is None:
+        return MaskPatterns(zeros=zeros, explained=explained, row_any=row_any, col_any=col_any)
+    per4 = histogram(counts, 4)
+    explained["1x4"] = 4 * int(per4[0])
+    explained["1:4"] = _nm_explained(per4, NM_PATTERNS["1:4"][0])
+    explained["2:4"] = _nm_explained(per4, NM_PATTERNS["2:4"][0])
+    if mask.shape[-1] % 8 == 0:
+        if explained["2:4"] or 2 * zeros < mask.numel():
+            explained["4:8"] = explained["2:4"]
+        else:
+            explained["4:8"] = _nm_explained(histogram(counts, 8), NM_PATTERNS["4:8"][0])
     return MaskPatterns(zeros=zeros, explained=explained, row_any=row_any, col_any=col_any)
 
 
