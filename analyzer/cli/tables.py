@@ -15,6 +15,7 @@ __all__ = [
     "format_bench",
     "format_evaluation",
     "format_pack",
+    "format_patterns",
 ]
 
 
@@ -104,6 +105,34 @@ def format_analysis(a: Analysis) -> str:
             for s in a.layers
         ]
         lines += ["", table(("layer", "density", "heads", "removed", "ffn units", "packed"), rows)]
+    if a.patterns:
+        lines += ["", format_patterns(a)]
+    return "\n".join(lines)
+
+
+def format_patterns(a: Analysis) -> str:
+    """The linear matrices per sparsity pattern, and the runtime that turns it into speed;
+    a pattern naming matrices it explains only partly says so."""
+    rows = [
+        (
+            t.kind,
+            t.matrices,
+            f"{t.weights:,}",
+            f"{t.zeros:,}",
+            percent(t.zeros / t.weights) if t.weights else "-",
+            t.runtime,
+        )
+        for t in a.patterns
+    ]
+    lines = [table(("pattern", "matrices", "weights", "zeros", "sparsity", "runtime"), rows)]
+    for t in a.patterns:
+        shares = [m.pattern.explained for m in a.matrices if m.pattern and m.pattern.kind == t.kind]
+        if t.kind != "unstructured" and min(shares) < 1:
+            partly = sum(share < 1 for share in shares)
+            lines.append(
+                f"{t.kind} explains only part of the zeros of {partly} of its matrices (as "
+                f"little as {percent(min(shares))}); their other zeros are unstructured"
+            )
     return "\n".join(lines)
 
 

@@ -41,6 +41,7 @@ from analyzer.weights.architecture import (
 )
 from analyzer.weights.checkpoint import Checkpoint, TensorRef, open_checkpoint
 from analyzer.weights.lineage import compare_with_base, lineage_notes
+from analyzer.weights.patterns import MaskPatterns, mask_patterns, summarize_patterns
 
 __all__ = [
     "analyze",
@@ -62,6 +63,7 @@ class _Summary:
     row_any: Any = None  # bool tensor: rows holding a non-zero (a bias: its non-zero entries)
     col_any: Any = None  # bool tensor: columns holding a non-zero
     block: BlockStructure | None = None
+    patterns: MaskPatterns | None = None  # for linear matrices: what pattern detection keeps
 
 
 def analyze(path: str | Path, base: str | Path | None = None) -> Analysis:
@@ -93,7 +95,12 @@ def _analyze(
         param = classify(ref.name, family)
         dshape = dense_shape(ref.name, ref.shape, param, geometry, ref.file)
         dense_of[ref.name] = _numel(dshape)
-        summary = _summarize(tensor, ref, lines=param.role in LINEAR_ROLES)
+        summary = _summarize(
+            tensor,
+            ref,
+            lines=param.role in LINEAR_ROLES,
+            patterns=param.role in (*LINEAR_ROLES, GENERIC_LINEAR),
+        )
         summaries[ref.name] = summary
         if len(ref.shape) == 2:
             matrices.append(
@@ -115,6 +122,8 @@ def _analyze(
         raise CheckpointError(checkpoint.weight_files[0], "holds no floating-point weights")
     linear = [m for m in matrices if m.role in (*LINEAR_ROLES, GENERIC_LINEAR)]
     layers, heads, ffn, removed_stored = _layers(checkpoint, family, geometry, summaries, linear)
+    masks = {n: s.patterns for n, s in summaries.items() if s.patterns is not None}
+    listed, patterns = summarize_patterns(matrices, masks, geometry.head_dim if geometry else 0)
     linear_dense = sum(dense_of[m.name] for m in linear) if linear else 0
     linear_nnz = sum(m.nnz for m in linear)
     overall_dense = sum(dense_of.values())
@@ -154,7 +163,7 @@ def _analyze(
             FileInfo(path=str(f.relative_to(checkpoint.root)), bytes=f.stat().st_size)
             for f in checkpoint.weight_files
         ),
-        matrices=tuple(matrices),
+        matrices=listed,
         architectures=tuple(str(a) for a in config.get("architectures") or ()),
         buffers=checkpoint.buffers,
         tied=checkpoint.tied,
@@ -165,6 +174,7 @@ def _analyze(
         num_kv_heads=geometry.num_kv_heads if decoder and geometry else 0,
         head_dim=geometry.head_dim if decoder and geometry else 0,
         base=base,
+        patterns=patterns,
     )
 
 
@@ -191,8 +201,9 @@ def _numel(shape: tuple[int, ...]) -> int:
 # --------------------------------------------------------------------------- one tensor
 
 
-def _summarize(tensor: Any, ref: TensorRef, *, lines: bool) -> _Summary:
-    """Non-zeros, and for matrices which rows, columns and blocks hold any.
+def _summarize(tensor: Any, ref: TensorRef, *, lines: bool, patterns: bool) -> _Summary:
+    """Non-zeros, and for matrices which rows, columns and blocks hold any; with `patterns`,
+    what pattern detection needs (analyzer.weights.patterns).
 
     Reductions run on a uint8 view of the non-zero mask and reduce over outer dimensions
     first, which vectorises well: analysis stays close to the cost of a bare count.
@@ -209,16 +220,29 @@ def _summarize(tensor: Any, ref: TensorRef, *, lines: bool) -> _Summary:
     if tensor.numel() == 0:  # a packed layer that lost every head or every FFN unit
         no_rows = torch.zeros(tensor.shape[0], dtype=torch.bool)
         no_cols = torch.zeros(tensor.shape[1], dtype=torch.bool)
-        return _Summary(nnz=0, row_any=no_rows, col_any=no_cols)
+        empty = MaskPatterns(zeros=0, explained={}, row_any=no_rows, col_any=no_cols)
+        return _Summary(
+            nnz=0, row_any=no_rows, col_any=no_cols, patterns=empty if patterns else None
+        )
     mask = (tensor != 0).view(torch.uint8)
     row_any = mask.amax(dim=1).bool()
     col_any = mask.amax(dim=0).bool()
-    block = block_structure(mask, row_any, col_any, nnz=nnz, bitmap=lines)
+    candidates, grids = _granularities(mask, row_any, col_any)
+    zeros = tensor.numel() - nnz
     return _Summary(
         nnz=nnz,
         row_any=row_any if lines else None,
         col_any=col_any if lines else None,
-        block=block,
+        block=_best_granularity(candidates, grids, zeros=zeros, bitmap=lines),
+        patterns=mask_patterns(
+            mask,
+            zeros=zeros,
+            blocks={c[0]: c[4] for c in candidates},
+            row_any=row_any,
+            col_any=col_any,
+        )
+        if patterns
+        else None,
     )
 
 
@@ -241,12 +265,24 @@ def block_structure(
     an all-zero block. The best is the coarsest one that explains every zero; if none does,
     the matrix is "unstructured" and its 16x16 map is kept.
     """
+    candidates, grids = _granularities(mask, row_any, col_any)
+    zeros = mask.numel() - nnz
+    return _best_granularity(candidates, grids, zeros=zeros, bitmap=bitmap)
+
+
+_Candidate = tuple[str, int, int, float, int]  # kind, block rows, block cols, empty, explained
+
+
+def _granularities(
+    mask: Any, row_any: Any, col_any: Any
+) -> tuple[list[_Candidate], dict[str, Any]]:
+    """Per granularity (rows, cols, 32x32, 16x16): the fraction of empty blocks and the
+    zeros they hold, and the occupancy grid."""
     import torch
 
     rows, cols = mask.shape
-    zeros = rows * cols - nnz
     grids: dict[str, Any] = {}
-    candidates: list[tuple[str, int, int, float, int]] = []  # kind, br, bc, empty frac, explained
+    candidates: list[_Candidate] = []
     empty_rows = int((~row_any).sum())
     empty_cols = int((~col_any).sum())
     candidates.append(("rows", 1, cols, empty_rows / rows if rows else 0.0, empty_rows * cols))
@@ -264,6 +300,12 @@ def block_structure(
             (f"{size}x{size}", size, size, float((~occupied).sum()) / occupied.numel(), explained)
         )
         grids[f"{size}x{size}"] = occupied
+    return candidates, grids
+
+
+def _best_granularity(
+    candidates: list[_Candidate], grids: dict[str, Any], *, zeros: int, bitmap: bool
+) -> BlockStructure:
     if zeros == 0:
         kind, br, bc, empty, explained = "dense", 32, 32, 0.0, 0
         grid = grids["32x32"]

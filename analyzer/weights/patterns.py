@@ -1,0 +1,229 @@
+"""Which pruning pattern each linear matrix follows, read from its zeros, and what the
+model's zeros are worth at run time.
+
+A pattern *explains* a zero when the zero lies in a unit the pattern removes whole:
+
+- `layer`: every linear weight of the matrix's layer is zero;
+- `heads`: an all-zero block of `head_dim` rows of Q, K, V (or fused QKV), or of `head_dim`
+  columns of O;
+- `channels`: an all-zero row of an FFN/MLP input matrix (gate, up, fused gate-up) or an
+  all-zero column of the output matrix (down);
+- `rows`, `cols`, `32x32`, `16x16`: an all-zero row, column or square block (measured by
+  `analyzer.weights.sparsity.block_structure`'s granularities);
+- `1x4`: an all-zero run of 4 aligned input weights (Intel's "1x4 block" sparsity);
+- `N:M` (`2:4`, `1:4`, `4:8`): a matrix is N:M when every group of M aligned consecutive
+  input weights (along each row, the last dimension) holds at most N non-zeros; then N:M
+  explains all its zeros, otherwise none. Counting the zeros of the groups that satisfy it
+  would not do: a group of M non-zeros holds no zero, yet breaks N:M for the whole matrix
+  (a runtime needs every group in the format), so an all-or-nothing rule is the exact one.
+
+Groups and blocks are aligned at multiples of their size from column 0; N:M and 1x4 explain
+nothing in a matrix whose input dimension is not a multiple of M (4, 8), since no runtime
+takes such a matrix. The share a pattern explains is its explained zeros over all zeros.
+
+Per matrix, the patterns that explain *every* zero fit; the first fitting one in
+`PRECEDENCE` names the matrix (share 1.0), from the most valuable to a runtime to the least:
+dense (no zeros), layer, heads, channels, rows, cols, 32x32, 16x16, 1x4, 1:4, 2:4, 4:8.
+1:4 comes before 2:4 because it is the more specific (every 1:4 matrix is also 2:4, and every
+2:4 matrix 4:8). When none fits, the coarse pattern (heads, channels, rows, cols, 32x32,
+16x16) explaining the largest share names the matrix if that share is at least half its
+zeros; otherwise the matrix is `unstructured`, its share being the zeros no coarse pattern
+explains. N:M and 1x4 name a matrix only when they fit: a runtime cannot use an almost-2:4
+matrix (a 50% unstructured matrix is not 2:4), and at high sparsity empty runs of four occur
+by chance (two thirds of them at 90% unstructured sparsity), so a partial 1x4 share says
+little about how the matrix was pruned.
+
+Group counts are vectorised: one uint8 count per group of 4 (two adds), one bincount of
+those counts, and for groups of 8 one add of neighbouring counts and a second bincount.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from analyzer.records import PATTERN_KINDS, MatrixPattern, MatrixStats, PatternTotals
+
+__all__ = [
+    "NM_PATTERNS",
+    "PRECEDENCE",
+    "RUNTIMES",
+    "MaskPatterns",
+    "choose_pattern",
+    "group_counts",
+    "histogram",
+    "mask_patterns",
+    "summarize_patterns",
+]
+
+NM_PATTERNS = {"2:4": (2, 4), "1:4": (1, 4), "4:8": (4, 8)}  # kind -> (N, M)
+PRECEDENCE = (
+    "layer",
+    "heads",
+    "channels",
+    "rows",
+    "cols",
+    "32x32",
+    "16x16",
+    "1x4",
+    "1:4",
+    "2:4",
+    "4:8",
+)
+# patterns that may name a matrix they explain only partly (a majority of its zeros)
+COARSE = ("heads", "channels", "rows", "cols", "32x32", "16x16")
+# which runtime turns each pattern into speed, in words (the summary's last column)
+RUNTIMES = {
+    "dense": "dense kernels: no zeros to skip",
+    "layer": "packing (prunecard pack): an all-zero layer loses every head and channel",
+    "heads": "packing (prunecard pack) removes heads with zero value rows or output columns",
+    "channels": "packing (prunecard pack) removes dead FFN/MLP channels",
+    "rows": "packing into a smaller dense matrix (prunecard pack: rows of dead heads or channels)",
+    "cols": "packing into a smaller dense matrix (prunecard pack: cols of dead heads or channels)",
+    "32x32": "block-sparse GPU kernels (Triton, OpenAI block-sparse, nn_pruning)",
+    "16x16": "block-sparse GPU kernels (Triton, OpenAI block-sparse, nn_pruning)",
+    "1x4": "Intel's sparse CPU runtimes (1x4 blocks, Intel Extension for Transformers)",
+    "2:4": "2:4 sparse tensor cores, Ampere and later (torch.sparse.to_sparse_semi_structured)",
+    "1:4": "as 2:4 (every 1:4 matrix is also 2:4): sparse tensor cores on Ampere and later",
+    "4:8": "none common: 4:8 is not 2:4, so sparse tensor cores cannot take it",
+    "unstructured": "sparse CPU runtimes (e.g. DeepSparse) at high sparsity only; none on GPUs",
+}
+_HEAD_ROWS, _HEAD_COLS = ("q", "k", "v", "qkv"), ("o",)
+_CHANNEL_ROWS, _CHANNEL_COLS = ("ffn_gate", "ffn_in", "ffn_gate_up"), ("ffn_out",)
+
+
+@dataclass(frozen=True)
+class MaskPatterns:
+    """What pattern detection keeps of one matrix once its tensor is gone."""
+
+    zeros: int
+    explained: dict[str, int]  # kind -> zeros it explains, for the patterns a mask shows alone
+    row_any: Any = None  # bool tensor: rows holding a non-zero (for heads and channels)
+    col_any: Any = None  # bool tensor: columns holding a non-zero
+
+
+def group_counts(mask: Any) -> Any:
+    """Non-zeros per aligned group of 4 input weights (uint8, row-major), or None where the
+    input dimension is not a multiple of 4. `mask` is the bool or uint8 non-zero mask,
+    out x in. Pairs of bytes are added first, then pairs of pairs: two adds on
+    contiguous halves, the cheapest reduction of a trailing 4 found."""
+    import torch
+
+    mask = mask.view(torch.uint8) if mask.dtype == torch.bool else mask
+    if mask.shape[-1] % 4 or not mask.numel():
+        return None
+    halves = mask.reshape(-1, 2, 2)
+    pairs = halves[:, 0] + halves[:, 1]
+    return pairs[:, 0] + pairs[:, 1]
+
+
+def histogram(counts: Any, m: int) -> Any:
+    """Entry k: the groups of m (4 or 8) input weights holding k non-zeros, from
+    `group_counts` (groups of 8 are pairs of groups of 4; the input dimension must then be
+    a multiple of 8)."""
+    import torch
+
+    if m == 8:
+        counts = counts.view(-1, 2)
+        counts = counts[:, 0] + counts[:, 1]
+    return torch.bincount(counts, minlength=m + 1)
+
+
+def _nm_explained(histogram: Any, n: int) -> int:
+    """All zeros of the groups of M (len(histogram) - 1) when every group holds at most N
+    non-zeros, else 0."""
+    m = len(histogram) - 1
+    if int(histogram[n + 1 :].sum()):
+        return 0
+    return sum(int(histogram[k]) * (m - k) for k in range(n + 1))
+
+
+def mask_patterns(
+    mask: Any, *, zeros: int, blocks: Mapping[str, int], row_any: Any = None, col_any: Any = None
+) -> MaskPatterns:
+    """What a mask shows alone: the zeros explained by `blocks` (rows, cols, 32x32, 16x16,
+    from sparsity's granularities), by 1x4 blocks and by each N:M pattern; `row_any` and
+    `col_any` are kept for heads and channels, decided later per layer.
+
+    Only what can change the answer is counted: nothing for a matrix without zeros (most of
+    a dense model); groups of 8 only when the matrix is not 2:4 (a 2:4 matrix is 4:8) and
+    at least half its weights are zero (4:8 needs that many)."""
+    explained = dict(blocks)
+    counts = group_counts(mask) if zeros else None
+    if counts is None:
+        return MaskPatterns(zeros=zeros, explained=explained, row_any=row_any, col_any=col_any)
+    per4 = histogram(counts, 4)
+    explained["1x4"] = 4 * int(per4[0])
+    explained["1:4"] = _nm_explained(per4, NM_PATTERNS["1:4"][0])
+    explained["2:4"] = _nm_explained(per4, NM_PATTERNS["2:4"][0])
+    if mask.shape[-1] % 8 == 0:
+        if explained["2:4"] or 2 * zeros < mask.numel():
+            explained["4:8"] = explained["2:4"]
+        else:
+            explained["4:8"] = _nm_explained(histogram(counts, 8), NM_PATTERNS["4:8"][0])
+    return MaskPatterns(zeros=zeros, explained=explained, row_any=row_any, col_any=col_any)
+
+
+def choose_pattern(zeros: int, explained: Mapping[str, int]) -> MatrixPattern:
+    """The pattern that names a matrix, by the rules in the module docstring."""
+    if zeros == 0:
+        return MatrixPattern("dense", 1.0)
+    fitting = [k for k in PRECEDENCE if explained.get(k, 0) == zeros]
+    if fitting:
+        return MatrixPattern(fitting[0], 1.0)
+    best = max(COARSE, key=lambda k: explained.get(k, 0))  # ties: the first in COARSE
+    share = explained.get(best, 0) / zeros
+    if share >= 0.5:
+        return MatrixPattern(best, share)
+    return MatrixPattern("unstructured", 1.0 - share)
+
+
+def _whole_groups(alive: Any, size: int, other: int) -> int:
+    """Zeros in all-zero groups of `size` consecutive rows (or columns) of `other` each."""
+    if size <= 0 or alive.numel() % size:
+        return 0
+    return int((~alive.reshape(-1, size).any(dim=1)).sum()) * size * other
+
+
+def summarize_patterns(
+    matrices: Sequence[MatrixStats], masks: Mapping[str, MaskPatterns], head_dim: int
+) -> tuple[tuple[MatrixStats, ...], tuple[PatternTotals, ...]]:
+    """Each matrix of `masks` gets its pattern (the others pass unchanged), and the model
+    gets its summary, one row per pattern present, in PATTERN_KINDS order.
+
+    `head_dim` 0 (generic mode) means no heads; channels follow the matrices' roles. A
+    layer is all zero when every matrix of `masks` in it has no non-zero."""
+    dead_layers = {m.layer for m in matrices if m.name in masks and m.layer is not None}
+    dead_layers -= {m.layer for m in matrices if m.name in masks and m.nnz}
+    out: list[MatrixStats] = []
+    totals: dict[str, list[int]] = {}
+    for m in matrices:
+        found = masks.get(m.name)
+        if found is None:
+            out.append(m)
+            continue
+        explained = dict(found.explained)
+        rows, cols = m.shape  # masks are kept for 2-D weights only
+        if m.layer in dead_layers:
+            explained["layer"] = found.zeros
+        if m.role in _HEAD_ROWS and found.row_any is not None:
+            explained["heads"] = _whole_groups(found.row_any, head_dim, cols)
+        if m.role in _HEAD_COLS and found.col_any is not None:
+            explained["heads"] = _whole_groups(found.col_any, head_dim, rows)
+        if m.role in _CHANNEL_ROWS:
+            explained["channels"] = explained.get("rows", 0)
+        if m.role in _CHANNEL_COLS:
+            explained["channels"] = explained.get("cols", 0)
+        pattern = choose_pattern(found.zeros, explained)
+        out.append(replace(m, pattern=pattern))
+        row = totals.setdefault(pattern.kind, [0, 0, 0])
+        row[0] += 1
+        row[1] += rows * cols
+        row[2] += found.zeros
+    summary = tuple(
+        PatternTotals(kind, *totals[kind], runtime=RUNTIMES[kind])
+        for kind in PATTERN_KINDS
+        if kind in totals
+    )
+    return tuple(out), summary
