@@ -472,14 +472,14 @@ def _real_inputs(root: Path, config: Any) -> tuple[dict[str, Any], str]:
         ids = _random_ids(config, (2, 128), torch.Generator().manual_seed(0))
         return {"input_ids": ids}, "2 x 128 random token ids (no tokenizer in the checkpoint)"
     if _causal(config):
-        paragraphs = _wikipedia_paragraphs(3)
+        paragraphs = [context for _, context in EQUIVALENCE_TEXT]
         limit = min(256, usable_positions(config))
         encoded = tokenizer(
             paragraphs, return_tensors="pt", padding=True, truncation=True, max_length=limit
         )
         inputs = {k: encoded[k] for k in ("input_ids", "attention_mask") if k in encoded}
         return inputs, (
-            f"{len(paragraphs)} Wikipedia paragraphs of the bundled SQuAD sample, "
+            f"{len(paragraphs)} Wikipedia paragraphs (SQuAD v2 contexts), "
             f"up to {limit} tokens, padded"
         )
     questions, contexts = zip(*EQUIVALENCE_TEXT, strict=True)
@@ -490,14 +490,6 @@ def _real_inputs(root: Path, config: Any) -> tuple[dict[str, Any], str]:
     if "token_type_ids" in encoded and getattr(config, "type_vocab_size", 0) > 1:
         inputs["token_type_ids"] = encoded["token_type_ids"]
     return inputs, f"{len(questions)} SQuAD question/context pairs, padded"
-
-
-def _wikipedia_paragraphs(n: int) -> list[str]:
-    """The first `n` distinct paragraphs of the bundled SQuAD sample (Wikipedia, CC BY-SA)."""
-    from analyzer.squad.data import bundled_sample_path, read_squad
-
-    questions = read_squad(bundled_sample_path()).questions
-    return list(dict.fromkeys(q.context for q in questions))[:n]
 
 
 # --------------------------------------------------------------------------- timing
