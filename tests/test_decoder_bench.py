@@ -19,6 +19,7 @@ from test_decoder_packing import SIZES, prune_spec, wikipedia_ids
 from analyzer import load_record
 from analyzer.cli.main import main
 from analyzer.records import Bench
+from analyzer.runtime.bench import EQUIVALENCE_TEXT
 from analyzer.runtime.decode import greedy_runner
 from analyzer.runtime.packing import load, pack
 from analyzer.runtime.semi_structured import is_2of4
@@ -108,7 +109,7 @@ def test_bench_of_a_causal_lm_records_prefill_and_decoding(
         assert rate.repeats == 5 and rate.verdict == "stable"
     assert record.semi_structured == ()  # a CPU has no sparse tensor cores: nothing claimed
     assert record.equivalence.max_abs_diff <= record.equivalence.tolerance
-    assert record.equivalence.inputs.startswith("3 Wikipedia paragraphs")
+    assert record.equivalence.inputs.startswith(f"{len(EQUIVALENCE_TEXT)} Wikipedia paragraphs")
     # packing removed 4 of 6 K/V groups and 75 of 192 MLP channels: the bound is well above 1
     assert all(s.flop_bound > 1.25 for s in record.shapes)
     printed = capsys.readouterr().out
