@@ -253,7 +253,7 @@ def test_eval_writes_the_record_and_prints_the_figures(llama, loaded, text_file,
     assert (record.text, record.checkpoint, record.packed) == (str(text_file), str(llama), False)
     assert (record.device, record.dtype) == ("cpu", "fp32") and record.tokens_per_second > 0
     printed = capsys.readouterr().out
-    assert f"perplexity      {record.perplexity:.3f}  (95% CI {record.ci_low:.3f}" in printed
+    assert f"perplexity      {record.perplexity:,.3f}  (95% CI {record.ci_low:,.3f}" in printed
     assert f"{record.scored:,} in {record.windows:,} windows" in printed
     assert f"perplexity written to {out}" in printed
 

@@ -202,8 +202,8 @@ def format_perplexity(p: Perplexity) -> str:
     return "\n".join(
         [
             f"text            {p.text}, sha256 {p.text_sha256[:12]}: {p.tokens:,} tokens{cut}",
-            f"perplexity      {p.perplexity:.3f}  ({100 * p.level:.0f}% CI {p.ci_low:.3f} to "
-            f"{p.ci_high:.3f}; bootstrap over windows, {p.resamples} resamples, seed {p.seed})",
+            f"perplexity      {p.perplexity:,.3f}  ({100 * p.level:.0f}% CI {p.ci_low:,.3f} to "
+            f"{p.ci_high:,.3f}; bootstrap over windows, {p.resamples} resamples, seed {p.seed})",
             f"tokens scored   {p.scored:,} in {p.windows:,} windows of up to {p.window:,} "
             f"tokens, stride {p.stride:,}",
             f"model           {p.checkpoint} ({'packed' if p.packed else 'as stored'}) on "
