@@ -276,6 +276,7 @@ def card_from_files(
     analysis: Path | None = None,
     bench: Path | None = None,
     evaluation: Path | None = None,
+    perplexity: Path | None = None,
     report: Path | None = None,
     publication: Mapping[str, Any] | None = None,
     reference: Path | None = None,
@@ -304,7 +305,7 @@ def card_from_files(
         raise InputError(template, "no such template file")
     if a is None:
         a = analyze(checkpoint)
-    ppl = old.perplexity if old else None
+    ppl = load_record(Perplexity, perplexity) if perplexity else (old.perplexity if old else None)
     new = build_report(checkpoint, analysis=a, bench=b, evaluation=e, perplexity=ppl)
     root = Path(new.provenance.checkpoint)
     if old is not None:

@@ -326,6 +326,15 @@ def test_report_on_a_causal_lm_measures_perplexity(tmp_path, capsys):
     assert stored.perplexity.perplexity == report.perplexity.perplexity
     assert stored.perplexity.checkpoint == "llama"  # no machine-local path in report.json
     assert (out / "README.md").is_file()
+    # `card --report` re-renders with the record it holds; `card --perplexity` takes eval's
+    card = tmp_path / "card"
+    assert main(["card", str(llama), "--report", str(out / "report.json"), "--out", str(card)]) == 0
+    assert read_report(card).perplexity == stored.perplexity
+    record = tmp_path / "ppl.json"
+    assert main(["eval", str(llama), "--limit-tokens", "40", "--json", str(record)]) == 0
+    card = tmp_path / "card2"
+    assert main(["card", str(llama), "--perplexity", str(record), "--out", str(card)]) == 0
+    assert read_report(card).perplexity.tokens == 40
 
 
 def test_report_refuses_squad_options_for_a_causal_lm(llama, tmp_path):

@@ -214,7 +214,7 @@ def cmd_card(args: argparse.Namespace) -> int:
     root = checkpoint_folder(_resolved(path))
     out = args.out or Path.cwd() / f"{root.name}-card"
     inputs = [
-        *(args.analysis, args.bench, args.eval, args.report),
+        *(args.analysis, args.bench, args.eval, args.perplexity, args.report),
         *(args.reference_metrics, args.template),
     ]
     if _resolved(out) == root:  # the card goes into the checkpoint: only the card's own files
@@ -231,6 +231,7 @@ def cmd_card(args: argparse.Namespace) -> int:
         analysis=args.analysis,
         bench=args.bench,
         evaluation=args.eval,
+        perplexity=args.perplexity,
         report=args.report,
         publication=_publication_given(args),
         reference=args.reference_metrics,
@@ -686,6 +687,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--analysis", type=Path, metavar="F", help="analysis record (default: analyze)")
     p.add_argument("--bench", type=Path, metavar="F", help="bench record (else: not measured)")
     p.add_argument("--eval", type=Path, metavar="F", help="evaluation record (else: not measured)")
+    p.add_argument(
+        "--perplexity", type=Path, metavar="F", help="a causal LM's perplexity record (eval --json)"
+    )
     p.add_argument(
         "--report", type=Path, metavar="F", help="earlier report.json to take records from"
     )
