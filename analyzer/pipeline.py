@@ -199,7 +199,7 @@ def _is_causal_lm(checkpoint: Path, options: ReportOptions) -> bool:
 
 
 def _perplexity(checkpoint: Path, options: ReportOptions, device: str, dtype: Any) -> Perplexity:
-    """The causal LM as stored (packing leaves its logits equal to 1e-4) over the text."""
+    """The causal LM as stored over the text (the figure never depends on packing)."""
     from analyzer.perplexity.evaluate import evaluate_perplexity
     from analyzer.perplexity.model import load_causal_lm
     from analyzer.perplexity.text import bundled_text, read_text
