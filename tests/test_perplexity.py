@@ -13,7 +13,7 @@ import re
 import pytest
 import torch
 from badio import one_line_error, tiny_qa
-from decoders import VOCAB, build_decoder
+from decoders import DECODER_TYPES, VOCAB, build_decoder, decoder_config
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -120,6 +120,17 @@ def test_one_window_equals_the_models_own_loss(loaded, text_file):
     record = evaluate_perplexity(model, tokenizer, read_text(text_file))
     assert record.windows == 1 and record.window == 256 and record.stride == 128
     assert (record.tokens, record.scored) == (ids.shape[1], ids.shape[1] - 1)
+    assert record.perplexity == pytest.approx(math.exp(loss.item()), rel=1e-5)
+
+
+@pytest.mark.parametrize("model_type", DECODER_TYPES)
+def test_every_decoder_family_loads_and_matches_its_loss(model_type, tmp_path, text_file):
+    model, tokenizer = load_causal_lm(build_decoder(tmp_path / model_type, model_type))
+    ids = torch.tensor([tokenizer(TEXT)["input_ids"][:40]])
+    with torch.no_grad():
+        loss = model(input_ids=ids, labels=ids).loss
+    record = evaluate_perplexity(model, tokenizer, read_text(text_file), limit_tokens=40)
+    assert record.windows == 1 and record.scored == 39
     assert record.perplexity == pytest.approx(math.exp(loss.item()), rel=1e-5)
 
 
@@ -291,6 +302,22 @@ def test_a_qa_model_refuses_the_perplexity_options(option, tmp_path, capsys):
     code = main(["eval", str(qa), *option, "--out", str(tmp_path / "e")])
     line = one_line_error(code, capsys.readouterr(), str(qa))
     assert f"is not a causal LM: {option[0]} is a perplexity option" in line
+
+
+def test_a_tokenizer_beyond_the_vocabulary_is_refused(tmp_path, text_file, capsys):
+    from transformers import AutoModelForCausalLM
+
+    from analyzer.runtime.demo import minilm_path
+    from analyzer.weights.checkpoint import copy_tokenizer_files
+
+    config = decoder_config("llama")
+    config.vocab_size = 1000  # MiniLM's tokenizer has 30,522 tokens
+    small = tmp_path / "small"
+    AutoModelForCausalLM.from_config(config).save_pretrained(small)
+    copy_tokenizer_files(minilm_path(), small)
+    capsys.readouterr()  # transformers' saving bar
+    line = one_line_error(main(["eval", str(small), "--text", str(text_file)]), capsys.readouterr())
+    assert "but the model's vocab_size is 1,000: not the tokenizer of this model" in line
 
 
 def test_a_qa_model_still_needs_out(tmp_path, capsys):

@@ -55,6 +55,13 @@ def evaluate_perplexity(
             raise InputError(None, f"--limit-tokens must be at least 2, got {limit_tokens}")
         ids = ids[:limit_tokens]
     windows = plan_windows(len(ids), window, stride)
+    vocab = model.config.vocab_size
+    if max(ids) >= vocab:  # an embedding lookup out of range: a crash, or a CUDA assert
+        raise CheckpointError(
+            checkpoint or None,
+            f"the tokenizer gives token id {max(ids):,} but the model's vocab_size is "
+            f"{vocab:,}: not the tokenizer of this model",
+        )
     parameter = next(model.parameters())
     began = time.perf_counter()
     nll = window_nll(model, ids, windows, progress=progress)

@@ -71,12 +71,6 @@ def load_causal_lm(
         raise CheckpointError(
             config_path, f"{type(model).__name__} has no language-modelling head (lm_head)"
         )
-    if len(tokenizer) > model.config.vocab_size:
-        raise CheckpointError(
-            config_path,
-            f"vocab_size {model.config.vocab_size:,} is smaller than the tokenizer's "
-            f"{len(tokenizer):,} tokens: not the tokenizer of this model",
-        )
     return model, tokenizer
 
 

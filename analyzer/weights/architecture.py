@@ -358,7 +358,8 @@ def check_model_config(config: Any, config_path: Path, shapes: dict[str, tuple[i
         isinstance(pad, bool) or not isinstance(pad, int) or not 0 <= pad < vocab
     ):
         raise CheckpointError(config_path, f"pad_token_id {pad!r} is outside the vocabulary")
-    key = "activation" if hasattr(config, "activation") else "hidden_act"
+    # DistilBERT: activation; Gemma2: hidden_activation; the others: hidden_act
+    key = next((k for k in ("activation", "hidden_activation") if hasattr(config, k)), "hidden_act")
     act = getattr(config, key, None)
     if not isinstance(act, str) or act not in ACT2FN:
         known = ", ".join(sorted(k for k in ACT2FN if k.isidentifier())[:8])
