@@ -8,7 +8,8 @@ Limits per kind (stated in README.md, "Safety"; a test keeps both in step):
 
     config.json, index, tokenizer_config   16 MB
     tokenizer.json, vocab files            64 MB
-    SQuAD data, predictions, records      256 MB
+    SQuAD data, predictions, records,     256 MB
+    perplexity texts
     weights                                no limit (read lazily), regular files only
 """
 
@@ -33,7 +34,7 @@ __all__ = [
 MB = 1 << 20
 CONFIG_LIMIT = 16 * MB  # config.json, index files, tokenizer_config.json
 TOKENIZER_LIMIT = 64 * MB  # tokenizer.json, vocab.txt (large multilingual vocabularies)
-DATA_LIMIT = 256 * MB  # SQuAD data, predictions, records (SQuAD v2 train is 40 MB)
+DATA_LIMIT = 256 * MB  # SQuAD data, predictions, records, texts (SQuAD v2 train: 40 MB)
 
 
 _PROBLEMS = {

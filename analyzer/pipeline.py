@@ -5,6 +5,8 @@ records each stage wrote, so any stage can be rerun alone and the card re-render
 
     DIR/analysis.json   DIR/bench.json   DIR/eval/evaluation.json   DIR/packed/
 
+A causal LM is evaluated by its perplexity instead of SQuAD v2: DIR/perplexity.json.
+
 This is the one module that joins measuring (weights, runtime, squad) to rendering
 (publish): rendering reads records only, never weights.
 """
@@ -28,6 +30,7 @@ from analyzer.records import (
     Bench,
     Environment,
     Evaluation,
+    Perplexity,
     Provenance,
     Publication,
     Report,
@@ -63,6 +66,11 @@ class ReportOptions:
     batch_size: int = 32
     accept_unstable: bool = False  # keep an implausible timing (the card marks it)
     base: Path | None = None  # the dense base's config.json or folder (decoders: `--base-config`)
+    # causal LMs: perplexity over this text (None: the bundled one), windows as in `eval`
+    text: Path | None = None
+    window: int | None = None
+    stride: int | None = None
+    limit_tokens: int | None = None
 
 
 def run_report(
@@ -82,8 +90,9 @@ def run_report(
     steps = ["analyze", "pack"] + ["bench"] * options.benchmark + ["eval"] * options.evaluate
     steps.append("card")
     progress = _Progress(steps, say)
+    causal = _is_causal_lm(checkpoint, options)
     with staged_dir(out, force=force) as tmp:
-        return _run(checkpoint, tmp, publication, options, progress)
+        return _run(checkpoint, tmp, publication, options, progress, causal=causal)
 
 
 def _run(
@@ -92,6 +101,8 @@ def _run(
     publication: Publication,
     options: ReportOptions,
     progress: _Progress,
+    *,
+    causal: bool,
 ) -> Report:
     from analyzer.publish.card import write_card_files
     from analyzer.records import write_record
@@ -130,8 +141,12 @@ def _run(
                 timing, packed_bytes=packed.packed_bytes, original_bytes=packed.original_bytes
             )
             write_record(timing, tmp / "bench.json")
-    evaluation = None
-    if options.evaluate:
+    evaluation = perplexity = None
+    if options.evaluate and causal:
+        with progress.step("eval"):
+            perplexity = _perplexity(checkpoint, options, device, torch_dtype(dtype))
+            write_record(perplexity, tmp / "perplexity.json")
+    elif options.evaluate:
         with progress.step("eval"):
             model, tokenizer = load_qa_model(
                 checkpoint, dtype=torch_dtype(dtype), device=device, align=align
@@ -150,10 +165,58 @@ def _run(
                 progress=True,
             )
     with progress.step("card"):
-        report = build_report(checkpoint, analysis=analysis, bench=timing, evaluation=evaluation)
+        report = build_report(
+            checkpoint,
+            analysis=analysis,
+            bench=timing,
+            evaluation=evaluation,
+            perplexity=perplexity,
+        )
         report = replace(report, publication=publication)
         write_card_files(tmp, report, CardOptions())
     return report
+
+
+def _is_causal_lm(checkpoint: Path, options: ReportOptions) -> bool:
+    """Whether the checkpoint is a causal LM (evaluated by perplexity, not SQuAD v2). The
+    options of the other kind of evaluation are refused before any step runs: they would
+    be ignored without a word."""
+    from analyzer.perplexity.model import is_causal_lm
+    from analyzer.weights.checkpoint import open_checkpoint
+
+    causal = is_causal_lm(open_checkpoint(checkpoint).config)
+    squad = {"--data": options.data, "--limit": options.limit}
+    text = {
+        "--text": options.text,
+        "--window": options.window,
+        "--stride": options.stride,
+        "--limit-tokens": options.limit_tokens,
+    }
+    given = [name for name, value in (squad if causal else text).items() if value is not None]
+    if given and options.evaluate:
+        kind = "is a causal LM (its perplexity is measured)" if causal else "is not a causal LM"
+        raise InputError(checkpoint, f"{kind}: {given[0]} does not apply to it")
+    return causal
+
+
+def _perplexity(checkpoint: Path, options: ReportOptions, device: str, dtype: Any) -> Perplexity:
+    """The causal LM as stored over the text (the figure never depends on packing)."""
+    from analyzer.perplexity.evaluate import evaluate_perplexity
+    from analyzer.perplexity.model import load_causal_lm
+    from analyzer.perplexity.text import bundled_text, read_text
+
+    text = read_text(options.text) if options.text is not None else bundled_text()
+    model, tokenizer = load_causal_lm(checkpoint, dtype=dtype, device=device)
+    return evaluate_perplexity(
+        model,
+        tokenizer,
+        text,
+        window=options.window,
+        stride=options.stride,
+        limit_tokens=options.limit_tokens,
+        checkpoint=str(checkpoint),
+        progress=True,
+    )
 
 
 def utc_now() -> str:
@@ -174,6 +237,7 @@ def build_report(
     analysis: Analysis | None = None,
     bench: Bench | None = None,
     evaluation: Evaluation | None = None,
+    perplexity: Perplexity | None = None,
     command: str | None = None,
     created: str | None = None,
     environment: Environment | None = None,
@@ -197,7 +261,13 @@ def build_report(
         created=created or utc_now(),
         environment=environment or detect_environment(),
     )
-    return Report(provenance=provenance, analysis=analysis, bench=bench, evaluation=evaluation)
+    return Report(
+        provenance=provenance,
+        analysis=analysis,
+        bench=bench,
+        evaluation=evaluation,
+        perplexity=perplexity,
+    )
 
 
 def card_from_files(
@@ -207,6 +277,7 @@ def card_from_files(
     analysis: Path | None = None,
     bench: Path | None = None,
     evaluation: Path | None = None,
+    perplexity: Path | None = None,
     report: Path | None = None,
     publication: Mapping[str, Any] | None = None,
     reference: Path | None = None,
@@ -235,7 +306,8 @@ def card_from_files(
         raise InputError(template, "no such template file")
     if a is None:
         a = analyze(checkpoint)
-    new = build_report(checkpoint, analysis=a, bench=b, evaluation=e)
+    ppl = load_record(Perplexity, perplexity) if perplexity else (old.perplexity if old else None)
+    new = build_report(checkpoint, analysis=a, bench=b, evaluation=e, perplexity=ppl)
     root = Path(new.provenance.checkpoint)
     if old is not None:
         if old.provenance.file_sha256 != new.provenance.file_sha256:

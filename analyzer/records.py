@@ -481,18 +481,19 @@ class Perplexity:
     level: float  # 0.95
     resamples: int
     seed: int
-    tokens: int  # tokens in the text
+    tokens: int  # tokens evaluated: the text's, or its first `limit_tokens`
     scored: int  # tokens predicted (every token but the first)
     windows: int
     window: int  # tokens per window at most
     stride: int
-    text: str  # the text file's path
+    text: str  # the text file's path, or the bundled text's name
     text_sha256: str
     packed: bool  # whether the packed model was evaluated
     checkpoint: str = ""
     device: str = "cpu"
     dtype: str = ""
-    tokens_per_second: float = 0.0
+    tokens_per_second: float = 0.0  # text tokens per second of model time
+    limit_tokens: int | None = None  # `--limit-tokens`: the text was cut to its first N
     schema: str = PERPLEXITY_SCHEMA
 
 

@@ -91,11 +91,15 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     path = _default_checkpoint(args.path)
     out = args.out or Path(f"{_resolved(path).name}-report")
-    check_output(out, [path, args.data, args.base_config], force=args.force)
+    check_output(out, [path, args.data, args.text, args.base_config], force=args.force)
     options = ReportOptions(
         data=args.data,
+        text=args.text,
+        window=args.window,
+        stride=args.stride,
+        limit_tokens=args.limit_tokens,
         limit=args.limit,
-        seed=args.seed,
+        seed=args.seed or 0,
         evaluate=not args.no_eval,
         benchmark=not args.no_bench,
         quick=args.quick,
@@ -218,7 +222,7 @@ def cmd_card(args: argparse.Namespace) -> int:
     root = checkpoint_folder(_resolved(path))
     out = args.out or Path.cwd() / f"{root.name}-card"
     inputs = [
-        *(args.analysis, args.bench, args.eval, args.report),
+        *(args.analysis, args.bench, args.eval, args.perplexity, args.report),
         *(args.reference_metrics, args.template),
     ]
     if _resolved(out) == root:  # the card goes into the checkpoint: only the card's own files
@@ -235,6 +239,7 @@ def cmd_card(args: argparse.Namespace) -> int:
         analysis=args.analysis,
         bench=args.bench,
         evaluation=args.eval,
+        perplexity=args.perplexity,
         report=args.report,
         publication=_publication_given(args),
         reference=args.reference_metrics,
@@ -295,22 +300,60 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    """Answer SQuAD v2 questions with the (packed) model and score them with the official
-    metric, bootstrap CIs and the sample size.
+    """Evaluate a model: a question-answering model on SQuAD v2 (official metric, bootstrap
+    CIs, sample size); a causal LM by its perplexity over a text (strided sliding windows,
+    bootstrap CI over windows).
 
     Example: prunecard eval ./my-pruned-bert --data dev-v2.0.json --limit 500 --seed 0 --out
         ./eval
     """
+    from analyzer.perplexity.model import is_causal_lm
+    from analyzer.weights.checkpoint import open_checkpoint
+
+    path = _default_checkpoint(args.path)
+    if is_causal_lm(open_checkpoint(path).config):
+        _refuse(
+            args,
+            _SQUAD_ONLY,
+            path,
+            "is a causal LM: {option} is a SQuAD v2 option "
+            "(its perplexity is measured; see --text)",
+        )
+        return _eval_perplexity(args, path)
+    _refuse(
+        args,
+        _PERPLEXITY_ONLY,
+        path,
+        "is not a causal LM: {option} is a perplexity option "
+        "(it is evaluated on SQuAD v2; see --data)",
+    )
+    return _eval_squad(args, path)
+
+
+# options that apply to one kind of evaluation only: given for the other kind, they are refused
+_SQUAD_ONLY = ("data", "limit", "seed", "out", "force", "no_pack", "batch_size", "no_graphs")
+_PERPLEXITY_ONLY = ("text", "window", "stride", "limit_tokens", "packed", "json")
+
+
+def _refuse(args: argparse.Namespace, options: Sequence[str], path: Path, problem: str) -> None:
+    given = [name for name in options if getattr(args, name) not in (None, False)]
+    if given:
+        raise InputError(path, problem.format(option="--" + given[0].replace("_", "-")))
+
+
+def _eval_squad(args: argparse.Namespace, path: Path) -> int:
     from analyzer.cli.tables import format_evaluation
     from analyzer.runtime.bench import resolve_options, torch_dtype
     from analyzer.runtime.qa import load_qa_model
     from analyzer.squad.data import bundled_sample_path
     from analyzer.squad.evaluate import run_eval
 
-    if args.batch_size < 1:
-        raise InputError(None, f"--batch-size must be a positive integer, got {args.batch_size}")
+    if args.out is None:
+        raise InputError(None, "--out DIR is required for a SQuAD v2 evaluation (its results)")
+    batch_size = 32 if args.batch_size is None else args.batch_size
+    if batch_size < 1:
+        raise InputError(None, f"--batch-size must be a positive integer, got {batch_size}")
     check_output(args.out, [args.path, args.data], force=args.force)
-    path = _default_checkpoint(args.path)
     device, dtype, align = resolve_options(args.device, args.dtype, args.align)
     model, tokenizer = load_qa_model(
         path, packed=not args.no_pack, dtype=torch_dtype(dtype), device=device, align=align
@@ -323,8 +366,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         packed=not args.no_pack,
         checkpoint=str(path),
         limit=args.limit,
-        seed=args.seed,
-        batch_size=args.batch_size,
+        seed=args.seed or 0,
+        batch_size=batch_size,
         device=device,
         graphs=False if args.no_graphs else None,
         force=args.force,
@@ -333,6 +376,33 @@ def cmd_eval(args: argparse.Namespace) -> int:
     print(format_evaluation(ev))
     print(f"\nresults written to {args.out}")
     return EXIT_OK
+
+
+def _eval_perplexity(args: argparse.Namespace, path: Path) -> int:
+    from analyzer.cli.tables import format_perplexity
+    from analyzer.perplexity.evaluate import evaluate_perplexity
+    from analyzer.perplexity.model import load_causal_lm
+    from analyzer.perplexity.text import bundled_text, read_text
+    from analyzer.runtime.bench import resolve_options, torch_dtype
+
+    _check_file(args.json, [path, args.text])
+    text = read_text(args.text) if args.text is not None else bundled_text()
+    device, dtype, align = resolve_options(args.device, args.dtype, args.align)
+    model, tokenizer = load_causal_lm(
+        path, packed=args.packed, dtype=torch_dtype(dtype), device=device, align=align
+    )
+    record = evaluate_perplexity(
+        model,
+        tokenizer,
+        text,
+        window=args.window,
+        stride=args.stride,
+        limit_tokens=args.limit_tokens,
+        packed=args.packed,
+        checkpoint=str(path),
+        progress=True,
+    )
+    return _show(record, format_perplexity(record), args.json, "perplexity")
 
 
 def cmd_score(args: argparse.Namespace) -> int:
@@ -366,6 +436,7 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str, str]] = {}
 # same in every command's --help.
 
 BUNDLED_SAMPLE = "the bundled SQuAD v2 sample"
+BUNDLED_TEXT = "the bundled SQuAD v2 sample's Wikipedia paragraphs"
 
 
 def _option_group(*options: Callable[[argparse.ArgumentParser], object]):
@@ -411,7 +482,37 @@ def _eval_data() -> argparse.ArgumentParser:
         ),
         _limit,
         lambda p: p.add_argument(
-            "--seed", type=int, default=0, metavar="S", help="seed of the --limit subset (0)"
+            "--seed", type=int, metavar="S", help="seed of the --limit subset (default 0)"
+        ),
+    )
+
+
+def _text() -> argparse.ArgumentParser:
+    """What a causal LM's perplexity is measured on, and how the text is cut into windows."""
+    return _option_group(
+        lambda p: p.add_argument(
+            "--text",
+            type=Path,
+            metavar="FILE",
+            help=f"perplexity: a UTF-8 text file (default: {BUNDLED_TEXT})",
+        ),
+        lambda p: p.add_argument(
+            "--window",
+            type=int,
+            metavar="N",
+            help="perplexity: tokens per window (default: the model's positions, at most 1024)",
+        ),
+        lambda p: p.add_argument(
+            "--stride",
+            type=int,
+            metavar="N",
+            help="perplexity: tokens between window starts (default: half the window)",
+        ),
+        lambda p: p.add_argument(
+            "--limit-tokens",
+            type=int,
+            metavar="N",
+            help="perplexity: evaluate the text's first N tokens only",
         ),
     )
 
@@ -429,15 +530,21 @@ def _json(what: str) -> argparse.ArgumentParser:
 
 
 def _output(
-    what: str, *, default: str | None = None, metavar: str = "DIR", replaces: str = ""
+    what: str,
+    *,
+    default: str | None = None,
+    metavar: str = "DIR",
+    replaces: str = "",
+    required: bool | None = None,
 ) -> argparse.ArgumentParser:
     """--out and --force: where a command writes, all or nothing. `default` says in the help
-    what an unset --out means; without it --out is required."""
+    what an unset --out means; without it --out is required, unless `required` is False
+    (the command checks it when it needs it)."""
     return _option_group(
         lambda p: p.add_argument(
             "--out",
             type=Path,
-            required=default is None,
+            required=default is None if required is None else required,
             metavar=metavar,
             help=what + (f" (default: {default})" if default else ""),
         ),
@@ -538,11 +645,14 @@ def build_parser() -> argparse.ArgumentParser:
         _checkpoint(),
         _output("folder to write", default="./<checkpoint>-report"),
         _eval_data(),
+        _text(),
         _device(),
         _publication(),
         _base_config(),
     )
-    p.add_argument("--no-eval", action="store_true", help="skip the SQuAD v2 evaluation")
+    p.add_argument(
+        "--no-eval", action="store_true", help="skip the evaluation (SQuAD v2 or perplexity)"
+    )
     p.add_argument("--no-bench", action="store_true", help="skip the dense vs packed timing")
     p.add_argument("--quick", action="store_true", help="a short timing: batch 1, sequence 128")
     _accept_unstable_option(p)
@@ -629,6 +739,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bench", type=Path, metavar="F", help="bench record (else: not measured)")
     p.add_argument("--eval", type=Path, metavar="F", help="evaluation record (else: not measured)")
     p.add_argument(
+        "--perplexity", type=Path, metavar="F", help="a causal LM's perplexity record (eval --json)"
+    )
+    p.add_argument(
         "--report", type=Path, metavar="F", help="earlier report.json to take records from"
     )
     p.add_argument("--template", type=Path, metavar="F", help="your Jinja2 template for the body")
@@ -691,11 +804,27 @@ def build_parser() -> argparse.ArgumentParser:
         help="exit 1 on warnings too (missing or ambiguous metadata), not only on mismatches",
     )
 
-    p = _command(sub, cmd_eval, _checkpoint(), _output("folder to write"), _eval_data(), _device())
-    p.add_argument("--no-pack", action="store_true", help="evaluate the checkpoint as stored")
-    p.add_argument("--batch-size", type=int, default=32, metavar="B", help="windows per batch")
+    p = _command(
+        sub,
+        cmd_eval,
+        _checkpoint(),
+        _output("SQuAD v2: folder to write (required)", required=False),
+        _eval_data(),
+        _device(),
+        _text(),
+        _json("perplexity"),
+    )
+    p.add_argument("--no-pack", action="store_true", help="SQuAD v2: evaluate the model as stored")
+    p.add_argument("--batch-size", type=int, metavar="B", help="SQuAD v2: windows per batch (32)")
     p.add_argument(
-        "--no-graphs", action="store_true", help="on a GPU, run eagerly instead of CUDA graphs"
+        "--no-graphs",
+        action="store_true",
+        help="SQuAD v2: on a GPU, run eagerly instead of CUDA graphs",
+    )
+    p.add_argument(
+        "--packed",
+        action="store_true",
+        help="perplexity: evaluate the packed model (default: as stored)",
     )
 
     p = _command(sub, cmd_score)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from analyzer.records import Analysis, Bench, BenchShape, Evaluation
+from analyzer.records import Analysis, Bench, BenchShape, Evaluation, Perplexity
 from analyzer.text import percent, table
 
 if TYPE_CHECKING:
@@ -16,6 +16,7 @@ __all__ = [
     "format_evaluation",
     "format_pack",
     "format_patterns",
+    "format_perplexity",
 ]
 
 
@@ -339,3 +340,19 @@ def format_evaluation(ev: Evaluation) -> str:
         if groups:
             lines += ["", table((title, "n", "EM", "F1"), groups)]
     return "\n".join(lines)
+
+
+def format_perplexity(p: Perplexity) -> str:
+    """Perplexity with its CI, then what it rests on: tokens, windows, the model's run."""
+    cut = " (--limit-tokens)" if p.limit_tokens is not None else ""
+    return "\n".join(
+        [
+            f"text            {p.text}, sha256 {p.text_sha256[:12]}: {p.tokens:,} tokens{cut}",
+            f"perplexity      {p.perplexity:,.3f}  ({100 * p.level:.0f}% CI {p.ci_low:,.3f} to "
+            f"{p.ci_high:,.3f}; bootstrap over windows, {p.resamples} resamples, seed {p.seed})",
+            f"tokens scored   {p.scored:,} in {p.windows:,} windows of up to {p.window:,} "
+            f"tokens, stride {p.stride:,}",
+            f"model           {p.checkpoint} ({'packed' if p.packed else 'as stored'}) on "
+            f"{p.device}{', ' + p.dtype if p.dtype else ''}, {p.tokens_per_second:,.0f} tokens/s",
+        ]
+    )

@@ -1,4 +1,5 @@
-"""report.json: the analysis, bench and evaluation records plus where they came from.
+"""report.json: the analysis, bench and evaluation (or perplexity) records plus where they
+came from.
 
 `report.json` is what the card, the site and the audit read, so it carries enough
 provenance (tool version, command line, file hashes, time, machine) for a reader to tell
@@ -40,7 +41,7 @@ def portable(report: Report) -> Report:
     means nothing on the Hub and changes from one machine to the next; files are
     identified by name and sha256, the model by its id.
     """
-    p, a, e = report.provenance, report.analysis, report.evaluation
+    p, a, e, ppl = report.provenance, report.analysis, report.evaluation, report.perplexity
     provenance = dataclasses.replace(
         p, checkpoint=_name(p.checkpoint), command=_portable_command(p.command)
     )
@@ -52,6 +53,8 @@ def portable(report: Report) -> Report:
         and dataclasses.replace(
             e, data=_name(e.data), checkpoint=_name(e.checkpoint), predictions=_name(e.predictions)
         ),
+        perplexity=ppl
+        and dataclasses.replace(ppl, text=_name(ppl.text), checkpoint=_name(ppl.checkpoint)),
     )
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from analyzer.errors import InputError
 from analyzer.records import Environment
 
-__all__ = ["cpu_name", "detect_environment", "pick_device"]
+__all__ = ["cpu_name", "detect_environment", "device_name", "pick_device"]
 
 
 def pick_device(device: str | None = None) -> str:
@@ -30,6 +30,13 @@ def pick_device(device: str | None = None) -> str:
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise InputError(None, f"--device {device}: no CUDA device is available to torch here")
     return device
+
+
+def device_name(device: str) -> str:
+    """What a record calls the device: the GPU's name, or "cpu"."""
+    import torch
+
+    return torch.cuda.get_device_name(device) if device.startswith("cuda") else device
 
 
 def detect_environment(device: str = "cpu") -> Environment:

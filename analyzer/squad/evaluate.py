@@ -152,7 +152,7 @@ def run_eval(
     """`prunecard eval`: answer, score, and write the result folder (all or nothing)."""
     from analyzer.outputs import atomic_write_text, staged_dir
     from analyzer.runtime.bench import dtype_option
-    from analyzer.runtime.environment import pick_device
+    from analyzer.runtime.environment import device_name, pick_device
     from analyzer.runtime.qa import QuestionTooLong
 
     data = read_squad(data_path)
@@ -181,7 +181,7 @@ def run_eval(
         limit=limit,
         seed=seed if limit is not None else None,
         questions_per_second=rate,
-        device=_device_name(device),
+        device=device_name(device),
         dtype=dtype_option(next(model.parameters()).dtype),
     )
     with staged_dir(Path(out), force=force) as tmp:
@@ -195,9 +195,3 @@ def run_eval(
             write_squad(data, tmp / "eval_data.json")
         write_record(ev, tmp / "evaluation.json")
     return ev
-
-
-def _device_name(device: str) -> str:
-    import torch
-
-    return torch.cuda.get_device_name(device) if device.startswith("cuda") else device

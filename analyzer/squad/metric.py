@@ -186,19 +186,11 @@ def bootstrap_ci(
     level: float = 0.95,
 ) -> ConfidenceInterval:
     """Percentile bootstrap over questions (resampled with replacement), in percent."""
-    import numpy as np
+    from analyzer.bootstrap import percentile_interval, resampled_sums
 
     n = len(exact)
-    rng = np.random.default_rng(seed)
-    scores = np.asarray([exact, f1], dtype=np.float64)  # (2, n)
-    means = np.empty((2, resamples))
-    chunk = max(1, 2_000_000 // max(n, 1))
-    for start in range(0, resamples, chunk):
-        stop = min(start + chunk, resamples)
-        idx = rng.integers(0, n, size=(stop - start, n))
-        means[:, start:stop] = scores[:, idx].mean(axis=2)
-    tail = 100 * (1 - level) / 2
-    (e_lo, f_lo), (e_hi, f_hi) = (100 * np.percentile(means, q, axis=1) for q in (tail, 100 - tail))
+    means = resampled_sums([exact, f1], resamples=resamples, seed=seed) / n
+    (e_lo, f_lo), (e_hi, f_hi) = (100 * bound for bound in percentile_interval(means, level))
     return ConfidenceInterval(
         exact_low=float(e_lo),
         exact_high=float(e_hi),

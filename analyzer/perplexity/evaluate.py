@@ -1,0 +1,137 @@
+"""Perplexity of a causal LM over a text: strided sliding windows (windows.py), summed
+negative log-likelihoods per window, and a percentile bootstrap over windows.
+
+    perplexity = exp(total NLL / tokens scored)
+
+where the NLL is in nats, each token after the first is scored exactly once, and the CI
+resamples windows with replacement and recomputes exp(sum NLL / sum tokens scored) (a
+ratio, since the first window scores more tokens than the others).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from analyzer.errors import CheckpointError, InputError
+from analyzer.perplexity.text import Text
+from analyzer.perplexity.windows import Window, default_window, plan_windows
+from analyzer.records import Perplexity
+
+__all__ = ["evaluate_perplexity", "perplexity_interval", "window_nll"]
+
+
+def evaluate_perplexity(
+    model: Any,
+    tokenizer: Any,
+    text: Text,
+    *,
+    window: int | None = None,
+    stride: int | None = None,
+    limit_tokens: int | None = None,
+    packed: bool = False,
+    checkpoint: str = "",
+    resamples: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+    progress: bool = False,
+) -> Perplexity:
+    """The `Perplexity` record of `model` on `text`. `window` defaults to the model's
+    positions capped at 1024, `stride` to half the window; `limit_tokens` keeps the text's
+    first N tokens. Tokens are the tokenizer's own, special tokens included (a BOS)."""
+    from analyzer.runtime.bench import dtype_option
+    from analyzer.runtime.environment import device_name
+
+    positions = model.config.max_position_embeddings
+    window = default_window(positions) if window is None else window
+    if window > positions:
+        raise InputError(None, f"--window {window} exceeds the model's {positions} positions")
+    stride = window // 2 if stride is None else stride
+    ids = tokenizer(text.content, verbose=False)["input_ids"]
+    if limit_tokens is not None:
+        if limit_tokens < 2:
+            raise InputError(None, f"--limit-tokens must be at least 2, got {limit_tokens}")
+        ids = ids[:limit_tokens]
+    windows = plan_windows(len(ids), window, stride)
+    vocab = model.config.vocab_size
+    if max(ids) >= vocab:  # an embedding lookup out of range: a crash, or a CUDA assert
+        raise CheckpointError(
+            checkpoint or None,
+            f"the tokenizer gives token id {max(ids):,} but the model's vocab_size is "
+            f"{vocab:,}: not the tokenizer of this model",
+        )
+    parameter = next(model.parameters())
+    began = time.perf_counter()
+    nll = window_nll(model, ids, windows, progress=progress)
+    elapsed = time.perf_counter() - began
+    scored = [w.tokens for w in windows]
+    total = sum(nll)
+    if not math.isfinite(total):
+        raise CheckpointError(
+            checkpoint or None,
+            f"the model's log-likelihoods are not finite ({total}) in "
+            f"{dtype_option(parameter.dtype)}: try --dtype fp32",
+        )
+    low, high = perplexity_interval(nll, scored, resamples=resamples, seed=seed, level=level)
+    return Perplexity(
+        perplexity=math.exp(total / sum(scored)),
+        ci_low=low,
+        ci_high=high,
+        level=level,
+        resamples=resamples,
+        seed=seed,
+        tokens=len(ids),
+        scored=sum(scored),
+        windows=len(windows),
+        window=window,
+        stride=stride,
+        text=text.name,
+        text_sha256=text.sha256,
+        packed=packed,
+        checkpoint=checkpoint,
+        device=device_name(str(parameter.device)),
+        dtype=dtype_option(parameter.dtype),
+        tokens_per_second=len(ids) / max(elapsed, 1e-9),
+        limit_tokens=limit_tokens,
+    )
+
+
+def window_nll(
+    model: Any, ids: Sequence[int], windows: Sequence[Window], *, progress: bool = False
+) -> list[float]:
+    """Each window's summed negative log-likelihood (nats, computed in fp32) of the tokens
+    it scores, each predicted from the tokens before it inside the window."""
+    import torch
+
+    from analyzer.runtime.progress import progress_bar
+
+    device = next(model.parameters()).device
+    nll = []
+    bar = progress_bar(len(windows), "scoring", "window", enabled=progress)
+    with torch.no_grad(), bar:
+        for w in windows:
+            tokens = torch.tensor([ids[w.begin : w.end]], dtype=torch.long, device=device)
+            logits = model(input_ids=tokens).logits[0]
+            # the logits at position i predict token i + 1
+            predicted = logits[w.scored - w.begin - 1 : w.end - w.begin - 1].float()
+            target = tokens[0, w.scored - w.begin :]
+            loss = torch.nn.functional.cross_entropy(predicted, target, reduction="sum")
+            nll.append(float(loss))
+            bar.update(1)
+    return nll
+
+
+def perplexity_interval(
+    nll: Sequence[float], tokens: Sequence[int], *, resamples: int, seed: int, level: float
+) -> tuple[float, float]:
+    """Percentile bootstrap over windows: resample them with replacement, recompute
+    exp(sum NLL / sum tokens scored)."""
+    import numpy as np
+
+    from analyzer.bootstrap import percentile_interval, resampled_sums
+
+    sums = resampled_sums([nll, tokens], resamples=resamples, seed=seed)
+    low, high = percentile_interval(np.exp(sums[0] / sums[1]), level)
+    return float(low), float(high)

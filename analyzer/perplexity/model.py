@@ -1,0 +1,113 @@
+"""Which checkpoints perplexity applies to, and loading them as causal LMs with their tokenizer.
+
+A causal LM is a config whose `model_type` is one of the decoder families
+(analyzer/weights/architecture.py, `Family.kind == "decoder"`) or whose `architectures`
+name a `...ForCausalLM` class (GPT-2, OPT and the other families transformers knows).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from analyzer.errors import CheckpointError
+from analyzer.weights.architecture import FAMILIES
+
+__all__ = ["DECODER_MODEL_TYPES", "is_causal_lm", "load_causal_lm"]
+
+DECODER_MODEL_TYPES = frozenset(t for f in FAMILIES if f.kind == "decoder" for t in f.model_types)
+
+
+def is_causal_lm(config: Mapping[str, Any]) -> bool:
+    """Whether config.json describes a causal (next-token) language model."""
+    architectures = config.get("architectures") or []
+    named = isinstance(architectures, list) and any(
+        isinstance(a, str) and a.endswith("ForCausalLM") for a in architectures
+    )
+    return config.get("model_type") in DECODER_MODEL_TYPES or named
+
+
+def load_causal_lm(
+    path: str | Path,
+    *,
+    packed: bool = False,
+    dtype: Any = None,
+    device: str = "cpu",
+    align: int = 1,
+) -> tuple[Any, Any]:
+    """A causal LM (eval mode, no gradients) and its tokenizer, from a local folder only.
+
+    The checkpoint's files are checked by the one reader of checkpoints first (regular
+    files, bounded config.json). As stored, transformers' AutoModelForCausalLM builds it;
+    `packed` goes through prunecard's packing (`analyzer.runtime.packing.load`), padding
+    FFN widths to multiples of `align`. `dtype` defaults to the weights' own."""
+    from analyzer.runtime.qa import load_tokenizer
+    from analyzer.weights.checkpoint import open_checkpoint
+
+    checkpoint = open_checkpoint(path)
+    config_path = checkpoint.root / "config.json"
+    if not is_causal_lm(checkpoint.config):
+        raise CheckpointError(
+            config_path,
+            f"model_type {checkpoint.config.get('model_type')!r} is not a causal LM "
+            "(perplexity needs a decoder such as Llama, or architectures ...ForCausalLM)",
+        )
+    tokenizer = load_tokenizer(checkpoint.root)
+    if tokenizer is None:
+        raise CheckpointError(
+            checkpoint.root,
+            "has no tokenizer files (tokenizer.json, tokenizer.model, vocab.json, ...); "
+            "perplexity needs the model's own tokenizer: copy it into the checkpoint folder",
+        )
+    if packed:
+        from analyzer.runtime.packing import load
+
+        model = load(path, layout="packed", dtype=dtype, device=device, align=align)
+    else:
+        model = _from_folder(checkpoint, dtype, device)
+    if not type(model).__name__.endswith("ForCausalLM"):
+        raise CheckpointError(
+            config_path, f"{type(model).__name__} has no language-modelling head (lm_head)"
+        )
+    return model, tokenizer
+
+
+def _from_folder(checkpoint: Any, dtype: Any, device: str) -> Any:
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from analyzer.weights.architecture import check_model_config
+
+    root, config_path = checkpoint.root, checkpoint.root / "config.json"
+    try:
+        config = AutoConfig.from_pretrained(root, local_files_only=True)
+    except Exception as exc:  # transformers validates field types strictly
+        raise CheckpointError(config_path, f"rejected by transformers ({_line(exc)})") from None
+    check_model_config(config, config_path, {r.name: r.shape for r in checkpoint.tensors.values()})
+    try:
+        with _quiet():
+            model = AutoModelForCausalLM.from_pretrained(
+                root, config=config, local_files_only=True, dtype=dtype or "auto"
+            )
+    except Exception as exc:  # a class transformers lacks, tensors that do not fit, ...
+        raise CheckpointError(root, f"cannot be loaded as a causal LM ({_line(exc)})") from None
+    return model.to(device).eval().requires_grad_(False)
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """transformers' per-tensor loading bar off (prunecard prints its own progress)."""
+    from transformers.utils import logging
+
+    was = logging.is_progress_bar_enabled()
+    logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was:
+            logging.enable_progress_bar()
+
+
+def _line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[-1].strip()[:200]

@@ -1,0 +1,60 @@
+"""The text a perplexity is measured on: a UTF-8 file the user gives, or the bundled one.
+
+The bundled text is the Wikipedia paragraphs already shipped in the SQuAD v2 sample
+(`analyzer/data/squad_v2_sample.json`, CC BY-SA 4.0, see SQUAD_LICENSE.md beside it):
+its distinct contexts in file order, joined by blank lines. It is named in records by a
+stable name and the sha256 of that data file, never by a machine-local path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from analyzer.errors import InputError
+from analyzer.hashing import sha256_file
+from analyzer.inputs import DATA_LIMIT, read_input
+
+__all__ = ["BUNDLED_TEXT", "Text", "bundled_text", "read_text"]
+
+BUNDLED_TEXT = "squad_v2 sample contexts (Wikipedia, CC BY-SA 4.0)"
+
+
+@dataclass(frozen=True)
+class Text:
+    """A text to score, with what identifies it in the record."""
+
+    name: str  # the file path, or BUNDLED_TEXT
+    sha256: str  # of the file's bytes (the bundled text: of the SQuAD sample file)
+    content: str
+
+
+def read_text(path: str | Path) -> Text:
+    """A regular UTF-8 text file of at most the data limit (a byte-order mark is dropped);
+    an empty, binary, undecodable or oversized file raises an InputError naming it."""
+    data = read_input(path, DATA_LIMIT)
+    if b"\0" in data:
+        raise InputError(path, "is a binary file (it holds NUL bytes), not text")
+    try:
+        content = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            path, f"is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})"
+        ) from None
+    if not content.strip():
+        raise InputError(path, "holds no text (empty or white space only)")
+    return Text(name=str(path), sha256=hashlib.sha256(data).hexdigest(), content=content)
+
+
+def bundled_text() -> Text:
+    """The distinct paragraphs of the bundled SQuAD v2 sample, in order, blank-line joined."""
+    from analyzer.squad.data import bundled_sample_path, read_squad
+
+    path = bundled_sample_path()
+    contexts = dict.fromkeys(q.context for q in read_squad(path).questions)
+    return Text(
+        name=BUNDLED_TEXT,
+        sha256=sha256_file(path),
+        content="\n\n".join(contexts),
+    )
