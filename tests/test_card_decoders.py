@@ -167,7 +167,7 @@ def test_without_a_base_dense_figures_are_the_checkpoints_own():
         "| Width and depth against the dense base | no base given: dense figures are "
         "relative to the checkpoint's own shapes |"
     ) in text
-    assert "No dense base was given (`--base`)" in text
+    assert "No dense base was given (`--base-config`)" in text
 
 
 @pytest.mark.parametrize(
