@@ -201,21 +201,16 @@ def _is_causal_lm(checkpoint: Path, options: ReportOptions) -> bool:
 
 def _perplexity(checkpoint: Path, options: ReportOptions, device: str, dtype: Any) -> Perplexity:
     """The causal LM as stored over the text (the figure never depends on packing)."""
-    from analyzer.perplexity.evaluate import evaluate_perplexity
-    from analyzer.perplexity.model import load_causal_lm
-    from analyzer.perplexity.text import bundled_text, read_text
+    from analyzer.perplexity.evaluate import measure_perplexity
 
-    text = read_text(options.text) if options.text is not None else bundled_text()
-    model, tokenizer = load_causal_lm(checkpoint, dtype=dtype, device=device)
-    return evaluate_perplexity(
-        model,
-        tokenizer,
-        text,
+    return measure_perplexity(
+        checkpoint,
+        options.text,
         window=options.window,
         stride=options.stride,
         limit_tokens=options.limit_tokens,
-        checkpoint=str(checkpoint),
-        progress=True,
+        dtype=dtype,
+        device=device,
     )
 
 

@@ -380,27 +380,21 @@ def _eval_squad(args: argparse.Namespace, path: Path) -> int:
 
 def _eval_perplexity(args: argparse.Namespace, path: Path) -> int:
     from analyzer.cli.tables import format_perplexity
-    from analyzer.perplexity.evaluate import evaluate_perplexity
-    from analyzer.perplexity.model import load_causal_lm
-    from analyzer.perplexity.text import bundled_text, read_text
+    from analyzer.perplexity.evaluate import measure_perplexity
     from analyzer.runtime.bench import resolve_options, torch_dtype
 
     _check_file(args.json, [path, args.text])
-    text = read_text(args.text) if args.text is not None else bundled_text()
     device, dtype, align = resolve_options(args.device, args.dtype, args.align)
-    model, tokenizer = load_causal_lm(
-        path, packed=args.packed, dtype=torch_dtype(dtype), device=device, align=align
-    )
-    record = evaluate_perplexity(
-        model,
-        tokenizer,
-        text,
+    record = measure_perplexity(
+        path,
+        args.text,
         window=args.window,
         stride=args.stride,
         limit_tokens=args.limit_tokens,
         packed=args.packed,
-        checkpoint=str(path),
-        progress=True,
+        dtype=torch_dtype(dtype),
+        device=device,
+        align=align,
     )
     return _show(record, format_perplexity(record), args.json, "perplexity")
 

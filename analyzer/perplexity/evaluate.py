@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from analyzer.errors import CheckpointError, InputError
@@ -20,7 +21,41 @@ from analyzer.perplexity.text import Text
 from analyzer.perplexity.windows import Window, default_window, plan_windows
 from analyzer.records import Perplexity
 
-__all__ = ["evaluate_perplexity", "perplexity_interval", "window_nll"]
+__all__ = ["evaluate_perplexity", "measure_perplexity", "perplexity_interval", "window_nll"]
+
+
+def measure_perplexity(
+    checkpoint: Path,
+    text_file: Path | None,
+    *,
+    window: int | None = None,
+    stride: int | None = None,
+    limit_tokens: int | None = None,
+    packed: bool = False,
+    dtype: Any = None,
+    device: str = "cpu",
+    align: int = 1,
+) -> Perplexity:
+    """Load the causal LM at `checkpoint` and measure it on a text file (None: the bundled
+    text): the one path `eval` and `report` both take."""
+    from analyzer.perplexity.model import load_causal_lm
+    from analyzer.perplexity.text import bundled_text, read_text
+
+    text = read_text(text_file) if text_file is not None else bundled_text()
+    model, tokenizer = load_causal_lm(
+        checkpoint, packed=packed, dtype=dtype, device=device, align=align
+    )
+    return evaluate_perplexity(
+        model,
+        tokenizer,
+        text,
+        window=window,
+        stride=stride,
+        limit_tokens=limit_tokens,
+        packed=packed,
+        checkpoint=str(checkpoint),
+        progress=True,
+    )
 
 
 def evaluate_perplexity(

@@ -395,7 +395,7 @@ def _pattern_cell(ax: Any, m: MatrixStats) -> None:
 
 
 def _layers_removed(analysis: Analysis) -> str:
-    """'2 of 3 layers of the base kept' when --base shows depth pruning, else ''."""
+    """'2 of 3 layers of the base kept' when --base-config shows depth pruning, else ''."""
     base = analysis.base
     depth = [c for c in base.changes if c.what == "layers"] if base else []
     if not depth or depth[0].model >= depth[0].base:
