@@ -279,6 +279,30 @@ def test_eval_defaults_to_the_bundled_text(llama, tmp_path, capsys):
     assert BUNDLED_TEXT in capsys.readouterr().out
 
 
+def test_the_packed_model_has_the_perplexity_of_the_stored_one(tmp_path):
+    """Packing removes only what cannot change the output: a GQA Llama that loses a whole
+    K/V group and some MLP channels scores the same text to float32 rounding."""
+    from decoders import layer_weight
+
+    def prune(state):
+        layer_weight(state, 0, "self_attn.v_proj")[:8] = 0  # K/V group 0 of layer 0
+        layer_weight(state, 1, "mlp.down_proj")[:, :20] = 0  # 20 channels of layer 1
+
+    llama = build_decoder(tmp_path / "llama", "llama", prune=prune, heads=4, kv_heads=2)
+    records = []
+    for extra in ([], ["--packed"]):
+        out = tmp_path / f"ppl{len(extra)}.json"
+        args = ["eval", str(llama), "--limit-tokens", "200", "--json", str(out), *extra]
+        assert main(args) == 0
+        records.append(load_record(Perplexity, out))
+    stored, packed = records
+    assert (stored.packed, packed.packed) == (False, True)
+    packed_config = load_causal_lm(llama, packed=True)[0].config
+    assert packed_config.prunecard_packing["kv_heads"] == [1, 2]  # the group is really gone
+    assert packed.perplexity == pytest.approx(stored.perplexity, rel=1e-5)
+    assert packed.scored == stored.scored == 199
+
+
 @pytest.mark.parametrize(
     ("options", "problem"),
     [
