@@ -100,3 +100,22 @@ def test_site_and_audit_take_the_report(llama_report, tmp_path, capsys):
     args = ["audit", str(model), "--card", str(out / "README.md")]
     assert main([*args, "--bench", str(out / "bench.json")]) == 0
     assert "0 mismatch" in capsys.readouterr().out
+
+
+def test_audit_checks_the_perplexity_against_its_record(llama_report, tmp_path, capsys):
+    """`audit --eval` takes eval's perplexity record (or the report.json holding it): the
+    card's figure must equal it as printed; a record that measured otherwise fails."""
+    model, out = llama_report
+    card = ["audit", str(model), "--card", str(out / "README.md")]
+    capsys.readouterr()
+    assert main([*card, "--eval", str(out / "perplexity.json")]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if "perplexity" in line]
+    assert any(line.split()[-2:] == ["evaluation", "ok"] for line in lines)
+
+    record = json.loads((out / "perplexity.json").read_text())
+    record["perplexity"] = record["perplexity"] * 1.01
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps(record))
+    assert main([*card, "--eval", str(other)]) == 1
+    lines = [line for line in capsys.readouterr().out.splitlines() if "perplexity" in line]
+    assert any(line.split()[-2:] == ["evaluation", "mismatch"] for line in lines)

@@ -13,10 +13,12 @@ from analyzer.errors import InputError
 from analyzer.publish.card import fixed
 from analyzer.records import (
     EVAL_SCHEMA,
+    PERPLEXITY_SCHEMA,
     REPORT_SCHEMA,
     Bench,
     BenchShape,
     Evaluation,
+    Perplexity,
     Report,
     SquadScores,
     from_dict,
@@ -43,25 +45,33 @@ SPEEDUP_TOLERANCE = 0.10  # relative: timings vary between runs and machines
 
 @dataclass(frozen=True)
 class EvalScores:
-    """Scores from an Evaluation record or an official eval_metrics.json, in percent."""
+    """Scores from an Evaluation record or an official eval_metrics.json (in percent), or
+    a causal LM's Perplexity record."""
 
-    values: dict[str, float]  # claim quantity -> measured value ("f1", "exact", ...)
-    dataset: str  # "squad_v2" (v2 script keys, prunecard eval) or "squad" (v1.1 keys)
+    values: dict[str, float]  # claim quantity -> measured value ("f1", "exact", "perplexity")
+    # "squad_v2" (v2 script keys, prunecard eval), "squad" (v1.1 keys); "" for perplexity,
+    # which names a text file rather than a dataset
+    dataset: str
     path: str
 
 
 def load_eval(path: str | Path) -> EvalScores:
-    """An Evaluation record, a report.json with one, or the official script's JSON."""
+    """An Evaluation or Perplexity record, a report.json with one, or the official
+    script's JSON."""
     path = Path(path)
     data = read_json(path)
     if not isinstance(data, dict):
         raise InputError(path, "expected a JSON object of SQuAD scores")
     schema = data.get("schema")
     if schema == REPORT_SCHEMA:
-        evaluation = load_record(Report, path).evaluation
-        if evaluation is None:
-            raise InputError(path, "this report has no evaluation (run `prunecard eval`)")
-        return _scores(evaluation.scores, "squad_v2", path)
+        report = load_record(Report, path)
+        if report.evaluation is not None:
+            return _scores(report.evaluation.scores, "squad_v2", path)
+        if report.perplexity is not None:
+            return _perplexity(report.perplexity, path)
+        raise InputError(path, "this report has no evaluation (run `prunecard eval`)")
+    if schema == PERPLEXITY_SCHEMA:
+        return _perplexity(load_record(Perplexity, path), path)
     if schema is not None:
         return _scores(load_record(Evaluation, path).scores, "squad_v2", path)
     if "exact" in data and "f1" in data:
@@ -90,6 +100,10 @@ def _scores(scores: SquadScores, dataset: str, path: Path) -> EvalScores:
     }
     values["eval_questions"] = values.pop("total")
     return EvalScores(values, dataset, str(path))
+
+
+def _perplexity(record: Perplexity, path: Path) -> EvalScores:
+    return EvalScores({"perplexity": record.perplexity}, "", str(path))
 
 
 def load_bench(path: str | Path) -> Bench:

@@ -157,6 +157,8 @@ def _measured(
             return unchecked(
                 claim, "no evaluation given (--eval); see the internal check", "evaluation"
             )
+        if not evaluation.dataset:
+            return unchecked(claim, "a perplexity record names a text, not a dataset")
         verdict = OK if claim.name == evaluation.dataset else MISMATCH
         return finding(
             claim,
@@ -166,11 +168,14 @@ def _measured(
             verdict,
         )
     if q == "perplexity":
-        return unchecked(
-            claim,
-            "the audit reads no perplexity record; the internal check compares the card's copies",
-            "evaluation",
-        )
+        if evaluation is None or q not in evaluation.values:
+            return unchecked(
+                claim,
+                "no perplexity record given (--eval); the internal check compares the card's "
+                "copies",
+                "evaluation",
+            )
+        return compare(claim, "evaluation", evaluation.values[q], 2)
     if q.endswith("_variation"):
         return against_records.variation_vs_eval(claim, partners, evaluation)
     if q in _FROM_EVAL or q.startswith(("HasAns_", "NoAns_", "best_")):

@@ -772,7 +772,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--eval",
         type=Path,
         metavar="FILE",
-        help="an Evaluation record, a report.json or the official script's eval_metrics.json",
+        help="an Evaluation or Perplexity record, a report.json or the official script's "
+        "eval_metrics.json",
     )
     p.add_argument(
         "--bench",
