@@ -119,3 +119,22 @@ def test_audit_checks_the_perplexity_against_its_record(llama_report, tmp_path, 
     assert main([*card, "--eval", str(other)]) == 1
     lines = [line for line in capsys.readouterr().out.splitlines() if "perplexity" in line]
     assert any(line.split()[-2:] == ["evaluation", "mismatch"] for line in lines)
+
+
+def test_a_base_config_is_named_on_the_card_never_its_path(llama_report, tmp_path, capsys):
+    """`--base-config` with an absolute path: the card states the depth and width removed
+    and names the base file, never the folder it lies in on this machine."""
+    model, _ = llama_report
+    config = json.loads((model / "config.json").read_text())
+    base = tmp_path / "dense-base" / "config.json"
+    base.parent.mkdir()
+    base.write_text(json.dumps({**config, "num_hidden_layers": 4, "intermediate_size": 128}))
+    out = tmp_path / "report"
+    args = ["report", str(model), "--out", str(out), "--no-bench", "--limit-tokens", "100"]
+    assert main([*args, "--base-config", str(base.resolve())]) == 0
+    card = (out / "README.md").read_text()
+    assert f"layers 4 -> {SIZES['layers']}, intermediate size 128 -> 96" in card
+    assert str(tmp_path) not in card and "`config.json`" in card
+    assert str(tmp_path) not in (out / "report.json").read_text()
+    capsys.readouterr()
+    assert main(["audit", str(model), "--card", str(out / "README.md")]) == 0

@@ -48,7 +48,12 @@ def portable(report: Report) -> Report:
     return dataclasses.replace(
         report,
         provenance=provenance,
-        analysis=a and dataclasses.replace(a, checkpoint=_name(a.checkpoint)),
+        analysis=a
+        and dataclasses.replace(
+            a,
+            checkpoint=_name(a.checkpoint),
+            base=a.base and dataclasses.replace(a.base, source=_name(a.base.source)),
+        ),
         evaluation=e
         and dataclasses.replace(
             e, data=_name(e.data), checkpoint=_name(e.checkpoint), predictions=_name(e.predictions)
