@@ -134,7 +134,10 @@ def test_a_base_config_is_named_on_the_card_never_its_path(llama_report, tmp_pat
     assert main([*args, "--base-config", str(base.resolve())]) == 0
     card = (out / "README.md").read_text()
     assert f"layers 4 -> {SIZES['layers']}, intermediate size 128 -> 96" in card
-    assert str(tmp_path) not in card and "`config.json`" in card
+    assert str(tmp_path) not in card and "`dense-base/config.json`" in card
+    # 100 tokens fit one window of 256: resampling one window cannot give an interval
+    assert read_report(out).perplexity.windows == 1
+    assert "one window: no confidence interval" in card and "95% CI" not in card
     assert str(tmp_path) not in (out / "report.json").read_text()
     capsys.readouterr()
     assert main(["audit", str(model), "--card", str(out / "README.md")]) == 0

@@ -279,6 +279,12 @@ def test_eval_defaults_to_the_bundled_text(llama, tmp_path, capsys):
     assert BUNDLED_TEXT in capsys.readouterr().out
 
 
+def test_one_window_claims_no_interval(llama, capsys):
+    assert main(["eval", str(llama), "--limit-tokens", "50"]) == 0
+    printed = capsys.readouterr().out
+    assert "one window: no confidence interval" in printed and "CI" not in printed
+
+
 def test_the_packed_model_has_the_perplexity_of_the_stored_one(tmp_path):
     """Packing removes only what cannot change the output: a GQA Llama that loses a whole
     K/V group and some MLP channels scores the same text to float32 rounding."""

@@ -342,14 +342,23 @@ def format_evaluation(ev: Evaluation) -> str:
     return "\n".join(lines)
 
 
+def _perplexity_ci(p: Perplexity) -> str:
+    """The bootstrap CI, which one window cannot give (resampling it returns itself)."""
+    if p.windows < 2:
+        return "one window: no confidence interval; give a longer text"
+    return (
+        f"{100 * p.level:.0f}% CI {p.ci_low:,.3f} to {p.ci_high:,.3f}; bootstrap over windows, "
+        f"{p.resamples} resamples, seed {p.seed}"
+    )
+
+
 def format_perplexity(p: Perplexity) -> str:
     """Perplexity with its CI, then what it rests on: tokens, windows, the model's run."""
     cut = " (--limit-tokens)" if p.limit_tokens is not None else ""
     return "\n".join(
         [
             f"text            {p.text}, sha256 {p.text_sha256[:12]}: {p.tokens:,} tokens{cut}",
-            f"perplexity      {p.perplexity:,.3f}  ({100 * p.level:.0f}% CI {p.ci_low:,.3f} to "
-            f"{p.ci_high:,.3f}; bootstrap over windows, {p.resamples} resamples, seed {p.seed})",
+            f"perplexity      {p.perplexity:,.3f}  ({_perplexity_ci(p)})",
             f"tokens scored   {p.scored:,} in {p.windows:,} windows of up to {p.window:,} "
             f"tokens, stride {p.stride:,}",
             f"model           {p.checkpoint} ({'packed' if p.packed else 'as stored'}) on "

@@ -52,7 +52,7 @@ def portable(report: Report) -> Report:
         and dataclasses.replace(
             a,
             checkpoint=_name(a.checkpoint),
-            base=a.base and dataclasses.replace(a.base, source=_name(a.base.source)),
+            base=a.base and dataclasses.replace(a.base, source=_base_name(a.base.source)),
         ),
         evaluation=e
         and dataclasses.replace(
@@ -65,6 +65,13 @@ def portable(report: Report) -> Report:
 
 def _name(path: str) -> str:
     return PurePath(path).name if path else path
+
+
+def _base_name(path: str) -> str:
+    """A base's config.json keeps its folder's name, which names the base model
+    ("Llama-2-7b-hf/config.json"); any other path is reduced to its name."""
+    p = PurePath(path)
+    return f"{p.parent.name}/{p.name}" if p.name == "config.json" and p.parent.name else _name(path)
 
 
 def _portable_command(command: str) -> str:
