@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from analyzer.errors import CheckpointError
-from analyzer.weights.architecture import FAMILIES
+from analyzer.weights.architecture import FAMILIES, find_family
 
 __all__ = ["DECODER_MODEL_TYPES", "is_causal_lm", "load_causal_lm"]
 
@@ -40,9 +40,11 @@ def load_causal_lm(
     """A causal LM (eval mode, no gradients) and its tokenizer, from a local folder only.
 
     The checkpoint's files are checked by the one reader of checkpoints first (regular
-    files, bounded config.json). As stored, transformers' AutoModelForCausalLM builds it;
-    `packed` goes through prunecard's packing (`analyzer.runtime.packing.load`), padding
-    FFN widths to multiples of `align`. `dtype` defaults to the weights' own."""
+    files, bounded config.json). A supported family loads through prunecard's packing
+    (`analyzer.runtime.packing.load`: shapes checked against config.json before anything
+    is built; "stored", or "packed" with FFN widths padded to multiples of `align`); any
+    other causal LM through transformers' AutoModelForCausalLM, refused if the files lack
+    a weight it needs. `dtype` defaults to the weights' own."""
     from analyzer.runtime.qa import load_tokenizer
     from analyzer.weights.checkpoint import open_checkpoint
 
@@ -61,11 +63,12 @@ def load_causal_lm(
             "has no tokenizer files (tokenizer.json, tokenizer.model, vocab.json, ...); "
             "perplexity needs the model's own tokenizer: copy it into the checkpoint folder",
         )
-    if packed:
+    if packed or find_family(checkpoint.config.get("model_type")) is not None:
         from analyzer.runtime.packing import load
 
-        model = load(path, layout="packed", dtype=dtype, device=device, align=align)
-    else:
+        layout = "packed" if packed else "stored"
+        model = load(path, layout=layout, dtype=dtype, device=device, align=align)
+    else:  # a causal LM of a family prunecard does not know: transformers builds it
         model = _from_folder(checkpoint, dtype, device)
     if not type(model).__name__.endswith("ForCausalLM"):
         raise CheckpointError(
@@ -87,11 +90,22 @@ def _from_folder(checkpoint: Any, dtype: Any, device: str) -> Any:
     check_model_config(config, config_path, {r.name: r.shape for r in checkpoint.tensors.values()})
     try:
         with _quiet():
-            model = AutoModelForCausalLM.from_pretrained(
-                root, config=config, local_files_only=True, dtype=dtype or "auto"
+            model, info = AutoModelForCausalLM.from_pretrained(
+                root,
+                config=config,
+                local_files_only=True,
+                dtype=dtype or "auto",
+                output_loading_info=True,
             )
     except Exception as exc:  # a class transformers lacks, tensors that do not fit, ...
         raise CheckpointError(root, f"cannot be loaded as a causal LM ({_line(exc)})") from None
+    # transformers fills weights missing from the files with random values and only warns:
+    # a perplexity of such a model would describe random numbers, not the checkpoint
+    if missing := sorted(info.get("missing_keys") or ()):
+        more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
+        raise CheckpointError(
+            root, f"the weights lack {missing[0]}{more}, which config.json's model needs"
+        )
     return model.to(device).eval().requires_grad_(False)
 
 

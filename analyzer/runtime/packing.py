@@ -25,6 +25,7 @@ narrower Linear modules (per-layer head counts and FFN widths) from the tensor s
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +38,9 @@ from analyzer.weights.architecture import (
     Geometry,
     bias_name,
     check_model_config,
+    check_shapes,
     classify,
+    dense_shape,
     detect,
 )
 from analyzer.weights.checkpoint import Checkpoint, copy_tokenizer_files, open_checkpoint
@@ -110,15 +113,12 @@ def _open(path: str | Path) -> _Source:
             f"model_type {checkpoint.config.get('model_type')!r} is not supported for "
             "loading or packing (supported: BERT, RoBERTa, DistilBERT)",
         )
+    check_shapes(checkpoint, family, geometry)
     names: dict[tuple[int, str, str], str] = {}
     for name in checkpoint.tensors:
         param = classify(name, family)
         if param.layer is not None and param.role in family.layer_roles:
             names[(param.layer, param.role, param.kind)] = name
-    for layer in range(geometry.num_layers):
-        for role in family.layer_roles:
-            if (layer, role, "weight") not in names:
-                raise CheckpointError(config_path, f"layer {layer} has no {role} weight")
     return _Source(checkpoint, family, geometry, names)
 
 
@@ -227,6 +227,7 @@ def _dense_state(src: _Source) -> dict[str, Any]:
     """Every head and unit back at its dense size; removed ones are zeros (same outputs)."""
     import torch
 
+    _check_room(src)
     g, state = src.geometry, src.checkpoint.state_dict()
     hd = g.head_dim
     q_dense, kv_dense = g.num_heads * hd, g.num_kv_heads * hd
@@ -259,6 +260,30 @@ def _dense_state(src: _Source) -> dict[str, Any]:
             )
         _store(src, state, layer, views)
     return state
+
+
+def _check_room(src: _Source) -> None:
+    """Refuse to rebuild a dense model that cannot fit in this machine's memory: the dense
+    sizes of a packed checkpoint come from its config.json, which the file cannot vouch for
+    (a hostile one claims an FFN of billions of units)."""
+    import os
+
+    refs = [r for r in src.checkpoint.tensors.values() if r.is_parameter]
+    dense = sum(
+        math.prod(dense_shape(r.name, r.shape, classify(r.name, src.family), src.geometry, r.file))
+        * _ITEM_BYTES.get(r.dtype, 4)
+        for r in refs
+    )
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    if dense > memory:
+        raise CheckpointError(
+            src.checkpoint.root / "config.json",
+            f"its dense model ({dense / 1e9:,.1f} GB at the sizes config.json states) would not "
+            f"fit in this machine's {memory / 1e9:,.1f} GB of memory",
+        )
+
+
+_ITEM_BYTES = {"float64": 8, "float32": 4, "float16": 2, "bfloat16": 2}
 
 
 def _rows(blocks: Any, size: int) -> Any:
@@ -451,12 +476,19 @@ def _build(
         dtype = max(set(floats), key=floats.count)
     # SDPA where the class supports it (Gemma2's logit soft-capping needs eager attention)
     attention = "eager" if getattr(cls, "_supports_sdpa", True) is False else "sdpa"
+    # a packed checkpoint is built at its widest stored FFN, never at the dense width its
+    # config.json states (which the file does not hold, and a hostile one sets to billions)
+    width_key = src.family.keys["intermediate_size"]
+    dense_width = getattr(config, width_key)
+    if src.geometry.ffn_widths:
+        setattr(config, width_key, max(1, *src.geometry.ffn_widths.values()))
     with no_init_weights():
         model = (
             cls.from_config(config, attn_implementation=attention)
             if cls.__name__.startswith("AutoModel")
             else cls._from_config(config, attn_implementation=attention)
         )
+    setattr(model.config, width_key, dense_width)
     state = _rename(state, model)
     tied = model.get_expanded_tied_weights_keys() or {}
     for alias, target in tied.items():  # a file may keep the alias and drop the target

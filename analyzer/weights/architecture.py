@@ -25,6 +25,7 @@ from typing import Any
 
 from analyzer.errors import CheckpointError
 from analyzer.records import LINEAR_ROLES
+from analyzer.weights.checkpoint import Checkpoint
 
 __all__ = [
     "GENERIC_LINEAR",
@@ -33,6 +34,7 @@ __all__ = [
     "Param",
     "bias_name",
     "check_model_config",
+    "check_shapes",
     "classify",
     "dense_shape",
     "detect",
@@ -342,6 +344,31 @@ def dense_shape(
     return dense
 
 
+def check_shapes(checkpoint: Checkpoint, family: Family, geometry: Geometry) -> None:
+    """Every stored parameter agrees with config.json and every layer holds its linear
+    weights, from the files' headers alone: checked before any weight is read or model
+    built, so a config that contradicts its weights is refused in one line, never
+    allocated at its own size (a huge intermediate_size) nor filled with randomly
+    initialised layers (a layer count above the stored one)."""
+    config_path = checkpoint.root / "config.json"
+    present: set[tuple[int, str]] = set()
+    for ref in checkpoint.tensors.values():
+        if not ref.is_parameter:
+            continue
+        param = classify(ref.name, family)
+        dense_shape(ref.name, ref.shape, param, geometry, ref.file)
+        if param.layer is not None and param.kind == "weight":
+            present.add((param.layer, param.role))
+    for layer in range(geometry.num_layers):
+        missing = [r for r in family.layer_roles if (layer, r) not in present]
+        if missing:
+            raise CheckpointError(
+                config_path,
+                f"config.json's layer count is {geometry.num_layers}, but layer {layer} has no "
+                f"{', '.join(missing)} weights in the checkpoint",
+            )
+
+
 # --------------------------------------------------------------------------- building models
 
 # Far above any real model (the largest vocabularies are ~1M tokens), far below what would
@@ -358,12 +385,13 @@ def check_model_config(config: Any, config_path: Path, shapes: dict[str, tuple[i
     `shapes` maps tensor names to stored shapes."""
     from transformers.activations import ACT2FN
 
-    sizes = (
-        ("vocab_size", MAX_VOCAB, "word_embeddings.weight"),
-        ("max_position_embeddings", MAX_POSITIONS, "position_embeddings.weight"),
-        ("type_vocab_size", MAX_TOKEN_TYPES, "token_type_embeddings.weight"),
+    vocab_tables = ("word_embeddings.weight", "embed_tokens.weight", "lm_head.weight")
+    sizes = (  # config key, bound, the stored tables whose rows it counts
+        ("vocab_size", MAX_VOCAB, vocab_tables),
+        ("max_position_embeddings", MAX_POSITIONS, ("position_embeddings.weight",)),
+        ("type_vocab_size", MAX_TOKEN_TYPES, ("token_type_embeddings.weight",)),
     )
-    for key, most, table in sizes:
+    for key, most, tables in sizes:
         if not hasattr(config, key):
             continue
         value = getattr(config, key)
@@ -371,11 +399,12 @@ def check_model_config(config: Any, config_path: Path, shapes: dict[str, tuple[i
             raise CheckpointError(
                 config_path, f"{key} must be an integer from 1 to {most:,}, got {value!r}"
             )
-        rows = [shape[0] for name, shape in shapes.items() if name.endswith(table) and shape]
-        if rows and rows[0] != value:
-            raise CheckpointError(
-                config_path, f"{key} is {value:,} but the stored {table} has {rows[0]:,} rows"
-            )
+        for name, shape in shapes.items():
+            table = next((t for t in tables if name.endswith(t)), None)
+            if table is not None and shape and shape[0] != value:
+                raise CheckpointError(
+                    config_path, f"{key} is {value:,} but the stored {table} has {shape[0]:,} rows"
+                )
     pad = getattr(config, "pad_token_id", None)
     vocab = getattr(config, "vocab_size", 0)
     if pad is not None and (

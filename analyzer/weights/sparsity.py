@@ -35,6 +35,7 @@ from analyzer.weights.architecture import (
     Family,
     Geometry,
     bias_name,
+    check_shapes,
     classify,
     dense_shape,
     detect,
@@ -72,6 +73,8 @@ def analyze(path: str | Path, base: str | Path | None = None) -> Analysis:
     checkpoint = open_checkpoint(path)
     config_path = checkpoint.root / "config.json"
     family, geometry = detect(checkpoint.config, config_path)
+    if family is not None and geometry is not None:
+        check_shapes(checkpoint, family, geometry)
     comparison = None
     if base is not None:  # before reading any weights: a wrong base fails at once
         comparison = compare_with_base(base, checkpoint.config, family, geometry)
@@ -406,15 +409,6 @@ def _layers(
         return [], HeadTotals(total=0, removed=0, layers=(), rule=HEAD_RULE), FfnTotals(0, 0), 0
     g = geometry
     by_layer = _layer_summaries(family, summaries)
-    config_path = checkpoint.root / "config.json"
-    for layer in range(g.num_layers):
-        missing = [r for r in family.layer_roles if r not in by_layer.get(layer, {})]
-        if missing:
-            raise CheckpointError(
-                config_path,
-                f"config.json's layer count is {g.num_layers}, but layer {layer} has no "
-                f"{', '.join(missing)} weights in the checkpoint",
-            )
     if family.kind == "decoder":
         return _decoder_layers(g, by_layer, summaries, linear)
     stats: list[LayerStats] = []
