@@ -83,3 +83,30 @@ def test_a_packed_checkpoint_is_built_at_its_stored_widths(llama, tmp_path, caps
     code = main(["bench", str(hostile), "--quick", "--accept-unstable"])
     line = one_line_error(code, capsys.readouterr(), str(hostile))
     assert "would not fit in this machine's" in line
+
+
+def test_a_generic_causal_lm_missing_a_weight_is_refused(tmp_path, capsys):
+    """OPT is a causal LM prunecard has no family for: transformers builds it, and would
+    fill a weight the files lack with random values; eval refuses instead."""
+    from decoders import VOCAB
+    from safetensors.torch import load_file, save_file
+    from transformers import OPTConfig, OPTForCausalLM
+
+    from analyzer.runtime.demo import minilm_path
+    from analyzer.weights.checkpoint import copy_tokenizer_files
+
+    config = OPTConfig(
+        vocab_size=VOCAB, hidden_size=32, num_hidden_layers=2, ffn_dim=64,
+        num_attention_heads=4, max_position_embeddings=128, word_embed_proj_dim=32,
+    )  # fmt: skip
+    folder = tmp_path / "opt"
+    OPTForCausalLM(config).save_pretrained(folder)
+    copy_tokenizer_files(minilm_path(), folder)
+    assert main(["eval", str(folder), "--limit-tokens", "50"]) == 0
+    capsys.readouterr()
+
+    state = load_file(folder / "model.safetensors")
+    gone = next(n for n in state if n.endswith("layers.1.fc1.weight"))
+    save_file({n: t for n, t in state.items() if n != gone}, str(folder / "model.safetensors"))
+    line = one_line_error(main(["eval", str(folder), "--limit-tokens", "50"]), capsys.readouterr())
+    assert f"the weights lack {gone}, which config.json's model needs" in line

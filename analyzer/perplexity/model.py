@@ -111,14 +111,17 @@ def _from_folder(checkpoint: Any, dtype: Any, device: str) -> Any:
 
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
-    """transformers' per-tensor loading bar off (prunecard prints its own progress)."""
+    """transformers' per-tensor loading bar and load report off: prunecard prints its own
+    progress, and turns a missing weight into its own one-line error."""
     from transformers.utils import logging
 
-    was = logging.is_progress_bar_enabled()
+    was, verbosity = logging.is_progress_bar_enabled(), logging.get_verbosity()
     logging.disable_progress_bar()
+    logging.set_verbosity_error()
     try:
         yield
     finally:
+        logging.set_verbosity(verbosity)
         if was:
             logging.enable_progress_bar()
 

@@ -411,7 +411,8 @@ def check_model_config(config: Any, config_path: Path, shapes: dict[str, tuple[i
         isinstance(pad, bool) or not isinstance(pad, int) or not 0 <= pad < vocab
     ):
         raise CheckpointError(config_path, f"pad_token_id {pad!r} is outside the vocabulary")
-    names = ("activation", "hidden_activation", "hidden_act")  # DistilBERT, Gemma2, the rest
+    # DistilBERT, Gemma2, GPT-2 and OPT, the rest
+    names = ("activation", "hidden_activation", "activation_function", "hidden_act")
     key = next((k for k in names if getattr(config, k, None) is not None), "hidden_act")
     act = getattr(config, key, None)
     if not isinstance(act, str) or act not in ACT2FN:
