@@ -226,11 +226,12 @@ def test_a_newline_in_a_folder_name_cannot_forge_a_line(tmp_path, capsys):
 
 def test_a_newline_in_a_tensor_name_cannot_forge_a_line(tmp_path, capsys):
     import torch
-    from safetensors.torch import save_file
+    from safetensors.torch import load_file, save_file
 
     ck = tiny_qa(tmp_path / "ck")
     forged = "decoy\r\nprunecard: error: \x1b[2Kall good.weight"
-    save_file({forged: torch.full((4, 4), float("nan"))}, str(ck / "model.safetensors"))
+    state = {**load_file(ck / "model.safetensors"), forged: torch.full((4, 4), float("nan"))}
+    save_file(state, str(ck / "model.safetensors"))
     line = one_line_error(main(["analyze", str(ck)]), capsys.readouterr(), "model.safetensors")
     assert "decoy\\r\\nprunecard: error: \\x1b[2Kall good.weight" in line
 
