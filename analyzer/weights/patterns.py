@@ -79,8 +79,10 @@ RUNTIMES = {
     "layer": "packing (prunecard pack): an all-zero layer loses every head and channel",
     "heads": "packing (prunecard pack) removes heads with zero value rows or output columns",
     "channels": "packing (prunecard pack) removes dead FFN/MLP channels",
-    "rows": "packing into a smaller dense matrix (prunecard pack: rows of dead heads or channels)",
-    "cols": "packing into a smaller dense matrix (prunecard pack: cols of dead heads or channels)",
+    "rows": "a smaller dense matrix only if the model is re-sliced to match (SliceGPT-style); "
+    "prunecard pack removes rows only as whole heads or channels",
+    "cols": "a smaller dense matrix only if the model is re-sliced to match (SliceGPT-style); "
+    "prunecard pack removes columns only as whole heads or channels",
     "32x32": "block-sparse GPU kernels (Triton, OpenAI block-sparse, nn_pruning)",
     "16x16": "block-sparse GPU kernels (Triton, OpenAI block-sparse, nn_pruning)",
     "1x4": "Intel's sparse CPU runtimes (1x4 blocks, Intel Extension for Transformers)",
