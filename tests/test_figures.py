@@ -52,7 +52,8 @@ def test_density_svg_tooltips(tmp_path, analysis):
     assert len(titles) == len(linear) == 36
     # layer 4 lost FFN units 1000-1535: 1000 of 1536 rows kept -> 65.1%
     name = "bert.encoder.layer.4.intermediate.dense.weight"
-    assert f"{name}: 65.1% dense (384,000 of 589,824 weights)" in titles
+    # its zeros are whole FFN units: the tooltip names the pattern too
+    assert f"{name}: 65.1% dense (384,000 of 589,824 weights); pattern channels" in titles
 
 
 def test_occupancy_grid_matches_the_zeroed_blocks(analysis):

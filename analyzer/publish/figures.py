@@ -136,9 +136,18 @@ def _density(analysis: Analysis, linear: list[MatrixStats]) -> Any:
 def _tips(linear: list[MatrixStats]) -> dict[str, str]:
     return {
         _gid(m): f"{m.name}: {100 * m.density:.1f}% dense "
-        f"({m.nnz:,} of {_numel(m.dense_shape):,} weights)"
+        f"({m.nnz:,} of {_numel(m.dense_shape):,} weights){_pattern_tip(m)}"
         for m in linear
     }
+
+
+def _pattern_tip(m: MatrixStats) -> str:
+    """The matrix's pattern and, when it explains only part of the zeros, the share."""
+    p = m.pattern
+    if p is None or p.kind == "dense":
+        return ""
+    share = f" ({100 * p.explained:.0f}% of its zeros)" if p.explained < 1 else ""
+    return f"; pattern {p.kind}{share}"
 
 
 def _gid(m: MatrixStats) -> str:
