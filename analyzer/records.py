@@ -294,6 +294,11 @@ class Analysis:
     def file_bytes(self) -> int:
         return sum(f.bytes for f in self.files)
 
+    @property
+    def causal_lm(self) -> bool:
+        """A causal (text-generation) LM: a decoder family, or a *ForCausalLM architecture."""
+        return self.kind == "decoder" or any(a.endswith("ForCausalLM") for a in self.architectures)
+
 
 # --------------------------------------------------------------------------- bench
 
@@ -495,6 +500,11 @@ class Perplexity:
     tokens_per_second: float = 0.0  # text tokens per second of model time
     limit_tokens: int | None = None  # `--limit-tokens`: the text was cut to its first N
     schema: str = PERPLEXITY_SCHEMA
+
+    @property
+    def has_interval(self) -> bool:
+        """One window gives no interval: resampling it returns the estimate itself."""
+        return self.windows > 1
 
 
 # --------------------------------------------------------------------------- report

@@ -140,9 +140,6 @@ def causal_lm(claim: Claim, analysis: Analysis | None) -> AuditFinding:
     """A text-generation tag or task: the model must be a causal language model."""
     if analysis is None:
         return unchecked(claim, "no weights read (--no-weights)", "weights")
-    causal = analysis.kind == "decoder" or any(
-        a.endswith("ForCausalLM") for a in analysis.architectures
-    )
     shown = f"{analysis.kind} ({', '.join(analysis.architectures) or 'no architectures'})"
     return finding(
         claim,
@@ -150,7 +147,7 @@ def causal_lm(claim: Claim, analysis: Analysis | None) -> AuditFinding:
         shown,
         "a text-generation model must be a decoder (causal LM) or have a *ForCausalLM "
         "architecture in config.json",
-        OK if causal else MISMATCH,
+        OK if analysis.causal_lm else MISMATCH,
     )
 
 

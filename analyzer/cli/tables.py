@@ -343,8 +343,8 @@ def format_evaluation(ev: Evaluation) -> str:
 
 
 def _perplexity_ci(p: Perplexity) -> str:
-    """The bootstrap CI, which one window cannot give (resampling it returns itself)."""
-    if p.windows < 2:
+    """The bootstrap CI, or why there is none."""
+    if not p.has_interval:
         return "one window: no confidence interval; give a longer text"
     return (
         f"{100 * p.level:.0f}% CI {p.ci_low:,.3f} to {p.ci_high:,.3f}; bootstrap over windows, "

@@ -13,11 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from analyzer.errors import CheckpointError
-from analyzer.weights.architecture import FAMILIES, find_family
+from analyzer.weights.architecture import find_family, is_decoder
 
-__all__ = ["DECODER_MODEL_TYPES", "is_causal_lm", "load_causal_lm"]
-
-DECODER_MODEL_TYPES = frozenset(t for f in FAMILIES if f.kind == "decoder" for t in f.model_types)
+__all__ = ["is_causal_lm", "load_causal_lm"]
 
 
 def is_causal_lm(config: Mapping[str, Any]) -> bool:
@@ -26,7 +24,7 @@ def is_causal_lm(config: Mapping[str, Any]) -> bool:
     named = isinstance(architectures, list) and any(
         isinstance(a, str) and a.endswith("ForCausalLM") for a in architectures
     )
-    return config.get("model_type") in DECODER_MODEL_TYPES or named
+    return is_decoder(config.get("model_type")) or named
 
 
 def load_causal_lm(

@@ -299,7 +299,7 @@ def is_causal_lm(report: Report) -> bool:
     extractive-QA encoder: a decoder analysis, a *ForCausalLM architecture or a perplexity."""
     a = report.analysis
     if a is not None:
-        return a.kind == "decoder" or any(x.endswith("ForCausalLM") for x in a.architectures)
+        return a.causal_lm
     return report.perplexity is not None
 
 

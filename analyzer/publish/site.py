@@ -292,7 +292,7 @@ def _perplexity_section(page: ModelPage) -> str:
             ("Perplexity", f"{p.perplexity:.2f}"),
             (
                 f"{100 * p.level:g}% interval",
-                f"{p.ci_low:.2f} to {p.ci_high:.2f}" if p.windows > 1 else "none (one window)",
+                f"{p.ci_low:.2f} to {p.ci_high:.2f}" if p.has_interval else "none (one window)",
             ),
             ("Text", f"{md_code(Path(p.text).name)} (sha256 {md_code(p.text_sha256[:12])})"),
             ("Tokens in the text / scored", f"{p.tokens:,} / {p.scored:,}"),

@@ -41,7 +41,7 @@ from analyzer.runtime.timing import (
     time_interleaved,
     verdict,
 )
-from analyzer.weights.architecture import find_family, usable_positions
+from analyzer.weights.architecture import is_decoder, usable_positions
 from analyzer.weights.checkpoint import checkpoint_folder
 from analyzer.weights.flops import decode_flops, forward_flops, model_layer_shapes
 
@@ -145,7 +145,7 @@ def bench(
     if threads is not None:
         torch.set_num_threads(threads)
     dense = load(path, dtype=torch_dtype(dtype), device=device, layout="dense")
-    causal = _causal(dense.config)
+    causal = is_decoder(dense.config.model_type)
     if causal and fuse:
         raise InputError(None, "--fuse is for BERT-family encoders, not causal LMs")
     if causal and (min(decode_batches, default=1) < 1 or min(prompt_tokens, new_tokens) < 1):
@@ -181,12 +181,6 @@ def bench(
         prompt_tokens=prompt_tokens,
         new_tokens=new_tokens,
     )
-
-
-def _causal(config: Any) -> bool:
-    """Is this model a causal LM of a supported decoder family?"""
-    family = find_family(getattr(config, "model_type", None))
-    return family is not None and family.kind == "decoder"
 
 
 def _check_protocol(p: Protocol) -> None:
@@ -471,7 +465,7 @@ def _real_inputs(root: Path, config: Any) -> tuple[dict[str, Any], str]:
     if tokenizer is None:
         ids = _random_ids(config, (2, 128), torch.Generator().manual_seed(0))
         return {"input_ids": ids}, "2 x 128 random token ids (no tokenizer in the checkpoint)"
-    if _causal(config):
+    if is_decoder(config.model_type):
         paragraphs = [context for _, context in EQUIVALENCE_TEXT]
         limit = min(256, usable_positions(config))
         encoded = tokenizer(

@@ -39,6 +39,7 @@ __all__ = [
     "dense_shape",
     "detect",
     "find_family",
+    "is_decoder",
     "usable_positions",
 ]
 
@@ -225,6 +226,12 @@ def detect(config: dict[str, Any], config_path: Path) -> tuple[Family | None, Ge
 def find_family(model_type: Any) -> Family | None:
     """The supported family of a config.json `model_type` (None: generic)."""
     return next((f for f in FAMILIES if model_type in f.model_types), None)
+
+
+def is_decoder(model_type: Any) -> bool:
+    """Is `model_type` one of the supported decoder LLM families?"""
+    family = find_family(model_type)
+    return family is not None and family.kind == "decoder"
 
 
 def _pruned_heads(

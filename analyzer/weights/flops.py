@@ -70,7 +70,7 @@ def model_layer_shapes(config: Any) -> tuple[LayerShape, ...]:
     """Layer shapes of a model built by `analyzer.runtime.packing.load` (dense or packed),
     from its config: heads left after `pruned_heads`, K/V groups and FFN units kept per
     `prunecard_packing`."""
-    from analyzer.weights.architecture import find_family
+    from analyzer.weights.architecture import is_decoder
 
     get = config.to_dict() if hasattr(config, "to_dict") else dict(config)
     if "dim" in get and "n_heads" in get:  # DistilBERT's names
@@ -78,8 +78,7 @@ def model_layer_shapes(config: Any) -> tuple[LayerShape, ...]:
     else:
         layers, heads = get["num_hidden_layers"], get["num_attention_heads"]
         hidden, ffn = get["hidden_size"], get["intermediate_size"]
-    family = find_family(get.get("model_type"))
-    decoder = family is not None and family.kind == "decoder"
+    decoder = is_decoder(get.get("model_type"))
     head_dim = (get.get("head_dim") if decoder else None) or hidden // heads
     kv = get.get("num_key_value_heads") or heads
     pruned = {int(k): len(v) for k, v in (get.get("pruned_heads") or {}).items()}
