@@ -34,13 +34,13 @@ from typing import Any
 from analyzer.errors import CheckpointError
 from analyzer.outputs import staged_dir
 from analyzer.weights.architecture import (
+    FAMILIES,
     Family,
     Geometry,
     bias_name,
     check_model_config,
     check_shapes,
     classify,
-    dense_shape,
     detect,
 )
 from analyzer.weights.checkpoint import Checkpoint, copy_tokenizer_files, open_checkpoint
@@ -94,6 +94,7 @@ class _Source:
     family: Family
     geometry: Geometry
     names: dict[tuple[int, str, str], str]  # (layer, role, "weight"/"bias") -> tensor name
+    dense_shapes: dict[str, tuple[int, ...]]  # parameter -> its shape in the dense model
 
     def name(self, layer: int, role: str, kind: str = "weight") -> str | None:
         return self.names.get((layer, role, kind))
@@ -111,15 +112,15 @@ def _open(path: str | Path) -> _Source:
         raise CheckpointError(
             config_path,
             f"model_type {checkpoint.config.get('model_type')!r} is not supported for "
-            "loading or packing (supported: BERT, RoBERTa, DistilBERT)",
+            f"loading or packing (supported: {', '.join(f.name for f in FAMILIES)})",
         )
-    check_shapes(checkpoint, family, geometry)
+    dense_shapes = check_shapes(checkpoint, family, geometry)
     names: dict[tuple[int, str, str], str] = {}
     for name in checkpoint.tensors:
         param = classify(name, family)
         if param.layer is not None and param.role in family.layer_roles:
             names[(param.layer, param.role, param.kind)] = name
-    return _Source(checkpoint, family, geometry, names)
+    return _Source(checkpoint, family, geometry, names, dense_shapes)
 
 
 # --------------------------------------------------------------------------- state dicts
@@ -268,11 +269,12 @@ def _check_room(src: _Source) -> None:
     (a hostile one claims an FFN of billions of units)."""
     import os
 
-    refs = [r for r in src.checkpoint.tensors.values() if r.is_parameter]
+    import torch
+
+    tensors = src.checkpoint.tensors
     dense = sum(
-        math.prod(dense_shape(r.name, r.shape, classify(r.name, src.family), src.geometry, r.file))
-        * _ITEM_BYTES.get(r.dtype, 4)
-        for r in refs
+        math.prod(shape) * getattr(torch, tensors[name].dtype).itemsize
+        for name, shape in src.dense_shapes.items()
     )
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     if dense > memory:
@@ -281,9 +283,6 @@ def _check_room(src: _Source) -> None:
             f"its dense model ({dense / 1e9:,.1f} GB at the sizes config.json states) would not "
             f"fit in this machine's {memory / 1e9:,.1f} GB of memory",
         )
-
-
-_ITEM_BYTES = {"float64": 8, "float32": 4, "float16": 2, "bfloat16": 2}
 
 
 def _rows(blocks: Any, size: int) -> Any:

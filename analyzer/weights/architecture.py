@@ -28,6 +28,7 @@ from analyzer.records import LINEAR_ROLES
 from analyzer.weights.checkpoint import Checkpoint
 
 __all__ = [
+    "FAMILIES",
     "GENERIC_LINEAR",
     "Family",
     "Geometry",
@@ -351,22 +352,27 @@ def dense_shape(
     return dense
 
 
-def check_shapes(checkpoint: Checkpoint, family: Family, geometry: Geometry) -> None:
-    """Every stored parameter agrees with config.json and every layer holds its linear
-    weights, from the files' headers alone: checked before any weight is read or model
-    built, so a config that contradicts its weights is refused in one line, never
-    allocated at its own size (a huge intermediate_size) nor filled with randomly
-    initialised layers (a layer count above the stored one)."""
+def check_shapes(
+    checkpoint: Checkpoint, family: Family | None, geometry: Geometry | None
+) -> dict[str, tuple[int, ...]]:
+    """The dense shape of every stored parameter, once each agrees with config.json and
+    every layer holds its linear weights (an unknown family: the stored shapes).
+
+    From the files' headers alone: checked before any weight is read or model built, so a
+    config that contradicts its weights is refused in one line, never allocated at its own
+    size (a huge intermediate_size) nor filled with randomly initialised layers (a layer
+    count above the stored one)."""
     config_path = checkpoint.root / "config.json"
     present: set[tuple[int, str]] = set()
+    dense: dict[str, tuple[int, ...]] = {}
     for ref in checkpoint.tensors.values():
         if not ref.is_parameter:
             continue
         param = classify(ref.name, family)
-        dense_shape(ref.name, ref.shape, param, geometry, ref.file)
+        dense[ref.name] = dense_shape(ref.name, ref.shape, param, geometry, ref.file)
         if param.layer is not None and param.kind == "weight":
             present.add((param.layer, param.role))
-    for layer in range(geometry.num_layers):
+    for layer in range(geometry.num_layers if family and geometry else 0):
         missing = [r for r in family.layer_roles if (layer, r) not in present]
         if missing:
             raise CheckpointError(
@@ -374,6 +380,7 @@ def check_shapes(checkpoint: Checkpoint, family: Family, geometry: Geometry) -> 
                 f"config.json's layer count is {geometry.num_layers}, but layer {layer} has no "
                 f"{', '.join(missing)} weights in the checkpoint",
             )
+    return dense
 
 
 # --------------------------------------------------------------------------- building models

@@ -37,7 +37,6 @@ from analyzer.weights.architecture import (
     bias_name,
     check_shapes,
     classify,
-    dense_shape,
     detect,
 )
 from analyzer.weights.checkpoint import Checkpoint, TensorRef, open_checkpoint
@@ -73,18 +72,18 @@ def analyze(path: str | Path, base: str | Path | None = None) -> Analysis:
     checkpoint = open_checkpoint(path)
     config_path = checkpoint.root / "config.json"
     family, geometry = detect(checkpoint.config, config_path)
-    if family is not None and geometry is not None:
-        check_shapes(checkpoint, family, geometry)
+    dense_shapes = check_shapes(checkpoint, family, geometry)
     comparison = None
     if base is not None:  # before reading any weights: a wrong base fails at once
         comparison = compare_with_base(base, checkpoint.config, family, geometry)
-    return _analyze(checkpoint, family, geometry, comparison)
+    return _analyze(checkpoint, family, geometry, dense_shapes, comparison)
 
 
 def _analyze(
     checkpoint: Checkpoint,
     family: Family | None,
     geometry: Geometry | None,
+    dense_shapes: dict[str, tuple[int, ...]],
     base: BaseComparison | None = None,
 ) -> Analysis:
     summaries: dict[str, _Summary] = {}
@@ -96,7 +95,7 @@ def _analyze(
             continue  # buffers (position_ids) and tied aliases: listed, never counted
         float_dtypes.add(ref.dtype)
         param = classify(ref.name, family)
-        dshape = dense_shape(ref.name, ref.shape, param, geometry, ref.file)
+        dshape = dense_shapes[ref.name]
         dense_of[ref.name] = _numel(dshape)
         summary = _summarize(
             tensor,
