@@ -21,6 +21,7 @@ from analyzer.errors import InputError, PrunecardError
 __all__ = [
     "ANALYSIS_SCHEMA",
     "BENCH_SCHEMA",
+    "COMPRESSION_SCHEMA",
     "DECODER_HEAD_RULE",
     "EVAL_SCHEMA",
     "HEAD_RULE",
@@ -35,6 +36,8 @@ __all__ = [
     "Bench",
     "BenchShape",
     "BlockStructure",
+    "Compression",
+    "ConfigClaim",
     "ConfidenceInterval",
     "DecodeRate",
     "Environment",
@@ -53,6 +56,7 @@ __all__ = [
     "Perplexity",
     "Provenance",
     "Publication",
+    "QuantGroup",
     "Report",
     "ScoreGroup",
     "ShapeChange",
@@ -67,6 +71,7 @@ __all__ = [
 
 ANALYSIS_SCHEMA = "prunecard.analysis/1"
 BENCH_SCHEMA = "prunecard.bench/1"
+COMPRESSION_SCHEMA = "prunecard.compression/1"
 EVAL_SCHEMA = "prunecard.eval/1"
 PERPLEXITY_SCHEMA = "prunecard.perplexity/1"
 REPORT_SCHEMA = "prunecard.report/1"
@@ -261,6 +266,63 @@ class BaseComparison:
 
 
 @dataclass(frozen=True)
+class QuantGroup:
+    """One quantization config group of a compressed-tensors checkpoint, as config.json
+    states it (the scheme every matrix it targets is stored in)."""
+
+    name: str  # the group's key ("group_0")
+    format: str  # how it is stored: "pack-quantized", "float-quantized", "int-quantized", ...
+    num_bits: int  # weight bits
+    type: str  # "int" or "float"
+    strategy: str  # "tensor", "channel", "group", "block", ...
+    group_size: int  # weights per scale with the "group" strategy; 0 otherwise
+    symmetric: bool  # False: a zero point per scale
+    activations: str  # "" when activations stay unquantized, else e.g. "fp8 dynamic per token"
+    targets: tuple[str, ...]  # module names, `re:` expressions or classes ("Linear")
+    matrices: int  # matrices stored quantized under this group
+
+
+@dataclass(frozen=True)
+class ConfigClaim:
+    """What config.json states about the compression, against what the weights show."""
+
+    field: str  # "global_sparsity", "sparsity_structure", "sparsity targets", ...
+    stated: str  # config.json's value, in words
+    measured: str  # what the weights show
+    verdict: str  # "matches" or "does not match"
+    rule: str  # how the two were compared
+
+    @property
+    def holds(self) -> bool:
+        return self.verdict == "matches"
+
+
+@dataclass(frozen=True)
+class Compression:
+    """How a compressed-tensors checkpoint stores its weights (analysis measures them
+    decompressed), what that saves, and config.json's claims checked."""
+
+    method: str  # "compressed-tensors"
+    config_field: str  # "quantization_config" or the older "compression_config"
+    version: str  # the compressed-tensors version config.json names ("" when absent)
+    sparsity_format: str  # "dense", "sparse-bitmask", "sparse-24-bitmask"; "" without one
+    sparsity_structure: str  # as stated ("2:4", "unstructured"); "" when absent
+    quantization_format: str  # the checkpoint-wide format; "" without quantization
+    groups: tuple[QuantGroup, ...]
+    ignore: tuple[str, ...]  # modules the quantization leaves in floating point
+    sparse_matrices: int  # matrices stored as bitmask values
+    quantized_matrices: int
+    stored_bytes: int  # every tensor as stored (values, bitmasks, scales, zero points, ...)
+    decompressed_bytes: int  # the same model in the dtypes it decompresses to
+    claims: tuple[ConfigClaim, ...] = ()
+    schema: str = COMPRESSION_SCHEMA
+
+    @property
+    def saved_bytes(self) -> int:
+        return self.decompressed_bytes - self.stored_bytes
+
+
+@dataclass(frozen=True)
 class Analysis:
     """What `analyze` measures from a checkpoint's weights."""
 
@@ -288,6 +350,7 @@ class Analysis:
     head_dim: int = 0  # 0: hidden_size / num_heads
     patterns: tuple[PatternTotals, ...] = ()  # the model's pattern summary
     base: BaseComparison | None = None  # with `--base-config`
+    compression: Compression | None = None  # compressed-tensors checkpoints
     schema: str = ANALYSIS_SCHEMA
 
     @property

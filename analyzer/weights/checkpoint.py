@@ -9,7 +9,9 @@ What a tensor is follows from the file alone: floating-point tensors are paramet
 and boolean ones are buffers (transformers 4 saved `embeddings.position_ids` and
 `token_type_ids` in the weights file); a `.bin` name whose tensor shares storage with an
 earlier one is a tied alias (an MLM decoder tied to the word embeddings), counted once. A
-quantized checkpoint is refused here, for every command (`analyzer.weights.quantization`).
+compressed-tensors checkpoint lists its logical tensors and yields them decompressed
+(`analyzer.weights.compressed`); any other quantized checkpoint is refused here, for every
+command (`analyzer.weights.quantization`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from analyzer.errors import CheckpointError
 from analyzer.hashing import sha256_file
 from analyzer.inputs import CONFIG_LIMIT, check_regular_file, os_problem
 from analyzer.records import read_json
+from analyzer.weights.compressed import CompressedLayout, iter_decoded, read_layout
 from analyzer.weights.quantization import refuse_quantized
 
 __all__ = [
@@ -105,9 +108,15 @@ class Checkpoint:
     config: dict[str, Any]
     weight_files: tuple[Path, ...]
     tensors: dict[str, TensorRef]
+    # compressed-tensors: how the logical `tensors` are stored and decoded; None otherwise
+    layout: CompressedLayout | None = None
 
     def iter_tensors(self) -> Iterator[tuple[TensorRef, Any]]:
-        """Yield (ref, tensor) file by file; each tensor is read only when reached."""
+        """Yield (ref, tensor) file by file; each tensor is read (and decompressed) only
+        when reached."""
+        if self.layout is not None:
+            yield from iter_decoded(self.layout, list(self.tensors.values()), self.weight_files)
+            return
         for path in self.weight_files:
             refs = [r for r in self.tensors.values() if r.file == path]
             yield from _read_file(path, refs)
@@ -115,6 +124,9 @@ class Checkpoint:
     def load(self, name: str) -> Any:
         """One tensor by name (a torch.Tensor)."""
         ref = self.tensors[name]
+        if self.layout is not None:
+            for _, tensor in iter_decoded(self.layout, [ref], [ref.file]):
+                return tensor
         for _, tensor in _read_file(ref.file, [ref]):
             return tensor
         raise CheckpointError(ref.file, f"tensor {name!r} listed but not readable")
@@ -157,6 +169,10 @@ def open_checkpoint(path: str | Path) -> Checkpoint:
             tensors[ref.name] = ref
     if not tensors:
         raise CheckpointError(weight_files[0], "holds no tensors")
+    compressed = read_layout(config, root / "config.json", tensors)
+    if compressed is not None:
+        layout, logical = compressed
+        return Checkpoint(root, config, weight_files, logical, layout)
     refuse_quantized(config, root / "config.json", tensors.values())
     return Checkpoint(root=root, config=config, weight_files=weight_files, tensors=tensors)
 

@@ -4,8 +4,11 @@ transformers 4 saved integer buffers (`embeddings.position_ids`, `token_type_ids
 floating-point weights, so an integer dtype alone proves nothing. Quantized checkpoints
 announce themselves instead: by a `quantization_config` in config.json, by the companion
 tensors their schemes store beside each weight (scales, zero points, packed weights), by
-weights stored in float8, or by a `.weight` held in integers. Those are refused, naming the
-field or tensor that shows it, because their non-zero counts would not be the model's.
+weights stored in float8, or by a `.weight` held in integers. compressed-tensors checkpoints
+are read (`analyzer.weights.compressed`, before this module is asked); every other scheme is
+refused in one line naming it and the way out, because no library installed with prunecard
+decodes it on a CPU (GPTQ and AWQ kernels, bitsandbytes, fp8 block scales), and the non-zero
+counts of packed integers would not be the model's.
 """
 
 from __future__ import annotations
@@ -47,6 +50,21 @@ QUANTIZED_MODULES = {
 }
 _FLOAT8 = "float8"
 _FIX = "prunecard measures floating-point weights only (analyze the unquantized checkpoint)"
+# config.json's quant_method -> the scheme's name and what to do instead
+_CONVERT = (
+    "analyze the unquantized checkpoint, or convert this one to compressed-tensors "
+    "(compressed_tensors.entrypoints.convert) and analyze that"
+)
+METHODS = {
+    "gptq": ("GPTQ", "no installed library decodes GPTQ's packed weights on a CPU; " + _CONVERT),
+    "awq": ("AWQ", "no installed library decodes AWQ's packed weights on a CPU; " + _CONVERT),
+    "bitsandbytes": (
+        "bitsandbytes",
+        "bitsandbytes decodes its 4-bit and 8-bit weights on CUDA only; analyze the "
+        "unquantized checkpoint",
+    ),
+    "fp8": ("fp8 (block scales)", "no installed library dequantizes it on a CPU; " + _CONVERT),
+}
 
 
 def refuse_quantized(config: dict[str, Any], config_path: Path, refs: Iterable[TensorRef]) -> None:
@@ -55,6 +73,14 @@ def refuse_quantized(config: dict[str, Any], config_path: Path, refs: Iterable[T
         if config.get(field_name):
             spec = config[field_name]
             method = spec.get("quant_method") if isinstance(spec, dict) else None
+            key = next((k for k in METHODS if k in str(method).lower()), "")
+            if key:
+                name, fix = METHODS[key]
+                raise CheckpointError(
+                    config_path,
+                    f"{name}-quantized checkpoint (config.json {field_name}, quant_method "
+                    f"{method!r}): {fix}",
+                )
             how = f" (quant_method {method!r})" if method else ""
             raise CheckpointError(
                 config_path, f"quantized checkpoint: config.json has {field_name}{how}; " + _FIX

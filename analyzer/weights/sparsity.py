@@ -40,6 +40,7 @@ from analyzer.weights.architecture import (
     detect,
 )
 from analyzer.weights.checkpoint import Checkpoint, TensorRef, open_checkpoint
+from analyzer.weights.compressed import config_claims
 from analyzer.weights.lineage import compare_with_base, lineage_notes
 from analyzer.weights.patterns import MaskPatterns, mask_patterns, summarize_patterns
 
@@ -133,6 +134,10 @@ def _analyze(
     stored = sum(checkpoint.tensors[n].numel for n in summaries)
     config = checkpoint.config
     decoder = family is not None and family.kind == "decoder"
+    compression = None
+    if checkpoint.layout is not None:  # compressed-tensors: the claims of its config.json
+        claims = config_claims(checkpoint.layout, listed, overall_nnz, stored)
+        compression = checkpoint.layout.describe(claims)
     return Analysis(
         model_type=str(config.get("model_type", "unknown")),
         family=family.name if family else "generic",
@@ -177,6 +182,7 @@ def _analyze(
         head_dim=geometry.head_dim if decoder and geometry else 0,
         base=base,
         patterns=patterns,
+        compression=compression,
     )
 
 
