@@ -25,7 +25,7 @@ from safetensors.torch import load_file, save_file
 
 # preset -> (compressed-tensors scheme preset, strategy override)
 SCHEMES = {
-    "fp8": "FP8",  # float-quantized, per-tensor weights, static per-tensor activations
+    "fp8": "FP8_DYNAMIC",  # float-quantized, per-channel weights, dynamic activations
     "int8": "W8A8",  # int-quantized, per-channel weights, dynamic per-token activations
     "w4a16": "W4A16",  # pack-quantized, groups of 128 (here: of 32, the tiny model's width)
     "w4a16-asym": "W4A16_ASYM",

@@ -459,7 +459,7 @@ QUANTIZED = {
                    "float8_e4m3fn"),
     "int8-weight": ({f"{Q}.weight": torch.zeros(HIDDEN, HIDDEN, dtype=torch.int8)}, {}, "int8"),
     "config": ({}, {"quantization_config": {"quant_method": "gptq", "bits": 4}},
-               "quantization_config (quant_method 'gptq')"),
+               "GPTQ-quantized checkpoint (config.json quantization_config, quant_method 'gptq')"),
 }  # fmt: skip
 
 
@@ -472,6 +472,6 @@ def test_quantized_checkpoints_are_refused_naming_the_evidence(scheme, command, 
     assert main([command, str(path), *argv.get(command, [])]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
-    assert re.match(r"prunecard: error: .*: quantized checkpoint", err), err
+    assert re.match(r"prunecard: error: .*: (GPTQ-)?quantized checkpoint", err), err
     assert evidence in err
     assert not (tmp_path / "out").exists()

@@ -21,6 +21,7 @@ from analyzer.records import Analysis
 __all__ = [
     "WEIGHT_FIGURES",
     "causal_lm",
+    "config_claims",
     "file_size",
     "from_weights",
     "question_answering",
@@ -182,3 +183,27 @@ def sha256(claim: Claim, hashes: dict[str, str] | None) -> AuditFinding:
         reason = "the card describes other weights (the file's sha256 differs)"
         return finding(claim, "weights", actual, rule, MISMATCH, reason)
     return finding(claim, "weights", actual, rule, OK)
+
+
+def config_claims(analysis: Analysis | None) -> list[AuditFinding]:
+    """What a compressed-tensors config.json states (global_sparsity, sparsity_structure,
+    targets, ignore), as the analysis checked it against the weights: a claim of the
+    checkpoint itself, audited beside the card's."""
+    if analysis is None or analysis.compression is None:
+        return []
+    return [
+        AuditFinding(
+            quantity=f"config {claim.field}",
+            text=f"{analysis.compression.config_field}: {claim.field} {claim.stated}",
+            line=0,
+            section="config.json",
+            source="config.json",
+            claimed=claim.stated,
+            measured=claim.measured,
+            check="weights",
+            rule=claim.rule,
+            verdict=OK if claim.holds else MISMATCH,
+            file="config.json",
+        )
+        for claim in analysis.compression.claims
+    ]

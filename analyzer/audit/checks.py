@@ -91,6 +91,7 @@ def audit_claims(
         findings.append(_measured(claim, partners, analysis, evaluation, bench))
         if fresh_bench is not None and claim.quantity == "speedup":
             findings.append(against_records.retimed(claim, fresh_bench))
+    findings += against_weights.config_claims(analysis)  # a compressed config.json's own
     findings += families.internal(partners)  # the other tools' cards' rules
     findings += consistency.internal(card.claims, partners)
     findings.sort(key=lambda f: (f.line, _CHECK_ORDER.get(f.check, 9)))

@@ -74,6 +74,8 @@ def format_analysis(a: Analysis) -> str:
     if a.tied:
         lines.append(f"tied            {', '.join(f'{k} = {v}' for k, v in a.tied.items())}")
     lines.extend(f"note            {note}" for note in a.notes)
+    if a.compression is not None:
+        lines += _compression_lines(a)
     if a.base is not None:
         lines += _base_lines(a)
     if a.layers and decoder:
@@ -109,6 +111,25 @@ def format_analysis(a: Analysis) -> str:
     if a.patterns:
         lines += ["", format_patterns(a)]
     return "\n".join(lines)
+
+
+def _compression_lines(a: Analysis) -> list[str]:
+    """A compressed-tensors checkpoint: its scheme, what it saves, config.json's claims."""
+    from analyzer.publish.card import compression_scheme
+
+    c = a.compression
+    assert c is not None
+    share = percent(c.saved_bytes / c.decompressed_bytes) if c.decompressed_bytes else "-"
+    lines = [
+        f"stored as       {c.method}: {compression_scheme(c)}",
+        f"compression     {c.stored_bytes / 1e6:.1f} MB stored, "
+        f"{c.decompressed_bytes / 1e6:.1f} MB decompressed ({a.dtype}): "
+        f"saves {c.saved_bytes / 1e6:.1f} MB ({share}); figures are of the decompressed weights",
+    ]
+    lines += [
+        f"config claim    {k.field} {k.stated}: {k.verdict} ({k.measured})" for k in c.claims
+    ]
+    return lines
 
 
 def format_patterns(a: Analysis) -> str:

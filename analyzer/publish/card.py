@@ -33,6 +33,7 @@ from analyzer.records import (
     TIME_KINDS,
     Analysis,
     Bench,
+    Compression,
     Evaluation,
     Perplexity,
     Publication,
@@ -46,6 +47,7 @@ __all__ = [
     "DEFAULT_TEMPLATE",
     "SQUAD_V2_DEV_QUESTIONS",
     "CardOptions",
+    "compression_scheme",
     "Reference",
     "card_metadata",
     "eval_results_files",
@@ -598,7 +600,29 @@ def template_context(report: Report, options: CardOptions, figures: tuple[str, .
         else (),
         "time_kinds": _time_kinds(bench),
         "product_kinds": PRODUCT_KINDS,
+        "compression_scheme": compression_scheme(analysis.compression)
+        if analysis and analysis.compression
+        else "",
     }
+
+
+def compression_scheme(compression: Compression) -> str:
+    """The scheme in words: "2:4 sparsity stored as sparse-24-bitmask, int4 weights in
+    groups of 128, symmetric (pack-quantized)"."""
+    parts = []
+    if compression.sparsity_format:
+        structure = compression.sparsity_structure or "sparsity"
+        parts.append(
+            f"{structure} sparsity stored as {compression.sparsity_format}"
+            if structure != "sparsity"
+            else f"sparsity stored as {compression.sparsity_format}"
+        )
+    for g in compression.groups:
+        how = f"in groups of {g.group_size}" if g.group_size else f"per {g.strategy}"
+        sym = "symmetric" if g.symmetric else "asymmetric"
+        acts = f", activations {g.activations}" if g.activations else ""
+        parts.append(f"{g.type}{g.num_bits} weights {how}, {sym}{acts} ({g.format})")
+    return "; ".join(parts) or "no sparsity or quantization stated"
 
 
 def _plain_transformers(analysis: Analysis | None, causal: bool = False) -> bool:

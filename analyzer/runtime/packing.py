@@ -44,6 +44,7 @@ from analyzer.weights.architecture import (
     detect,
 )
 from analyzer.weights.checkpoint import Checkpoint, copy_tokenizer_files, open_checkpoint
+from analyzer.weights.compressed import plain_config
 from analyzer.weights.sparsity import channels_alive, heads_alive, kv_groups_alive, units_alive
 
 __all__ = ["LAYOUTS", "LayerPlan", "PackResult", "load", "pack", "packed_state"]
@@ -188,8 +189,10 @@ def _pack(src: _Source, align: int) -> tuple[dict[str, Any], dict[str, Any], tup
 def _packed_config(
     src: _Source, plans: list[LayerPlan], removed_heads: dict[str, list[int]], align: int
 ) -> dict[str, Any]:
-    """config.json of the packed checkpoint: removed heads and stored widths recorded."""
-    config = dict(src.checkpoint.config)
+    """config.json of the packed checkpoint: removed heads and stored widths recorded; a
+    compressed-tensors checkpoint's quantization_config dropped (packed weights are its
+    decompressed values, stored as plain floating-point tensors)."""
+    config = plain_config(src.checkpoint.config)
     config["pruned_heads"] = removed_heads
     packing: dict[str, Any] = {
         "format": PACKING_FORMAT,
@@ -420,7 +423,7 @@ def load(
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
     src = _open(_local(path))
-    config = dict(src.checkpoint.config)
+    config = plain_config(src.checkpoint.config)
     if layout == "packed":
         state, config, _ = _pack(src, align)
     elif layout == "dense" or not src.packed:

@@ -194,7 +194,7 @@ def read_layout(
             "stored rotated, so their zeros are not the model's; analyze the checkpoint "
             "before the transform",
         )
-    for fmt in (sparsity.get("format"), (quant_spec or {}).get("format")):
+    for fmt in (sparsity.get("format"), spec.get("format"), (quant_spec or {}).get("format")):
         if fmt in UNDECODABLE:
             raise CheckpointError(
                 config_path, f"compressed-tensors format {fmt!r} cannot be decoded: " + UNDECODABLE[fmt]
@@ -270,6 +270,17 @@ def config_claims(
     ignore = list(sparsity.get("ignore") or ())
     structure = sparsity.get("sparsity_structure")
     targeted = [m for m in linear if _targeted(m.name, targets, ignore)] if targets else linear
+    if isinstance(structure, str) and structure and not _nm(structure):
+        kinds = sorted({m.pattern.kind for m in targeted if m.pattern})
+        claims.append(
+            ConfigClaim(
+                field="sparsity_structure",
+                stated=structure,
+                measured=f"patterns of the targeted matrices: {', '.join(kinds) or 'none'}",
+                verdict=_verdict(True),
+                rule=f"{structure!r} names no pattern the weights must follow",
+            )
+        )
     if isinstance(structure, str) and _nm(structure):
         broken = [m.name for m in targeted if not _fits(m, _nm(structure))]
         claims.append(
