@@ -126,9 +126,7 @@ def _compression_lines(a: Analysis) -> list[str]:
         f"{c.decompressed_bytes / 1e6:.1f} MB decompressed ({a.dtype}): "
         f"saves {c.saved_bytes / 1e6:.1f} MB ({share}); figures are of the decompressed weights",
     ]
-    lines += [
-        f"config claim    {k.field} {k.stated}: {k.verdict} ({k.measured})" for k in c.claims
-    ]
+    lines += [f"config claim    {k.field} {k.stated}: {k.verdict} ({k.measured})" for k in c.claims]
     return lines
 
 

@@ -145,7 +145,9 @@ class CompressedLayout:
             sparsity_format=self.sparse_format,
             sparsity_structure=str(self.sparsity.get("sparsity_structure") or ""),
             quantization_format=str(getattr(quant, "format", "") or ""),
-            groups=tuple(_group(self, n, s) for n, s in (quant.config_groups if quant else {}).items()),
+            groups=tuple(
+                _group(self, n, s) for n, s in (quant.config_groups if quant else {}).items()
+            ),
             ignore=tuple(str(i) for i in (quant.ignore or ()) if quant) if quant else (),
             sparse_matrices=sum(m.sparse for m in self.modules.values()),
             quantized_matrices=sum(bool(m.group) for m in self.modules.values()),
@@ -197,7 +199,8 @@ def read_layout(
     for fmt in (sparsity.get("format"), spec.get("format"), (quant_spec or {}).get("format")):
         if fmt in UNDECODABLE:
             raise CheckpointError(
-                config_path, f"compressed-tensors format {fmt!r} cannot be decoded: " + UNDECODABLE[fmt]
+                config_path,
+                f"compressed-tensors format {fmt!r} cannot be decoded: " + UNDECODABLE[fmt],
             )
     if sparsity.get("format") not in (None, *SPARSE_FORMATS):
         raise CheckpointError(
@@ -211,7 +214,8 @@ def read_layout(
         by_module.setdefault(module, {})[local] = ref
     if any("scale_packed" in p and "meta" in p for p in by_module.values()):
         raise CheckpointError(
-            config_path, "compressed-tensors format 'marlin-24' cannot be decoded: " + UNDECODABLE["marlin-24"]
+            config_path,
+            "compressed-tensors format 'marlin-24' cannot be decoded: " + UNDECODABLE["marlin-24"],
         )
     needs_library = bool(quant_spec) or any(_SPARSE_ALL & set(p) for p in by_module.values())
     quantization = _quantization(quant_spec, config_path) if needs_library else None
@@ -294,7 +298,11 @@ def config_claims(
             )
         )
     if targets:
-        stray = [m.name for m in linear if m.nnz < _numel(m.dense_shape) and not _targeted(m.name, targets, ignore)]
+        stray = [
+            m.name
+            for m in linear
+            if m.nnz < _numel(m.dense_shape) and not _targeted(m.name, targets, ignore)
+        ]
         claims.append(
             ConfigClaim(
                 field="sparsity targets",
@@ -307,12 +315,16 @@ def config_claims(
             )
         )
     if ignore:
-        pruned = [m.name for m in linear if _matches(m.name, ignore) and m.nnz < _numel(m.dense_shape)]
+        pruned = [
+            m.name for m in linear if _matches(m.name, ignore) and m.nnz < _numel(m.dense_shape)
+        ]
         claims.append(
             ConfigClaim(
                 field="sparsity ignore",
                 stated=", ".join(map(str, ignore)),
-                measured="every ignored matrix is dense" if not pruned else f"pruned: {_names(pruned)}",
+                measured="every ignored matrix is dense"
+                if not pruned
+                else f"pruned: {_names(pruned)}",
                 verdict=_verdict(not pruned),
                 rule="matrices the sparsity ignores hold no zeros",
             )
@@ -321,14 +333,18 @@ def config_claims(
     return tuple(claims)
 
 
-def _quantization_claims(layout: CompressedLayout, linear: Sequence[MatrixStats]) -> list[ConfigClaim]:
+def _quantization_claims(
+    layout: CompressedLayout, linear: Sequence[MatrixStats]
+) -> list[ConfigClaim]:
     quant = layout.quantization
     if quant is None or not quant.config_groups:
         return []
     ignore = list(quant.ignore or ())
     quantized = {m.weight for m in layout.modules.values() if m.group}
     targets = [str(t) for s in quant.config_groups.values() for t in (s.targets or ())]
-    missed = [m.name for m in linear if _targeted(m.name, targets, ignore) and m.name not in quantized]
+    missed = [
+        m.name for m in linear if _targeted(m.name, targets, ignore) and m.name not in quantized
+    ]
     claims = [
         ConfigClaim(
             field="quantization targets",
@@ -393,8 +409,10 @@ def _fits(matrix: MatrixStats, nm: tuple[int, int] | None) -> bool:
 
 def _is_linear(matrix: MatrixStats) -> bool:
     """A linear layer's weight, the class target "Linear" matches (lm_head included)."""
-    return len(matrix.shape) == 2 and matrix.role != "embedding" and (
-        matrix.role in LINEAR_ROLES or matrix.name.endswith(".weight")
+    return (
+        len(matrix.shape) == 2
+        and matrix.role != "embedding"
+        and (matrix.role in LINEAR_ROLES or matrix.name.endswith(".weight"))
     )
 
 
@@ -461,7 +479,9 @@ def _quantization(quant_spec: dict[str, Any] | None, config_path: Path) -> Any:
         )
     except Exception as exc:  # pydantic's ValidationError: a field the library rejects
         line = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-        raise CheckpointError(config_path, f"compressed-tensors quantization_config rejected ({line})") from None
+        raise CheckpointError(
+            config_path, f"compressed-tensors quantization_config rejected ({line})"
+        ) from None
 
 
 def _compressor(layout: CompressedLayout, scheme: Any) -> Any:
@@ -475,7 +495,9 @@ def _compressor(layout: CompressedLayout, scheme: Any) -> Any:
     return BaseCompressor.get_value_from_registry(str(getattr(fmt, "value", fmt)))
 
 
-def _small_tensors(stored: Mapping[str, Any], by_module: Mapping[str, dict[str, Any]]) -> dict[str, tuple[int, ...]]:
+def _small_tensors(
+    stored: Mapping[str, Any], by_module: Mapping[str, dict[str, Any]]
+) -> dict[str, tuple[int, ...]]:
     """The dense shapes stored as tensors (`shape`, `weight_shape`), read once at opening."""
     from safetensors import safe_open
 
@@ -506,7 +528,9 @@ def _module(
 ) -> _Module | None:
     """The module's compressed weight, or None when it stores its weight as it is."""
     sparse = {"compressed", "bitmask", "shape"} <= set(parts)
-    quantized = "weight_scale" in parts and ("weight_packed" in parts or "weight" in parts or sparse)
+    quantized = "weight_scale" in parts and (
+        "weight_packed" in parts or "weight" in parts or sparse
+    )
     if not (sparse or quantized):
         return None
     weight = f"{module}.weight" if module else "weight"
@@ -533,6 +557,7 @@ def _module(
     else:
         shape = parts["weight"].shape
         local = ("weight",)
+    _check_shape(weight, tuple(shape), parts, where)
     if quantized:
         scheme = quantization.config_groups[group]
         names = set(_compressor_names(quantization, scheme)) | (_QUANT_PARTS & set(parts))
@@ -551,6 +576,28 @@ def _module(
         sparse=sparse,
         group=group,
     )
+
+
+def _check_shape(weight: str, shape: tuple[int, ...], parts: Mapping[str, Any], where: Any) -> None:
+    """The dense shape a module states must be the one its stored parts hold, so that a
+    hostile `shape` tensor cannot make decompression allocate more than the file holds."""
+    rows = shape[0] if len(shape) == 2 else -1
+    expected = []
+    if "bitmask" in parts:
+        expected.append(("bitmask", (rows, -(-shape[-1] // 8))))
+    if "compressed" in parts and "row_offsets" not in parts:  # 2:4: half the columns
+        expected.append(("compressed", (rows, shape[-1] // 2)))
+    if "weight_packed" in parts:
+        words = parts["weight_packed"].shape[-1]
+        if len(shape) != 2 or not any(-(-shape[-1] * b // 32) == words for b in range(1, 9)):
+            expected.append(("weight_packed", (rows, -1)))
+    for local, want in expected:
+        if len(shape) != 2 or parts[local].shape != want:
+            raise CheckpointError(
+                where.file,
+                f"{weight}: stated shape {list(shape)} does not fit its stored {local} "
+                f"{list(parts[local].shape)}",
+            )
 
 
 def _compressor_names(quantization: Any, scheme: Any) -> tuple[str, ...]:
@@ -657,6 +704,8 @@ def iter_decoded(
                         raise
                     except Exception as exc:  # a part missing or of the wrong shape
                         line = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-                        raise CheckpointError(ref.file, f"{ref.name}: cannot be decompressed ({line})") from None
+                        raise CheckpointError(
+                            ref.file, f"{ref.name}: cannot be decompressed ({line})"
+                        ) from None
                 else:
                     yield ref, read(ref)
