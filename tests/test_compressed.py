@@ -23,6 +23,7 @@ from analyzer.cli.main import main
 from analyzer.records import Analysis, Perplexity, load_record
 from analyzer.runtime.packing import load
 from analyzer.weights.checkpoint import open_checkpoint
+from analyzer.weights.sparsity import analyze
 
 HEADS, KV, HEAD_DIM, INTERMEDIATE = 8, 2, 8, 96
 SIZES = dict(
@@ -178,6 +179,7 @@ def test_analyze_measures_the_decompressed_weights(built, tmp_path):
     if "quantization" in FORMATS[name]:
         assert {"quantization targets", "quantization ignore"} <= fields
     assert all(k.verdict == "matches" for k in c.claims), c.claims
+    assert analyze(b.path) == a  # the record round-trips through its JSON
 
 
 def test_tensors_decompress_to_the_quantized_values_and_keep_every_zero(built):
