@@ -391,3 +391,49 @@ def test_a_stated_shape_the_stored_parts_do_not_hold_is_refused(dense_models, tm
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
     assert "up_proj.weight: stated shape [96, 1000000000] does not fit its stored bitmask" in err
+
+
+def test_a_sharded_checkpoint_decodes_modules_split_across_shards(dense_models, tmp_path):
+    """llm-compressor shards large models; a module's parts may land in two shards (here
+    every other stored tensor goes to the second), and each is still decoded whole."""
+    from safetensors.torch import load_file, save_file
+
+    b = compress(
+        dense_models["2:4"], tmp_path / "c", sparsity="sparse-24-bitmask", quantization="fp8"
+    )
+    state = load_file(b.path / "model.safetensors")
+    names = sorted(state)
+    shards = {
+        "model-00001-of-00002.safetensors": names[::2],
+        "model-00002-of-00002.safetensors": names[1::2],
+    }
+    for file, keys in shards.items():
+        save_file({k: state[k] for k in keys}, b.path / file, metadata={"format": "pt"})
+    (b.path / "model.safetensors").unlink()
+    weight_map = {k: file for file, keys in shards.items() for k in keys}
+    index = {"metadata": {}, "weight_map": weight_map}
+    (b.path / "model.safetensors.index.json").write_text(json.dumps(index))
+    split = [
+        m for m in b.quantized if len({weight_map[k] for k in names if k.startswith(m[:-6])}) > 1
+    ]
+    assert split  # some module's parts lie in both shards
+    checkpoint = open_checkpoint(b.path)
+    for ref, tensor in checkpoint.iter_tensors():
+        assert torch.equal(tensor, b.expected[ref.name]), ref.name
+    a = analyze(b.path)
+    assert a.linear.nnz == sum(
+        int(t.count_nonzero()) for n, t in b.expected.items() if targeted(n, t)
+    )
+
+
+def test_a_quantization_config_the_library_rejects_is_one_line(tmp_path, capsys):
+    model = _config_only(
+        tmp_path,
+        {"quant_method": "compressed-tensors", "format": "pack-quantized",
+         "config_groups": {"group_0": {"targets": ["Linear"], "weights": {"num_bits": "four"}}}},
+    )  # fmt: skip
+    capsys.readouterr()
+    assert main(["analyze", str(model)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "config.json: compressed-tensors quantization_config rejected (" in err, err

@@ -148,7 +148,7 @@ class CompressedLayout:
             groups=tuple(
                 _group(self, n, s) for n, s in (quant.config_groups if quant else {}).items()
             ),
-            ignore=tuple(str(i) for i in (quant.ignore or ()) if quant) if quant else (),
+            ignore=tuple(str(i) for i in (quant.ignore or ())) if quant else (),
             sparse_matrices=sum(m.sparse for m in self.modules.values()),
             quantized_matrices=sum(bool(m.group) for m in self.modules.values()),
             stored_bytes=stored,
@@ -649,7 +649,7 @@ def _group(layout: CompressedLayout, name: str, scheme: Any) -> QuantGroup:
     acts = scheme.input_activations
     activations = ""
     if acts is not None:
-        kind = "fp" if str(acts.type) in ("float", "QuantizationType.FLOAT") else "int"
+        kind = "fp" if _value(acts.type) == "float" else "int"
         how = "dynamic" if acts.dynamic else "static"
         activations = f"{kind}{acts.num_bits} {how} per {_value(acts.strategy)}"
     return QuantGroup(
