@@ -437,3 +437,23 @@ def test_a_quantization_config_the_library_rejects_is_one_line(tmp_path, capsys)
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
     assert "config.json: compressed-tensors quantization_config rejected (" in err, err
+
+
+def test_kv_cache_scales_are_stored_bytes_never_parameters(dense_models, tmp_path):
+    """llm-compressor's kv_cache_scheme stores `k_scale` / `v_scale` on the attention
+    modules: bytes as stored, but not weights of the model."""
+    from safetensors.torch import load_file, save_file
+
+    b = compress(dense_models["2:4"], tmp_path / "c", quantization="fp8")
+    before = analyze(b.path)
+    state = load_file(b.path / "model.safetensors")
+    for layer in range(SIZES["layers"]):
+        for name in ("k_scale", "v_scale"):
+            state[f"model.layers.{layer}.self_attn.{name}"] = torch.ones(())
+    save_file(state, b.path / "model.safetensors")
+    after = analyze(b.path)
+    assert after.overall == before.overall
+    assert not any(m.name.endswith("_scale") for m in after.matrices)
+    added = 4 * 2 * SIZES["layers"]  # float32 scalars
+    assert after.compression.stored_bytes == before.compression.stored_bytes + added
+    assert after.compression.decompressed_bytes == before.compression.decompressed_bytes

@@ -113,6 +113,8 @@ class CompressedLayout:
 
     def decode(self, name: str, read: Any) -> Any:
         """The logical tensor `name` (a torch.Tensor); `read(ref)` reads a stored tensor."""
+        import torch
+
         module = self.modules[name]
         state = {local: read(ref) for local, ref in module.parts.items()}
         if module.sparse:
@@ -123,18 +125,17 @@ class CompressedLayout:
             state = compressor.decompress(
                 {k: v for k, v in state.items() if k not in _ACTIVATION_PARTS}, scheme
             )
-        import torch
-
         return state["weight"].to(getattr(torch, module.dtype))
 
     def describe(self, claims: tuple[ConfigClaim, ...] = ()) -> Compression:
         """The typed record of the scheme, with stored and decompressed byte counts."""
         stored = sum(_nbytes(ref.shape, ref.dtype) for ref in self.stored.values())
-        decoded_parts = {id(ref) for m in self.modules.values() for ref in m.parts.values()}
+        decoded_parts = {ref.name for m in self.modules.values() for ref in m.parts.values()}
         plain = sum(
             _nbytes(ref.shape, ref.dtype)
             for ref in self.stored.values()
-            if id(ref) not in decoded_parts and ref.name.rsplit(".", 1)[-1] != "weight_g_idx"
+            if ref.name not in decoded_parts
+            and ref.name.rpartition(".")[2] not in _ACTIVATION_PARTS
         )
         decompressed = plain + sum(_nbytes(m.shape, m.dtype) for m in self.modules.values())
         quant = self.quantization
@@ -224,9 +225,10 @@ def read_layout(
     small = _small_tensors(stored, by_module)
     for module, parts in by_module.items():
         entry = _module(module, parts, quantization, small, config_path)
-        if entry is None:
-            for ref in parts.values():
-                logical[ref.name] = ref
+        if entry is None:  # stored as it is (activation and KV-cache scales: not weights)
+            logical.update(
+                (ref.name, ref) for local, ref in parts.items() if local not in _ACTIVATION_PARTS
+            )
             continue
         modules[entry.weight] = entry
         main = parts.get("compressed") or parts.get("weight_packed") or parts.get("weight")
