@@ -313,10 +313,6 @@ class Recipe:
     checks: tuple[RecipeCheck, ...] = ()
     schema: str = RECIPE_SCHEMA
 
-    @property
-    def mismatches(self) -> tuple[RecipeCheck, ...]:
-        return tuple(c for c in self.checks if c.verdict == "mismatch")
-
 
 @dataclass(frozen=True)
 class Analysis:

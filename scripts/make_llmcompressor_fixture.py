@@ -5,12 +5,15 @@ versions prunecard does not), offline, from the repository root:
 
     /work/llmc-venv/bin/python scripts/make_llmcompressor_fixture.py tests/data/llmcompressor
 
-It writes one folder per recipe: `sparse24/` (SparseGPT 2:4 on every Linear but lm_head,
-saved in compressed-tensors' sparse-24-bitmask format) and `sparse24-fp8/` (the same, then
-FP8 dynamic quantization of those layers), each with config.json, model.safetensors, the
-recipe.yaml oneshot writes and the tokenizer. The model is random (seed 0): the fixture is
-about the formats, not about a useful model. The tokenizer is all-MiniLM-L6-v2's (Apache-2.0)
-cut to its first 4,096 WordPiece entries, so the embeddings, and the files, stay small.
+It writes one folder per recipe: `sparse24/` (SparseGPT 2:4 on every Linear but lm_head),
+`sparse24-ignore-lm_head/` (the same with `ignore=["lm_head"]`, which llm-compressor 0.14
+does not honour) and `sparse24-fp8/` (2:4, then FP8 dynamic quantization of those layers),
+each with config.json, model.safetensors, the recipe.yaml oneshot writes and the tokenizer.
+With compressed-tensors 0.19 (which writes no sparse format any more) the first two are
+plain safetensors, the third compressed-tensors float-quantized. The model is random (seed
+0): the fixture is about the formats, not about a useful model. The tokenizer is
+all-MiniLM-L6-v2's (Apache-2.0) cut to its first 4,096 WordPiece entries, so the embeddings,
+and the files, stay small.
 """
 
 from __future__ import annotations
@@ -91,13 +94,17 @@ def recipes() -> dict[str, list]:
     from llmcompressor.modifiers.pruning import SparseGPTModifier
     from llmcompressor.modifiers.quantization import QuantizationModifier
 
-    def sparse():
+    def sparse(ignore: str = "re:.*lm_head"):
         return SparseGPTModifier(
-            sparsity=0.5, mask_structure="2:4", targets=["Linear"], ignore=["re:.*lm_head"]
+            sparsity=0.5, mask_structure="2:4", targets=["Linear"], ignore=[ignore]
         )
 
     return {
         "sparse24": [sparse()],
+        # llm-compressor 0.14 matches this ignore entry against "lm_head." and so prunes
+        # the lm_head anyway (the tied embedding table with it): a recipe the weights
+        # contradict, as published
+        "sparse24-ignore-lm_head": [sparse("lm_head")],
         "sparse24-fp8": [
             sparse(),
             QuantizationModifier(targets=["Linear"], scheme="FP8_DYNAMIC", ignore=["re:.*lm_head"]),
@@ -134,7 +141,7 @@ def build(name: str, recipe: list, tokenizer_dir: Path, out: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path)
-    parser.add_argument("--only", choices=("sparse24", "sparse24-fp8"))
+    parser.add_argument("--only", choices=("sparse24", "sparse24-ignore-lm_head", "sparse24-fp8"))
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tokenizer_dir = Path(tmp) / "tokenizer"

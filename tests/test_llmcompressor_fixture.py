@@ -2,8 +2,8 @@
 SparseGPT at 2:4 on every Linear but the lm_head must be measured as exactly that, and the
 recipe beside the weights must agree with them.
 
-`sparse24/` is plain bf16 safetensors (compressed-tensors 0.19 writes no sparse format any
-more), `sparse24-fp8/` is compressed-tensors float-quantized (FP8 weights, 2:4 zeros): it needs
+`sparse24/` and `sparse24-ignore-lm_head/` are plain bf16 safetensors (compressed-tensors
+0.19 writes no sparse format any more), `sparse24-fp8/` is compressed-tensors float-quantized (FP8 weights, 2:4 zeros): it needs
 the compressed-tensors reader (issue 26, branch ct) and fails where that is missing.
 """
 
@@ -45,3 +45,20 @@ def test_oneshot_2of4_is_measured_2of4_everywhere_but_lm_head(name):
         ("pattern", "match", len(targeted)),
         ("ignored", "match", 1),  # the lm_head, which is the tied embedding table
     ]
+
+
+def test_oneshot_pruning_the_lm_head_it_was_told_to_ignore_is_a_mismatch():
+    # llm-compressor 0.14 matches `ignore: [lm_head]` against "lm_head." and prunes it anyway
+    folder = FIXTURES / "sparse24-ignore-lm_head"
+    assert "ignore: [lm_head]" in (folder / "recipe.yaml").read_text()
+    with safe_open(folder / "model.safetensors", "pt") as f:
+        embedding = f.get_tensor("model.embed_tokens.weight")  # the tied lm_head
+    per_group = (embedding != 0).view(-1, 4).sum(dim=1)
+    assert int(per_group.max()) <= 2  # 2:4, counted here
+    density = int(embedding.count_nonzero()) / embedding.numel()
+    layers = json.loads((folder / "config.json").read_text())["num_hidden_layers"]
+    pattern, ignored = analyze(folder).recipe.checks
+    expected = ("pattern", "match", layers * len(DECODER_LINEARS))
+    assert (pattern.claim, pattern.verdict, pattern.matrices) == expected
+    assert (ignored.claim, ignored.verdict) == ("ignored", "mismatch")
+    assert [(f.name, f.density) for f in ignored.failures] == [("lm_head", density)]

@@ -268,7 +268,10 @@ def check_recipe(
         taken, unresolved = _taken(modifier, modules, modifier.targets)
         if unresolved:
             reason = f"target {unresolved!r} is a module class the weights do not show"
-            checks.append(_unchecked(modifier, "pattern", reason))
+            if modifier.mask_structure in ("", "unstructured"):
+                checks.append(_unchecked(modifier, "density", reason))
+            else:
+                checks.append(_unchecked(modifier, "pattern", reason, modifier.mask_structure))
             continue
         ignored = {n for n in taken if _matches(modifier.ignore, n, modules[n], own=True)}
         targeted = [n for n in taken if n not in ignored]
