@@ -3,8 +3,9 @@ SparseGPT at 2:4 on every Linear but the lm_head must be measured as exactly tha
 recipe beside the weights must agree with them.
 
 `sparse24/` and `sparse24-ignore-lm_head/` are plain bf16 safetensors (compressed-tensors
-0.19 writes no sparse format any more), `sparse24-fp8/` is compressed-tensors float-quantized (FP8 weights, 2:4 zeros): it needs
-the compressed-tensors reader (issue 26, branch ct) and fails where that is missing.
+0.19 writes no sparse format any more), `sparse24-fp8/` is compressed-tensors float-quantized
+(FP8 weights, 2:4 zeros): it needs the compressed-tensors reader (issue 26, branch ct) and
+fails where that is missing.
 """
 
 from __future__ import annotations
