@@ -301,7 +301,8 @@ class RecipeCheck:
     verdict: str  # "match", "mismatch" or "unchecked"
     matrices: int = 0  # matrices the claim covers
     failures: tuple[RecipeMatrix, ...] = ()  # those that contradict it
-    reason: str = ""  # why unchecked
+    reason: str = ""  # why unchecked, or which matrices were left out of the check
+    density_range: tuple[float, ...] = ()  # (lowest, highest) density of the matrices checked
 
 
 @dataclass(frozen=True)

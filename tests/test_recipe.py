@@ -202,10 +202,19 @@ def test_unstructured_sparsity_is_checked_as_density(tmp_path, stated, verdict):
     check = analyze(folder).recipe.checks[0]
     assert (check.claim, check.verdict, check.matrices) == ("density", verdict, len(expected))
     assert check.expected_density == pytest.approx(1 - stated)
+    assert check.density_range == (min(expected.values()), max(expected.values()))
     if verdict == "mismatch":
         assert {f.name: f.density for f in check.failures} == expected
     else:
         assert check.failures == ()
+
+
+def test_a_targeted_lm_head_is_named_as_not_checked_and_the_rest_is_checked(tmp_path):
+    recipe = (FIXTURES / "sparse24" / "recipe.yaml").read_text().replace("'re:.*lm_head'", "")
+    folder = with_recipe(pruned_llama(tmp_path / "m", lm_head_24=True), recipe)
+    (check,) = analyze(folder).recipe.checks
+    assert (check.claim, check.verdict, check.matrices) == ("pattern", "match", LAYERS * 7)
+    assert check.reason == "lm_head: no pattern measured, not checked"
 
 
 def test_a_class_target_the_weights_cannot_show_is_unchecked(tmp_path):

@@ -248,6 +248,10 @@ def recipe_claims(recipe: Recipe) -> list[tuple[str, str, str]]:
             more = len(c.failures) - RECIPE_SHOWN
             measured = f"{len(c.failures)} of {c.matrices} do not: " + ", ".join(shown)
             measured += f" and {more} more" if more > 0 else ""
+        if c.verdict == "match" and c.density_range:
+            low, high = (_pct(d) for d in c.density_range)
+            measured += f"; density {low}" if low == high else f"; density {low} to {high}"
+            measured += f" ({c.reason})" if c.reason else ""
         rows.append((claim, c.verdict, measured))
     return rows
 

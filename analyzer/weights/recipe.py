@@ -40,6 +40,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -357,12 +358,15 @@ def _targeted(
         accepted = _SATISFIES.get(structure)
         if accepted is None:
             return _unchecked(modifier, "pattern", f"{structure} is not a measured pattern")
+        # patterns are measured on the linear layers' roles: an lm_head has none
         unmeasured = [n for n in names if modules[n].pattern is None]
-        if unmeasured:
-            reason = f"{unmeasured[0]} has no measured pattern"
-            return _unchecked(modifier, "pattern", reason, structure)
-        bad = [n for n in names if modules[n].pattern.kind not in accepted]  # type: ignore[union-attr]
-        return _verdict(modifier, "pattern", structure, None, names, bad, modules)
+        measured = [n for n in names if n not in unmeasured]
+        bad = [n for n in measured if modules[n].pattern.kind not in accepted]  # type: ignore[union-attr]
+        found = _verdict(modifier, "pattern", structure, None, measured, bad, modules)
+        if unmeasured and found.verdict != "unchecked":
+            reason = f"{', '.join(unmeasured)}: no pattern measured, not checked"
+            found = replace(found, reason=reason)
+        return found
     assert modifier.sparsity is not None  # check_recipe skips modifiers without a claim
     expected = 1.0 - modifier.sparsity
     bad = [n for n in names if abs(modules[n].density - expected) > DENSITY_TOLERANCE]
@@ -396,6 +400,7 @@ def _verdict(
         RecipeMatrix(n, modules[n].pattern.kind if modules[n].pattern else "", modules[n].density)
         for n in bad
     )
+    densities = [modules[n].density for n in names]
     return RecipeCheck(
         modifier=modifier.type,
         claim=claim,
@@ -404,6 +409,7 @@ def _verdict(
         verdict="mismatch" if failures else "match",
         matrices=len(names),
         failures=failures,
+        density_range=(min(densities), max(densities)),
     )
 
 
