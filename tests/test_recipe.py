@@ -250,6 +250,20 @@ def test_the_card_shows_how_it_was_pruned_and_the_audit_fails_on_a_mismatch(tmp_
     assert main(["audit", str(good)]) == 0
 
 
+def test_names_from_a_recipe_print_as_text_on_the_card(tmp_path):
+    hostile = "<img src=x onerror=alert(1)>|[link](http://x)"
+    folder = with_recipe(
+        pruned_llama(tmp_path / "m"),
+        _MOD
+        + f"SparseGPTModifier: {{sparsity: 0.5, mask_structure: '2:4', ignore: ['{hostile}']}}\n",
+    )
+    card = render_card(build_report(folder, analysis=analyze(folder)), CardOptions())
+    section = card.split("### How it was pruned", 1)[1].split("###", 1)[0]
+    assert "<img" not in section and "[link](http" not in section  # printed escaped
+    rows = [line for line in section.splitlines() if "SparseGPTModifier |" in line]
+    assert len(rows) == 1 and rows[0].count(" | ") == 6  # the "|" did not add a column
+
+
 # --------------------------------------------------------------------------- hostile recipes
 
 _MOD = "s:\n  m_modifiers:\n    "  # one modifier group; the modifier follows
