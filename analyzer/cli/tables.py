@@ -120,7 +120,7 @@ def format_recipe(a: Analysis) -> str:
 
     assert a.recipe is not None
     lines = [f"{a.recipe.source}: " + ", ".join(m.type for m in a.recipe.modifiers)]
-    rows = [(claim, verdict, measured) for claim, verdict, measured in recipe_claims(a.recipe)]
+    rows = recipe_claims(a.recipe)
     if rows:
         lines.append(table(("recipe claim", "verdict", "measured"), rows))
     return "\n".join(lines)
