@@ -24,6 +24,7 @@ __all__ = [
     "MAX_INT_DIGITS",
     "FrontMatter",
     "FrontMatterSyntaxError",
+    "load_bounded_yaml",
     "load_front_matter",
     "split_front_matter",
 ]
@@ -67,21 +68,37 @@ def split_front_matter(text: str) -> FrontMatter:
 
 def load_front_matter(source: str, path: str | Path | None = None) -> Any:
     """`yaml.safe_load` of a front-matter block after the bounds above are checked."""
+    return load_bounded_yaml(source, path)
+
+
+def load_bounded_yaml(
+    source: str, path: str | Path | None = None, *, what: str = "front matter", strict: bool = False
+) -> Any:
+    """`yaml.safe_load` of `source` after the bounds above are checked; `what` names the
+    document in errors. `strict` (files that are data, never prose: recipe.yaml) refuses
+    anchors and every explicit tag too (`!!python/object`, `!Modifier`), so what loads is
+    plain mappings, lists and scalars. Invalid YAML is a `FrontMatterSyntaxError` for front
+    matter (the audit reports it as a defect of the card), an `InputError` otherwise."""
     import yaml
 
     if len(source.encode("utf-8", "surrogatepass")) > MAX_BYTES:
-        raise InputError(path, f"front matter is over {MAX_BYTES:,} bytes")
+        raise InputError(path, f"{what} is over {MAX_BYTES:,} bytes")
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     resolver = yaml.resolver.Resolver()
     depth = 0
     try:
         for event in yaml.parse(source, Loader=loader):
             if isinstance(event, yaml.AliasEvent):
-                raise _bound(path, event, "uses a YAML alias (*name); aliases are refused")
+                raise _bound(path, event, what, "uses a YAML alias (*name); aliases are refused")
+            if strict and getattr(event, "anchor", None) is not None:
+                raise _bound(path, event, what, "uses a YAML anchor (&name); anchors are refused")
+            if strict and getattr(event, "tag", None) is not None:
+                tag = event.tag[:40]
+                raise _bound(path, event, what, f"uses a YAML tag ({tag}); tags are refused")
             if isinstance(event, yaml.CollectionStartEvent):
                 depth += 1
                 if depth > MAX_DEPTH:
-                    raise _bound(path, event, f"nests deeper than {MAX_DEPTH} levels")
+                    raise _bound(path, event, what, f"nests deeper than {MAX_DEPTH} levels")
             elif isinstance(event, yaml.CollectionEndEvent):
                 depth -= 1
             elif (
@@ -91,20 +108,21 @@ def load_front_matter(source: str, path: str | Path | None = None) -> Any:
                 and resolver.resolve(yaml.ScalarNode, event.value, (True, False))
                 == "tag:yaml.org,2002:int"
             ):
-                raise _bound(path, event, f"holds an integer over {MAX_INT_DIGITS} digits")
+                raise _bound(path, event, what, f"holds an integer over {MAX_INT_DIGITS} digits")
         return yaml.load(source, Loader=loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         line = mark.line + 1 if mark is not None else None
         if "nesting depth" in reason:  # libyaml's own limit, met while scanning ahead
-            raise InputError(path, f"front matter nests deeper than {MAX_DEPTH} levels") from None
-        raise FrontMatterSyntaxError(
-            path, f"front matter is not valid YAML: {reason}", line
-        ) from None
+            raise InputError(path, f"{what} nests deeper than {MAX_DEPTH} levels") from None
+        if what != "front matter":
+            where = f" (line {line})" if line is not None else ""
+            raise InputError(path, f"{what} is not valid YAML{where}: {reason}") from None
+        raise FrontMatterSyntaxError(path, f"{what} is not valid YAML: {reason}", line) from None
     except (ValueError, RecursionError) as exc:  # a scalar the constructor cannot convert
-        raise InputError(path, f"front matter cannot be read ({type(exc).__name__})") from None
+        raise InputError(path, f"{what} cannot be read ({type(exc).__name__})") from None
 
 
-def _bound(path: str | Path | None, event: Any, problem: str) -> InputError:
-    return InputError(path, f"front matter line {event.start_mark.line + 1} {problem}")
+def _bound(path: str | Path | None, event: Any, what: str, problem: str) -> InputError:
+    return InputError(path, f"{what} line {event.start_mark.line + 1} {problem}")

@@ -6,7 +6,8 @@ on the open descriptor, so a file swapped after the check is still the one check
 
 Limits per kind (stated in README.md, "Safety"; a test keeps both in step):
 
-    config.json, index, tokenizer_config   16 MB
+    config.json, index, tokenizer_config,  16 MB
+    recipe.yaml
     tokenizer.json, vocab files            64 MB
     SQuAD data, predictions, records,     256 MB
     perplexity texts

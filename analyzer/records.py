@@ -28,6 +28,7 @@ __all__ = [
     "PATTERN_KINDS",
     "PERPLEXITY_SCHEMA",
     "PRODUCT_KINDS",
+    "RECIPE_SCHEMA",
     "REPORT_SCHEMA",
     "SQUAD_V2_ID",
     "TIME_KINDS",
@@ -57,6 +58,10 @@ __all__ = [
     "Provenance",
     "Publication",
     "QuantGroup",
+    "Recipe",
+    "RecipeCheck",
+    "RecipeMatrix",
+    "RecipeModifier",
     "Report",
     "ScoreGroup",
     "ShapeChange",
@@ -75,6 +80,7 @@ COMPRESSION_SCHEMA = "prunecard.compression/1"
 EVAL_SCHEMA = "prunecard.eval/1"
 PERPLEXITY_SCHEMA = "prunecard.perplexity/1"
 REPORT_SCHEMA = "prunecard.report/1"
+RECIPE_SCHEMA = "prunecard.recipe/1"
 
 SQUAD_V2_ID = "rajpurkar/squad_v2"  # the Hub id of SQuAD v2
 # the linear roles, in plotting order: encoders have q, k, v, o, ffn_in, ffn_out; decoder
@@ -323,6 +329,55 @@ class Compression:
 
 
 @dataclass(frozen=True)
+class RecipeModifier:
+    """One modifier of an llm-compressor recipe.yaml, as the file states it (a claim)."""
+
+    type: str  # "SparseGPTModifier", "WandaPruningModifier", "QuantizationModifier", ...
+    stage: str = "default"  # the recipe stage it runs in
+    sparsity: float | None = None  # stated share of zeros per targeted matrix (magnitude: final)
+    mask_structure: str = ""  # "2:4", "unstructured" ("0:0" in the file), "" if not stated
+    targets: tuple[str, ...] = ()  # as written: module names, "re:" patterns, class names
+    ignore: tuple[str, ...] = ()
+    scheme: str = ""  # quantization: the preset ("FP8_DYNAMIC", "W4A16") or config_groups' names
+    note: str = ""  # what the file states that prunecard does not check, in words
+
+
+@dataclass(frozen=True)
+class RecipeMatrix:
+    """A matrix that contradicts a recipe claim, with what was measured."""
+
+    name: str  # the module, e.g. "model.layers.1.mlp.down_proj"
+    pattern: str  # its measured pattern (PATTERN_KINDS), "" where none is measured
+    density: float
+
+
+@dataclass(frozen=True)
+class RecipeCheck:
+    """One claim of one modifier against the weights."""
+
+    modifier: str  # the modifier's type
+    claim: str  # "pattern": targeted matrices are N:M; "density": at 1 - sparsity;
+    # "ignored": the ignored matrices the targets would take are left as they were
+    expected: str  # the pattern ("2:4") for "pattern"; "" otherwise
+    expected_density: float | None  # 1 - sparsity for "density"; the floor for "ignored"
+    verdict: str  # "match", "mismatch" or "unchecked"
+    matrices: int = 0  # matrices the claim covers
+    failures: tuple[RecipeMatrix, ...] = ()  # those that contradict it
+    reason: str = ""  # why unchecked, or which matrices were left out of the check
+    density_range: tuple[float, ...] = ()  # (lowest, highest) density of the matrices checked
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """The recipe.yaml found beside the weights: what it says and how the weights agree."""
+
+    source: str  # the file read, relative to the checkpoint folder
+    modifiers: tuple[RecipeModifier, ...]
+    checks: tuple[RecipeCheck, ...] = ()
+    schema: str = RECIPE_SCHEMA
+
+
+@dataclass(frozen=True)
 class Analysis:
     """What `analyze` measures from a checkpoint's weights."""
 
@@ -351,6 +406,7 @@ class Analysis:
     patterns: tuple[PatternTotals, ...] = ()  # the model's pattern summary
     base: BaseComparison | None = None  # with `--base-config`
     compression: Compression | None = None  # compressed-tensors checkpoints
+    recipe: Recipe | None = None  # llm-compressor's recipe.yaml beside the weights, checked
     schema: str = ANALYSIS_SCHEMA
 
     @property

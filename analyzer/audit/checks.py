@@ -28,6 +28,7 @@ from analyzer.audit.findings import (
 )
 from analyzer.audit.model_index import with_eval_results
 from analyzer.audit.paths import card_paths
+from analyzer.audit.recipe import recipe_findings
 from analyzer.audit.render import audit_markdown, format_audit
 from analyzer.records import Analysis, Bench
 
@@ -94,6 +95,7 @@ def audit_claims(
     findings += against_weights.config_claims(analysis)  # a compressed config.json's own
     findings += families.internal(partners)  # the other tools' cards' rules
     findings += consistency.internal(card.claims, partners)
+    findings += recipe_findings(analysis)  # llm-compressor's recipe.yaml, checked by analyze
     findings.sort(key=lambda f: (f.line, _CHECK_ORDER.get(f.check, 9)))
     return AuditReport(
         card=card.path,

@@ -17,6 +17,7 @@ __all__ = [
     "format_pack",
     "format_patterns",
     "format_perplexity",
+    "format_recipe",
 ]
 
 
@@ -110,6 +111,20 @@ def format_analysis(a: Analysis) -> str:
         lines += ["", table(("layer", "density", "heads", "removed", "ffn units", "packed"), rows)]
     if a.patterns:
         lines += ["", format_patterns(a)]
+    if a.recipe:
+        lines += ["", format_recipe(a)]
+    return "\n".join(lines)
+
+
+def format_recipe(a: Analysis) -> str:
+    """llm-compressor's recipe.yaml: its modifiers, then each claim's verdict."""
+    from analyzer.publish.card import recipe_claims
+
+    assert a.recipe is not None
+    lines = [f"{a.recipe.source}: " + ", ".join(m.type for m in a.recipe.modifiers)]
+    rows = recipe_claims(a.recipe)
+    if rows:
+        lines.append(table(("recipe claim", "verdict", "measured"), rows))
     return "\n".join(lines)
 
 

@@ -37,6 +37,7 @@ from analyzer.records import (
     Evaluation,
     Perplexity,
     Publication,
+    Recipe,
     Report,
     read_json,
 )
@@ -60,6 +61,7 @@ __all__ = [
     "perplexity_dataset",
     "perplexity_results_yaml",
     "publication_of",
+    "recipe_claims",
     "render_card",
     "resolve_publication",
     "signed_difference",
@@ -76,6 +78,7 @@ DEFAULT_TEMPLATE = "model_card.md.j2"
 HUB_ID = re.compile(r"[\w.-]{1,96}(/[\w.-]{1,96})?")  # what huggingface.co/ID may name
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 SQUAD_V2_DEV_QUESTIONS = 11_873  # the SQuAD v2 validation split (dev-v2.0.json), in full
+RECIPE_SHOWN = 5  # matrices named per failed recipe check (the rest are counted)
 SCORE_DIGITS = 2  # EM / F1 are percentages shown with 2 decimals, like the official script
 PERPLEXITY_DIGITS = 2
 PROMPT = "The Eiffel Tower is a wrought-iron lattice tower in"  # the causal usage block's
@@ -220,6 +223,39 @@ def _mb(n_bytes: int) -> str:
 
 def _ratio(value: float, digits: int = 2) -> str:
     return f"{fixed(value, digits)}x"
+
+
+def recipe_claims(recipe: Recipe) -> list[tuple[str, str, str]]:
+    """Each recipe check in words, as (claim, verdict, what was measured): the card's
+    "How it was pruned" table and the audit's findings say the same thing."""
+    rows = []
+    for c in recipe.checks:
+        if c.claim == "pattern":
+            claim = f"{c.modifier}: every targeted matrix is {c.expected or 'N:M'}"
+        elif c.claim == "density":
+            density = _pct(c.expected_density) if c.expected_density is not None else "?"
+            claim = f"{c.modifier}: every targeted matrix at density {density}"
+        else:
+            floor = _pct(c.expected_density) if c.expected_density is not None else "?"
+            claim = f"{c.modifier}: ignored matrices left unpruned (density above {floor})"
+        if c.verdict == "unchecked":
+            measured = f"not checked: {c.reason}"
+        elif not c.failures:
+            measured = f"holds in {c.matrices} of {c.matrices}"
+        else:
+            shown = [
+                f"{f.name} ({f.pattern + ', ' if f.pattern else ''}density {_pct(f.density)})"
+                for f in c.failures[:RECIPE_SHOWN]
+            ]
+            more = len(c.failures) - RECIPE_SHOWN
+            measured = f"{len(c.failures)} of {c.matrices} do not: " + ", ".join(shown)
+            measured += f" and {more} more" if more > 0 else ""
+        if c.verdict == "match" and c.density_range:
+            low, high = (_pct(d) for d in c.density_range)
+            measured += f"; density {low}" if low == high else f"; density {low} to {high}"
+            measured += f" ({c.reason})" if c.reason else ""
+        rows.append((claim, c.verdict, measured))
+    return rows
 
 
 def packed_params_as_benchmarked(analysis: Analysis, bench: Bench) -> int | None:
@@ -603,6 +639,7 @@ def template_context(report: Report, options: CardOptions, figures: tuple[str, .
         "compression_scheme": compression_scheme(analysis.compression)
         if analysis and analysis.compression
         else "",
+        "recipe_claims": recipe_claims(analysis.recipe) if analysis and analysis.recipe else [],
     }
 
 

@@ -9,7 +9,7 @@ heads and FFN units; for decoder LLMs, query heads, K/V groups and MLP channels.
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,7 @@ from analyzer.weights.checkpoint import Checkpoint, TensorRef, open_checkpoint
 from analyzer.weights.compressed import config_claims
 from analyzer.weights.lineage import compare_with_base, lineage_notes
 from analyzer.weights.patterns import MaskPatterns, mask_patterns, summarize_patterns
+from analyzer.weights.recipe import RECIPE_FILE, check_recipe, read_recipe, tied_lm_head
 
 __all__ = [
     "analyze",
@@ -77,7 +78,13 @@ def analyze(path: str | Path, base: str | Path | None = None) -> Analysis:
     comparison = None
     if base is not None:  # before reading any weights: a wrong base fails at once
         comparison = compare_with_base(base, checkpoint.config, family, geometry)
-    return _analyze(checkpoint, family, geometry, dense_shapes, comparison)
+    modifiers = read_recipe(checkpoint.root)  # before the weights too: a bad recipe fails fast
+    analysis = _analyze(checkpoint, family, geometry, dense_shapes, comparison)
+    if modifiers is None:
+        return analysis
+    lm_head = tied_lm_head(checkpoint.config, analysis.tied, [m.name for m in analysis.matrices])
+    recipe = check_recipe(modifiers, analysis.matrices, tied_lm_head=lm_head, source=RECIPE_FILE)
+    return replace(analysis, recipe=recipe)
 
 
 def _analyze(
