@@ -77,3 +77,18 @@ def test_a_stored_dtype_is_the_default_as_in_from_pretrained(tmp_path):
         theirs = AutoModelForCausalLM.from_pretrained(folder).eval()(input_ids=ids).logits
     assert ours.dtype == torch.bfloat16
     assert torch.equal(ours, theirs)
+
+
+@pytest.mark.parametrize(
+    "name", ["gemma-2-2b", "qwen2.5-0.5b", "phi-3-mini-4k-instruct", "mistral-7b-v0.1"]
+)
+def test_other_published_geometries_load_as_from_pretrained_does(name, tmp_path):
+    """Gemma 2 (embedding normalizer, soft-capping), Qwen2.5 (biases, tied), Phi-3 (fused
+    projections), Mistral (sliding window) stored in bf16: same dtypes, same logits."""
+    config = shrink_config(published_config(name), positions=CONTEXT, vocab=512)
+    folder = build_published(tmp_path / name, config, dtype=torch.bfloat16)
+    ours, theirs = load(folder), _from_pretrained(folder, torch.bfloat16)
+    assert _dtypes(ours) == _dtypes(theirs)
+    ids = _ids(300)
+    with torch.inference_mode():
+        assert torch.equal(ours(input_ids=ids).logits, theirs(input_ids=ids).logits)
