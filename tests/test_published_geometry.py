@@ -221,6 +221,14 @@ def test_every_command_runs_and_states_the_figures_of_the_weights(published, cap
     assert timed["dense_parameters"] == sum(t.numel() for t in stored_tensors.values())
     assert timed["packed_parameters"] == sum(t.numel() for t in packed.values())
     assert timed["equivalence"]["max_abs_diff"] <= timed["equivalence"]["tolerance"]
+    # the FLOP model, from the tensors: every layer matrix once per token (2 FLOPs a weight),
+    # scores and context 2 x 2 x tokens x context x (query rows = heads x head_dim) a layer
+    (shape,) = timed["shapes"]
+    tokens = shape["batch"] * shape["seq"]
+    query_rows = p["heads"] * p["width"]  # from head_dim, never hidden / heads
+    flops = 2 * tokens * want["dense"]
+    flops += 4 * tokens * shape["seq"] * query_rows * config["num_hidden_layers"]
+    assert shape["dense_gflop"] == pytest.approx(flops / 1e9, rel=1e-12)
 
     ppl = root / "perplexity.json"
     assert main(["eval", str(folder), "--limit-tokens", "200", "--json", str(ppl)]) == 0
