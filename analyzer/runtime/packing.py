@@ -484,11 +484,13 @@ def _build(
     dense_width = getattr(config, width_key)
     if src.geometry.ffn_widths:
         setattr(config, width_key, max(1, *src.geometry.ffn_widths.values()))
+    # built as from_pretrained builds it: under `dtype` as torch's default, so what a model
+    # computes itself in fp32 (rotary frequencies) stays fp32; never cast afterwards
     with no_init_weights():
         model = (
-            cls.from_config(config, attn_implementation=attention)
+            cls.from_config(config, attn_implementation=attention, dtype=dtype)
             if cls.__name__.startswith("AutoModel")
-            else cls._from_config(config, attn_implementation=attention)
+            else cls._from_config(config, attn_implementation=attention, dtype=dtype)
         )
     setattr(model.config, width_key, dense_width)
     state = _rename(state, model)
@@ -496,7 +498,7 @@ def _build(
     for alias, target in tied.items():  # a file may keep the alias and drop the target
         if target not in state and alias in state:
             state[target] = state.pop(alias)
-    state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
+    state = _cast(state, model, dtype)
     _fit_modules(model, state, src.family, src.geometry.head_dim)
     result = model.load_state_dict(state, strict=False, assign=True)
     missing = [k for k in result.missing_keys if k not in tied]
@@ -508,7 +510,23 @@ def _build(
         )
     if tied:
         model.tie_weights()
-    return model.to(device=device, dtype=dtype).eval().requires_grad_(False)
+    return model.to(device=device).eval().requires_grad_(False)
+
+
+def _cast(state: dict[str, Any], model: Any, dtype: Any) -> dict[str, Any]:
+    """Each floating tensor in the dtype from_pretrained gives it: a module its
+    `_keep_in_fp32_modules` (fp16) or `_keep_in_fp32_modules_strict` (fp16, bf16) name in
+    fp32, a parameter the model created in another dtype in that one, the rest in `dtype`."""
+    import re
+
+    plan = [(re.compile(k.replace("*", ".*")), d) for k, d in model._get_dtype_plan(dtype).items()]
+    built = {k: v.dtype for k, v in model.state_dict().items()}
+
+    def wanted(name: str) -> Any:
+        kept = next((d for pattern, d in plan if pattern.search(name)), None)
+        return kept or built.get(name, dtype)
+
+    return {k: v.to(wanted(k)) if v.is_floating_point() else v for k, v in state.items()}
 
 
 # a task head's tensor -> the Auto class that has that head
