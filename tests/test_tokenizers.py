@@ -31,8 +31,10 @@ from analyzer.publish.report import read_report
 from analyzer.records import Bench, Perplexity, TokenizerInfo, from_dict, to_dict
 from analyzer.runtime import tokenizer as tokenizer_module
 from analyzer.runtime.bench import EQUIVALENCE_TEXT
-from analyzer.runtime.demo import minilm_path
+from analyzer.runtime.demo import demo_checkpoint, minilm_path
+from analyzer.runtime.qa import answer_batch, load_qa_model
 from analyzer.runtime.tokenizer import load_tokenizer, pad_token
+from analyzer.squad.data import bundled_sample_path, read_squad
 
 TOKENIZERS = DATA / "tokenizers"
 
@@ -127,7 +129,7 @@ def test_a_batch_pads_with_the_own_pad_token_else_eos(style):
 
 
 @pytest.mark.parametrize("style", STYLES)
-def test_perplexity_is_transformers_loss_on_the_same_tokens(style, checkpoints, tmp_path):
+def test_perplexity_is_transformers_loss_on_the_same_tokens(style, checkpoints, tmp_path, capsys):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     out = tmp_path / "ppl.json"
@@ -154,6 +156,10 @@ def test_perplexity_is_transformers_loss_on_the_same_tokens(style, checkpoints, 
         bos_token=bos or "",
         eos_token=eos,
         chat_template=True,
+    )
+    printed = capsys.readouterr().out
+    assert (
+        f"tokenizer       {record.tokenizer.name}, {len(tokenizer):,} tokens, one window" in printed
     )
 
 
@@ -335,3 +341,18 @@ def test_the_builder_rewrites_the_committed_files(tmp_path):
         str(p.relative_to(TOKENIZERS)): p.read_bytes() for p in TOKENIZERS.rglob("*") if p.is_file()
     }
     assert built == committed
+
+
+def test_qa_batches_without_a_pad_token_pad_under_the_mask():
+    """SQuAD windows bucketed to one length (as on a GPU) with a tokenizer that has neither
+    pad nor EOS token: the answers are those of unpadded batches."""
+    model, tokenizer = load_qa_model(demo_checkpoint())
+    data = read_squad(bundled_sample_path())
+    questions = [q.question for q in data.questions[:12]]
+    contexts = [q.context for q in data.questions[:12]]
+    plain = answer_batch(model, tokenizer, questions, contexts, batch_size=4, device="cpu")
+    tokenizer.pad_token = None
+    assert pad_token(tokenizer) == (None, "none")
+    padded = answer_batch(model, tokenizer, questions, contexts, batch_size=4, bucket=64)
+    assert [a.text for a in plain] == [a.text for a in padded]
+    assert [a.na_prob for a in plain] == pytest.approx([a.na_prob for a in padded], abs=1e-5)
