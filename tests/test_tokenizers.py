@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import pytest
 import sentencepiece
 import torch
-from badio import one_line_error
+from badio import one_line_error, tiny_qa
 from conftest import DATA
 from decoders import build_decoder
 from fake_timer import patch_bench
@@ -31,7 +31,7 @@ from analyzer.publish.report import read_report
 from analyzer.records import Bench, Perplexity, TokenizerInfo, from_dict, to_dict
 from analyzer.runtime import tokenizer as tokenizer_module
 from analyzer.runtime.bench import EQUIVALENCE_TEXT
-from analyzer.runtime.demo import demo_checkpoint, minilm_path
+from analyzer.runtime.demo import minilm_path
 from analyzer.runtime.qa import answer_batch, load_qa_model
 from analyzer.runtime.tokenizer import load_tokenizer, pad_token
 from analyzer.squad.data import bundled_sample_path, read_squad
@@ -210,7 +210,7 @@ def reports(checkpoints, tmp_path_factory):
 
 
 @pytest.mark.parametrize("style", STYLES)
-def test_report_reaches_a_card_and_says_what_padded(style, reports):
+def test_report_reaches_a_card_and_says_what_padded(style, reports, checkpoints):
     out = reports[style]
     report = read_report(out)
     pad = STYLES[style].pad
@@ -223,6 +223,10 @@ def test_report_reaches_a_card_and_says_what_padded(style, reports):
     name, vocab = report.perplexity.tokenizer.name, report.perplexity.tokenizer.vocab_size
     assert f"| Tokenizer (vocabulary) | `{name}` ({vocab:,} tokens)" in card
     assert "padded with EOS" in card if not pad else ", padded, fp32" in card
+    # and the card's claims check out against the weights and the records it came from
+    report_json = str(out / "report.json")
+    audit = ["audit", str(checkpoints[style]), "--card", str(out / "README.md")]
+    assert main([*audit, "--eval", report_json, "--bench", report_json]) == 0
 
 
 def test_a_llama_tokenizer_without_pad_token_reaches_a_site_page(reports, tmp_path):
@@ -343,10 +347,10 @@ def test_the_builder_rewrites_the_committed_files(tmp_path):
     assert built == committed
 
 
-def test_qa_batches_without_a_pad_token_pad_under_the_mask():
+def test_qa_batches_without_a_pad_token_pad_under_the_mask(tmp_path):
     """SQuAD windows bucketed to one length (as on a GPU) with a tokenizer that has neither
     pad nor EOS token: the answers are those of unpadded batches."""
-    model, tokenizer = load_qa_model(demo_checkpoint())
+    model, tokenizer = load_qa_model(tiny_qa(tmp_path / "qa", tokenizer=True, vocab=30522))
     data = read_squad(bundled_sample_path())
     questions = [q.question for q in data.questions[:12]]
     contexts = [q.context for q in data.questions[:12]]
