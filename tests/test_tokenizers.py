@@ -121,7 +121,7 @@ def test_each_style_loads_as_published(style):
 def test_a_batch_pads_with_the_own_pad_token_else_eos(style):
     tokenizer = load_tokenizer(TOKENIZERS / style)
     pad = STYLES[style].pad
-    expected = ("own", pad) if pad else ("eos", tokenizer.eos_token)
+    expected = ("own", pad) if pad else ("eos", STYLES[style].eos)
     pad_id, source = pad_token(tokenizer)
     assert (source, tokenizer.convert_ids_to_tokens(pad_id)) == expected
     bert = load_tokenizer(minilm_path())
