@@ -67,6 +67,7 @@ __all__ = [
     "ShapeChange",
     "SquadScores",
     "TimeShare",
+    "TokenizerInfo",
     "from_dict",
     "load_record",
     "read_json",
@@ -419,6 +420,23 @@ class Analysis:
         return self.kind == "decoder" or any(a.endswith("ForCausalLM") for a in self.architectures)
 
 
+# --------------------------------------------------------------------------- tokenizer
+
+
+@dataclass(frozen=True)
+class TokenizerInfo:
+    """The tokenizer a measurement tokenized real text with, and what padded its batches
+    (analyzer/runtime/tokenizer.py): Llama and Mistral tokenizers have no pad token."""
+
+    name: str  # its transformers class: LlamaTokenizer, Qwen2Tokenizer, TokenizersBackend, ...
+    vocab_size: int  # tokens, added ones included (len(tokenizer))
+    pad: str = "none"  # "own" (its pad token), "eos" (its EOS, masked) or "none" (no padding)
+    pad_token: str = ""  # the token that padded; "" when pad is "none"
+    bos_token: str = ""  # "" when it has none (Qwen2)
+    eos_token: str = ""
+    chat_template: bool = False  # it ships one; never applied to the text measured
+
+
 # --------------------------------------------------------------------------- bench
 
 
@@ -522,6 +540,7 @@ class Bench:
     # side of each shape is the sparse model)
     decode: tuple[DecodeRate, ...] = ()
     semi_structured: tuple[BenchShape, ...] = ()
+    tokenizer: TokenizerInfo | None = None  # the equivalence check's; None: random ids
     schema: str = BENCH_SCHEMA
 
 
@@ -591,6 +610,7 @@ class Evaluation:
     checkpoint: str = ""  # the model `eval` ran; "" for `score`
     predictions: str = ""  # the predictions file `score` read; "" for `eval`
     groups: tuple[ScoreGroup, ...] = ()  # per question type and answer-length bucket
+    tokenizer: TokenizerInfo | None = None  # the one `eval` ran; None for `score`
     schema: str = EVAL_SCHEMA
 
 
@@ -618,6 +638,7 @@ class Perplexity:
     dtype: str = ""
     tokens_per_second: float = 0.0  # text tokens per second of model time
     limit_tokens: int | None = None  # `--limit-tokens`: the text was cut to its first N
+    tokenizer: TokenizerInfo | None = None  # None in records written before it was kept
     schema: str = PERPLEXITY_SCHEMA
 
     @property

@@ -6,7 +6,8 @@ test-sized one with the same keys and the same shape rules (explicit head_dim th
 hidden / heads, the GQA ratio, rope_scaling, tied embeddings, biases, soft-capping, sliding
 windows), and `build_published` saves a checkpoint whose config.json is that one.
 
-Every checkpoint uses MiniLM's tokenizer (the vocabulary sizes match), so tokenizing,
+Every checkpoint uses MiniLM's tokenizer (the vocabulary sizes match), or the one given as
+`tokenizer` (its vocabulary size and special tokens then go into config.json), so tokenizing,
 perplexity and generation run on real text. Sizes are tiny: a build takes well under a
 second and a forward pass a few milliseconds.
 """
@@ -61,7 +62,7 @@ def decoder_config(
     )
     if head_dim is not None or model_type in ("qwen3", "gemma", "gemma2"):
         sizes["head_dim"] = head_dim or hidden // heads
-    return AutoConfig.for_model(model_type, **sizes, **extra)
+    return AutoConfig.for_model(model_type, **{**sizes, **extra})
 
 
 def build_decoder(
@@ -71,14 +72,17 @@ def build_decoder(
     prune: Prune | None = None,
     seed: int = 0,
     dtype: torch.dtype = torch.float32,
+    tokenizer: Path | None = None,
     **sizes,
 ) -> Path:
     """A causal LM checkpoint folder (model.safetensors, config.json, tokenizer) whose
     weights are transformers' own random initialisation, edited by `prune` (which changes
-    the state dict's tensors in place) before saving."""
+    the state dict's tensors in place) before saving. `tokenizer`: a folder of tokenizer
+    files (default: MiniLM's)."""
     from transformers import AutoModelForCausalLM
 
-    config = decoder_config(model_type, **sizes)
+    tokenizer = tokenizer or minilm_path()
+    config = decoder_config(model_type, **_tokens(tokenizer), **sizes)
     torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_config(config).eval()
     if prune is not None:
@@ -86,8 +90,21 @@ def build_decoder(
         with torch.no_grad():
             prune(state)
     model.to(dtype).save_pretrained(out)
-    copy_tokenizer_files(minilm_path(), out)
+    copy_tokenizer_files(tokenizer, out)
     return out
+
+
+def _tokens(folder: Path) -> dict[str, int | None]:
+    """config.json's vocabulary size and special token ids for the tokenizer in `folder`."""
+    from transformers import AutoTokenizer
+
+    if folder == minilm_path():
+        return {}  # decoder_config's defaults are MiniLM's
+    t = AutoTokenizer.from_pretrained(folder)
+    ids = dict(
+        bos_token_id=t.bos_token_id, eos_token_id=t.eos_token_id, pad_token_id=t.pad_token_id
+    )
+    return dict(vocab_size=len(t), **ids)
 
 
 def layer_weight(state: dict[str, torch.Tensor], layer: int, module: str) -> torch.Tensor:

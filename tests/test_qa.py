@@ -126,6 +126,7 @@ def test_eval_end_to_end(tmp_path, capsys):
     assert metrics["n"] == 12 and metrics["ci"]["resamples"] == 1000
     ev = load_record(Evaluation, out / "evaluation.json")
     assert ev.packed and (ev.limit, ev.seed, ev.n) == (12, 4, 12)
+    assert (ev.tokenizer.pad, ev.tokenizer.pad_token) == ("own", "[PAD]")  # BERT's own
     assert "EM" in capsys.readouterr().out
     assert main(["eval", "--limit", "12", "--out", str(out)]) == 2  # exists: no --force
     assert "already exists" in capsys.readouterr().err

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from analyzer.records import Analysis, Bench, BenchShape, Evaluation, Perplexity
+from analyzer.records import Analysis, Bench, BenchShape, Evaluation, Perplexity, TokenizerInfo
 from analyzer.text import percent, table
 
 if TYPE_CHECKING:
@@ -397,5 +397,13 @@ def format_perplexity(p: Perplexity) -> str:
             f"tokens, stride {p.stride:,}",
             f"model           {p.checkpoint} ({'packed' if p.packed else 'as stored'}) on "
             f"{p.device}{', ' + p.dtype if p.dtype else ''}, {p.tokens_per_second:,.0f} tokens/s",
+            *_tokenizer_line(p.tokenizer),
         ]
     )
+
+
+def _tokenizer_line(t: TokenizerInfo | None) -> list[str]:
+    """The tokenizer a perplexity rests on (none in records written before it was kept)."""
+    if t is None:
+        return []
+    return [f"tokenizer       {t.name}, {t.vocab_size:,} tokens, one window at a time: no padding"]

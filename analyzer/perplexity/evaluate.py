@@ -74,10 +74,12 @@ def evaluate_perplexity(
     progress: bool = False,
 ) -> Perplexity:
     """The `Perplexity` record of `model` on `text`. `window` defaults to the model's
-    positions capped at 1024, `stride` to half the window; `limit_tokens` keeps the text's
-    first N tokens. Tokens are the tokenizer's own, special tokens included (a BOS)."""
+        positions capped at 1024, `stride` to half the window; `limit_tokens` keeps the text's
+        first N tokens. Tokens are the tokenizer's own, special tokens included (a BOS), from the
+    plain text: a chat template is never applied, and a window needs no padding."""
     from analyzer.runtime.bench import dtype_option
     from analyzer.runtime.environment import device_name
+    from analyzer.runtime.tokenizer import tokenizer_info
 
     positions = model.config.max_position_embeddings
     window = default_window(positions) if window is None else window
@@ -130,6 +132,7 @@ def evaluate_perplexity(
         dtype=dtype_option(parameter.dtype),
         tokens_per_second=len(ids) / max(elapsed, 1e-9),
         limit_tokens=limit_tokens,
+        tokenizer=tokenizer_info(tokenizer),  # one window at a time: no padding
     )
 
 

@@ -43,7 +43,7 @@ def load_causal_lm(
     is built; "stored", or "packed" with FFN widths padded to multiples of `align`); any
     other causal LM through transformers' AutoModelForCausalLM, refused if the files lack
     a weight it needs. `dtype` defaults to the weights' own."""
-    from analyzer.runtime.qa import load_tokenizer
+    from analyzer.runtime.tokenizer import load_tokenizer
     from analyzer.weights.checkpoint import open_checkpoint
 
     checkpoint = open_checkpoint(path)

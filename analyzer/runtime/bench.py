@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from analyzer.errors import CheckpointError, InputError
-from analyzer.records import Bench, BenchShape, DecodeRate, Equivalence
+from analyzer.records import Bench, BenchShape, DecodeRate, Equivalence, TokenizerInfo
 from analyzer.runtime.decode import DECODE_BATCHES, NEW_TOKENS, PROMPT_TOKENS
 from analyzer.runtime.environment import pick_device
 from analyzer.runtime.profile import elementwise_traffic, memory_bound, profile_shares
@@ -232,7 +232,7 @@ def measure(
     longest = max(seq for _, seq in shapes)
     if longest > max_positions:
         raise InputError(path, f"sequence length {longest} exceeds the model's {max_positions}")
-    equivalence = _equivalence(dense, packed, path, dtype, device)
+    equivalence, tokenizer = _equivalence(dense, packed, path, dtype, device)
     dense_layers, packed_layers = (model_layer_shapes(m.config) for m in (dense, packed))
     threads = torch.get_num_threads()
     clock, cpu_clock = (clock, None) if clock else _clocks(device)
@@ -305,6 +305,7 @@ def measure(
         quick=quick,
         decode=decode,
         semi_structured=semi_structured,
+        tokenizer=tokenizer,
     )
 
 
@@ -437,11 +438,14 @@ def _random_ids(config: Any, shape: tuple[int, int], generator: Any) -> Any:
     )
 
 
-def _equivalence(dense: Any, packed: Any, root: Path, dtype: str, device: str) -> Equivalence:
-    """Max |packed - dense| over start and end logits (or LM logits) on tokenized real text."""
+def _equivalence(
+    dense: Any, packed: Any, root: Path, dtype: str, device: str
+) -> tuple[Equivalence, TokenizerInfo | None]:
+    """Max |packed - dense| over start and end logits (or LM logits) on tokenized real text,
+    and the tokenizer that made the inputs."""
     import torch
 
-    inputs, what = _real_inputs(root, dense.config)
+    inputs, what, tokenizer = _real_inputs(root, dense.config)
     inputs = {k: v.to(device) for k, v in inputs.items()}
     with torch.inference_mode():
         a, b = dense(**inputs), packed(**inputs)
@@ -451,39 +455,53 @@ def _equivalence(dense: Any, packed: Any, root: Path, dtype: str, device: str) -
         if x is not None and y is not None:
             diffs.append(float((x.float() - y.float()).abs().max()))
             scale = max(scale, float(x.float().abs().max()))
-    return Equivalence(
+    equivalence = Equivalence(
         max_abs_diff=max(diffs), tolerance=TOLERANCE[dtype] * scale, inputs=f"{what}, {dtype}"
     )
+    return equivalence, tokenizer
 
 
-def _real_inputs(root: Path, config: Any) -> tuple[dict[str, Any], str]:
+def _real_inputs(root: Path, config: Any) -> tuple[dict[str, Any], str, TokenizerInfo | None]:
+    """The equivalence check's inputs, what they are, and the tokenizer that made them:
+    several texts in one batch, padded with the tokenizer's pad token, else its EOS under
+    the attention mask, else cut to the shortest text (analyzer/runtime/tokenizer.py)."""
     import torch
 
-    from analyzer.runtime.qa import load_tokenizer
+    from analyzer.runtime.tokenizer import load_tokenizer, pad_token, tokenizer_info
 
     tokenizer = load_tokenizer(root)
     if tokenizer is None:
         ids = _random_ids(config, (2, 128), torch.Generator().manual_seed(0))
-        return {"input_ids": ids}, "2 x 128 random token ids (no tokenizer in the checkpoint)"
+        return {"input_ids": ids}, "2 x 128 random token ids (no tokenizer in the checkpoint)", None
+    pad_id, pad = pad_token(tokenizer)
     if is_decoder(config.model_type):
-        paragraphs = [context for _, context in EQUIVALENCE_TEXT]
+        texts: tuple[list[str], ...] = ([context for _, context in EQUIVALENCE_TEXT],)
         limit = min(256, usable_positions(config))
-        encoded = tokenizer(
-            paragraphs, return_tensors="pt", padding=True, truncation=True, max_length=limit
-        )
-        inputs = {k: encoded[k] for k in ("input_ids", "attention_mask") if k in encoded}
-        return inputs, (
-            f"{len(paragraphs)} Wikipedia paragraphs (SQuAD v2 contexts), "
-            f"up to {limit} tokens, padded"
-        )
-    questions, contexts = zip(*EQUIVALENCE_TEXT, strict=True)
-    encoded = tokenizer(
-        list(questions), list(contexts), return_tensors="pt", padding=True, truncation=True
-    )
-    inputs = {k: v for k, v in encoded.items() if k in ("input_ids", "attention_mask")}
-    if "token_type_ids" in encoded and getattr(config, "type_vocab_size", 0) > 1:
-        inputs["token_type_ids"] = encoded["token_type_ids"]
-    return inputs, f"{len(questions)} SQuAD question/context pairs, padded"
+        what = f"{len(texts[0])} Wikipedia paragraphs (SQuAD v2 contexts), up to {limit} tokens"
+    else:
+        texts = tuple(list(t) for t in zip(*EQUIVALENCE_TEXT, strict=True))
+        limit = min(tokenizer.model_max_length, usable_positions(config))
+        what = f"{len(texts[0])} SQuAD question/context pairs"
+    encoded = tokenizer(*texts, truncation=True, max_length=limit, verbose=False)
+    if pad_id is None:  # nothing to pad with: every text cut to the shortest one's length
+        limit = min(len(ids) for ids in encoded["input_ids"])
+        encoded = {k: [row[:limit] for row in rows] for k, rows in encoded.items()}
+    keep = ["input_ids", "attention_mask"]
+    if getattr(config, "type_vocab_size", 0) > 1:
+        keep.append("token_type_ids")
+    inputs = {
+        k: _padded(encoded[k], pad_id if k == "input_ids" else 0) for k in keep if k in encoded
+    }
+    padding = {"own": "padded", "eos": "padded with EOS", "none": "cut to one length"}[pad]
+    return inputs, f"{what}, {padding}", tokenizer_info(tokenizer, pad)
+
+
+def _padded(rows: Sequence[Sequence[int]], pad: int | None) -> Any:
+    """Rows of token ids (or masks) right-padded with `pad` into one tensor."""
+    import torch
+
+    length = max(len(row) for row in rows)
+    return torch.tensor([list(row) + [pad] * (length - len(row)) for row in rows])
 
 
 # --------------------------------------------------------------------------- timing

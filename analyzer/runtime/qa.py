@@ -44,7 +44,8 @@ import numpy as np
 from analyzer.errors import CheckpointError
 from analyzer.runtime.environment import pick_device
 from analyzer.runtime.graphs import GraphedForward
-from analyzer.weights.checkpoint import TOKENIZER_FILES, checkpoint_folder
+from analyzer.runtime.tokenizer import load_tokenizer, pad_token
+from analyzer.weights.checkpoint import checkpoint_folder
 
 __all__ = [
     "Answer",
@@ -55,7 +56,6 @@ __all__ = [
     "answer",
     "answer_batch",
     "load_qa_model",
-    "load_tokenizer",
     "plan_batches",
 ]
 
@@ -139,40 +139,6 @@ def load_qa_model(
     return model, tokenizer
 
 
-# what makes a tokenizer: without one of these, transformers would build an empty one
-_VOCABULARIES = (
-    "tokenizer.json",
-    "vocab.txt",
-    "vocab.json",
-    "spiece.model",
-    "sentencepiece.bpe.model",
-)
-
-
-def load_tokenizer(path) -> Any:
-    """The checkpoint's own tokenizer, or None when it ships no vocabulary file.
-
-    Its files must be regular files within the size limits; a corrupt file or an unknown
-    tokenizer class is a CheckpointError (transformers raises many kinds of error)."""
-    from analyzer.inputs import CONFIG_LIMIT, TOKENIZER_LIMIT, check_regular_file
-
-    folder = checkpoint_folder(path)
-    present = [folder / n for n in TOKENIZER_FILES if (folder / n).exists()]
-    if not any(p.name in _VOCABULARIES for p in present):
-        return None
-    for file in present:
-        limit = CONFIG_LIMIT if file.name.endswith("config.json") else TOKENIZER_LIMIT
-        check_regular_file(file, limit, CheckpointError)
-    from transformers import AutoTokenizer
-
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(str(folder))
-    except Exception as exc:  # JSON, Rust, class lookup and OS errors alike
-        problem = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-        raise CheckpointError(folder, f"tokenizer cannot be loaded ({problem})") from None
-    return tokenizer
-
-
 def answer(model, tokenizer, question: str, context: str, **kwargs: Any) -> Answer:
     """Answer one question from its context (see `answer_batch` for the keywords)."""
     return answer_batch(model, tokenizer, [question], [context], **kwargs)[0]
@@ -213,7 +179,7 @@ def answer_batch(
     forward = GraphedForward(model) if graphs else None
     half = next(model.parameters()).dtype in (torch.float16, torch.bfloat16)
     plan = plan_batches(windows.lengths, batch_size, bucket, settings.max_length, mix=cuda and half)
-    pad = tokenizer.pad_token_id or 0
+    pad = pad_token(tokenizer)[0] or 0  # under the attention mask: any id does
     parts = []
     questions_per_window = len(questions) / len(windows.lengths)
     bar = progress_bar(len(questions), "answering", "question", enabled=progress)

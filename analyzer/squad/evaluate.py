@@ -154,6 +154,7 @@ def run_eval(
     from analyzer.runtime.bench import dtype_option
     from analyzer.runtime.environment import device_name, pick_device
     from analyzer.runtime.qa import QuestionTooLong
+    from analyzer.runtime.tokenizer import pad_token, tokenizer_info
 
     data = read_squad(data_path)
     if limit is not None:
@@ -183,6 +184,7 @@ def run_eval(
         questions_per_second=rate,
         device=device_name(device),
         dtype=dtype_option(next(model.parameters()).dtype),
+        tokenizer=tokenizer_info(tokenizer, pad_token(tokenizer)[1]),
     )
     with staged_dir(Path(out), force=force) as tmp:
         for name, value in (

@@ -52,8 +52,10 @@ TOKENIZER_FILES = (
     "vocab.txt",
     "vocab.json",
     "merges.txt",
+    "tokenizer.model",  # SentencePiece (Llama 2, Mistral)
     "sentencepiece.bpe.model",
     "spiece.model",
+    "chat_template.jinja",  # where transformers 5 saves a chat template
 )
 
 _ST_DTYPES = {
