@@ -26,8 +26,16 @@ from safetensors.torch import load_file
 from analyzer.cli.main import main
 from analyzer.errors import InputError
 from analyzer.publish.report import read_report
-from analyzer.records import HubSource, Provenance, Report, from_dict, load_record, to_dict
-from analyzer.records import Analysis, Perplexity
+from analyzer.records import (
+    Analysis,
+    HubSource,
+    Perplexity,
+    Provenance,
+    Report,
+    from_dict,
+    load_record,
+    to_dict,
+)
 from analyzer.weights.hub import HubRef, needed_files, parse_source
 
 REPO = "org/tiny-llama"
@@ -65,15 +73,22 @@ def _commit(folder: Path) -> str:
     return hashlib.sha1(text.encode()).hexdigest()
 
 
-def lay_out(cache: Path, repo_id: str, commits: list[Path], refs: dict[str, int]) -> list[str]:
+def lay_out(
+    cache: Path, repo_id: str, commits: list[Path], refs: dict[str, int], *, tree: bool = False
+) -> list[str]:
     """The cache folder of `repo_id` holding each folder of `commits` as one snapshot, and
-    refs/<name> naming the commit of `commits[i]`; the commit ids."""
+    refs/<name> naming the commit of `commits[i]`; the commit ids. With `tree`, also the
+    commit's tree listing (trees/<commit>.json), which `snapshot_download` keeps."""
     repo = cache / repo_folder_name(repo_id=repo_id, repo_type="model")
     (repo / "blobs").mkdir(parents=True, exist_ok=True)
     ids = []
     for folder in commits:
         commit = _commit(folder)
         ids.append(commit)
+        if tree:
+            (repo / "trees").mkdir(exist_ok=True)
+            listing = {"format_version": 1, "files": _listing(folder)}
+            (repo / "trees" / f"{commit}.json").write_text(json.dumps(listing))
         for file in sorted(p for p in folder.rglob("*") if p.is_file()):
             blob = repo / "blobs" / _etag(file)
             if not blob.exists():
@@ -85,6 +100,22 @@ def lay_out(cache: Path, repo_id: str, commits: list[Path], refs: dict[str, int]
         (repo / "refs" / name).parent.mkdir(parents=True, exist_ok=True)
         (repo / "refs" / name).write_text(ids[index])  # no newline, as huggingface_hub writes
     return ids
+
+
+def _listing(folder: Path) -> dict[str, dict]:
+    """What the Hub's tree endpoint says of each file (huggingface_hub's tree cache format):
+    size and git blob id, and for LFS files (the weights) their sha256."""
+    files = {}
+    for p in sorted(p for p in folder.rglob("*") if p.is_file()):
+        data = p.read_bytes()
+        entry = {
+            "size": len(data),
+            "blob_id": hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest(),
+        }
+        if p.suffix in (".safetensors", ".bin"):
+            entry |= {"lfs_sha256": hashlib.sha256(data).hexdigest(), "lfs_size": len(data)}
+        files[p.relative_to(folder).as_posix()] = entry
+    return files
 
 
 def _tree(folder: Path) -> dict[str, str]:
@@ -99,7 +130,8 @@ def _tree(folder: Path) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     """The published repository's two commits: the 2:4 model with its card (main, tag v1),
-    and the dense model it came from (branch `dense`); plus files no command needs."""
+    and the dense model it came from (branch `dense`); plus files no command needs. No tree
+    listing: the cache as `hf_hub_download` and `from_pretrained` leave it."""
     root = tmp_path_factory.mktemp("hub-models")
     pruned = build_decoder(root / "tiny-llama", prune=_two_of_four, **SIZES)
     assert main(["card", str(pruned), "--out", str(pruned), "--name", REPO]) == 0
@@ -133,14 +165,7 @@ def offline(models, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(models["cache"]))
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
-    calls: list[dict] = []
-    real = huggingface_hub.snapshot_download
-
-    def spy(repo_id, **kwargs):
-        calls.append({"repo_id": repo_id, **kwargs})
-        return real(repo_id, **kwargs)
-
-    monkeypatch.setattr(huggingface_hub, "snapshot_download", spy)
+    calls = _spy(monkeypatch)
     before = _tree(models["cache"])
     yield calls
     assert _tree(models["cache"]) == before  # inputs are never modified
@@ -178,9 +203,7 @@ def test_the_cache_is_laid_out_as_huggingface_hub_lays_it_out(models):
     names = {f.file_name for f in revisions[models["main"]].files}
     assert {"config.json", "model.safetensors", "README.md", "pytorch_model.bin"} <= names
     # and the library's own lookup finds a file of the snapshot through refs/main
-    found = huggingface_hub.try_to_load_from_cache(
-        REPO, "config.json", cache_dir=models["cache"]
-    )
+    found = huggingface_hub.try_to_load_from_cache(REPO, "config.json", cache_dir=models["cache"])
     assert Path(found).parent.name == models["main"]
 
 
@@ -221,7 +244,9 @@ def test_pack_by_id_writes_the_local_folders_packed_model(models, offline, tmp_p
     for name in ("tokenizer.json", "vocab.txt", "config.json"):
         assert (tmp_path / "hub" / name).read_bytes() == (tmp_path / "local" / name).read_bytes()
     tokenizer = {"tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"}
-    present = {n for n in (*tokenizer, "generation_config.json") if (models["pruned"] / n).is_file()}
+    present = {
+        n for n in (*tokenizer, "generation_config.json") if (models["pruned"] / n).is_file()
+    }
     assert {"tokenizer.json", "generation_config.json"} <= present
     assert _asked(offline) == {"config.json", "model.safetensors", *present}
 
@@ -229,7 +254,9 @@ def test_pack_by_id_writes_the_local_folders_packed_model(models, offline, tmp_p
 def test_eval_by_id_measures_the_local_folders_perplexity(models, offline, tmp_path):
     args = ["--limit-tokens", "64", "--device", "cpu"]
     assert main(["eval", str(models["pruned"]), *args, "--json", str(tmp_path / "l.json")]) == 0
-    assert main(["eval", f"{REPO}@{models['main']}", *args, "--json", str(tmp_path / "h.json")]) == 0
+    assert (
+        main(["eval", f"{REPO}@{models['main']}", *args, "--json", str(tmp_path / "h.json")]) == 0
+    )
     local = load_record(Perplexity, tmp_path / "l.json")
     hub = load_record(Perplexity, tmp_path / "h.json")
     assert hub.checkpoint == f"{REPO}@{models['main']}"
@@ -360,33 +387,95 @@ def test_only_the_files_a_command_reads_are_named():
     assert needed_files(["config.json", "onnx/model.safetensors"], index) == []
 
 
-def test_a_sharded_checkpoint_is_read_through_the_caches_links(tmp_path, monkeypatch, capsys):
-    """Shards in a snapshot are links into blobs/, outside the snapshot folder: named inside
-    it, they are the checkpoint's own files."""
+@pytest.fixture(scope="module")
+def sharded(tmp_path_factory):
+    """A 2:4 model saved in shards, in a cache with its tree listing (as `snapshot_download`
+    leaves it); and `org/partial`, the same commit with tokenizer.json never fetched."""
     from transformers import AutoModelForCausalLM
 
-    local = build_decoder(tmp_path / "sharded", prune=_two_of_four, **SIZES)
+    root = tmp_path_factory.mktemp("hub-sharded")
+    local = build_decoder(root / "sharded", prune=_two_of_four, **SIZES)
     model = AutoModelForCausalLM.from_pretrained(local)
     (local / "model.safetensors").unlink()
     model.save_pretrained(local, max_shard_size="200KB")
     shards = sorted(p.name for p in local.glob("model-*.safetensors"))
     assert len(shards) > 1 and (local / "model.safetensors.index.json").is_file()
-    cache = tmp_path / "cache"
-    lay_out(cache, "org/sharded", [local], {"main": 0})
-    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
-    calls = []
+    cache = root / "cache"
+    (commit,) = lay_out(cache, "org/sharded", [local], {"main": 0}, tree=True)
+    lay_out(cache, "org/partial", [local], {"main": 0}, tree=True)
+    partial = cache / repo_folder_name(repo_id="org/partial", repo_type="model")
+    (partial / "snapshots" / commit / "tokenizer.json").unlink()
+    return {"local": local, "cache": cache, "commit": commit, "shards": shards}
+
+
+def _spy(monkeypatch) -> list[dict]:
+    calls: list[dict] = []
     real = huggingface_hub.snapshot_download
-    monkeypatch.setattr(
-        huggingface_hub,
-        "snapshot_download",
-        lambda repo_id, **kw: calls.append(kw) or real(repo_id, **kw),
-    )
-    assert main(["analyze", str(local), "--json", str(tmp_path / "l.json")]) == 0
+
+    def spy(repo_id, **kwargs):
+        calls.append({"repo_id": repo_id, **kwargs})
+        return real(repo_id, **kwargs)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", spy)
+    return calls
+
+
+def test_a_sharded_checkpoint_is_read_through_the_caches_links(sharded, tmp_path, monkeypatch):
+    """Shards in a snapshot are links into blobs/, outside the snapshot folder: named inside
+    it, they are the checkpoint's own files."""
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(sharded["cache"]))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    calls = _spy(monkeypatch)
+    assert main(["analyze", str(sharded["local"]), "--json", str(tmp_path / "l.json")]) == 0
     assert main(["analyze", "org/sharded", "--json", str(tmp_path / "h.json")]) == 0
     local_json, hub_json = (json.loads((tmp_path / n).read_text()) for n in ("l.json", "h.json"))
     assert _without_checkpoint(hub_json) == _without_checkpoint(local_json)
-    assert _asked(calls) == {"config.json", "model.safetensors.index.json", *shards}
+    index = "model.safetensors.index.json"
+    assert _asked(calls) == {"config.json", index, *sharded["shards"]}
+
+
+def test_online_the_hubs_listing_picks_the_files(sharded, tmp_path, monkeypatch):
+    """With the network on, the Hub's listing of the commit (its `model_info` answer, given
+    here as the Hub's API would) picks the files; everything else is asked of a closed local
+    port, so a file the cache lacked would fail the command."""
+    from huggingface_hub.hf_api import HfApi, ModelInfo
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(sharded["cache"]))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")
+    listing = [*_listing(sharded["local"]), "onnx/model.onnx", "pytorch_model.bin"]
+    asked = []
+
+    def model_info(self, repo_id, *, revision=None, **kwargs):
+        asked.append((repo_id, revision))
+        siblings = [{"rfilename": name} for name in listing]
+        return ModelInfo(id=repo_id, sha=sharded["commit"], siblings=siblings)
+
+    monkeypatch.setattr(HfApi, "model_info", model_info)
+    calls = _spy(monkeypatch)
+    assert main(["analyze", "org/sharded@main", "--json", str(tmp_path / "a.json")]) == 0
+    assert asked == [("org/sharded", "main")]
+    (call,) = calls
+    assert call["revision"] == sharded["commit"] and not call["local_files_only"]
+    index = "model.safetensors.index.json"
+    assert call["allow_patterns"] == ["config.json", index, *sharded["shards"]]
+    analysis = load_record(Analysis, tmp_path / "a.json")
+    assert analysis.checkpoint == f"org/sharded@{sharded['commit']}"
+
+
+def test_a_needed_file_never_fetched_is_one_line_offline(sharded, tmp_path, monkeypatch, capsys):
+    """The tree listing says the commit has tokenizer.json; the cache never fetched it: what
+    needs no tokenizer runs, what needs it says so in one line."""
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(sharded["cache"]))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    assert main(["analyze", "org/partial"]) == 0
+    capsys.readouterr()
+    assert main(["pack", "org/partial", str(tmp_path / "packed")]) == 2
+    assert _error_line(capsys) == (
+        f"org/partial: the cached snapshot {sharded['commit']} is incomplete and "
+        + OFFLINE_LINE.removeprefix("not in the Hugging Face cache and ")
+    )
+    assert not (tmp_path / "packed").exists()
 
 
 # --------------------------------------------------------------------------- refusals

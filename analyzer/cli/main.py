@@ -498,12 +498,19 @@ def _option_group(*options: Callable[[argparse.ArgumentParser], object]):
     return parent
 
 
+HUB_ID_HELP = "or a Hub id org/name[@revision], fetched into the Hugging Face cache"
+
+
 def _checkpoint(*, weights_file: bool = False) -> argparse.ArgumentParser:
     """The optional checkpoint argument; without it, commands run the embedded demo."""
     what = "checkpoint folder or weights file" if weights_file else "checkpoint folder"
     return _option_group(
         lambda p: p.add_argument(
-            "path", nargs="?", type=Path, help=f"{what} (default: the embedded demo checkpoint)"
+            "path",
+            nargs="?",
+            type=Path,
+            metavar="PATH_OR_ID",
+            help=f"{what}, {HUB_ID_HELP} (default: the embedded demo checkpoint)",
         )
     )
 
@@ -718,7 +725,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     p = _command(sub, cmd_pack)
-    p.add_argument("path", type=Path, help="checkpoint folder or weights file")
+    p.add_argument(
+        "path",
+        type=Path,
+        metavar="PATH_OR_ID",
+        help=f"checkpoint folder or weights file, {HUB_ID_HELP}",
+    )
     p.add_argument("out", type=Path, help="folder to write (must not exist unless --force)")
     p.add_argument(
         "--align", type=int, default=1, metavar="N", help="pad FFN widths to multiples of N"
@@ -823,9 +835,16 @@ def build_parser() -> argparse.ArgumentParser:
         "path",
         type=Path,
         nargs="?",
-        help="checkpoint folder (or the card with --no-weights; optional with --card)",
+        metavar="PATH_OR_ID",
+        help=f"checkpoint folder, {HUB_ID_HELP} (or the card with --no-weights; optional "
+        "with --card)",
     )
-    p.add_argument("--card", type=Path, metavar="FILE", help="the card (default: PATH/README.md)")
+    p.add_argument(
+        "--card",
+        type=Path,
+        metavar="FILE",
+        help="the card (default: PATH/README.md; for a Hub id, its published README.md)",
+    )
     p.add_argument(
         "--eval",
         type=Path,

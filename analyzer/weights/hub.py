@@ -124,7 +124,7 @@ def named(record: R, hub: HubSource | None) -> R:
     """`record` with its `checkpoint` naming the Hub id and commit instead of a cache path."""
     if hub is None or record is None:
         return record
-    return dataclasses.replace(record, checkpoint=hub.label)  # type: ignore[type-var]
+    return dataclasses.replace(record, checkpoint=hub.label)
 
 
 def needed_files(
@@ -213,13 +213,30 @@ def _from_cache(ref: HubRef, needs: dict[str, bool], why: str) -> Fetched:
     except LocalEntryNotFoundError:
         raise missing("not in the Hugging Face cache") from None
     commit = folder.name
-    names = [p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()]
+    names = _cached_listing(ref, commit, folder)
     wanted = _wanted(ref, commit, names, lambda i: shard_names(folder / i), needs, cached=True)
     try:  # the files wanted: the cache's tree listing, where kept, says whether all are there
         _snapshot(ref, commit, wanted, local_files_only=True)
     except LocalEntryNotFoundError:
         raise missing(f"the cached snapshot {commit} is incomplete") from None
     return Fetched(folder, HubSource(ref.repo_id, ref.revision or "main", commit))
+
+
+def _cached_listing(ref: HubRef, commit: str, folder: Path) -> list[str]:
+    """The repository's files at `commit`: the tree listing `snapshot_download` keeps in the
+    cache (every file of the commit, fetched or not, so a needed file never fetched is found
+    missing), else the snapshot folder's files (`hf_hub_download` and `from_pretrained`
+    keep no listing)."""
+    files = [p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()]
+    try:
+        from huggingface_hub import get_cached_repo_tree
+        from huggingface_hub.errors import CachedRepoTreeNotFoundError
+    except ImportError:  # a huggingface_hub from before tree listings
+        return files
+    try:
+        return [f.path for f in get_cached_repo_tree(ref.repo_id, revision=commit)]
+    except CachedRepoTreeNotFoundError:
+        return files
 
 
 def _wanted(
