@@ -574,3 +574,22 @@ def test_provenance_with_a_hub_source_round_trips():
     old = to_dict(report)
     del old["provenance"]["hub"]  # a report.json written before Hub ids
     assert from_dict(Report, old).provenance.hub is None
+
+
+def test_eval_squad_by_id_scores_the_local_folders_answers(pruned_minilm, tmp_path, monkeypatch):
+    """An encoder QA model by id: the same answers, scores and sample as from its folder."""
+    cache = tmp_path / "cache"
+    (commit,) = lay_out(cache, "org/minilm-pruned", [pruned_minilm], {"main": 0})
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    calls = _spy(monkeypatch)
+    args = ["--limit", "4", "--device", "cpu"]
+    assert main(["eval", str(pruned_minilm), *args, "--out", str(tmp_path / "local")]) == 0
+    assert main(["eval", "org/minilm-pruned", *args, "--out", str(tmp_path / "hub")]) == 0
+    local, hub = (
+        json.loads((tmp_path / n / "evaluation.json").read_text()) for n in ("local", "hub")
+    )
+    assert hub["checkpoint"] == f"org/minilm-pruned@{commit}"
+    for key in ("scores", "ci", "n", "groups", "data_sha256"):
+        assert hub[key] == local[key]
+    assert "vocab.txt" in _asked(calls) and "README.md" not in _asked(calls)

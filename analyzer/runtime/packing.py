@@ -411,10 +411,11 @@ def load(
 ) -> Any:
     """A transformers 5 model (eval mode) for an unpacked, legacy-pruned or packed checkpoint.
 
-    `path` is a local folder or file, or a Hub id ("owner/name") that is not one, fetched
-    with huggingface_hub into its cache (offline, a cached copy is used). `dtype` defaults
-    to the checkpoint's weights' dtype; `layout` picks "stored", "dense" or "packed" (see
-    the module docstring); `align` applies to "packed".
+    `path` is a local folder or file, or a Hub id ("owner/name" or "owner/name@revision")
+    that is not one, fetched with huggingface_hub into its cache (offline, a cached copy is
+    used; see `analyzer.weights.hub`). `dtype` defaults to the checkpoint's weights' dtype;
+    `layout` picks "stored", "dense" or "packed" (see the module docstring); `align`
+    applies to "packed".
     """
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")

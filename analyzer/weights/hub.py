@@ -192,29 +192,33 @@ def _from_hub(ref: HubRef, needs: dict[str, bool]) -> Fetched:
     def shards(index: str) -> Collection[str]:
         return shard_names(Path(hf_hub_download(ref.repo_id, index, revision=commit)))
 
-    wanted = _wanted(ref, commit, names, shards, needs, cached=False)
     try:
+        wanted = _wanted(ref, commit, names, shards, needs, cached=False)
         folder = _snapshot(ref, commit, wanted, local_files_only=False)
+    except CheckpointError:
+        raise
     except Exception as exc:  # a download cut off half-way, a full disk
         raise CheckpointError(str(ref), f"download failed ({_first_line(exc)})") from None
     return Fetched(folder, HubSource(ref.repo_id, ref.revision or "main", commit))
 
 
 def _from_cache(ref: HubRef, needs: dict[str, bool], why: str) -> Fetched:
-    from huggingface_hub.errors import IncompleteSnapshotError, LocalEntryNotFoundError
+    from huggingface_hub.errors import LocalEntryNotFoundError
 
     def missing(problem: str) -> CheckpointError:
         return CheckpointError(str(ref), f"{problem} and {why} or pass a local folder")
 
     try:  # the snapshot folder the revision names (refs/<branch or tag>, or the commit)
         folder = _snapshot(ref, ref.revision or "main", [], local_files_only=True)
-    except IncompleteSnapshotError:
-        raise missing("the cached snapshot lacks config.json") from None
     except LocalEntryNotFoundError:
         raise missing("not in the Hugging Face cache") from None
     commit = folder.name
     names = _cached_listing(ref, commit, folder)
-    wanted = _wanted(ref, commit, names, lambda i: shard_names(folder / i), needs, cached=True)
+
+    def shards(index: str) -> Collection[str]:  # an index never fetched: found missing below
+        return shard_names(folder / index) if (folder / index).is_file() else ()
+
+    wanted = _wanted(ref, commit, names, shards, needs, cached=True)
     try:  # the files wanted: the cache's tree listing, where kept, says whether all are there
         _snapshot(ref, commit, wanted, local_files_only=True)
     except LocalEntryNotFoundError:
@@ -264,12 +268,11 @@ def _snapshot(ref: HubRef, revision: str, files: list[str], *, local_files_only:
     """`snapshot_download` of exactly `files` (names escaped, so none is read as a pattern)."""
     from huggingface_hub import snapshot_download
 
-    patterns = [glob.escape(f) for f in files] or [CONFIG]
     return Path(
         snapshot_download(
             ref.repo_id,
             revision=revision,
-            allow_patterns=patterns,
+            allow_patterns=[glob.escape(f) for f in files],
             local_files_only=local_files_only,
         )
     )
