@@ -93,7 +93,7 @@ def run_report(
     steps = ["analyze", "pack"] + ["bench"] * options.benchmark + ["eval"] * options.evaluate
     steps.append("card")
     progress = _Progress(steps, say)
-    causal = _is_causal_lm(checkpoint, options)
+    causal = _is_causal_lm(checkpoint, options, hub.label if hub else str(checkpoint))
     with staged_dir(out, force=force) as tmp:
         return _run(checkpoint, tmp, publication, options, progress, causal=causal, hub=hub)
 
@@ -183,7 +183,7 @@ def _run(
     return report
 
 
-def _is_causal_lm(checkpoint: Path, options: ReportOptions) -> bool:
+def _is_causal_lm(checkpoint: Path, options: ReportOptions, name: str) -> bool:
     """Whether the checkpoint is a causal LM (evaluated by perplexity, not SQuAD v2). The
     options of the other kind of evaluation are refused before any step runs: they would
     be ignored without a word."""
@@ -201,7 +201,7 @@ def _is_causal_lm(checkpoint: Path, options: ReportOptions) -> bool:
     given = [name for name, value in (squad if causal else text).items() if value is not None]
     if given and options.evaluate:
         kind = "is a causal LM (its perplexity is measured)" if causal else "is not a causal LM"
-        raise InputError(checkpoint, f"{kind}: {given[0]} does not apply to it")
+        raise InputError(name, f"{kind}: {given[0]} does not apply to it")
     return causal
 
 
@@ -319,7 +319,8 @@ def card_from_files(
     root = checkpoint_folder(checkpoint)
     if old is not None:
         if old.provenance.file_sha256 != new.provenance.file_sha256:
-            raise InputError(report, f"describes other weights than {checkpoint} (sha256 differ)")
+            named_as = hub.label if hub else checkpoint
+            raise InputError(report, f"describes other weights than {named_as} (sha256 differ)")
         new = replace(new, provenance=old.provenance, publication=old.publication)
     default_id = hub.repo_id if hub else root.name
     new = replace(new, publication=resolve_publication(new.publication, default_id, publication))

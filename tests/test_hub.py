@@ -326,6 +326,12 @@ def test_audit_by_id_audits_the_published_card_against_the_published_weights(
     assert audit["findings"] == local["findings"]
 
 
+def test_audit_by_id_without_weights_fetches_the_card_alone(models, offline, capsys):
+    assert main(["audit", REPO, "--no-weights"]) == 0
+    assert "weights    not read (--no-weights)" in capsys.readouterr().out
+    assert _asked(offline) == {"README.md"}
+
+
 def test_audit_by_id_fails_a_card_the_weights_contradict(models, offline, tmp_path, capsys):
     state = load_file(models["pruned"] / "model.safetensors")
     linear = [t for n, t in state.items() if ".layers." in n and t.ndim == 2]
