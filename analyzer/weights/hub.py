@@ -14,7 +14,9 @@ The rules, one place for every command (`analyze`, `pack`, `bench`, `eval`, `rep
   no safetensors), recipe.yaml, and where the command needs them the tokenizer files and
   generation_config.json (pack, bench, eval, report) or README.md (audit);
 - offline (`HF_HUB_OFFLINE=1`), or when the Hub cannot be reached, the cached snapshot is
-  used (`local_files_only=True`); when neither works the error is one line naming the id;
+  used (`local_files_only=True`); when neither works the error is one line naming the id
+  (so is a needed file the cache never fetched, where it keeps the commit's tree listing);
+- the repository's cache folder is an input: no output may lie inside it;
 - records name the id and the resolved commit (`org/name@<commit>`), never the cache path,
   which names the user's home folder.
 """
@@ -35,7 +37,6 @@ from analyzer.records import HubSource
 from analyzer.weights.checkpoint import INDEXES, TOKENIZER_FILES, shard_names, weights_entry
 
 __all__ = [
-    "CARD_FILE",
     "Fetched",
     "HubRef",
     "fetch",
