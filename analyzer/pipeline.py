@@ -30,6 +30,7 @@ from analyzer.records import (
     Bench,
     Environment,
     Evaluation,
+    HubSource,
     Perplexity,
     Provenance,
     Publication,
@@ -81,18 +82,20 @@ def run_report(
     *,
     force: bool = False,
     say: Callable[[str], None] | None = None,
+    hub: HubSource | None = None,
 ) -> Report:
     """analyze → pack → bench → eval → card, into `out` (all or nothing); `publication`
-    is kept in report.json for every later `card` and `site`."""
+    is kept in report.json for every later `card` and `site`; `hub`: the Hub id and commit
+    `checkpoint` was fetched as, which the records name instead of its path."""
     from analyzer.outputs import staged_dir
 
     say = say or _stderr
     steps = ["analyze", "pack"] + ["bench"] * options.benchmark + ["eval"] * options.evaluate
     steps.append("card")
     progress = _Progress(steps, say)
-    causal = _is_causal_lm(checkpoint, options)
+    causal = _is_causal_lm(checkpoint, options, hub.label if hub else str(checkpoint))
     with staged_dir(out, force=force) as tmp:
-        return _run(checkpoint, tmp, publication, options, progress, causal=causal)
+        return _run(checkpoint, tmp, publication, options, progress, causal=causal, hub=hub)
 
 
 def _run(
@@ -103,6 +106,7 @@ def _run(
     progress: _Progress,
     *,
     causal: bool,
+    hub: HubSource | None = None,
 ) -> Report:
     from analyzer.publish.card import write_card_files
     from analyzer.records import write_record
@@ -112,11 +116,12 @@ def _run(
     from analyzer.runtime.timing import DEFAULT, QUICK, require_plausible
     from analyzer.squad.data import bundled_sample_path
     from analyzer.squad.evaluate import run_eval
+    from analyzer.weights.hub import named
     from analyzer.weights.sparsity import analyze
 
     device, dtype, align = resolve_options(options.device, options.dtype, options.align)
     with progress.step("analyze"):
-        analysis = analyze(checkpoint, base=options.base)
+        analysis = named(analyze(checkpoint, base=options.base), hub)
         write_record(analysis, tmp / "analysis.json")
     with progress.step("pack"):
         packed = pack(checkpoint, tmp / "packed")
@@ -144,7 +149,7 @@ def _run(
     evaluation = perplexity = None
     if options.evaluate and causal:
         with progress.step("eval"):
-            perplexity = _perplexity(checkpoint, options, device, torch_dtype(dtype))
+            perplexity = named(_perplexity(checkpoint, options, device, torch_dtype(dtype)), hub)
             write_record(perplexity, tmp / "perplexity.json")
     elif options.evaluate:
         with progress.step("eval"):
@@ -157,7 +162,7 @@ def _run(
                 options.data or bundled_sample_path(),
                 tmp / "eval",
                 packed=True,
-                checkpoint=str(checkpoint),
+                checkpoint=hub.label if hub else str(checkpoint),
                 limit=options.limit,
                 seed=options.seed,
                 batch_size=options.batch_size,
@@ -171,13 +176,14 @@ def _run(
             bench=timing,
             evaluation=evaluation,
             perplexity=perplexity,
+            hub=hub,
         )
         report = replace(report, publication=publication)
         write_card_files(tmp, report, CardOptions())
     return report
 
 
-def _is_causal_lm(checkpoint: Path, options: ReportOptions) -> bool:
+def _is_causal_lm(checkpoint: Path, options: ReportOptions, name: str) -> bool:
     """Whether the checkpoint is a causal LM (evaluated by perplexity, not SQuAD v2). The
     options of the other kind of evaluation are refused before any step runs: they would
     be ignored without a word."""
@@ -195,7 +201,7 @@ def _is_causal_lm(checkpoint: Path, options: ReportOptions) -> bool:
     given = [name for name, value in (squad if causal else text).items() if value is not None]
     if given and options.evaluate:
         kind = "is a causal LM (its perplexity is measured)" if causal else "is not a causal LM"
-        raise InputError(checkpoint, f"{kind}: {given[0]} does not apply to it")
+        raise InputError(name, f"{kind}: {given[0]} does not apply to it")
     return causal
 
 
@@ -237,8 +243,10 @@ def build_report(
     created: str | None = None,
     environment: Environment | None = None,
     tool_version: str | None = None,
+    hub: HubSource | None = None,
 ) -> Report:
-    """Gather the records with provenance; unset provenance fields are detected now.
+    """Gather the records with provenance; unset provenance fields are detected now. A
+    checkpoint fetched from the Hub (`hub`) is named by its id and commit, not its path.
 
     Tests pass `created`, `command`, `environment` and `tool_version` so their output is
     stable; the CLI leaves them to detection.
@@ -251,10 +259,11 @@ def build_report(
     provenance = Provenance(
         tool_version=tool_version or __version__,
         command=command if command is not None else shlex.join(["prunecard", *sys.argv[1:]]),
-        checkpoint=str(root),
+        checkpoint=hub.label if hub else str(root),
         file_sha256=checkpoint_hashes(checkpoint),
         created=created or utc_now(),
         environment=environment or detect_environment(),
+        hub=hub,
     )
     return Report(
         provenance=provenance,
@@ -278,6 +287,7 @@ def card_from_files(
     reference: Path | None = None,
     template: Path | None = None,
     force: bool = False,
+    hub: HubSource | None = None,
 ) -> Path:
     """What `prunecard card` does: gather records (analysing the checkpoint when no analysis
     is given; never evaluating or benchmarking), then write the card folder.
@@ -285,10 +295,13 @@ def card_from_files(
     With `report`, its provenance (when and how the measurements were taken) and its
     publication are kept, so re-rendering gives the same bytes; `publication` holds the
     fields the user set on the command line (None: keep), which win over the report's.
+    A checkpoint fetched from the Hub (`hub`) is named by its id, by default the card's too.
     """
     from analyzer.publish.card import load_reference, resolve_publication, write_card
     from analyzer.publish.report import REPORT_FILE, read_report
     from analyzer.records import load_record
+    from analyzer.weights.checkpoint import checkpoint_folder
+    from analyzer.weights.hub import named
     from analyzer.weights.sparsity import analyze
 
     checkpoint = Path(checkpoint)
@@ -300,15 +313,17 @@ def card_from_files(
     if template is not None and not Path(template).is_file():
         raise InputError(template, "no such template file")
     if a is None:
-        a = analyze(checkpoint)
+        a = named(analyze(checkpoint), hub)
     ppl = load_record(Perplexity, perplexity) if perplexity else (old.perplexity if old else None)
-    new = build_report(checkpoint, analysis=a, bench=b, evaluation=e, perplexity=ppl)
-    root = Path(new.provenance.checkpoint)
+    new = build_report(checkpoint, analysis=a, bench=b, evaluation=e, perplexity=ppl, hub=hub)
+    root = checkpoint_folder(checkpoint)
     if old is not None:
         if old.provenance.file_sha256 != new.provenance.file_sha256:
-            raise InputError(report, f"describes other weights than {checkpoint} (sha256 differ)")
+            named_as = hub.label if hub else checkpoint
+            raise InputError(report, f"describes other weights than {named_as} (sha256 differ)")
         new = replace(new, provenance=old.provenance, publication=old.publication)
-    new = replace(new, publication=resolve_publication(new.publication, root.name, publication))
+    default_id = hub.repo_id if hub else root.name
+    new = replace(new, publication=resolve_publication(new.publication, default_id, publication))
     target = Path(out) if out is not None else Path.cwd() / f"{root.name}-card"
     if report is not None and Path(report).resolve() == (target / REPORT_FILE).resolve():
         from analyzer.publish.report import portable
@@ -358,15 +373,17 @@ def audit_checkpoint(
     eval_path: Path | None = None,
     bench_path: Path | None = None,
     rebench: bool = False,
+    hub: HubSource | None = None,
 ) -> AuditReport:
     """`prunecard audit`: measure what the audit compares with (the weights' Analysis and
     sha256, and with `rebench` a fresh timing at the record's shapes), then audit the card.
-    Auditing itself imports no torch and opens no weights."""
+    Auditing itself imports no torch and opens no weights; `hub` names the weights by id."""
     from analyzer.audit.checks import audit, load_bench
     from analyzer.weights.checkpoint import checkpoint_hashes
+    from analyzer.weights.hub import named
     from analyzer.weights.sparsity import analyze
 
-    analysis = analyze(checkpoint) if checkpoint is not None else None
+    analysis = named(analyze(checkpoint), hub) if checkpoint is not None else None
     hashes = checkpoint_hashes(checkpoint) if checkpoint is not None else None
     fresh = None
     if rebench:

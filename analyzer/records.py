@@ -47,6 +47,7 @@ __all__ = [
     "FfnTotals",
     "FileInfo",
     "HeadTotals",
+    "HubSource",
     "LayerHeads",
     "LayerStats",
     "LinearTotals",
@@ -651,13 +652,28 @@ class Perplexity:
 
 
 @dataclass(frozen=True)
+class HubSource:
+    """A checkpoint named by Hub id: records name it `repo_id@commit`, never by the cache
+    path it was read from (which names the user's home folder)."""
+
+    repo_id: str  # "org/name"
+    revision: str  # as asked after "@" ("main" when none was)
+    commit: str  # the 40-hex commit the revision resolved to
+
+    @property
+    def label(self) -> str:
+        return f"{self.repo_id}@{self.commit}"
+
+
+@dataclass(frozen=True)
 class Provenance:
     tool_version: str
     command: str
-    checkpoint: str
+    checkpoint: str  # a path, or for a Hub checkpoint `hub.label`
     file_sha256: dict[str, str]
     created: str  # when the measurements were taken, ISO 8601 UTC (never a render's time)
     environment: Environment | None = None
+    hub: HubSource | None = None  # the Hub id and commit the checkpoint was fetched as
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,40 @@ from analyzer.pipeline import card_from_files
 from analyzer.publish.site import mkdocs_build, read_report_dir, write_model_page, write_static
 from analyzer.runtime.demo import demo_checkpoint
 
+HUB_IDS = """## Checkpoints by Hub id
+
+Every command that reads a checkpoint (`analyze`, `pack`, `bench`, `eval`, `report`, `card`,
+`audit`; and `load()` in Python) takes a local path or a Hub id, `org/name` or
+`org/name@revision`:
+
+- **A local path always wins.** A folder `./org/name` is read as a folder, never fetched.
+- **What an id is**: `owner/name` as huggingface_hub validates it (letters, digits, `-`,
+  `_`, `.`; no `--` or `..`; at most 96 characters), with exactly one `/`. A bare name
+  (`gpt2`) is a local path: write Hub ids with their owner (`openai-community/gpt2`). Anything
+  shaped like an id that fails these rules is refused in one line.
+- **Revisions**: after `@`, a branch, a tag (`refs/pr/1` too) or a commit (40 lowercase hex
+  digits; a shorter hex is read as a branch or tag name). None: `main`.
+- **Only the files the command reads** are fetched with huggingface_hub's
+  `snapshot_download`, into the user's cache (`HF_HUB_CACHE`): config.json, the weights
+  the reader opens (a shard index and the shards it names, else `model.safetensors`;
+  `pytorch_model.bin` only when there is no safetensors; nothing in sub-folders such as
+  `onnx/`), `recipe.yaml`; the tokenizer files and generation_config.json for `pack`,
+  `bench`, `eval` and `report`; README.md for `audit` (the published card, unless `--card`
+  is given; `audit org/name --no-weights` fetches the card alone).
+- **Offline** (`HF_HUB_OFFLINE=1`), or when the Hub cannot be reached, the cached snapshot
+  is used (`local_files_only=True`). When neither works the error is one line, e.g.
+  `prunecard: error: org/name: not in the Hugging Face cache and the Hub cannot be reached
+  (HF_HUB_OFFLINE=1); download it once with network or pass a local folder` (exit 2).
+- **Records name the id and the commit**: `analysis.json`, `report.json` and the card say
+  `org/name@<commit>` (and report.json's `provenance.hub` the revision asked for), never
+  the cache path, which names your home folder. A card's default `--name` is the id, so
+  its usage code loads the model by id; `--base` keeps its meaning (the model this one was
+  pruned from) and is never set from the id.
+- **The cache is an input**: no output may lie inside the repository's cache folder
+  (`models--org--name`), so `card org/name --out <snapshot>` is refused.
+
+""".splitlines()
+
 
 def cli_reference(parser: argparse.ArgumentParser) -> str:
     """docs/cli.md: every subcommand's help, usage, options and example, from argparse."""
@@ -31,6 +65,7 @@ def cli_reference(parser: argparse.ArgumentParser) -> str:
         "Exit codes: 0 success, 1 an audit found a mismatch or a timing is implausible,"
         " 2 bad input.",
         "",
+        *HUB_IDS,
     ]
     subs = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     for name, sub in subs.choices.items():

@@ -326,8 +326,10 @@ def test_load_offline_says_so_in_one_line(tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path / "empty")}
     done = _run([sys.executable, "-c", code], tmp_path, env)
     (line,) = done.stdout.splitlines()
-    assert line.startswith("someone/not-cached: no such local folder, and the Hub id could not")
-    assert "download the model folder and pass its path" in line
+    assert line == (
+        "someone/not-cached: not in the Hugging Face cache and the Hub cannot be reached "
+        "(HF_HUB_OFFLINE=1); download it once with network or pass a local folder"
+    )
 
 
 def test_a_local_folder_is_never_taken_for_a_hub_id(tmp_path, monkeypatch):

@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from analyzer import __version__
 from analyzer.errors import InputError, PrunecardError, printable
@@ -37,6 +38,31 @@ def _default_checkpoint(path: Path | None) -> Path:
     from analyzer.runtime.demo import demo_checkpoint
 
     return demo_checkpoint()
+
+
+def _source(path: Path | None) -> Any:
+    """The checkpoint argument before anything is fetched: a local path (the demo when none
+    is given) or a Hub id (`analyzer.weights.hub`: an existing local path always wins)."""
+    from analyzer.weights.hub import parse_source
+
+    return parse_source(_default_checkpoint(path))
+
+
+def _guarded(source: Any) -> Path:
+    """What outputs must stay out of: the path, or a Hub id's whole folder in the cache."""
+    from analyzer.weights.hub import HubRef
+
+    return source.cache_folder if isinstance(source, HubRef) else source
+
+
+def _model_name(source: Any) -> str:
+    """A card's default model name: the Hub id, or the checkpoint folder's name."""
+    from analyzer.weights.hub import HubRef
+
+    if isinstance(source, HubRef):
+        return source.repo_id
+    path = _resolved(source)
+    return (path if path.is_dir() else path.parent).name
 
 
 def _resolved(path: Path) -> Path:
@@ -88,10 +114,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     """
     from analyzer.pipeline import ReportOptions, run_report
     from analyzer.publish.card import resolve_publication
+    from analyzer.weights.hub import fetch
 
-    path = _default_checkpoint(args.path)
-    out = args.out or Path(f"{_resolved(path).name}-report")
-    check_output(out, [path, args.data, args.text, args.base_config], force=args.force)
+    source = _source(args.path)
+    out = args.out or Path(f"{_model_name(source).rpartition('/')[2]}-report")
+    check_output(out, [_guarded(source), args.data, args.text, args.base_config], force=args.force)
     options = ReportOptions(
         data=args.data,
         text=args.text,
@@ -109,8 +136,9 @@ def cmd_report(args: argparse.Namespace) -> int:
         accept_unstable=args.accept_unstable,
         base=args.base_config,
     )
-    publication = resolve_publication(None, path.resolve().name, _publication_given(args))
-    run_report(path, out, publication, options, force=args.force)
+    publication = resolve_publication(None, _model_name(source), _publication_given(args))
+    fetched = fetch(source, tokenizer=True)
+    run_report(fetched.path, out, publication, options, force=args.force, hub=fetched.hub)
     print(out / "README.md")
     return EXIT_OK
 
@@ -136,10 +164,13 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         --json analysis.json
     """
     from analyzer.cli.tables import format_analysis
+    from analyzer.weights.hub import fetch, named
     from analyzer.weights.sparsity import analyze
 
-    _check_file(args.json, [args.path, args.base_config])
-    analysis = analyze(_default_checkpoint(args.path), base=args.base_config)
+    source = _source(args.path)
+    _check_file(args.json, [_guarded(source), args.base_config])
+    fetched = fetch(source)
+    analysis = named(analyze(fetched.path, base=args.base_config), fetched.hub)
     return _show(analysis, format_analysis(analysis), args.json, "analysis")
 
 
@@ -151,11 +182,13 @@ def cmd_pack(args: argparse.Namespace) -> int:
     """
     from analyzer.cli.tables import format_pack
     from analyzer.runtime.packing import pack
+    from analyzer.weights.hub import fetch
 
     if args.align < 1:
         raise InputError(None, f"--align must be a positive integer, got {args.align}")
-    check_output(args.out, [args.path], force=args.force)
-    result = pack(_default_checkpoint(args.path), args.out, align=args.align, force=args.force)
+    source = _source(args.path)
+    check_output(args.out, [_guarded(source)], force=args.force)
+    result = pack(fetch(source, tokenizer=True).path, args.out, align=args.align, force=args.force)
     print(format_pack(result))
     return EXIT_OK
 
@@ -169,15 +202,17 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from analyzer.cli.tables import format_bench
     from analyzer.runtime.bench import bench
     from analyzer.runtime.timing import DEFAULT, QUICK, require_plausible
+    from analyzer.weights.hub import fetch
 
-    _check_file(args.json, [args.path])
+    source = _source(args.path)
+    _check_file(args.json, [_guarded(source)])
     quick = args.quick
     protocol = replace(
         QUICK if quick else DEFAULT,
         **{k: v for k, v in _protocol_options(args).items() if v is not None},
     )
     result = bench(
-        _default_checkpoint(args.path),
+        fetch(source, tokenizer=True).path,
         device=args.device,
         dtype=args.dtype,
         align=args.align,
@@ -217,24 +252,27 @@ def cmd_card(args: argparse.Namespace) -> int:
     from analyzer.pipeline import card_from_files
     from analyzer.publish.card import CARD_OUTPUTS
     from analyzer.weights.checkpoint import checkpoint_folder
+    from analyzer.weights.hub import fetch
 
-    path = _default_checkpoint(args.path)
-    root = checkpoint_folder(_resolved(path))
-    out = args.out or Path.cwd() / f"{root.name}-card"
+    source = _source(args.path)
+    out = args.out or Path.cwd() / f"{_model_name(source).rpartition('/')[2]}-card"
     inputs = [
         *(args.analysis, args.bench, args.eval, args.perplexity, args.report),
         *(args.reference_metrics, args.template),
     ]
-    if _resolved(out) == root:  # the card goes into the checkpoint: only the card's own files
+    # a card goes into a local checkpoint folder (never into the Hub cache: it is an input)
+    local = isinstance(source, Path)
+    if local and _resolved(out) == checkpoint_folder(_resolved(source)):  # only the card's files
         # re-rendering from the folder's own report.json (the publish hook) rewrites it with
         # the records it holds, read in full before anything is written
         own = args.report is not None and _resolved(args.report) == _resolved(out / "report.json")
         for name in CARD_OUTPUTS:
             check_apart(out / name, [i for i in inputs if not (own and i is args.report)])
     else:
-        check_output(out, [path, *inputs], force=args.force)
+        check_output(out, [_guarded(source), *inputs], force=args.force)
+    fetched = fetch(source)
     out = card_from_files(
-        path,
+        fetched.path,
         out=out,
         analysis=args.analysis,
         bench=args.bench,
@@ -245,6 +283,7 @@ def cmd_card(args: argparse.Namespace) -> int:
         reference=args.reference_metrics,
         template=args.template,
         force=args.force,
+        hub=fetched.hub,
     )
     print(f"card written to {out / 'README.md'} (figures in {out / 'assets'})")
     return EXIT_OK
@@ -274,22 +313,31 @@ def cmd_audit(args: argparse.Namespace) -> int:
     from analyzer.outputs import atomic_write_text
     from analyzer.pipeline import audit_checkpoint
     from analyzer.records import write_record
+    from analyzer.weights.hub import fetch
 
     card = args.card
     if args.path is None and (card is None or not args.no_weights):
         raise InputError(None, "audit: give the checkpoint folder, or --no-weights --card FILE")
+    source = None if args.path is None else _source(args.path)
+    for written in (args.json, args.markdown):  # the checkpoint holds the default card
+        _check_file(written, [source and _guarded(source), card, args.eval, args.bench])
+    path, hub = args.path, None
+    if source is not None and not isinstance(source, Path):  # a Hub id: its card and weights
+        fetched = fetch(
+            source, weights=not args.no_weights, tokenizer=args.rebench, card=card is None
+        )
+        path, hub = fetched.path, fetched.hub
     if card is None:
-        card = args.path if args.no_weights and args.path.is_file() else args.path / "README.md"
-    if not args.no_weights and not args.path.exists():
-        raise InputError(args.path, "no such checkpoint (pass --no-weights to audit a card alone)")
-    for written in (args.json, args.markdown):
-        _check_file(written, [args.path, card, args.eval, args.bench])
+        card = path if args.no_weights and path.is_file() else path / "README.md"
+    if not args.no_weights and not path.exists():
+        raise InputError(path, "no such checkpoint (pass --no-weights to audit a card alone)")
     report = audit_checkpoint(
         card,
-        None if args.no_weights else args.path,
+        None if args.no_weights else path,
         eval_path=args.eval,
         bench_path=args.bench,
         rebench=args.rebench,
+        hub=hub,
     )
     if args.json:
         write_record(report, args.json)
@@ -309,25 +357,33 @@ def cmd_eval(args: argparse.Namespace) -> int:
     """
     from analyzer.perplexity.model import is_causal_lm
     from analyzer.weights.checkpoint import open_checkpoint
+    from analyzer.weights.hub import fetch
 
-    path = _default_checkpoint(args.path)
+    source = _source(args.path)
+    guarded = _guarded(source)
+    if not isinstance(source, Path):  # a Hub id: outputs stay out of its cache folder
+        for written in (args.out, args.json):
+            if written is not None:
+                check_apart(written, [guarded])
+    fetched = fetch(source, tokenizer=True)
+    path = fetched.path
     if is_causal_lm(open_checkpoint(path).config):
         _refuse(
             args,
             _SQUAD_ONLY,
-            path,
+            fetched.name,
             "is a causal LM: {option} is a SQuAD v2 option "
             "(its perplexity is measured; see --text)",
         )
-        return _eval_perplexity(args, path)
+        return _eval_perplexity(args, fetched, guarded)
     _refuse(
         args,
         _PERPLEXITY_ONLY,
-        path,
+        fetched.name,
         "is not a causal LM: {option} is a perplexity option "
         "(it is evaluated on SQuAD v2; see --data)",
     )
-    return _eval_squad(args, path)
+    return _eval_squad(args, fetched, guarded)
 
 
 # options that apply to one kind of evaluation only: given for the other kind, they are refused
@@ -335,13 +391,13 @@ _SQUAD_ONLY = ("data", "limit", "seed", "out", "force", "no_pack", "batch_size",
 _PERPLEXITY_ONLY = ("text", "window", "stride", "limit_tokens", "packed", "json")
 
 
-def _refuse(args: argparse.Namespace, options: Sequence[str], path: Path, problem: str) -> None:
+def _refuse(args: argparse.Namespace, options: Sequence[str], path: str, problem: str) -> None:
     given = [name for name in options if getattr(args, name) not in (None, False)]
     if given:
         raise InputError(path, problem.format(option="--" + given[0].replace("_", "-")))
 
 
-def _eval_squad(args: argparse.Namespace, path: Path) -> int:
+def _eval_squad(args: argparse.Namespace, fetched: Any, guarded: Path) -> int:
     from analyzer.cli.tables import format_evaluation
     from analyzer.runtime.bench import resolve_options, torch_dtype
     from analyzer.runtime.qa import load_qa_model
@@ -353,10 +409,10 @@ def _eval_squad(args: argparse.Namespace, path: Path) -> int:
     batch_size = 32 if args.batch_size is None else args.batch_size
     if batch_size < 1:
         raise InputError(None, f"--batch-size must be a positive integer, got {batch_size}")
-    check_output(args.out, [args.path, args.data], force=args.force)
+    check_output(args.out, [guarded, args.data], force=args.force)
     device, dtype, align = resolve_options(args.device, args.dtype, args.align)
     model, tokenizer = load_qa_model(
-        path, packed=not args.no_pack, dtype=torch_dtype(dtype), device=device, align=align
+        fetched.path, packed=not args.no_pack, dtype=torch_dtype(dtype), device=device, align=align
     )
     ev = run_eval(
         model,
@@ -364,7 +420,7 @@ def _eval_squad(args: argparse.Namespace, path: Path) -> int:
         args.data or bundled_sample_path(),
         args.out,
         packed=not args.no_pack,
-        checkpoint=str(path),
+        checkpoint=fetched.name,
         limit=args.limit,
         seed=args.seed or 0,
         batch_size=batch_size,
@@ -378,15 +434,16 @@ def _eval_squad(args: argparse.Namespace, path: Path) -> int:
     return EXIT_OK
 
 
-def _eval_perplexity(args: argparse.Namespace, path: Path) -> int:
+def _eval_perplexity(args: argparse.Namespace, fetched: Any, guarded: Path) -> int:
     from analyzer.cli.tables import format_perplexity
     from analyzer.perplexity.evaluate import measure_perplexity
     from analyzer.runtime.bench import resolve_options, torch_dtype
+    from analyzer.weights.hub import named
 
-    _check_file(args.json, [path, args.text])
+    _check_file(args.json, [guarded, args.text])
     device, dtype, align = resolve_options(args.device, args.dtype, args.align)
     record = measure_perplexity(
-        path,
+        fetched.path,
         args.text,
         window=args.window,
         stride=args.stride,
@@ -396,6 +453,7 @@ def _eval_perplexity(args: argparse.Namespace, path: Path) -> int:
         device=device,
         align=align,
     )
+    record = named(record, fetched.hub)
     return _show(record, format_perplexity(record), args.json, "perplexity")
 
 
@@ -440,12 +498,19 @@ def _option_group(*options: Callable[[argparse.ArgumentParser], object]):
     return parent
 
 
+HUB_ID_HELP = "or a Hub id org/name[@revision], fetched into the Hugging Face cache"
+
+
 def _checkpoint(*, weights_file: bool = False) -> argparse.ArgumentParser:
     """The optional checkpoint argument; without it, commands run the embedded demo."""
     what = "checkpoint folder or weights file" if weights_file else "checkpoint folder"
     return _option_group(
         lambda p: p.add_argument(
-            "path", nargs="?", type=Path, help=f"{what} (default: the embedded demo checkpoint)"
+            "path",
+            nargs="?",
+            type=Path,
+            metavar="PATH_OR_ID",
+            help=f"{what}, {HUB_ID_HELP} (default: the embedded demo checkpoint)",
         )
     )
 
@@ -660,7 +725,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     p = _command(sub, cmd_pack)
-    p.add_argument("path", type=Path, help="checkpoint folder or weights file")
+    p.add_argument(
+        "path",
+        type=Path,
+        metavar="PATH_OR_ID",
+        help=f"checkpoint folder or weights file, {HUB_ID_HELP}",
+    )
     p.add_argument("out", type=Path, help="folder to write (must not exist unless --force)")
     p.add_argument(
         "--align", type=int, default=1, metavar="N", help="pad FFN widths to multiples of N"
@@ -765,9 +835,16 @@ def build_parser() -> argparse.ArgumentParser:
         "path",
         type=Path,
         nargs="?",
-        help="checkpoint folder (or the card with --no-weights; optional with --card)",
+        metavar="PATH_OR_ID",
+        help=f"checkpoint folder, {HUB_ID_HELP} (or the card with --no-weights; optional "
+        "with --card)",
     )
-    p.add_argument("--card", type=Path, metavar="FILE", help="the card (default: PATH/README.md)")
+    p.add_argument(
+        "--card",
+        type=Path,
+        metavar="FILE",
+        help="the card (default: PATH/README.md; for a Hub id, its published README.md)",
+    )
     p.add_argument(
         "--eval",
         type=Path,

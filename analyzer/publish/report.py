@@ -39,11 +39,17 @@ def portable(report: Report) -> Report:
 
     An absolute path names the author's machine (home folder, checkout, temporary folder),
     means nothing on the Hub and changes from one machine to the next; files are
-    identified by name and sha256, the model by its id.
+    identified by name and sha256, the model by its id (a Hub checkpoint's `org/name@commit`
+    is kept as it is).
     """
     p, a, e, ppl = report.provenance, report.analysis, report.evaluation, report.perplexity
+    hub = p.hub.label if p.hub else None
+
+    def model(path: str) -> str:
+        return path if path == hub else _name(path)
+
     provenance = dataclasses.replace(
-        p, checkpoint=_name(p.checkpoint), command=_portable_command(p.command)
+        p, checkpoint=model(p.checkpoint), command=_portable_command(p.command)
     )
     return dataclasses.replace(
         report,
@@ -51,15 +57,15 @@ def portable(report: Report) -> Report:
         analysis=a
         and dataclasses.replace(
             a,
-            checkpoint=_name(a.checkpoint),
+            checkpoint=model(a.checkpoint),
             base=a.base and dataclasses.replace(a.base, source=_base_name(a.base.source)),
         ),
         evaluation=e
         and dataclasses.replace(
-            e, data=_name(e.data), checkpoint=_name(e.checkpoint), predictions=_name(e.predictions)
+            e, data=_name(e.data), checkpoint=model(e.checkpoint), predictions=_name(e.predictions)
         ),
         perplexity=ppl
-        and dataclasses.replace(ppl, text=_name(ppl.text), checkpoint=_name(ppl.checkpoint)),
+        and dataclasses.replace(ppl, text=_name(ppl.text), checkpoint=model(ppl.checkpoint)),
     )
 
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -415,10 +414,11 @@ def load(
 ) -> Any:
     """A transformers 5 model (eval mode) for an unpacked, legacy-pruned or packed checkpoint.
 
-    `path` is a local folder or file, or a Hub id ("owner/name") that is not one, fetched
-    with huggingface_hub into its cache (offline, a cached copy is used). `dtype` defaults
-    to the checkpoint's weights' dtype; `layout` picks "stored", "dense" or "packed" (see
-    the module docstring); `align` applies to "packed".
+    `path` is a local folder or file, or a Hub id ("owner/name" or "owner/name@revision")
+    that is not one, fetched with huggingface_hub into its cache (offline, a cached copy is
+    used; see `analyzer.weights.hub`). `dtype` defaults to the checkpoint's weights' dtype;
+    `layout` picks "stored", "dense" or "packed" (see the module docstring); `align`
+    applies to "packed".
     """
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
@@ -435,27 +435,12 @@ def load(
     return _build(src, config, state, dtype=dtype, device=device)
 
 
-_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
-_HUB_FILES = ("*.json", "*.safetensors", "*.bin", "*.txt", "*.model")  # weights, config, tokenizer
-
-
 def _local(path: str | Path) -> Path:
-    """A local path as it is; a Hub id that names no local path, downloaded (or found in
-    the cache) by `huggingface_hub.snapshot_download`."""
-    if Path(path).exists() or not _HUB_ID.fullmatch(str(path)):
-        return Path(path)
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+    """A local path as it is; a Hub id that names no local path, fetched (or found in the
+    cache) by `analyzer.weights.hub`."""
+    from analyzer.weights.hub import fetch, parse_source
 
-    try:
-        return Path(snapshot_download(str(path), allow_patterns=list(_HUB_FILES)))
-    except (HfHubHTTPError, LocalEntryNotFoundError, OSError, ValueError) as exc:
-        reason = " ".join(str(exc).split())[:200]
-        raise CheckpointError(
-            path,
-            "no such local folder, and the Hub id could not be fetched (offline or not found: "
-            f"{reason}); download the model folder and pass its path",
-        ) from None
+    return fetch(parse_source(path)).path
 
 
 def _build(

@@ -37,6 +37,8 @@ __all__ = [
     "checkpoint_hashes",
     "copy_tokenizer_files",
     "open_checkpoint",
+    "shard_names",
+    "weights_entry",
 ]
 
 SAFETENSORS = "model.safetensors"
@@ -224,34 +226,46 @@ def _find_weight_files(path: Path) -> tuple[Path, ...]:
         names = {p.name for p in path.iterdir()}
     except PermissionError:
         raise CheckpointError(path, "folder is not readable (permission denied)") from None
-    for index in INDEXES:
-        if index in names:
-            return _read_index(path / index)
-    for single in (SAFETENSORS, BIN):
-        if single in names:
-            return (path / single,)
+    entry = weights_entry(names)
+    if entry is None:
+        raise CheckpointError(
+            path, f"no weights found (expected {SAFETENSORS}, {BIN} or a sharded index)"
+        )
+    return _read_index(path / entry) if entry in INDEXES else (path / entry,)
+
+
+def weights_entry(names: set[str]) -> str | None:
+    """Which of a folder's file `names` the weights are read from: a shard index, else the
+    single weights file (one rule for reading a folder and for fetching one from the Hub)."""
+    for name in (*INDEXES, SAFETENSORS, BIN):
+        if name in names:
+            return name
     others = sorted(n for n in names if n.endswith(".safetensors"))
-    if len(others) == 1:
-        return (path / others[0],)
-    raise CheckpointError(
-        path, f"no weights found (expected {SAFETENSORS}, {BIN} or a sharded index)"
-    )
+    return others[0] if len(others) == 1 else None
 
 
-def _read_index(index: Path) -> tuple[Path, ...]:
+def shard_names(index: Path) -> tuple[str, ...]:
+    """The shard files a shard index names, each a path inside the checkpoint folder. Checked
+    by name, not by where a link leads: a Hub cache's files are links into its blobs."""
+    from pathlib import PurePosixPath
+
     data = read_json(index, CheckpointError, CONFIG_LIMIT)
     weight_map = data.get("weight_map") if isinstance(data, dict) else None
     if not isinstance(weight_map, dict) or not weight_map:
         raise CheckpointError(index, "index has no 'weight_map' object")
-    root = index.parent.resolve()
-    shards: list[Path] = []
     for shard in dict.fromkeys(weight_map.values()):
         if not isinstance(shard, str) or not shard:
             raise CheckpointError(index, f"weight_map entry {shard!r} is not a file name")
-        target = (index.parent / shard).resolve()
-        if root not in target.parents:
+        name = PurePosixPath(shard)
+        if name.is_absolute() or ".." in name.parts or "\\" in shard or ":" in name.parts[0]:
             raise CheckpointError(index, f"shard {shard!r} points outside the checkpoint folder")
-        if not target.is_file():
+    return tuple(dict.fromkeys(weight_map.values()))
+
+
+def _read_index(index: Path) -> tuple[Path, ...]:
+    shards: list[Path] = []
+    for shard in shard_names(index):
+        if not (index.parent / shard).is_file():
             raise CheckpointError(index, f"shard {shard!r} is missing")
         shards.append(index.parent / shard)
     return tuple(shards)
