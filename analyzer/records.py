@@ -117,6 +117,9 @@ class MatrixPattern:
 
     kind: str
     explained: float  # zeros the pattern explains / all zeros (1.0: exactly that pattern)
+    # "dense" matrices: zeros too few to be pruning's (under patterns.STRAY_SHARE of the
+    # matrix, as rounding leaves them); they stay in `MatrixStats.nnz`, only the label is dense
+    stray_zeros: int = 0
 
 
 @dataclass(frozen=True)
@@ -126,7 +129,7 @@ class PatternTotals:
     kind: str  # one of PATTERN_KINDS
     matrices: int  # linear matrices whose best pattern this is
     weights: int  # their dense weights
-    zeros: int  # their zeros
+    zeros: int  # their zeros (for "dense": the stray zeros of its matrices)
     runtime: str  # which runtime turns this pattern into speed, in words
 
 

@@ -358,7 +358,8 @@ def _blocks(analysis: Analysis, mapped: list[MatrixStats]) -> Any:
             for side in ax.spines.values():
                 side.set_linewidth(0.5)
                 side.set_color("#888888")
-            ax.set_xlabel(f"{m.block.kind}, {100 * m.density:.1f}%", fontsize=7, labelpad=1)
+            kind = "dense" if m.pattern and m.pattern.kind == "dense" else m.block.kind
+            ax.set_xlabel(f"{kind}, {100 * m.density:.1f}%", fontsize=7, labelpad=1)
             if r == 0:
                 ax.set_title(_labels(analysis)[role], fontsize=8)
             if c == first[layer]:
