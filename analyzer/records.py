@@ -160,6 +160,9 @@ class LayerHeads:
     removed_as_zeros: tuple[int, ...] = ()  # all-zero value rows or output columns
     kv_removed: tuple[int, ...] = ()  # K/V groups whose every query head is removed
     kv_kept: int = 0  # K/V groups kept (grouped-query attention); 0 for encoders
+    # dead query heads inside a live K/V group: they add nothing, yet packing keeps them
+    # (grouped-query attention needs equal groups); never in `removed`, counted in `kept`
+    dead_kept: tuple[int, ...] = ()
 
 
 # what `HeadTotals.removed` counts; written into every analysis and card
@@ -171,17 +174,19 @@ HEAD_RULE = (
     "the value bias, which softmax weights sum to; packing folds it into the output bias). "
     "Zero query or key rows alone do not remove a head: attention becomes uniform, not zero."
 )
-# what `HeadTotals.removed` and `kv_removed` count for decoder LLMs (grouped-query attention)
+# what `HeadTotals.removed`, `dead_kept` and `kv_removed` count for decoder LLMs (grouped-query
+# attention)
 DECODER_HEAD_RULE = (
     "A query head counts as dead when all value-projection rows of its K/V group are zero "
     "(and so are their value biases: decoders have no output bias to fold a constant into) "
     "or when all of its own output-projection columns are zero; it then adds exactly nothing "
     "to the layer's output. A K/V group is removed, with the query rows and output columns "
-    "of all its query heads, only when every query head of the group is dead: grouped-query "
-    "attention needs the same number of query heads in every group, so a dead head inside a "
-    "live group stays in the packed model (with one query head per group, as in multi-head "
-    "attention, every dead head is removed). Zero query or key rows alone do not remove a "
-    "head: attention becomes uniform, not zero."
+    "of all its query heads, only when every query head of the group is dead; those query "
+    "heads count as removed. Grouped-query attention needs the same number of query heads in "
+    "every group, so a dead head inside a live group stays in the packed model: it counts as "
+    "dead (kept by packing), never as removed (with one query head per group, as in "
+    "multi-head attention, every dead head is removed). Zero query or key rows alone do not "
+    "remove a head: attention becomes uniform, not zero."
 )
 
 
@@ -193,6 +198,7 @@ class HeadTotals:
     rule: str  # the lossless rule used, in words
     kv_total: int = 0  # K/V groups (grouped-query attention); 0 for encoders
     kv_removed: int = 0
+    dead_kept: int = 0  # dead query heads packing keeps (in live K/V groups), not `removed`
 
 
 @dataclass(frozen=True)
