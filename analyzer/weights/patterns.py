@@ -31,10 +31,11 @@ zeros; otherwise the matrix is `unstructured`, its share being the zeros no coar
 explains, unless its zeros are fewer than `STRAY_SHARE` (0.01%) of its weights: such zeros
 are rounding's, not pruning's (docs/analysis.md gives the arithmetic), and the matrix is
 `dense`, its zeros kept as `MatrixPattern.stray_zeros`. Only zeros no pattern fits can be
-stray: one dead channel of a wide MLP is under 0.01% of its matrix, yet `channels` fits it. N:M and 1x4 name a matrix only when they fit: a runtime cannot use an almost-2:4
-matrix (a 50% unstructured matrix is not 2:4), and at high sparsity empty runs of four occur
-by chance (two thirds of them at 90% unstructured sparsity), so a partial 1x4 share says
-little about how the matrix was pruned.
+stray: one dead channel of a wide MLP is under 0.01% of its matrix, yet `channels` fits it.
+N:M and 1x4 name a matrix only when they fit: a runtime cannot use an almost-2:4 matrix
+(a 50% unstructured matrix is not 2:4), and at high sparsity empty runs of four occur by
+chance (two thirds of them at 90% unstructured sparsity), so a partial 1x4 share says little
+about how the matrix was pruned.
 
 Group counts are vectorised: one uint8 count per group of 4 (two adds), one bincount of
 those counts, and for groups of 8 one add of neighbouring counts and a second bincount.
