@@ -363,6 +363,9 @@ class BenchShape:
     dense_profile: tuple[TimeShare, ...] = ()
     packed_profile: tuple[TimeShare, ...] = ()
     memory_bound: float | None = None  # the FLOP bound with unpruned memory traffic added
+    # `Bench.last_logits`: one run of the lm_head over all batch x seq positions (the same
+    # matrix in the dense and the packed model), timed once; None when not timed apart
+    lm_head_ms: float | None = None
 
 
 @dataclass(frozen=True)
@@ -412,6 +415,9 @@ class Bench:
     # side of each shape is the sparse model)
     decode: tuple[DecodeRate, ...] = ()
     semi_structured: tuple[BenchShape, ...] = ()
+    # quick causal LM benches: the timed prefill forwards compute the last position's
+    # logits only (logits_to_keep=1); each shape's lm_head was timed once (`lm_head_ms`)
+    last_logits: bool = False
     schema: str = BENCH_SCHEMA
 
 

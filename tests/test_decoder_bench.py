@@ -96,7 +96,7 @@ def test_bench_of_a_causal_lm_records_prefill_and_decoding(
     patch_bench(monkeypatch, STEADY_DENSE, STEADY_PACKED)
     out = tmp_path / "bench.json"
     argv = ["bench", str(pruned_llama), "--quick", "--device", "cpu", "--no-profile", *SHAPES]
-    assert main([*argv, "--json", str(out)]) == 0
+    assert main([*argv, "--decode-batch", "1", "16", "--json", str(out)]) == 0
 
     record = load_record(Bench, out)
     assert [(s.batch, s.seq) for s in record.shapes] == [(1, 16), (2, 16)]

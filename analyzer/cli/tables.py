@@ -230,6 +230,14 @@ def format_bench(b: Bench) -> str:
         _shape_table(b.shapes, "packed ms"),
         "(median over interleaved repeats; ± half the interquartile range)",
     ]
+    if b.last_logits:
+        heads = ", ".join(
+            f"{s.lm_head_ms:.1f} ms at {s.batch} x {s.seq}" for s in b.shapes if s.lm_head_ms
+        )
+        lines.append(
+            "prefill timed without the lm_head but for the last position (logits_to_keep=1); "
+            f"lm_head over every position timed once: {heads}"
+        )
     if b.decode:
         first = b.decode[0]
         lines += [
