@@ -49,7 +49,7 @@ def build(out: Path) -> Path:
     from analyzer.runtime.demo import minilm_path
     from analyzer.weights.checkpoint import copy_tokenizer_files
 
-    config = LlamaConfig(**GEOMETRY, torch_dtype="bfloat16")
+    config = LlamaConfig(**GEOMETRY, torch_dtype="bfloat16", architectures=["LlamaForCausalLM"])
     with torch.device("meta"):
         shapes = {
             n: tuple(p.shape)

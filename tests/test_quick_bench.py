@@ -64,9 +64,9 @@ def test_quick_bench_times_the_lm_head_once_per_shape(llama, tmp_path, monkeypat
     timed_apart: list[tuple[int, int]] = []
     real_time = bench_module._time_lm_head
 
-    def time_head(model, batch, seq, clock):
+    def time_head(head, batch, seq, clock):
         timed_apart.append((batch, seq))
-        return real_time(model, batch, seq, clock)
+        return real_time(head, batch, seq, clock)
 
     monkeypatch.setattr(packing, "load", load)
     monkeypatch.setattr(bench_module, "_time_lm_head", time_head)

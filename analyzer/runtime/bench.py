@@ -249,8 +249,9 @@ def measure(
     load_before = os.getloadavg()
     # a quick bench of a causal LM times the decoder body: its forwards compute the last
     # position's logits only (as generation does), and the lm_head, the same matrix in both
-    # models, is timed once per shape over every position
-    last_logits = quick and is_decoder(dense.config.model_type)
+    # models, is timed once per shape over every position (a bare decoder has no head)
+    head = dense.get_output_embeddings() if quick and is_decoder(dense.config.model_type) else None
+    last_logits = head is not None
     measured = []
     with torch.inference_mode():
         for batch, seq in shapes:
@@ -262,7 +263,7 @@ def measure(
             profiles = [
                 profile_shares(run, profile_runs, device) if profile_runs else () for run in runs
             ]
-            head_ms = _time_lm_head(dense, batch, seq, clock) if last_logits else None
+            head_ms = _time_lm_head(head, batch, seq, clock) if last_logits else None
             measured.append((batch, seq, samples, head_ms, *profiles))
             bar.update(1)
     bar.close()
@@ -326,12 +327,11 @@ def measure(
     )
 
 
-def _time_lm_head(model: Any, batch: int, seq: int, clock: Clock) -> float:
+def _time_lm_head(head: Any, batch: int, seq: int, clock: Clock) -> float:
     """Milliseconds of one run of the lm_head over batch x seq positions (random hidden
     states): the vocabulary projection a full forward pass would add, timed once."""
     import torch
 
-    head = model.get_output_embeddings()
     hidden = torch.randn(
         batch, seq, head.in_features, generator=torch.Generator().manual_seed(seq)
     ).to(device=head.weight.device, dtype=head.weight.dtype)
