@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -72,16 +73,24 @@ def build(out: Path) -> Path:
     return out
 
 
-def timed_bench(checkpoint: Path, tree: Path, threads: int | None, record: Path) -> float:
-    """Seconds of wall time of `prunecard bench --quick` run from source tree `tree`."""
+def timed_bench(
+    checkpoint: Path, tree: Path, threads: int | None, record: Path
+) -> tuple[float, float]:
+    """Seconds of wall time and of CPU time (user + system, all threads) of `prunecard
+    bench --quick` run from source tree `tree`: on a shared machine the CPU time says what
+    the run cost, the wall time what others left of the machine."""
     argv = [sys.executable, "-m", "analyzer.cli.main", "bench", str(checkpoint), "--quick"]
     argv += ["--device", "cpu", "--accept-unstable", "--json", str(record)]
     if threads:
         argv += ["--threads", str(threads)]
     env = {**os.environ, "PYTHONPATH": str(tree)}
+    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     began = time.perf_counter()
     subprocess.run(argv, check=True, cwd=tree, env=env, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - began
+    wall = time.perf_counter() - began
+    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
+    return wall, cpu
 
 
 def describe(record: Path) -> str:
@@ -111,12 +120,15 @@ def main() -> None:
         print(
             f"checkpoint: Llama-3.2-1B geometry, bf16, {size / 1e9:.2f} GB; {os.cpu_count()} CPUs"
         )
+        print(f"load average before: {os.getloadavg()[0]:.1f}", flush=True)
         runs = ([("before", args.before)] if args.before else []) + [("after", ROOT)]
         for label, tree in runs:
-            record = Path(tmp) / f"{label}.json"
-            seconds = timed_bench(folder, tree.resolve(), args.threads, record)
+            record = (args.keep.parent if args.keep else Path(tmp)) / f"{label}.json"
+            wall, cpu = timed_bench(folder, tree.resolve(), args.threads, record)
             print(
-                f"{label:6}  bench --quick: {seconds:6.1f} s wall  ({describe(record)})", flush=True
+                f"{label:6}  bench --quick: {wall:6.1f} s wall, {cpu:6.1f} s CPU, load "
+                f"{os.getloadavg()[0]:.1f}  ({describe(record)})",
+                flush=True,
             )
 
 
