@@ -48,7 +48,7 @@ def test_the_quick_plan_of_a_causal_lm_is_one_short_prompt_and_one_short_decode(
     assert encoder is QUICK_PLAN and plan.protocol == encoder.protocol
 
 
-def test_quick_bench_times_the_lm_head_once_per_shape(llama, tmp_path, monkeypatch):
+def test_quick_bench_times_the_lm_head_once_per_shape(llama, tmp_path, monkeypatch, capsys):
     """Hooks on both models' lm_head see its inputs: full-length ones (batch x seq) come
     only from the one timing apart; every timed or profiled forward gives it 1 position."""
     seen: list[tuple[int, ...]] = []
@@ -86,8 +86,12 @@ def test_quick_bench_times_the_lm_head_once_per_shape(llama, tmp_path, monkeypat
         assert seen.count(shape) == 1  # the timing apart; never a timed forward
     equivalence = 2  # dense and packed over the real text, full logits: the exactness check
     assert sum(1 for s in seen if s[1] > 1) == len(shapes) + equivalence
-    printed = (tmp_path / "bench.json").read_text()
-    assert json.loads(printed)["last_logits"] is True
+    assert json.loads(out.read_text())["last_logits"] is True
+    (line,) = [x for x in capsys.readouterr().out.splitlines() if "timed once" in x]
+    (s,) = record.shapes
+    assert line.endswith(
+        f"lm_head over every position timed once: {s.lm_head_ms:.1f} ms at {s.batch} x {s.seq}"
+    )
 
 
 def test_a_full_bench_keeps_every_logit_in_its_timed_forwards(llama, tmp_path, monkeypatch):
