@@ -60,7 +60,7 @@ class ReportOptions:
     seed: int = 0
     evaluate: bool = True
     benchmark: bool = True
-    quick: bool = False  # a short benchmark: batch 1, sequence 128
+    quick: bool = False  # a short benchmark (analyzer.runtime.bench.bench_plan)
     device: str | None = None  # None: cuda if available
     dtype: str | None = None  # None: fp16 on a GPU, fp32 on the CPU
     align: int | None = None  # FFN width alignment; None: 64 on a GPU, 1 on the CPU
@@ -113,7 +113,7 @@ def _run(
     from analyzer.runtime.bench import bench, resolve_options, torch_dtype
     from analyzer.runtime.packing import pack
     from analyzer.runtime.qa import load_qa_model
-    from analyzer.runtime.timing import DEFAULT, QUICK, require_plausible
+    from analyzer.runtime.timing import require_plausible
     from analyzer.squad.data import bundled_sample_path
     from analyzer.squad.evaluate import run_eval
     from analyzer.weights.hub import named
@@ -128,15 +128,11 @@ def _run(
     timing = None
     if options.benchmark:
         with progress.step("bench"):
-            shapes = ((1, 128),) if options.quick else ((1, 384), (8, 384))
-            timing = bench(
+            timing = bench(  # shapes, protocol and profiling: bench_plan's
                 checkpoint,
                 device=device,
                 dtype=dtype,
                 align=align,
-                shapes=shapes,
-                protocol=QUICK if options.quick else DEFAULT,
-                profile_runs=1 if options.quick else 3,
                 quick=options.quick,
                 progress=True,
             )
@@ -392,7 +388,7 @@ def audit_checkpoint(
         if checkpoint is None:
             raise InputError(card, "--rebench times the weights: drop --no-weights")
         record = load_bench(bench_path) if bench_path is not None else None
-        shapes = [(s.batch, s.seq) for s in record.shapes] if record else [(1, 384), (8, 384)]
+        shapes = [(s.batch, s.seq) for s in record.shapes] if record else None  # None: default
         fresh = bench(checkpoint, shapes=shapes, progress=sys.stderr.isatty())
     return audit(
         card,

@@ -130,6 +130,9 @@ class MatrixPattern:
 
     kind: str
     explained: float  # zeros the pattern explains / all zeros (1.0: exactly that pattern)
+    # "dense" matrices: zeros too few to be pruning's (under patterns.STRAY_SHARE of the
+    # matrix, as rounding leaves them); they stay in `MatrixStats.nnz`, only the label is dense
+    stray_zeros: int = 0
 
 
 @dataclass(frozen=True)
@@ -139,7 +142,7 @@ class PatternTotals:
     kind: str  # one of PATTERN_KINDS
     matrices: int  # linear matrices whose best pattern this is
     weights: int  # their dense weights
-    zeros: int  # their zeros
+    zeros: int  # their zeros (for "dense": the stray zeros of its matrices)
     runtime: str  # which runtime turns this pattern into speed, in words
 
 
@@ -170,6 +173,9 @@ class LayerHeads:
     removed_as_zeros: tuple[int, ...] = ()  # all-zero value rows or output columns
     kv_removed: tuple[int, ...] = ()  # K/V groups whose every query head is removed
     kv_kept: int = 0  # K/V groups kept (grouped-query attention); 0 for encoders
+    # dead query heads inside a live K/V group: they add nothing, yet packing keeps them
+    # (grouped-query attention needs equal groups); never in `removed`, counted in `kept`
+    dead_kept: tuple[int, ...] = ()
 
 
 # what `HeadTotals.removed` counts; written into every analysis and card
@@ -181,17 +187,19 @@ HEAD_RULE = (
     "the value bias, which softmax weights sum to; packing folds it into the output bias). "
     "Zero query or key rows alone do not remove a head: attention becomes uniform, not zero."
 )
-# what `HeadTotals.removed` and `kv_removed` count for decoder LLMs (grouped-query attention)
+# what `HeadTotals.removed`, `dead_kept` and `kv_removed` count for decoder LLMs (grouped-query
+# attention)
 DECODER_HEAD_RULE = (
     "A query head counts as dead when all value-projection rows of its K/V group are zero "
     "(and so are their value biases: decoders have no output bias to fold a constant into) "
     "or when all of its own output-projection columns are zero; it then adds exactly nothing "
     "to the layer's output. A K/V group is removed, with the query rows and output columns "
-    "of all its query heads, only when every query head of the group is dead: grouped-query "
-    "attention needs the same number of query heads in every group, so a dead head inside a "
-    "live group stays in the packed model (with one query head per group, as in multi-head "
-    "attention, every dead head is removed). Zero query or key rows alone do not remove a "
-    "head: attention becomes uniform, not zero."
+    "of all its query heads, only when every query head of the group is dead; those query "
+    "heads count as removed. Grouped-query attention needs the same number of query heads in "
+    "every group, so a dead head inside a live group stays in the packed model: it counts as "
+    "dead (kept by packing), never as removed (with one query head per group, as in "
+    "multi-head attention, every dead head is removed). Zero query or key rows alone do not "
+    "remove a head: attention becomes uniform, not zero."
 )
 
 
@@ -203,6 +211,7 @@ class HeadTotals:
     rule: str  # the lossless rule used, in words
     kv_total: int = 0  # K/V groups (grouped-query attention); 0 for encoders
     kv_removed: int = 0
+    dead_kept: int = 0  # dead query heads packing keeps (in live K/V groups), not `removed`
 
 
 @dataclass(frozen=True)
@@ -492,6 +501,9 @@ class BenchShape:
     dense_profile: tuple[TimeShare, ...] = ()
     packed_profile: tuple[TimeShare, ...] = ()
     memory_bound: float | None = None  # the FLOP bound with unpruned memory traffic added
+    # `Bench.last_logits`: one run of the lm_head over all batch x seq positions (the same
+    # matrix in the dense and the packed model), timed once; None when not timed apart
+    lm_head_ms: float | None = None
 
 
 @dataclass(frozen=True)
@@ -542,6 +554,9 @@ class Bench:
     decode: tuple[DecodeRate, ...] = ()
     semi_structured: tuple[BenchShape, ...] = ()
     tokenizer: TokenizerInfo | None = None  # the equivalence check's; None: random ids
+    # quick causal LM benches: the timed prefill forwards compute the last position's
+    # logits only (logits_to_keep=1); each shape's lm_head was timed once (`lm_head_ms`)
+    last_logits: bool = False
     schema: str = BENCH_SCHEMA
 
 

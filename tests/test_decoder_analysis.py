@@ -193,10 +193,13 @@ def test_every_decoder_family_counts_heads_groups_and_channels(tmp_path, model_t
     assert (a.kind, a.family, a.num_kv_heads, a.head_dim) == ("decoder", model_type, 2, 4)
     assert a.heads.rule == DECODER_HEAD_RULE
     first, second = a.heads.layers
-    assert first.removed == first.removed_as_zeros == (0, 4, 5, 6, 7) and first.kept == 3
+    # group 1's heads are removed; head 0 is dead, but group 0 lives: kept by packing
+    assert first.removed == first.removed_as_zeros == (4, 5, 6, 7) and first.kept == 4
+    assert first.dead_kept == (0,)
     assert first.kv_removed == (1,) and first.kv_kept == 1
-    assert second.removed == () and second.kv_kept == 2
-    assert (a.heads.total, a.heads.removed, a.heads.kv_total, a.heads.kv_removed) == (16, 5, 4, 1)
+    assert second.removed == second.dead_kept == () and second.kv_kept == 2
+    assert (a.heads.total, a.heads.removed, a.heads.kv_total, a.heads.kv_removed) == (16, 4, 4, 1)
+    assert a.heads.dead_kept == 1
     assert [s.ffn_units_kept for s in a.layers] == [64, 61]
     assert (a.ffn.units_total, a.ffn.units_kept) == (128, 125)
 
@@ -236,7 +239,8 @@ def test_qwen2_value_bias_keeps_a_group_whose_value_rows_are_zero(tmp_path):
 
 def test_a_dead_head_inside_a_live_group_is_counted_but_not_packed(tmp_path):
     """Three of group 0's four heads lose their output columns: dead, yet the group stays
-    (grouped-query attention needs equal groups), so nothing is removed."""
+    (grouped-query attention needs equal groups), so nothing is removed: they are dead
+    (kept by packing)."""
 
     def prune(state):
         for head in (0, 1, 3):
@@ -245,8 +249,9 @@ def test_a_dead_head_inside_a_live_group_is_counted_but_not_packed(tmp_path):
     folder = GQA.build(tmp_path / "llama", prune=prune)
     state = saved(folder)
     a = analyze(folder)
-    assert a.heads.layers[0].removed == (0, 1, 3) and a.heads.layers[0].kv_removed == ()
-    assert a.heads.removed == 3 and a.heads.kv_removed == 0
+    assert a.heads.layers[0].dead_kept == (0, 1, 3) and a.heads.layers[0].kv_removed == ()
+    assert a.heads.layers[0].removed == () and a.heads.layers[0].kept == 8
+    assert (a.heads.removed, a.heads.dead_kept, a.heads.kv_removed) == (0, 3, 0)
     check_packed(a, state, [])
 
 
@@ -380,7 +385,8 @@ def test_random_dead_sets_give_exactly_those_heads_groups_and_channels(
 ):
     """Whatever value groups, output heads and channels are zeroed: a head is dead when its
     group's value rows or its own output columns are zero, a group is removed when all its
-    heads are dead, a channel when one of its three slices is zero."""
+    heads are dead (they are the removed heads; the other dead ones are kept by packing), a
+    channel when one of its three slices is zero."""
     dense, config = llama_state
     state = {k: v.clone() for k, v in dense.items()}
     for layer in range(GQA.layers):
@@ -399,7 +405,9 @@ def test_random_dead_sets_give_exactly_those_heads_groups_and_channels(
         dead = {h for h in range(GQA.heads) if h // GQA.group in v_groups[layer]}
         dead |= o_heads[layer]
         gone = [k for k in range(GQA.kv_heads) if all(h in dead for h in range(4 * k, 4 * k + 4))]
-        assert heads.removed == tuple(sorted(dead))
+        packed = {h for h in dead if h // GQA.group in gone}
+        assert heads.removed == tuple(sorted(packed))
+        assert heads.dead_kept == tuple(sorted(dead - packed))
         assert heads.kv_removed == tuple(gone)
         assert a.layers[layer].ffn_units_kept == GQA.intermediate - len(channels[layer])
         removed += removed_by_packing(state, "llama", layer, gone, sorted(channels[layer]))
@@ -541,7 +549,7 @@ def test_analyze_prints_a_2_of_4_llama(llama_two_of_four, capsys):
     assert (
         "llama (decoder), float32, 2 layers x 4 query heads (2 KV heads), hidden 32, MLP 64" in out
     )
-    assert "query heads     0 of 8 dead" in out and "KV groups       0 of 4 removed" in out
+    assert "query heads     0 of 8 removed" in out and "KV groups       0 of 4 removed" in out
     assert "dense figures are relative to this checkpoint's own shapes" in out
 
 

@@ -22,6 +22,7 @@ from analyzer.records import Bench
 from analyzer.runtime.bench import EQUIVALENCE_TEXT
 from analyzer.runtime.decode import greedy_runner
 from analyzer.runtime.packing import load, pack
+from analyzer.runtime.plan import QUICK_LM_PLAN
 from analyzer.runtime.semi_structured import is_2of4
 from analyzer.weights.flops import LayerShape, decode_flops, forward_flops, model_layer_shapes
 
@@ -96,7 +97,7 @@ def test_bench_of_a_causal_lm_records_prefill_and_decoding(
     patch_bench(monkeypatch, STEADY_DENSE, STEADY_PACKED)
     out = tmp_path / "bench.json"
     argv = ["bench", str(pruned_llama), "--quick", "--device", "cpu", "--no-profile", *SHAPES]
-    assert main([*argv, "--json", str(out)]) == 0
+    assert main([*argv, "--decode-batch", "1", "16", "--json", str(out)]) == 0
 
     record = load_record(Bench, out)
     assert [(s.batch, s.seq) for s in record.shapes] == [(1, 16), (2, 16)]
@@ -148,7 +149,8 @@ def test_bad_decode_options_are_one_line_errors(pruned_llama, option, message, c
 def test_decoding_past_the_positions_is_refused(pruned_llama, capsys):
     argv = ["bench", str(pruned_llama), "--quick", "--device", "cpu", "--new-tokens", "300"]
     assert main(argv) == 2
-    assert "fewer than the 332 tokens to run" in capsys.readouterr().err
+    prompt = QUICK_LM_PLAN.prompt_tokens  # --quick's prompt, then the 300 new tokens
+    assert f"fewer than the {prompt + 300} tokens to run" in capsys.readouterr().err
 
 
 LLM_2OF4 = Path(__file__).resolve().parent.parent / "benchmarks" / "llm_2of4.py"

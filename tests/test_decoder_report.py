@@ -67,10 +67,16 @@ def test_the_card_states_the_figures_of_the_weights(llama_report):
     assert report.perplexity.tokens == 300
 
     assert f"**{_pct(nnz, dense)}** ({nnz:,} of {dense:,})" in card
-    # layer 0: 4 dead query heads = group 0; layer 1: one dead head in a live group
-    dead, groups = GROUP + 1, 1
+    # layer 0: 4 dead query heads = group 0, removed; layer 1: one dead head in a live
+    # group, which packing keeps: dead, never removed
+    removed, dead_kept, groups = GROUP, 1, 1
     assert (
-        f"| Attention heads removed (query heads) | **{dead} of 16** ({_pct(dead, 16)}) |" in card
+        f"| Attention heads removed (query heads) | **{removed} of 16** ({_pct(removed, 16)}) |"
+        in card
+    )
+    assert (
+        f"| Query heads dead, kept by packing (their KV group is live) | **{dead_kept} of 16**"
+        in card
     )
     assert "| KV groups removed" in card and f"**{groups} of 4** ({_pct(groups, 4)})" in card
     assert "| Sparsity patterns of the linear matrices | 2:4 (14 of 14) |" in card

@@ -192,7 +192,7 @@ def test_explained_zeros_match_the_group_by_group_count(mask):
     for kind, (n, m) in {"2:4": (2, 4), "1:4": (1, 4), "4:8": (4, 8)}.items():
         assert explained.get(kind, 0) == (zeros if is_nm(mask, n, m) else 0)
     assert explained.get("1x4", 0) == 4 * sum(group == [False] * 4 for group in groups(mask, 4))
-    pattern = choose_pattern(zeros, explained)
+    pattern = choose_pattern(zeros, explained, weights=mask.numel())
     assert pattern.kind in PATTERN_KINDS and 0.0 <= pattern.explained <= 1.0
 
 
@@ -218,11 +218,15 @@ def test_one_more_non_zero_in_a_group_breaks_2_4(rows, groups, seed, data):
     assert pattern.kind != "2:4"
 
 
-@given(st.integers(0, 1000), st.dictionaries(st.sampled_from(PATTERN_KINDS), st.integers(0)))
+@given(
+    st.integers(0, 1000),
+    st.dictionaries(st.sampled_from(PATTERN_KINDS), st.integers(0)),
+    st.integers(0, 10**8),
+)
 @SETTINGS
-def test_a_pattern_explains_a_share_in_zero_to_one(zeros, raw):
+def test_a_pattern_explains_a_share_in_zero_to_one(zeros, raw, extra):
     explained = {k: min(v, zeros) for k, v in raw.items()}
-    pattern = choose_pattern(zeros, explained)
+    pattern = choose_pattern(zeros, explained, weights=zeros + extra)
     assert pattern.kind in PATTERN_KINDS and 0.0 <= pattern.explained <= 1.0
 
 

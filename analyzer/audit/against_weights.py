@@ -55,6 +55,8 @@ def _weights(analysis: Analysis) -> dict[str, tuple[float, int]]:
         out["heads_removed"] = (analysis.heads.removed, 0)
         out["heads_total"] = (analysis.heads.total, 0)
         out["heads_removed_pct"] = (100 * analysis.heads.removed / analysis.heads.total, 3)
+        out["heads_dead_kept"] = (analysis.heads.dead_kept, 0)
+        out["heads_dead_kept_pct"] = (100 * analysis.heads.dead_kept / analysis.heads.total, 3)
     if analysis.heads.kv_total:  # grouped-query attention: K/V groups beside query heads
         kv = analysis.heads
         out["heads_kv_removed"] = (kv.kv_removed, 0)

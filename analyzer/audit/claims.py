@@ -717,6 +717,11 @@ _SUMMARY = (
     (r"^all parameters", _PCT_OF, ("overall_density", "params_nonzero", "params_dense")),
     (r"^attention heads removed", _OF_PCT, ("heads_removed", "heads_total", "heads_removed_pct")),
     (
+        r"^query heads dead, kept by packing",
+        _OF_PCT,
+        ("heads_dead_kept", "heads_total", "heads_dead_kept_pct"),
+    ),
+    (
         r"^kv groups removed",
         _OF_PCT,
         ("heads_kv_removed", "heads_kv_total", "heads_kv_removed_pct"),

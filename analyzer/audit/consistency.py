@@ -50,6 +50,7 @@ _PERCENTS = {
     "overall_density",
     "layer_density",
     "heads_removed_pct",
+    "heads_dead_kept_pct",
     "ffn_units_kept_pct",
 }
 _SCORES = {
@@ -139,6 +140,7 @@ def _percentages(partners: findings.Partners) -> list[findings.AuditFinding]:
     out = []
     for pct_q, count_q, total_q in (
         ("heads_removed_pct", "heads_removed", "heads_total"),
+        ("heads_dead_kept_pct", "heads_dead_kept", "heads_total"),
         ("ffn_units_kept_pct", "ffn_units_kept", "ffn_units_total"),
         ("overall_density", "params_nonzero", "params_dense"),
         ("linear_density", "linear_nnz", "linear_dense"),

@@ -81,6 +81,7 @@ class AuditReport:
 
 COUNTS = {
     "heads_removed",
+    "heads_dead_kept",
     "heads_total",
     "ffn_units_kept",
     "ffn_units_total",

@@ -20,7 +20,7 @@ from typing import Any
 from analyzer import __version__
 from analyzer.errors import InputError, PrunecardError, printable
 from analyzer.outputs import check_apart, check_output
-from analyzer.runtime.decode import DECODE_BATCHES, NEW_TOKENS, PROMPT_TOKENS
+from analyzer.runtime.plan import FULL, QUICK_LM_PLAN, QUICK_PLAN
 
 EXIT_OK, EXIT_MISMATCH, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -200,37 +200,36 @@ def cmd_bench(args: argparse.Namespace) -> int:
     Example: prunecard bench ./my-pruned-bert --json bench.json --batch 1 8 --seq 384
     """
     from analyzer.cli.tables import format_bench
-    from analyzer.runtime.bench import bench
-    from analyzer.runtime.timing import DEFAULT, QUICK, require_plausible
+    from analyzer.perplexity.model import is_causal_lm
+    from analyzer.runtime.bench import bench, bench_plan
+    from analyzer.runtime.timing import require_plausible
+    from analyzer.weights.checkpoint import open_checkpoint
     from analyzer.weights.hub import fetch
 
     source = _source(args.path)
     _check_file(args.json, [_guarded(source)])
+    path = fetch(source, tokenizer=True).path
     quick = args.quick
+    plan = bench_plan(quick=quick, causal=is_causal_lm(open_checkpoint(path).config))
     protocol = replace(
-        QUICK if quick else DEFAULT,
-        **{k: v for k, v in _protocol_options(args).items() if v is not None},
+        plan.protocol, **{k: v for k, v in _protocol_options(args).items() if v is not None}
     )
     result = bench(
-        fetch(source, tokenizer=True).path,
+        path,
         device=args.device,
         dtype=args.dtype,
         align=args.align,
-        shapes=[
-            (b, s)
-            for s in args.seq or ((128,) if quick else (384,))
-            for b in args.batch or ((1,) if quick else (1, 8))
-        ],
+        shapes=[(b, s) for s in args.seq or plan.seqs for b in args.batch or plan.batches],
         threads=args.threads,
         protocol=protocol,
         graphs=args.graphs,
         fuse=args.fuse,
-        profile_runs=0 if args.no_profile else (1 if quick else 3),
+        profile_runs=0 if args.no_profile else plan.profile_runs,
         quick=quick,
         progress=True,
-        decode_batches=args.decode_batch or DECODE_BATCHES,
-        prompt_tokens=args.prompt_tokens,
-        new_tokens=args.new_tokens,
+        decode_batches=args.decode_batch or plan.decode_batches,
+        prompt_tokens=plan.prompt_tokens if args.prompt_tokens is None else args.prompt_tokens,
+        new_tokens=plan.new_tokens if args.new_tokens is None else args.new_tokens,
     )
     code = _show(result, format_bench(result), args.json, "bench")
     if not args.accept_unstable:
@@ -713,7 +712,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-eval", action="store_true", help="skip the evaluation (SQuAD v2 or perplexity)"
     )
     p.add_argument("--no-bench", action="store_true", help="skip the dense vs packed timing")
-    p.add_argument("--quick", action="store_true", help="a short timing: batch 1, sequence 128")
+    p.add_argument("--quick", action="store_true", help="a short timing, as bench --quick")
     _accept_unstable_option(p)
 
     p = _command(
@@ -739,10 +738,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _command(sub, cmd_bench, _checkpoint(weights_file=True), _json("bench"), _device())
     p.add_argument(
-        "--quick", action="store_true", help="for trying things: batch 1, seq 128, 5 s budget"
+        "--quick",
+        action="store_true",
+        help=f"for trying things: batch 1, seq {QUICK_PLAN.seqs[0]} "
+        f"({QUICK_LM_PLAN.seqs[0]} for causal LMs, lm_head timed once), 5 s budget",
     )
-    p.add_argument("--batch", type=int, nargs="+", metavar="B", help="batch sizes (default 1 8)")
-    p.add_argument("--seq", type=int, nargs="+", metavar="S", help="sequence lengths (384)")
+    p.add_argument(
+        "--batch",
+        type=int,
+        nargs="+",
+        metavar="B",
+        help=f"batch sizes (default {' '.join(map(str, FULL.batches))})",
+    )
+    p.add_argument(
+        "--seq",
+        type=int,
+        nargs="+",
+        metavar="S",
+        help=f"sequence lengths ({' '.join(map(str, FULL.seqs))})",
+    )
     p.add_argument("--threads", type=int, metavar="N", help="torch threads (default: torch's)")
     p.add_argument(
         "--decode-batch",
@@ -750,21 +764,22 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         metavar="B",
         help="causal LMs: batch sizes to time greedy decoding at (default "
-        f"{' '.join(map(str, DECODE_BATCHES))})",
+        f"{' '.join(map(str, FULL.decode_batches))}; "
+        f"{' '.join(map(str, QUICK_LM_PLAN.decode_batches))} with --quick)",
     )
     p.add_argument(
         "--prompt-tokens",
         type=int,
-        default=PROMPT_TOKENS,
         metavar="N",
-        help=f"... after N prompt tokens ({PROMPT_TOKENS})",
+        help=f"... after N prompt tokens ({FULL.prompt_tokens}; "
+        f"{QUICK_LM_PLAN.prompt_tokens} with --quick)",
     )
     p.add_argument(
         "--new-tokens",
         type=int,
-        default=NEW_TOKENS,
         metavar="N",
-        help=f"... generating N tokens ({NEW_TOKENS})",
+        help=f"... generating N tokens ({FULL.new_tokens}; "
+        f"{QUICK_LM_PLAN.new_tokens} with --quick)",
     )
     p.add_argument(
         "--repeats", type=int, metavar="N", help="timed runs per model and shape, at least (10)"

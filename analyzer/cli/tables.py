@@ -52,8 +52,9 @@ def format_analysis(a: Analysis) -> str:
     ]
     if a.heads.total and decoder:
         lines += [
-            f"query heads     {a.heads.removed} of {a.heads.total} dead "
-            f"({percent(a.heads.removed / a.heads.total)})",
+            f"query heads     {a.heads.removed} of {a.heads.total} removed "
+            f"({percent(a.heads.removed / a.heads.total)})"
+            + (f", {a.heads.dead_kept} dead (kept by packing)" if a.heads.dead_kept else ""),
             f"KV groups       {a.heads.kv_removed} of {a.heads.kv_total} removed "
             f"({percent(a.heads.kv_removed / a.heads.kv_total)})",
             f"MLP channels    {a.ffn.units_kept:,} of {a.ffn.units_total:,} kept "
@@ -88,12 +89,14 @@ def format_analysis(a: Analysis) -> str:
                 f"{heads[s.layer].kept}/{a.num_heads}",
                 f"{heads[s.layer].kv_kept}/{a.num_kv_heads}",
                 ",".join(map(str, heads[s.layer].removed)) or "-",
+                ",".join(map(str, heads[s.layer].dead_kept)) or "-",
                 f"{s.ffn_units_kept}/{s.ffn_units_total}",
                 f"{s.linear_packed:,}",
             )
             for s in a.layers
         ]
-        header = ("layer", "density", "query heads", "KV groups", "dead heads", "MLP channels")
+        header = ("layer", "density", "query heads", "KV groups", "removed", "dead, kept")
+        header = (*header, "MLP channels")
         lines += ["", table((*header, "packed"), rows)]
     elif a.layers:
         heads = {h.layer: h for h in a.heads.layers}
@@ -261,6 +264,14 @@ def format_bench(b: Bench) -> str:
         _shape_table(b.shapes, "packed ms"),
         "(median over interleaved repeats; ± half the interquartile range)",
     ]
+    if b.last_logits:
+        heads = ", ".join(
+            f"{s.lm_head_ms:.1f} ms at {s.batch} x {s.seq}" for s in b.shapes if s.lm_head_ms
+        )
+        lines.append(
+            "prefill timed without the lm_head but for the last position (logits_to_keep=1); "
+            f"lm_head over every position timed once: {heads}"
+        )
     if b.decode:
         first = b.decode[0]
         lines += [

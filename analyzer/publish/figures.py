@@ -46,6 +46,7 @@ ROLE_COLORS = {
 # a decoder's MLP: gate_proj, up_proj (ffn_in) and down_proj (ffn_out)
 DECODER_LABELS = {**ROLE_LABELS, "ffn_in": "MLP up", "ffn_out": "MLP down"}
 KEPT, REMOVED_ZEROS, REMOVED_CHECKPOINT = "#0072B2", "#E69F00", "#999999"
+DEAD_KEPT = "#56B4E9"  # a dead query head packing keeps (its K/V group is live)
 # patterns drawn as the share of zeros they explain instead of a block map
 BAR_PATTERNS = ("2:4", "1:4", "4:8", "1x4")
 FIGURES = ("density", "heads", "blocks")  # file stems under assets/
@@ -184,10 +185,13 @@ def _heads(analysis: Analysis) -> Any:
     )
     bars, grid = panels[0], panels[-1]
     idx = np.arange(len(layers))
-    kept = np.array([h.kept for h in layers])
+    dead_kept = np.array([len(h.dead_kept) for h in layers])
+    alive = np.array([h.kept for h in layers]) - dead_kept
+    kept = alive + dead_kept
     zeros = np.array([len(h.removed_as_zeros) for h in layers])
     pruned = np.array([len(h.removed_in_checkpoint) for h in layers])
-    bars.bar(idx, kept, color=KEPT, label="kept")
+    bars.bar(idx, alive, color=KEPT, label="kept")
+    bars.bar(idx, dead_kept, bottom=alive, color=DEAD_KEPT, label="dead (kept by packing)")
     bars.bar(idx, zeros, bottom=kept, color=REMOVED_ZEROS, label="removed (zero weights)")
     bars.bar(
         idx, pruned, bottom=kept + zeros, color=REMOVED_CHECKPOINT, label="removed (pruned_heads)"
@@ -198,8 +202,11 @@ def _heads(analysis: Analysis) -> Any:
     bars.set_ylabel("query heads" if gqa else "heads")
     bars.set_ylim(0, n_heads)
     what = "query heads" if gqa else "heads"
+    dead = (
+        f"\n{analysis.heads.dead_kept} dead (kept by packing)" if analysis.heads.dead_kept else ""
+    )
     bars.set_title(
-        f"{analysis.heads.removed} of {analysis.heads.total} {what} removed",
+        f"{analysis.heads.removed} of {analysis.heads.total} {what} removed{dead}",
         fontsize=9 if gqa else None,
     )
     bars.spines[["top", "right"]].set_visible(False)
@@ -207,8 +214,8 @@ def _heads(analysis: Analysis) -> Any:
         _kv_groups(panels[1], analysis)
 
     cells = np.array([_head_states(h, n_heads) for h in layers])
-    cmap = ListedColormap([KEPT, REMOVED_ZEROS, REMOVED_CHECKPOINT])
-    grid.imshow(cells, cmap=cmap, vmin=0, vmax=2, aspect="auto", interpolation="nearest")
+    cmap = ListedColormap([KEPT, REMOVED_ZEROS, REMOVED_CHECKPOINT, DEAD_KEPT])
+    grid.imshow(cells, cmap=cmap, vmin=0, vmax=3, aspect="auto", interpolation="nearest")
     grid.set_xticks(np.arange(n_heads), [str(h) for h in range(n_heads)])
     grid.set_yticks(idx, [str(h.layer) for h in layers])
     grid.set_xticks(np.arange(-0.5, n_heads), minor=True)
@@ -228,7 +235,12 @@ def _heads(analysis: Analysis) -> Any:
         Patch(color=REMOVED_ZEROS, label="removed: zero value rows or output columns"),
         Patch(color=REMOVED_CHECKPOINT, label="removed: config pruned_heads"),
     ]
-    fig.legend(handles=handles, ncol=3, loc="lower center", frameon=False)
+    if analysis.heads.dead_kept:
+        handles.append(Patch(color=DEAD_KEPT, label="dead, kept by packing (live KV group)"))
+    small = 7 if len(handles) > 3 else None  # four entries fit one row at a smaller size
+    fig.legend(
+        handles=handles, ncol=len(handles), loc="lower center", frameon=False, fontsize=small
+    )
     fig.tight_layout(rect=(0, 0.08, 1, 1))
     return fig
 
@@ -260,6 +272,8 @@ def _head_states(heads: LayerHeads, n_heads: int) -> list[int]:
         state[h] = 1
     for h in heads.removed_in_checkpoint:
         state[h] = 2
+    for h in heads.dead_kept:
+        state[h] = 3
     return state
 
 
@@ -358,7 +372,8 @@ def _blocks(analysis: Analysis, mapped: list[MatrixStats]) -> Any:
             for side in ax.spines.values():
                 side.set_linewidth(0.5)
                 side.set_color("#888888")
-            ax.set_xlabel(f"{m.block.kind}, {100 * m.density:.1f}%", fontsize=7, labelpad=1)
+            kind = "dense" if m.pattern and m.pattern.kind == "dense" else m.block.kind
+            ax.set_xlabel(f"{kind}, {100 * m.density:.1f}%", fontsize=7, labelpad=1)
             if r == 0:
                 ax.set_title(_labels(analysis)[role], fontsize=8)
             if c == first[layer]:

@@ -29,7 +29,7 @@ from analyzer.outputs import staged_dir
 from analyzer.publish.card import publication_of
 from analyzer.publish.safe_html import md_code, md_text
 from analyzer.publish.site_hooks import GENERATED
-from analyzer.records import Analysis, Report
+from analyzer.records import Analysis, LayerHeads, Report
 from analyzer.text import percent
 
 __all__ = [
@@ -217,7 +217,7 @@ def _layer_section(page: ModelPage) -> str:
                 f"{s.linear_nnz:,}",
                 f"{h.kept}/{a.num_heads}" if h else "-",
                 *kv,
-                ", ".join(map(str, h.removed)) if h and h.removed else "-",
+                _removed_heads(h),
                 f"{s.ffn_units_kept:,}/{s.ffn_units_total:,}",
                 f"{s.linear_packed:,}",
             )
@@ -243,7 +243,8 @@ def _layer_section(page: ModelPage) -> str:
         ),
         (
             "Query heads removed" if gqa else "Heads removed",
-            f"{a.heads.removed} of {a.heads.total}",
+            f"{a.heads.removed} of {a.heads.total}"
+            + (f", {a.heads.dead_kept} dead (kept by packing)" if a.heads.dead_kept else ""),
         ),
     ]
     if gqa:
@@ -266,6 +267,16 @@ def _layer_section(page: ModelPage) -> str:
         )
     summary = _md_table(("Figure", "Value"), figures)
     return f"### Per-layer figures\n\n{summary}\n\nHead rule: {md_text(a.heads.rule)}\n\n{table}\n"
+
+
+def _removed_heads(h: LayerHeads | None) -> str:
+    """A layer's removed heads, then its dead heads that packing keeps (never 'removed')."""
+    if h is None:
+        return "-"
+    removed = ", ".join(map(str, h.removed)) or "-"
+    if not h.dead_kept:
+        return removed
+    return f"{removed}; dead (kept by packing): {', '.join(map(str, h.dead_kept))}"
 
 
 def _patterns_text(a: Analysis) -> str:

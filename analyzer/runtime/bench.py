@@ -28,8 +28,8 @@ from typing import Any
 
 from analyzer.errors import CheckpointError, InputError
 from analyzer.records import Bench, BenchShape, DecodeRate, Equivalence, TokenizerInfo
-from analyzer.runtime.decode import DECODE_BATCHES, NEW_TOKENS, PROMPT_TOKENS
 from analyzer.runtime.environment import pick_device
+from analyzer.runtime.plan import FULL, bench_plan
 from analyzer.runtime.profile import elementwise_traffic, memory_bound, profile_shares
 from analyzer.runtime.timing import (
     DEFAULT,
@@ -113,23 +113,24 @@ def bench(
     device: str | None = None,
     dtype: str | None = None,
     align: int | None = None,
-    shapes: Sequence[tuple[int, int]] = ((1, 384), (8, 384)),
+    shapes: Sequence[tuple[int, int]] | None = None,
     threads: int | None = None,
-    protocol: Protocol = DEFAULT,
+    protocol: Protocol | None = None,
     graphs: bool = False,
     fuse: str | None = None,
-    profile_runs: int = 3,
+    profile_runs: int | None = None,
     quick: bool = False,
     clock: Clock | None = None,
     progress: bool = True,
-    decode_batches: Sequence[int] = DECODE_BATCHES,
-    prompt_tokens: int = PROMPT_TOKENS,
-    new_tokens: int = NEW_TOKENS,
+    decode_batches: Sequence[int] | None = None,
+    prompt_tokens: int | None = None,
+    new_tokens: int | None = None,
 ) -> Bench:
     """Build dense and packed models from `path`, check they agree, time them per
     (batch, seq) shape; `fuse` ("both" or "packed") runs those through `analyzer.runtime.fusion`.
     Causal LMs are also timed decoding `new_tokens` tokens after `prompt_tokens` per batch
-    size in `decode_batches`."""
+    size in `decode_batches`. What is None comes from `bench_plan` (by `quick` and the
+    kind of model)."""
     import torch
 
     from analyzer.runtime.packing import load
@@ -137,8 +138,9 @@ def bench(
     device, dtype, align = resolve_options(device, dtype, align)
     if graphs and device != "cuda":
         raise InputError(None, "--graphs needs --device cuda (CUDA graphs replay GPU kernels)")
-    _check_protocol(protocol)
-    if not shapes or min(min(s) for s in shapes) < 1:
+    if protocol is not None:  # what the caller gave fails before any weight is read
+        _check_protocol(protocol)
+    if shapes is not None and (not shapes or min(min(s) for s in shapes) < 1):
         raise InputError(None, "need shapes of positive sizes")
     if fuse not in (None, "both", "packed"):
         raise InputError(None, f"--fuse must be both or packed, got {fuse!r}")
@@ -146,6 +148,13 @@ def bench(
         torch.set_num_threads(threads)
     dense = load(path, dtype=torch_dtype(dtype), device=device, layout="dense")
     causal = is_decoder(dense.config.model_type)
+    plan = bench_plan(quick=quick, causal=causal)
+    shapes = plan.shapes if shapes is None else tuple(shapes)
+    protocol = plan.protocol if protocol is None else protocol
+    profile_runs = plan.profile_runs if profile_runs is None else profile_runs
+    decode_batches = plan.decode_batches if decode_batches is None else tuple(decode_batches)
+    prompt_tokens = plan.prompt_tokens if prompt_tokens is None else prompt_tokens
+    new_tokens = plan.new_tokens if new_tokens is None else new_tokens
     if causal and fuse:
         raise InputError(None, "--fuse is for BERT-family encoders, not causal LMs")
     if causal and (min(decode_batches, default=1) < 1 or min(prompt_tokens, new_tokens) < 1):
@@ -209,8 +218,8 @@ def measure(
     clock: Clock | None = None,
     progress: bool = True,
     decode_batches: Sequence[int] = (),
-    prompt_tokens: int = PROMPT_TOKENS,
-    new_tokens: int = NEW_TOKENS,
+    prompt_tokens: int = FULL.prompt_tokens,
+    new_tokens: int = FULL.new_tokens,
 ) -> Bench:
     """Compare and time two models already built by `analyzer.runtime.packing.load` from `path`
     (on one device, in `dtype`); scripts that time several settings reuse the models.
@@ -238,16 +247,24 @@ def measure(
     clock, cpu_clock = (clock, None) if clock else _clocks(device)
     bar = progress_bar(len(shapes), "bench", "shape", enabled=progress)
     load_before = os.getloadavg()
+    # a quick bench of a causal LM times the decoder body: its forwards compute the last
+    # position's logits only (as generation does), and the lm_head, the same matrix in both
+    # models, is timed once per shape over every position (a bare decoder has no head)
+    head = dense.get_output_embeddings() if quick and is_decoder(dense.config.model_type) else None
+    last_logits = head is not None
     measured = []
     with torch.inference_mode():
         for batch, seq in shapes:
             inputs = _inputs(dense.config, batch, seq, device)
+            if last_logits:
+                inputs["logits_to_keep"] = 1
             runs = [_runner(m, inputs, graphs) for m in (dense, packed)]
             samples = time_interleaved(*runs, protocol, clock=clock, cpu_clock=cpu_clock)
             profiles = [
                 profile_shares(run, profile_runs, device) if profile_runs else () for run in runs
             ]
-            measured.append((batch, seq, samples, *profiles))
+            head_ms = _time_lm_head(head, batch, seq, clock) if last_logits else None
+            measured.append((batch, seq, samples, head_ms, *profiles))
             bar.update(1)
     bar.close()
     judge = functools.partial(
@@ -268,7 +285,7 @@ def measure(
     )
     load_after = os.getloadavg()
     results = []
-    for batch, seq, samples, dense_profile, packed_profile in measured:
+    for batch, seq, samples, head_ms, dense_profile, packed_profile in measured:
         dense_flops = forward_flops(dense_layers, batch, seq)
         packed_flops = forward_flops(packed_layers, batch, seq)
         bound = dense_flops / packed_flops if packed_flops else float("inf")
@@ -281,6 +298,7 @@ def measure(
             dense_profile=dense_profile,
             packed_profile=packed_profile,
             memory_bound=memory_bound(dense_profile, bound, traffic),
+            lm_head_ms=head_ms,
         )
         results.append(replace(shape, verdict=judge(shape, cpu_share=samples.cpu_share)))
     return Bench(
@@ -306,7 +324,21 @@ def measure(
         decode=decode,
         semi_structured=semi_structured,
         tokenizer=tokenizer,
+        last_logits=last_logits,
     )
+
+
+def _time_lm_head(head: Any, batch: int, seq: int, clock: Clock) -> float:
+    """Milliseconds of one run of the lm_head over batch x seq positions (random hidden
+    states): the vocabulary projection a full forward pass would add, timed once."""
+    import torch
+
+    hidden = torch.randn(
+        batch, seq, head.in_features, generator=torch.Generator().manual_seed(seq)
+    ).to(device=head.weight.device, dtype=head.weight.dtype)
+    start = clock()
+    head(hidden)
+    return 1000 * (clock() - start)
 
 
 def _decode(

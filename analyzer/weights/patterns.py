@@ -28,10 +28,14 @@ dense (no zeros), layer, heads, channels, rows, cols, 32x32, 16x16, 1x4, 1:4, 2:
 2:4 matrix 4:8). When none fits, the coarse pattern (heads, channels, rows, cols, 32x32,
 16x16) explaining the largest share names the matrix if that share is at least half its
 zeros; otherwise the matrix is `unstructured`, its share being the zeros no coarse pattern
-explains. N:M and 1x4 name a matrix only when they fit: a runtime cannot use an almost-2:4
-matrix (a 50% unstructured matrix is not 2:4), and at high sparsity empty runs of four occur
-by chance (two thirds of them at 90% unstructured sparsity), so a partial 1x4 share says
-little about how the matrix was pruned.
+explains, unless its zeros are fewer than `STRAY_SHARE` (0.01%) of its weights: such zeros
+are rounding's, not pruning's (docs/analysis.md gives the arithmetic), and the matrix is
+`dense`, its zeros kept as `MatrixPattern.stray_zeros`. Only zeros no pattern fits can be
+stray: one dead channel of a wide MLP is under 0.01% of its matrix, yet `channels` fits it.
+N:M and 1x4 name a matrix only when they fit: a runtime cannot use an almost-2:4 matrix
+(a 50% unstructured matrix is not 2:4), and at high sparsity empty runs of four occur by
+chance (two thirds of them at 90% unstructured sparsity), so a partial 1x4 share says little
+about how the matrix was pruned.
 
 Group counts are vectorised: one uint8 count per group of 4 (two adds), one bincount of
 those counts, and for groups of 8 one add of neighbouring counts and a second bincount.
@@ -49,6 +53,7 @@ __all__ = [
     "NM_PATTERNS",
     "PRECEDENCE",
     "RUNTIMES",
+    "STRAY_SHARE",
     "MaskPatterns",
     "choose_pattern",
     "group_counts",
@@ -73,6 +78,9 @@ PRECEDENCE = (
 )
 # patterns that may name a matrix they explain only partly (a majority of its zeros)
 COARSE = ("heads", "channels", "rows", "cols", "32x32", "16x16")
+# zeros under this share of a matrix's weights are rounding's: 100x below 1%, far below the
+# lowest sparsity any published pruning method targets (docs/analysis.md has the arithmetic)
+STRAY_SHARE = 1e-4
 # which runtime turns each pattern into speed, in words (the summary's last column)
 RUNTIMES = {
     "dense": "dense kernels: no zeros to skip",
@@ -167,8 +175,9 @@ def mask_patterns(
     return MaskPatterns(zeros=zeros, explained=explained, row_any=row_any, col_any=col_any)
 
 
-def choose_pattern(zeros: int, explained: Mapping[str, int]) -> MatrixPattern:
-    """The pattern that names a matrix, by the rules in the module docstring."""
+def choose_pattern(zeros: int, explained: Mapping[str, int], *, weights: int) -> MatrixPattern:
+    """The pattern that names a matrix of `weights` weights, by the rules in the module
+    docstring."""
     if zeros == 0:
         return MatrixPattern("dense", 1.0)
     fitting = [k for k in PRECEDENCE if explained.get(k, 0) == zeros]
@@ -178,6 +187,8 @@ def choose_pattern(zeros: int, explained: Mapping[str, int]) -> MatrixPattern:
     share = explained.get(best, 0) / zeros
     if share >= 0.5:
         return MatrixPattern(best, share)
+    if zeros < STRAY_SHARE * weights:
+        return MatrixPattern("dense", 1.0, stray_zeros=zeros)
     return MatrixPattern("unstructured", 1.0 - share)
 
 
@@ -217,15 +228,25 @@ def summarize_patterns(
             explained["channels"] = explained.get("rows", 0)
         if m.role in _CHANNEL_COLS:
             explained["channels"] = explained.get("cols", 0)
-        pattern = choose_pattern(found.zeros, explained)
+        pattern = choose_pattern(found.zeros, explained, weights=rows * cols)
         out.append(replace(m, pattern=pattern))
         row = totals.setdefault(pattern.kind, [0, 0, 0])
         row[0] += 1
         row[1] += rows * cols
         row[2] += found.zeros
     summary = tuple(
-        PatternTotals(kind, *totals[kind], runtime=RUNTIMES[kind])
+        PatternTotals(kind, *totals[kind], runtime=_runtime(kind, totals[kind][2]))
         for kind in PATTERN_KINDS
         if kind in totals
     )
     return tuple(out), summary
+
+
+def _runtime(kind: str, zeros: int) -> str:
+    """The summary's runtime words; dense matrices holding stray zeros say what they are."""
+    if kind == "dense" and zeros:
+        return (
+            f"dense kernels: {zeros:,} stray zeros (under {100 * STRAY_SHARE:g}% of each "
+            "matrix, as rounding leaves them) are not worth skipping"
+        )
+    return RUNTIMES[kind]

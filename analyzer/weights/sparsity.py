@@ -489,7 +489,8 @@ def _decoder_layers(
     summaries: dict[str, _Summary],
     linear: list[MatrixStats],
 ) -> tuple[list[LayerStats], HeadTotals, FfnTotals, int]:
-    """Dead query heads, removable K/V groups and dead MLP channels per layer, and the stored
+    """Removed and dead-but-kept query heads, removable K/V groups and dead MLP channels per
+    layer, and the stored
     parameters decoder packing removes: whole dead K/V groups (their K and V rows and
     biases, the Q rows, Q biases and O columns of all their query heads) and dead channels
     (gate and up rows and biases, down columns). A dead query head in a live group stays.
@@ -514,11 +515,14 @@ def _decoder_layers(
         channels = channels_alive(gate_rows, up_rows, roles["ffn_out"][1].col_any)
         pruned = g.pruned_heads.get(layer, ())
         zero = tuple(h for h, ok in zip(stored_heads, query.tolist(), strict=True) if not ok)
-        dead = tuple(sorted(pruned + zero))
         zero_groups = tuple(
             k for k, ok in zip(stored_groups, groups.tolist(), strict=True) if not ok
         )
         dead_groups = tuple(sorted({h // group for h in pruned} | set(zero_groups)))
+        # packing removes the heads of dead groups; a dead head of a live group stays
+        packable = tuple(h for h in zero if h // group in zero_groups)
+        dead_kept = tuple(h for h in zero if h // group not in zero_groups)
+        removed = tuple(sorted(pruned + packable))
         kv_kept = g.num_kv_heads - len(dead_groups)
         channels_kept = int(channels.sum())
         channels_kept_total += channels_kept
@@ -529,12 +533,13 @@ def _decoder_layers(
         head_layers.append(
             LayerHeads(
                 layer,
-                removed=dead,
-                kept=g.num_heads - len(dead),
+                removed=removed,
+                kept=g.num_heads - len(removed),
                 removed_in_checkpoint=pruned,
-                removed_as_zeros=zero,
+                removed_as_zeros=packable,
                 kv_removed=dead_groups,
                 kv_kept=kv_kept,
+                dead_kept=dead_kept,
             )
         )
         packed = kv_kept * group_weights + channels_kept * 3 * hidden
@@ -546,6 +551,7 @@ def _decoder_layers(
         rule=DECODER_HEAD_RULE,
         kv_total=g.num_layers * g.num_kv_heads,
         kv_removed=sum(len(h.kv_removed) for h in head_layers),
+        dead_kept=sum(len(h.dead_kept) for h in head_layers),
     )
     ffn = FfnTotals(units_total=g.num_layers * g.intermediate_size, units_kept=channels_kept_total)
     return stats, heads, ffn, removed_stored
