@@ -7,7 +7,7 @@ Three checkpoints are written to a temporary folder from random tensors:
   70% of its FFN units zeroed;
 - `llama-1b`: Llama-3.2-1B's geometry (hidden 2048, 16 layers, 32 heads, 8 K/V heads,
   head_dim 64, intermediate 8192, vocab 128256, tied embeddings: no `lm_head` key), bf16,
-  every decoder linear weight 2:4 (2.47 GB);
+  every decoder linear weight 2:4, embeddings and norms dense (2.47 GB);
 - `llama-8b` (only with `--llama8b`: it writes 16 GB, deleted afterwards): Llama-3.1-8B's
   geometry (hidden 4096, 32 layers, 32 heads, 8 K/V heads, intermediate 14336, vocab
   128256, untied `lm_head`), bf16, 2:4 decoder linear weights, in 4 shards with an index as
@@ -42,6 +42,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 # both sides start this sampler first: the highest RssAnon seen, read every 5 ms
 SAMPLER = """
@@ -58,7 +59,9 @@ def sampler():
 threading.Thread(target=sampler, daemon=True).start()
 """
 
-BARE = SAMPLER + """
+BARE = (
+    SAMPLER
+    + """
 import json, sys
 from pathlib import Path
 from safetensors import safe_open
@@ -74,17 +77,18 @@ for file in files:
 sample()
 print(total, peak[0])
 """
+)
 
-ANALYZE = SAMPLER + """
+ANALYZE = (
+    SAMPLER
+    + """
 import sys
 from analyzer import analyze
 nnz = analyze(sys.argv[1]).overall.nnz
 sample()
 print(nnz, peak[0])
 """
-
-# safetensors dtype names of the torch dtypes written here
-_ST_NAMES = {"float32": "F32", "bfloat16": "BF16"}
+)
 
 
 def build_bert(out: Path) -> None:
@@ -193,7 +197,7 @@ def llama_tensors(geometry: dict) -> list[_Spec]:
     return specs
 
 
-def random_tensor(shape: tuple[int, ...], two_of_four: bool, generator) -> object:
+def random_tensor(shape: tuple[int, ...], two_of_four: bool, generator: Any) -> Any:
     """Random bf16 values (never zero); with `two_of_four`, 2 of every 4 consecutive
     weights of a row zeroed, which 2 drawn per group among the 6 choices."""
     import itertools
@@ -211,22 +215,27 @@ def random_tensor(shape: tuple[int, ...], two_of_four: bool, generator) -> objec
     return values.mul_(choices[picks].reshape(shape))
 
 
-def write_safetensors(path: Path, specs: list[_Spec], make: Callable[[_Spec], object]) -> None:
+def write_safetensors(path: Path, specs: list[_Spec], make: Callable[[_Spec], Any]) -> None:
     """A safetensors file written one tensor at a time: the header (8-byte length, JSON with
     each tensor's dtype, shape and byte range), then each tensor's bytes as `make` builds
-    it."""
+    it (bf16)."""
+    import torch
+
     header, offset = {}, 0
     for name, shape, _ in specs:
         size = 2 * _numel(shape)
-        header[name] = {"dtype": _ST_NAMES["bfloat16"], "shape": list(shape),
-                        "data_offsets": [offset, offset + size]}  # fmt: skip
+        header[name] = {
+            "dtype": "BF16",
+            "shape": list(shape),
+            "data_offsets": [offset, offset + size],
+        }
         offset += size
     text = json.dumps(header).encode()
     text += b" " * (-len(text) % 8)
     with path.open("wb") as handle:
         handle.write(len(text).to_bytes(8, "little") + text)
         for spec in specs:
-            make(spec).reshape(-1).view(__import__("torch").uint8).numpy().tofile(handle)
+            make(spec).reshape(-1).view(torch.uint8).numpy().tofile(handle)
 
 
 def build_llama(out: Path, geometry: dict, shards: int = 1) -> None:
@@ -243,8 +252,11 @@ def build_llama(out: Path, geometry: dict, shards: int = 1) -> None:
     for spec in specs:
         groups[min(shards - 1, done * shards // total)].append(spec)
         done += 2 * _numel(spec[1])
-    names = (["model.safetensors"] if shards == 1
-             else [f"model-{i + 1:05d}-of-{shards:05d}.safetensors" for i in range(shards)])  # fmt: skip
+    names = (
+        ["model.safetensors"]
+        if shards == 1
+        else [f"model-{i + 1:05d}-of-{shards:05d}.safetensors" for i in range(shards)]
+    )
     for name, group in zip(names, groups, strict=True):
         write_safetensors(out / name, group, lambda s: random_tensor(s[1], s[2], generator))
     if shards > 1:
@@ -290,9 +302,13 @@ def largest_tensor_bytes(files: list[Path]) -> int:
             header = json.loads(handle.read(int.from_bytes(handle.read(8), "little")))
         largest = max(
             largest,
-            *(end - start for k, v in header.items() if k != "__metadata__"
-              for start, end in [v["data_offsets"]]),
-        )  # fmt: skip
+            *(
+                end - start
+                for k, v in header.items()
+                if k != "__metadata__"
+                for start, end in [v["data_offsets"]]
+            ),
+        )
     return largest
 
 
@@ -311,8 +327,10 @@ def compare(name: str, path: Path, repeats: int) -> Iterator[str]:
     """Bare pass and analyze in alternation (which goes first alternates too), medians."""
     files = weight_files(path)
     size = sum(f.stat().st_size for f in files)
-    yield (f"{name}: {size / 1e9:.2f} GB in {len(files)} file(s), largest tensor "
-           f"{largest_tensor_bytes(files) / 1e6:.0f} MB")  # fmt: skip
+    yield (
+        f"{name}: {size / 1e9:.2f} GB in {len(files)} file(s), largest tensor "
+        f"{largest_tensor_bytes(files) / 1e6:.0f} MB"
+    )
     run(BARE, path)  # warm the page cache once so neither side pays the first read
     load_before = os.getloadavg()
     times: dict[str, list[float]] = {"bare": [], "analyze": []}
@@ -331,20 +349,30 @@ def compare(name: str, path: Path, repeats: int) -> Iterator[str]:
         runs = ", ".join(f"{x:.2f}" for x in times[side])
         yield f"  {label:20}: {statistics.median(times[side]):6.2f} s (runs {runs})"
     yield f"  ratio analyze / bare: {o / b:.2f}x (target <= 1.2x)"
-    yield (f"  peak RssAnon        : bare {max(memory['bare']):.0f} MB, analyze "
-           f"{max(memory['analyze']):.0f} MB")  # fmt: skip
-    yield (f"  load average        : {' '.join(f'{x:.2f}' for x in load_before)} before, "
-           f"{' '.join(f'{x:.2f}' for x in load_after)} after, on {os.cpu_count()} CPUs")  # fmt: skip
+    yield (
+        f"  peak RssAnon        : bare {max(memory['bare']):.0f} MB, analyze "
+        f"{max(memory['analyze']):.0f} MB"
+    )
+    yield (
+        f"  load average        : {' '.join(f'{x:.2f}' for x in load_before)} before, "
+        f"{' '.join(f'{x:.2f}' for x in load_after)} after, on {os.cpu_count()} CPUs"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keep", type=Path, help="build (or reuse) the checkpoints here")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--only", default="bert-large,llama-1b",
-                        help="comma-separated checkpoints (bert-large, llama-1b)")  # fmt: skip
-    parser.add_argument("--llama8b", action="store_true",
-                        help="add the Llama-3.1-8B geometry (writes 16 GB, deleted after)")  # fmt: skip
+    parser.add_argument(
+        "--only",
+        default="bert-large,llama-1b",
+        help="comma-separated checkpoints (bert-large, llama-1b)",
+    )
+    parser.add_argument(
+        "--llama8b",
+        action="store_true",
+        help="add the Llama-3.1-8B geometry (writes 16 GB, deleted after)",
+    )
     args = parser.parse_args()
     names = [n for n in args.only.split(",") if n]
     if args.llama8b:

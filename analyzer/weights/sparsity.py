@@ -1,9 +1,10 @@
 """From a checkpoint's tensors to an `Analysis`: non-zeros, block structure, heads, FFN units.
 
-Tensors are streamed one at a time; each is reduced to a few small vectors (which rows and
-columns hold a non-zero) before the next is read, so peak memory stays near the largest
-tensor. Heads and FFN units are then decided per layer from those vectors: for encoders,
-heads and FFN units; for decoder LLMs, query heads, K/V groups and MLP channels.
+Tensors are streamed one at a time, a reader thread paging the next ones in meanwhile
+(`analyzer.weights.reading`); each is reduced, slice by slice, to a few small vectors (which
+rows and columns hold a non-zero), so memory stays bounded by a few slices and tensors.
+Heads and FFN units are then decided per layer from those vectors: for encoders, heads and
+FFN units; for decoder LLMs, query heads, K/V groups and MLP channels.
 """
 
 from __future__ import annotations
