@@ -64,7 +64,7 @@ def test_at_most_depth_plus_two_tensors_are_alive(depth):
         seen.append(int(t[0]))
     assert seen == list(range(40))
     # depth waiting, one being read, one held here; and the reader did read ahead
-    assert most == depth + 2
+    assert 2 <= most <= depth + 2
 
 
 def test_a_reading_error_is_raised_in_the_consumer_as_is():

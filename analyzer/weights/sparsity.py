@@ -260,9 +260,7 @@ def _summarize(tensor: Any, ref: TensorRef, *, lines: bool, patterns: bool) -> _
 
 
 _SLICE_WEIGHTS = 1 << 20  # about a megabyte of mask per slice: it stays in cache
-# 16-bit floats compared as integers: zero when every bit but the sign is (+0.0 and -0.0);
-# a float compare of bf16 converts each value first and is twice as slow
-_MAGNITUDE_BITS = {2: 0x7FFF}
+_SAME_WIDTH_INT = {2: "int16", 4: "int32", 8: "int64"}  # float item size -> torch int dtype
 
 
 def _summarize_matrix(tensor: Any, ref: TensorRef, *, lines: bool, patterns: bool) -> _Summary:
@@ -273,17 +271,17 @@ def _summarize_matrix(tensor: Any, ref: TensorRef, *, lines: bool, patterns: boo
     row_any = torch.empty(rows, dtype=torch.uint8)
     col_any = torch.zeros(cols, dtype=torch.uint8)
     grid16 = torch.empty(-(-rows // 16), -(-cols // 16), dtype=torch.bool)
-    magnitude = _MAGNITUDE_BITS.get(tensor.element_size())
+    # a float is zero when every bit but the sign is (+0.0 and -0.0): compared as integers,
+    # which skips converting each value (bf16 compares twice as fast, fp32 a fifth faster)
+    bits = getattr(torch, _SAME_WIDTH_INT[tensor.element_size()])
+    magnitude = torch.iinfo(bits).max
     nnz = 0
     groups: GroupStats | None = None
     for start in range(0, rows, step):
         piece = tensor[start : start + step]
         if not _finite(piece):
             raise CheckpointError(ref.file, f"{ref.name} contains NaN or infinite values")
-        if magnitude is None:
-            mask = (piece != 0).view(torch.uint8)
-        else:
-            mask = ((piece.view(torch.int16) & magnitude) != 0).view(torch.uint8)
+        mask = ((piece.view(bits) & magnitude) != 0).view(torch.uint8)
         piece_nnz = int(mask.sum(dtype=torch.int64))
         nnz += piece_nnz
         row_any[start : start + step] = mask.amax(dim=1)
