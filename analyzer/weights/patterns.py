@@ -37,8 +37,12 @@ N:M and 1x4 name a matrix only when they fit: a runtime cannot use an almost-2:4
 chance (two thirds of them at 90% unstructured sparsity), so a partial 1x4 share says little
 about how the matrix was pruned.
 
-Group counts are vectorised: one uint8 count per group of 4 (two adds), one bincount of
-those counts, and for groups of 8 one add of neighbouring counts and a second bincount.
+Group counts are vectorised: one count per group of 4 (its 4 mask bytes summed as one
+int32), one bincount of those counts, and for groups of 8 one add of neighbouring counts and
+a second bincount; a mask with fewer zeros than half its weights needs no counts (it cannot
+be N:M), only its empty groups. What N:M and 1x4 need (`GroupStats`: empty groups of 4, the
+fullest group of 4, whether a group of 8 holds more than 4) adds up over slices of rows, so
+a matrix can be reduced slice by slice (`analyzer.weights.sparsity`) with the same answer.
 """
 
 from __future__ import annotations
@@ -54,9 +58,12 @@ __all__ = [
     "PRECEDENCE",
     "RUNTIMES",
     "STRAY_SHARE",
+    "GroupStats",
     "MaskPatterns",
     "choose_pattern",
+    "explain_groups",
     "group_counts",
+    "group_stats",
     "histogram",
     "mask_patterns",
     "summarize_patterns",
@@ -114,18 +121,19 @@ class MaskPatterns:
 
 
 def group_counts(mask: Any) -> Any:
-    """Non-zeros per aligned group of 4 input weights (uint8, row-major), or None where the
+    """Non-zeros per aligned group of 4 input weights (int32, row-major), or None where the
     input dimension is not a multiple of 4. `mask` is the bool or uint8 non-zero mask,
-    out x in. Pairs of bytes are added first, then pairs of pairs: two adds on
-    contiguous halves, the cheapest reduction of a trailing 4 found."""
+    out x in. Each group's 4 bytes are read as one int32 and their bytes summed in place
+    (bytes 0+1 and 2+3 in 16-bit lanes, then the two lanes): four contiguous integer ops,
+    cheaper than adding strided byte halves."""
     import torch
 
     mask = mask.view(torch.uint8) if mask.dtype == torch.bool else mask
     if mask.shape[-1] % 4 or not mask.numel():
         return None
-    halves = mask.reshape(-1, 2, 2)
-    pairs = halves[:, 0] + halves[:, 1]
-    return pairs[:, 0] + pairs[:, 1]
+    words = mask.contiguous().view(torch.int32)  # every byte 0 or 1: no sign, no carry
+    pairs = (words & 0x00FF00FF) + ((words >> 8) & 0x00FF00FF)
+    return ((pairs & 0xFFFF) + (pairs >> 16)).reshape(-1)
 
 
 def histogram(counts: Any, m: int) -> Any:
@@ -140,38 +148,83 @@ def histogram(counts: Any, m: int) -> Any:
     return torch.bincount(counts, minlength=m + 1)
 
 
-def _nm_explained(histogram: Any, n: int) -> int:
-    """All zeros of the groups of M (len(histogram) - 1) when every group holds at most N
-    non-zeros, else 0."""
-    m = len(histogram) - 1
-    if int(histogram[n + 1 :].sum()):
-        return 0
-    return sum(int(histogram[k]) * (m - k) for k in range(n + 1))
+@dataclass(frozen=True)
+class GroupStats:
+    """What N:M and 1x4 need of a mask's aligned groups of input weights; the stats of
+    slices of rows add up (`+`) to those of the whole mask."""
+
+    empty4: int  # groups of 4 holding no non-zero
+    most4: int  # the most non-zeros in one group of 4, counted up to 3 (more than 2)
+    over_half8: bool  # some group of 8 holds more than 4 non-zeros
+
+    def __add__(self, other: GroupStats) -> GroupStats:
+        return GroupStats(
+            self.empty4 + other.empty4,
+            max(self.most4, other.most4),
+            self.over_half8 or other.over_half8,
+        )
+
+
+def group_stats(mask: Any, zeros: int) -> GroupStats | None:
+    """The group stats of a non-zero mask holding `zeros` zeros, or None where the input
+    dimension is not a multiple of 4. Groups are counted only when at least half the
+    weights are zero: otherwise the average group of 4 (and of 8) holds more than half its
+    weights, so some group does, and only the empty groups need counting."""
+    import torch
+
+    mask = mask.view(torch.uint8) if mask.dtype == torch.bool else mask
+    width = mask.shape[-1]
+    if width % 4 or not mask.numel():
+        return None
+    if not zeros:
+        return GroupStats(empty4=0, most4=3, over_half8=width % 8 == 0)
+    if 2 * zeros < mask.numel():
+        occupied = int(torch.count_nonzero(mask.contiguous().view(torch.int32)))
+        return GroupStats(mask.numel() // 4 - occupied, most4=3, over_half8=width % 8 == 0)
+    counts = group_counts(mask)
+    per4 = histogram(counts, 4).tolist()
+    most4 = min(3, max(k for k, n in enumerate(per4) if n))
+    over_half8 = width % 8 == 0 and most4 > 2 and any(histogram(counts, 8).tolist()[5:])
+    return GroupStats(empty4=per4[0], most4=most4, over_half8=over_half8)
+
+
+def explain_groups(
+    groups: GroupStats | None, *, zeros: int, size: int, width: int, blocks: Mapping[str, int]
+) -> dict[str, int]:
+    """The zeros explained by `blocks` (rows, cols, 32x32, 16x16, from sparsity's
+    granularities), by 1x4 blocks and by each N:M pattern, for a matrix of `size` weights,
+    `width` input weights per row. N:M explains every zero when each group of M holds at
+    most N non-zeros (groups tile the matrix), else none.
+
+    Only what can change the answer is stated: nothing for a matrix without zeros (most of
+    a dense model); 4:8 as 2:4 when the matrix is 2:4 (a 2:4 matrix is 4:8) or has fewer
+    zeros than half its weights (4:8 needs that many)."""
+    explained = dict(blocks)
+    if groups is None or not zeros:
+        return explained
+    explained["1x4"] = 4 * groups.empty4
+    explained["1:4"] = zeros if groups.most4 <= NM_PATTERNS["1:4"][0] else 0
+    explained["2:4"] = zeros if groups.most4 <= NM_PATTERNS["2:4"][0] else 0
+    if width % 8 == 0:
+        if explained["2:4"] or 2 * zeros < size:
+            explained["4:8"] = explained["2:4"]
+        else:
+            explained["4:8"] = 0 if groups.over_half8 else zeros
+    return explained
 
 
 def mask_patterns(
     mask: Any, *, zeros: int, blocks: Mapping[str, int], row_any: Any = None, col_any: Any = None
 ) -> MaskPatterns:
-    """What a mask shows alone: the zeros explained by `blocks` (rows, cols, 32x32, 16x16,
-    from sparsity's granularities), by 1x4 blocks and by each N:M pattern; `row_any` and
-    `col_any` are kept for heads and channels, decided later per layer.
-
-    Only what can change the answer is counted: nothing for a matrix without zeros (most of
-    a dense model); groups of 8 only when the matrix is not 2:4 (a 2:4 matrix is 4:8) and
-    at least half its weights are zero (4:8 needs that many)."""
-    explained = dict(blocks)
-    counts = group_counts(mask) if zeros else None
-    if counts is None:
-        return MaskPatterns(zeros=zeros, explained=explained, row_any=row_any, col_any=col_any)
-    per4 = histogram(counts, 4)
-    explained["1x4"] = 4 * int(per4[0])
-    explained["1:4"] = _nm_explained(per4, NM_PATTERNS["1:4"][0])
-    explained["2:4"] = _nm_explained(per4, NM_PATTERNS["2:4"][0])
-    if mask.shape[-1] % 8 == 0:
-        if explained["2:4"] or 2 * zeros < mask.numel():
-            explained["4:8"] = explained["2:4"]
-        else:
-            explained["4:8"] = _nm_explained(histogram(counts, 8), NM_PATTERNS["4:8"][0])
+    """What a mask shows alone: the zeros `explain_groups` finds, with `row_any` and
+    `col_any` kept for heads and channels, decided later per layer."""
+    explained = explain_groups(
+        group_stats(mask, zeros) if zeros else None,
+        zeros=zeros,
+        size=mask.numel(),
+        width=mask.shape[-1],
+        blocks=blocks,
+    )
     return MaskPatterns(zeros=zeros, explained=explained, row_any=row_any, col_any=col_any)
 
 
