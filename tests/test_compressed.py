@@ -18,6 +18,7 @@ import torch
 from compressed import compress, scheme_for, targeted
 from decoders import build_decoder, layer_weight
 from safetensors import safe_open
+from safetensors.torch import load_file
 
 from analyzer.cli.main import main
 from analyzer.records import Analysis, Perplexity, load_record
@@ -301,6 +302,26 @@ def test_a_config_claim_the_weights_contradict_is_a_mismatch(dense_models, tmp_p
     verdicts = {line.split()[1] + " " + line.split()[2]: line.split()[-1] for line in lines}
     assert verdicts.get("config global_sparsity") == "mismatch", lines
     assert verdicts.get("config sparsity_structure") == "mismatch", lines
+
+
+def test_rounding_zeros_in_an_ignored_matrix_leave_the_claims_true(tmp_path):
+    """Three exact zeros in the ignored lm_head (bf16 rounding leaves a few in any large
+    matrix) are not pruning: it is still dense, so `ignore` and `targets` hold."""
+
+    def prune(state: dict[str, torch.Tensor]) -> None:
+        _prune_2of4(state)
+        state["lm_head.weight"].view(-1)[[5, 700, 9000]] = 0.0
+
+    dense = build_decoder(tmp_path / "dense", "llama", prune=prune, **SIZES)
+    lm_head = load_file(dense / "model.safetensors")["lm_head.weight"]
+    assert lm_head.numel() - int(lm_head.count_nonzero()) == 3
+    b = compress(dense, tmp_path / "stray", sparsity="sparse-24-bitmask")
+    a = _analysis(b.path, tmp_path)
+    head = next(m for m in a.matrices if m.name == "lm_head.weight")
+    assert head.nnz == lm_head.numel() - 3
+    claims = {k.field: k.verdict for k in a.compression.claims}
+    assert claims["sparsity ignore"] == "matches"
+    assert claims["sparsity targets"] == "matches"
 
 
 def _config_only(tmp_path, spec: dict, field: str = "quantization_config"):

@@ -38,6 +38,7 @@ from analyzer.records import (
     MatrixStats,
     QuantGroup,
 )
+from analyzer.weights.patterns import STRAY_SHARE
 
 __all__ = [
     "COMPRESSED_METHOD",
@@ -243,6 +244,15 @@ def read_layout(
 # --------------------------------------------------------------------------- claims
 
 
+def _pruned(matrix: MatrixStats) -> bool:
+    """Holds zeros that pruning left: rounding's few (under `STRAY_SHARE`, the share that
+    makes a matrix's pattern `dense`) do not count, also where no pattern is measured."""
+    if matrix.pattern is not None:
+        return matrix.pattern.kind != "dense"
+    weights = _numel(matrix.dense_shape)
+    return weights - matrix.nnz >= STRAY_SHARE * weights
+
+
 def config_claims(
     layout: CompressedLayout,
     matrices: Sequence[MatrixStats],
@@ -300,11 +310,7 @@ def config_claims(
             )
         )
     if targets:
-        stray = [
-            m.name
-            for m in linear
-            if m.nnz < _numel(m.dense_shape) and not _targeted(m.name, targets, ignore)
-        ]
+        stray = [m.name for m in linear if _pruned(m) and not _targeted(m.name, targets, ignore)]
         claims.append(
             ConfigClaim(
                 field="sparsity targets",
@@ -317,9 +323,7 @@ def config_claims(
             )
         )
     if ignore:
-        pruned = [
-            m.name for m in linear if _matches(m.name, ignore) and m.nnz < _numel(m.dense_shape)
-        ]
+        pruned = [m.name for m in linear if _matches(m.name, ignore) and _pruned(m)]
         claims.append(
             ConfigClaim(
                 field="sparsity ignore",
