@@ -3,7 +3,8 @@
 Run with the separate llm-compressor environment (it pins transformers and compressed-tensors
 versions prunecard does not), offline, from the repository root:
 
-    /work/llmc-venv/bin/python scripts/make_llmcompressor_fixture.py tests/data/llmcompressor
+    python3 -m venv .llmc && .llmc/bin/pip install torch==2.13.0 llmcompressor==0.14.0.1
+    .llmc/bin/python scripts/make_llmcompressor_fixture.py tests/data/llmcompressor
 
 It writes one folder per recipe: `sparse24/` (SparseGPT 2:4 on every Linear but lm_head),
 `sparse24-ignore-lm_head/` (the same with `ignore=["lm_head"]`, which llm-compressor 0.14
