@@ -386,8 +386,13 @@ def test_real_entry_point_reports_one_line(tmp_path):
     )
 
 
-def test_output_piped_into_a_closed_reader_is_not_an_error(pruned_minilm):
-    """`| true` closes the pipe before analysis ends, so the first print hits EPIPE."""
+@pytest.mark.parametrize("unbuffered", ["1", ""])
+def test_output_piped_into_a_closed_reader_is_not_an_error(pruned_minilm, unbuffered):
+    """`| true` closes the pipe before analysis ends, so the first write hits EPIPE: at the
+    print when stdout is unbuffered, at the flush when it is buffered (a user's shell)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    if unbuffered:
+        env["PYTHONUNBUFFERED"] = unbuffered
     done = subprocess.run(
         f"{sys.executable} -m analyzer.cli.main analyze {pruned_minilm}"
         " | true; echo ${PIPESTATUS[0]}",
@@ -396,6 +401,7 @@ def test_output_piped_into_a_closed_reader_is_not_an_error(pruned_minilm):
         capture_output=True,
         text=True,
         timeout=120,
+        env=env,
     )
     assert done.stdout.strip() == "0"
     assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr

@@ -942,7 +942,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         with _signals_interrupt():
-            return args.func(args)
+            code = args.func(args)
+            # a buffered stdout meets a closed pipe here, not at exit (exit 120 there)
+            sys.stdout.flush()
+            return code
     except ImplausibleTiming as exc:
         print(f"prunecard: {exc}", file=sys.stderr)
         return EXIT_MISMATCH
