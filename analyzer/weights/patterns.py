@@ -9,7 +9,7 @@ A pattern *explains* a zero when the zero lies in a unit the pattern removes who
 - `channels`: an all-zero row of an FFN/MLP input matrix (gate, up, fused gate-up) or an
   all-zero column of the output matrix (down);
 - `rows`, `cols`, `32x32`, `16x16`: an all-zero row, column or square block (measured by
-  `analyzer.weights.sparsity.block_structure`'s granularities);
+  `analyzer.weights.sparsity`'s block granularities);
 - `1x4`: an all-zero run of 4 aligned input weights (Intel's "1x4 block" sparsity);
 - `N:M` (`2:4`, `1:4`, `4:8`): a matrix is N:M when every group of M aligned consecutive
   input weights (along each row, the last dimension) holds at most N non-zeros; then N:M
@@ -65,7 +65,6 @@ __all__ = [
     "group_counts",
     "group_stats",
     "histogram",
-    "mask_patterns",
     "summarize_patterns",
 ]
 
@@ -211,21 +210,6 @@ def explain_groups(
         else:
             explained["4:8"] = 0 if groups.over_half8 else zeros
     return explained
-
-
-def mask_patterns(
-    mask: Any, *, zeros: int, blocks: Mapping[str, int], row_any: Any = None, col_any: Any = None
-) -> MaskPatterns:
-    """What a mask shows alone: the zeros `explain_groups` finds, with `row_any` and
-    `col_any` kept for heads and channels, decided later per layer."""
-    explained = explain_groups(
-        group_stats(mask, zeros) if zeros else None,
-        zeros=zeros,
-        size=mask.numel(),
-        width=mask.shape[-1],
-        blocks=blocks,
-    )
-    return MaskPatterns(zeros=zeros, explained=explained, row_any=row_any, col_any=col_any)
 
 
 def choose_pattern(zeros: int, explained: Mapping[str, int], *, weights: int) -> MatrixPattern:

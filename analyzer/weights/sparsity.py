@@ -57,7 +57,6 @@ from analyzer.weights.recipe import RECIPE_FILE, check_recipe, read_recipe, tied
 
 __all__ = [
     "analyze",
-    "block_structure",
     "channels_alive",
     "heads_alive",
     "kv_groups_alive",
@@ -334,20 +333,6 @@ def _finite(tensor: Any) -> bool:
     )
 
 
-def block_structure(
-    mask: Any, row_any: Any, col_any: Any, *, nnz: int, bitmap: bool
-) -> BlockStructure:
-    """The granularity (32x32, 16x16, whole rows, whole columns) that best explains the zeros.
-
-    `mask` is the uint8 non-zero mask. A granularity explains a zero when the zero lies in
-    an all-zero block. The best is the coarsest one that explains every zero; if none does,
-    the matrix is "unstructured" and its 16x16 map is kept.
-    """
-    candidates, grids = _granularities(_block_any(mask, 16), row_any, col_any)
-    zeros = mask.numel() - nnz
-    return _best_granularity(candidates, grids, zeros=zeros, bitmap=bitmap)
-
-
 _Candidate = tuple[str, int, int, float, int]  # kind, block rows, block cols, empty, explained
 
 
@@ -552,10 +537,10 @@ def _decoder_layers(
     linear: list[MatrixStats],
 ) -> tuple[list[LayerStats], HeadTotals, FfnTotals, int]:
     """Removed and dead-but-kept query heads, removable K/V groups and dead MLP channels per
-    layer, and the stored
-    parameters decoder packing removes: whole dead K/V groups (their K and V rows and
-    biases, the Q rows, Q biases and O columns of all their query heads) and dead channels
-    (gate and up rows and biases, down columns). A dead query head in a live group stays.
+    layer, and the stored parameters decoder packing removes: whole dead K/V groups (their
+    K and V rows and biases, the Q rows, Q biases and O columns of all their query heads)
+    and dead channels (gate and up rows and biases, down columns). A dead query head in a
+    live group stays.
     Groups a packed checkpoint no longer stores (`pruned_heads`) count as removed."""
     hidden, head_dim, group = g.hidden_size, g.head_dim, g.group_size
     group_weights = 2 * (group + 1) * head_dim * hidden  # Q rows + O columns, K and V rows
