@@ -1,4 +1,5 @@
-"""Figures of an `Analysis`: density per matrix, block maps and heads, as PNG and SVG.
+"""Figures of an `Analysis` (density per matrix, block maps and heads) and of a family
+(a score against a cost, with its Pareto frontier), as PNG and SVG.
 
 Everything is drawn from the record alone (no weights are read), with the Agg backend, fixed
 fonts and sizes, a fixed SVG hash salt and no dates in the files, so the same record gives
@@ -10,15 +11,24 @@ from __future__ import annotations
 
 import base64
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 from typing import Any
 
 from analyzer.outputs import atomic_write_bytes
+from analyzer.publish.frontier import Axis, Point, frontier
 from analyzer.records import LINEAR_ROLES, Analysis, LayerHeads, MatrixStats
 
-__all__ = ["FIGURES", "ROLE_COLORS", "ROLE_LABELS", "occupancy_grid", "write_figures"]
+__all__ = [
+    "FIGURES",
+    "ROLE_COLORS",
+    "ROLE_LABELS",
+    "comparison_figure",
+    "occupancy_grid",
+    "write_figures",
+]
 
 ROLE_LABELS = {
     "q": "query",
@@ -426,6 +436,159 @@ def _layers_removed(analysis: Analysis) -> str:
         return ""
     c = depth[0]
     return f"{c.model} of the base's {c.base} layers kept ({c.base - c.model} removed)"
+
+
+# --------------------------------------------------------------------------- comparison
+
+BASE_COLOR, FRONTIER_COLOR, OTHER_COLOR = "#000000", "#D55E00", "#0072B2"
+# label offsets from the marker, in points: nearest first, right before left before above
+_RADII = (5, 14, 26, 40, 56, 75)
+_DIRECTIONS = ((1, 1), (1, 0), (1, -1), (-1, 1), (-1, 0), (-1, -1), (0, 1), (0, -1))
+
+
+def comparison_figure(points: Sequence[Point], x: Axis, y: Axis, stem: Path) -> list[Path]:
+    """A family's score against a cost as stem.png and stem.svg: every model a point (the
+    dense base a black star), the Pareto frontier a line through its points, each label
+    where it overlaps no other label, no marker and not the axes' edge. The axes span every
+    point and the dense model's reference value (speedup 1x, density 100%)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+
+    line = frontier(points, x, y)
+    with plt.rc_context(_STYLE):
+        fig, ax = plt.subplots(figsize=(_WIDTH_IN, 4.4))
+        ax.set_xlim(*_span([p.x for p in points], x.reference))
+        ax.set_ylim(*_span([p.y for p in points], y.reference))
+        ax.plot(
+            [p.x for p in line],
+            [p.y for p in line],
+            color=FRONTIER_COLOR,
+            linewidth=1.2,
+            linestyle="--",
+            zorder=2,
+            gid="frontier",
+        )
+        for i, p in enumerate(points):
+            ax.scatter(
+                [p.x],
+                [p.y],
+                marker="*" if p.base else "o",
+                s=120 if p.base else 40,
+                color=BASE_COLOR if p.base else FRONTIER_COLOR if p in line else OTHER_COLOR,
+                zorder=3,
+                gid=f"point-{i}",
+            )
+        ax.set_xlabel(f"{x.label} ({'higher' if x.higher_is_better else 'lower'} is better)")
+        ax.set_ylabel(f"{y.label} ({'higher' if y.higher_is_better else 'lower'} is better)")
+        ax.grid(True, alpha=0.3)
+        ax.spines[["top", "right"]].set_visible(False)
+        handles = [
+            Line2D(
+                [], [], color=FRONTIER_COLOR, marker="o", linestyle="--", label="Pareto frontier"
+            ),
+            Line2D([], [], color=OTHER_COLOR, marker="o", linestyle="", label="dominated"),
+        ]
+        if any(p.base for p in points):
+            handles.insert(
+                0,
+                Line2D(
+                    [],
+                    [],
+                    color=BASE_COLOR,
+                    marker="*",
+                    markersize=10,
+                    linestyle="",
+                    label="dense base",
+                ),
+            )
+        fig.legend(handles=handles, ncol=len(handles), loc="lower center", frameon=False)
+        fig.tight_layout(rect=(0, 0.07, 1, 1))
+        _place_labels(fig, ax, points)
+    tips = {
+        f"point-{i}": f"{p.name}: {x.label} {p.x:.3g}, {y.short} {p.y:.2f}"
+        + ("; the dense base" if p.base else "")
+        + ("; on the Pareto frontier" if p in line else "")
+        for i, p in enumerate(points)
+    }
+    tips["frontier"] = "Pareto frontier: " + ", ".join(p.name for p in line)
+    return _save(fig, stem, tooltips=tips)
+
+
+def _span(values: Sequence[float], reference: float | None) -> tuple[float, float]:
+    """Axis limits holding every value and the reference, with room for labels."""
+    lo, hi = (
+        min([*values, *([reference] if reference is not None else [])]),
+        max([*values, *([reference] if reference is not None else [])]),
+    )
+    width = hi - lo or abs(hi) * 0.2 or 1.0
+    return lo - 0.12 * width, hi + 0.18 * width
+
+
+def _place_labels(fig: Any, ax: Any, points: Sequence[Point]) -> None:
+    """Annotate every point with its name at the nearest offset where the label's box stays
+    inside the axes and clear of every marker and every label placed before it; a label
+    set apart from its point gets a thin leader line. Deterministic: points in order."""
+    from matplotlib.text import Text
+    from matplotlib.transforms import Bbox
+
+    renderer = fig.canvas.get_renderer()
+    frame = ax.get_window_extent(renderer)
+    scale = fig.dpi / 72  # points to pixels
+    centres = ax.transData.transform([(p.x, p.y) for p in points])
+    taken = [Bbox.from_extents(cx - 6, cy - 6, cx + 6, cy + 6) for cx, cy in centres]
+    for i, p in enumerate(points):
+        label = ax.annotate(
+            p.name + (" (dense base)" if p.base else ""),
+            (p.x, p.y),
+            xytext=(0, 0),
+            textcoords="offset points",
+            fontsize=8,
+            parse_math=False,  # a "$" in a model's name is text, not TeX
+            annotation_clip=False,
+            arrowprops={"arrowstyle": "-", "color": "#999999", "linewidth": 0.5, "shrinkB": 5},
+            gid=f"label-{i}",
+        )
+        best: tuple[float, tuple[float, float, str, str], Any] | None = None
+        for radius in _RADII:
+            for dx, dy in _DIRECTIONS:
+                ha = "left" if dx > 0 else "right" if dx < 0 else "center"
+                va = "bottom" if dy > 0 else "top" if dy < 0 else "center"
+                offset = (dx * radius, dy * radius)
+                label.set_position(offset)
+                label.set_horizontalalignment(ha)
+                label.set_verticalalignment(va)
+                label.update_positions(renderer)
+                box = Text.get_window_extent(label, renderer).padded(2 * scale)  # no leader
+                outside = not (
+                    frame.x0 <= box.x0
+                    and box.x1 <= frame.x1
+                    and frame.y0 <= box.y0 <= box.y1 <= frame.y1
+                )
+                clash = sum(_overlap(box, other) for other in taken) + (1e9 if outside else 0)
+                if best is None or clash < best[0]:
+                    best = (clash, (*offset, ha, va), box)
+                if clash == 0:
+                    break
+            if best is not None and best[0] == 0:
+                break
+        assert best is not None
+        _, (dx, dy, ha, va), box = best
+        label.set_position((dx, dy))
+        label.set_horizontalalignment(ha)
+        label.set_verticalalignment(va)
+        if max(abs(dx), abs(dy)) <= _RADII[1]:  # beside its point: no leader line
+            label.arrow_patch.set_visible(False)
+        taken.append(box)
+
+
+def _overlap(a: Any, b: Any) -> float:
+    """The area two display boxes share (0 when apart)."""
+    w = min(a.x1, b.x1) - max(a.x0, b.x0)
+    h = min(a.y1, b.y1) - max(a.y0, b.y0)
+    return w * h if w > 0 and h > 0 else 0.0
 
 
 # --------------------------------------------------------------------------- saving

