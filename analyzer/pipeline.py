@@ -41,6 +41,8 @@ if TYPE_CHECKING:
     from analyzer.audit.findings import AuditReport
 
 __all__ = [
+    "DEMO_LIMIT",
+    "DEMO_NOTICE",
     "ReportOptions",
     "audit_checkpoint",
     "build_report",
@@ -334,6 +336,14 @@ def card_from_files(
     return write_card(target, new, options, force=force, checkpoint=root)
 
 
+DEMO_LIMIT = 100  # questions per model: the demo's five reports in about two minutes
+DEMO_NOTICE = (
+    "This is prunecard's demo: all-MiniLM-L6-v2 and pruned copies of it, each with an "
+    "untrained question-answering head, so the SQuAD v2 scores measure the pipeline, not "
+    "useful models."
+)
+
+
 def run_demo(
     out: Path,
     *,
@@ -341,24 +351,30 @@ def run_demo(
     force: bool = False,
     say: Callable[[str], None] | None = None,
 ) -> Path:
-    """The embedded default end to end: prune MiniLM, report on it, build the site."""
+    """The embedded default end to end: the dense MiniLM and its pruned variants
+    (`analyzer.runtime.demo.FAMILY`), each through `report` into out/reports/NAME, then one
+    site over them all with the dense one as its base."""
     from analyzer.outputs import staged_dir
     from analyzer.publish.site import build_site
-    from analyzer.runtime.demo import demo_checkpoint
+    from analyzer.runtime.demo import FAMILY, variant_checkpoint
 
     say = say or _stderr
-    checkpoint = demo_checkpoint()
-    say(f"demo checkpoint: {checkpoint} (all-MiniLM-L6-v2 pruned by analyzer/runtime/demo.py)")
-    publication = Publication(
-        model_id="prunecard-demo-minilm-pruned",
-        base_model="sentence-transformers/all-MiniLM-L6-v2",
-        license="apache-2.0",
-    )
+    # a demo publishes whatever this machine measured; the card marks an unstable figure
+    options = ReportOptions(limit=limit or DEMO_LIMIT, quick=True, accept_unstable=True)
     with staged_dir(out, force=force) as tmp:
-        # a demo publishes whatever this machine measured; the card marks an unstable figure
-        options = ReportOptions(limit=limit, quick=True, accept_unstable=True)
-        run_report(checkpoint, tmp / "report", publication, options, say=say)
-        index = build_site([tmp / "report"], tmp / "site")
+        dirs = []
+        for i, variant in enumerate(FAMILY, 1):
+            checkpoint = variant_checkpoint(variant)
+            what = f"{variant.name}, {variant.description}"
+            say(f"demo model {i}/{len(FAMILY)}: {what} ({checkpoint})")
+            publication = Publication(
+                model_id=f"prunecard-demo-minilm-{variant.name}",
+                base_model="sentence-transformers/all-MiniLM-L6-v2",
+                license="apache-2.0",
+            )
+            run_report(checkpoint, tmp / "reports" / variant.name, publication, options, say=say)
+            dirs.append(tmp / "reports" / variant.name)
+        index = build_site(dirs, tmp / "site", base=dirs[0], notice=DEMO_NOTICE)
     return out / index.relative_to(tmp)
 
 

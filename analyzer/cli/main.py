@@ -144,7 +144,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Prune the embedded MiniLM, run `report` on it and build the site (the main job).
+    """Build a family from the embedded MiniLM (the dense model and four pruned variants:
+    heads; heads and FFN units; 2:4; more heads and units), run `report` on each (a quick
+    bench, 100 questions) and build one site comparing them against the dense base.
 
     Example: prunecard demo --out ./prunecard-demo
     """
@@ -295,8 +297,8 @@ def cmd_site(args: argparse.Namespace) -> int:
     """
     from analyzer.publish.site import build_site
 
-    check_output(args.out, args.reports, force=args.force)
-    print(build_site(args.reports, args.out, force=args.force))
+    check_output(args.out, [*args.reports, args.base], force=args.force)
+    print(build_site(args.reports, args.out, force=args.force, base=args.base))
     return EXIT_OK
 
 
@@ -843,6 +845,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         metavar="REPORT_DIR",
         help="report folders written by `prunecard card` (README.md, report.json)",
+    )
+    p.add_argument(
+        "--base",
+        type=Path,
+        metavar="REPORT_DIR",
+        help="the dense base's report folder: the table shows each model's change against it "
+        "and the plots mark it (default: the one report whose weights measure dense, if any)",
     )
 
     p = _command(sub, cmd_audit, _json("audit"))
