@@ -259,3 +259,23 @@ def test_project_docs_build_offline(tmp_path):
         text = NAMESPACE.sub("", page.read_text())
         assert not re.findall(r'(?:src|data)="https?://', text), page
         assert not re.findall(r'<link\b[^>]*href="https?://', text), page
+
+
+def test_a_dense_base_marks_its_row_and_adds_the_changes_against_it(reports, tmp_path):
+    dirs, _ = reports
+    heavy = next(d for d in dirs if d.name == "minilm-heavy")
+    light = next(d for d in dirs if d.name == "minilm-light")
+    done = subprocess.run(
+        [sys.executable, "-m", "analyzer.cli.main", "site", str(light), "--dense-base", str(heavy)]
+        + ["--out", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    html = (tmp_path / "out" / "site" / "index.html").read_text()
+    assert "MiniLM heavy</a> <strong>(dense base)</strong>" in html  # added to the reports
+    assert "<th>EM vs base</th><th>F1 vs base</th>" in html
+    assert html.count('<td data-sort="0.0">+0.00</td>') == 2  # the base against itself
+    compare = (tmp_path / "out" / "site" / "compare.html").read_text()
+    assert "The black star is the dense base." in compare

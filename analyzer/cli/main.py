@@ -297,8 +297,8 @@ def cmd_site(args: argparse.Namespace) -> int:
     """
     from analyzer.publish.site import build_site
 
-    check_output(args.out, [*args.reports, args.base], force=args.force)
-    print(build_site(args.reports, args.out, force=args.force, base=args.base))
+    check_output(args.out, [*args.reports, args.dense_base], force=args.force)
+    print(build_site(args.reports, args.out, force=args.force, base=args.dense_base))
     return EXIT_OK
 
 
@@ -847,7 +847,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="report folders written by `prunecard card` (README.md, report.json)",
     )
     p.add_argument(
-        "--base",
+        "--dense-base",
         type=Path,
         metavar="REPORT_DIR",
         help="the dense base's report folder: the table shows each model's change against it "
