@@ -265,9 +265,9 @@ def test_a_dense_base_marks_its_row_and_adds_the_changes_against_it(reports, tmp
     dirs, _ = reports
     heavy = next(d for d in dirs if d.name == "minilm-heavy")
     light = next(d for d in dirs if d.name == "minilm-light")
+    site = [sys.executable, "-m", "analyzer.cli.main", "site", str(light)]
     done = subprocess.run(
-        [sys.executable, "-m", "analyzer.cli.main", "site", str(light), "--dense-base", str(heavy)]
-        + ["--out", str(tmp_path / "out")],
+        [*site, "--dense-base", str(heavy), "--out", str(tmp_path / "out")],
         capture_output=True,
         text=True,
         timeout=300,
