@@ -773,11 +773,18 @@ def mkdocs_build(config_file: Path) -> Path:
     return Path(config["site_dir"])
 
 
-def build_site(report_dirs: Sequence[str | Path], out: str | Path, *, force: bool = False) -> Path:
+def build_site(
+    report_dirs: Sequence[str | Path],
+    out: str | Path,
+    *,
+    force: bool = False,
+    extra_pages: Sequence[tuple[str, str, str]] = (),
+) -> Path:
     """Write an mkdocs project for the reports under `out` and build it into out/site.
 
     Returns the built home page (out/site/index.html). `out` is written all or nothing;
-    an existing `out` is refused unless `force`.
+    an existing `out` is refused unless `force`. `extra_pages`: (nav title, file name,
+    Markdown starting with FRONT_MATTER) of pages a caller adds after the comparison.
     """
     import yaml
 
@@ -798,9 +805,12 @@ def build_site(report_dirs: Sequence[str | Path], out: str | Path, *, force: boo
         (docs / "compare.md").write_text(compare, encoding="utf-8")
         # the theme writes nav titles into the HTML unescaped: escape them here
         pages_nav = [{escape(r.page.title): f"models/{r.page.slug}/index.md"} for r in rows]
+        for _, name, markdown in extra_pages:
+            (docs / name).write_text(markdown, encoding="utf-8")
         nav = [
             {"Models": "index.md"},
             {"Comparison": "compare.md"},
+            *({escape(title): name} for title, name, _ in extra_pages),
             {"Model pages": pages_nav},
         ]
         config = mkdocs_config("Pruned models", nav, extra_css=css)
