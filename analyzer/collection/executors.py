@@ -58,17 +58,24 @@ def serial(tasks: Sequence[Task], runner: Runner) -> Iterator[Finished]:
         yield Finished(task, runner(task), 1)
 
 
-def _worker_start(threads: int) -> None:
-    """A pool worker: torch's threads split between the workers (no oversubscription);
-    SIGTERM unwinds like an exception, so the model's scratch folder is removed."""
+def _worker_start(threads: int, env: dict[str, str]) -> None:
+    """A pool worker: torch's threads split between the workers (no oversubscription), the
+    driver's `env` (a forkserver's environment is the one it started with); SIGTERM unwinds
+    like an exception, so the model's scratch folder is removed."""
     import torch
 
+    os.environ.update(env)
     torch.set_num_threads(threads)
 
     def stop(signum: int, frame: object) -> None:
         raise SystemExit(128 + signum)
 
     signal.signal(signal.SIGTERM, stop)
+
+
+def _env() -> dict[str, str]:
+    """What workers take from the driver's environment: the records' fixed time, if set."""
+    return {k: os.environ[k] for k in ("SOURCE_DATE_EPOCH",) if k in os.environ}
 
 
 def cores() -> int:
@@ -94,7 +101,7 @@ def pool(tasks: Sequence[Task], runner: Runner, jobs: int) -> Iterator[Finished]
     attempts: dict[str, int] = {}
     while pending:
         executor = ProcessPoolExecutor(
-            jobs, mp_context=context, initializer=_worker_start, initargs=(threads,)
+            jobs, mp_context=context, initializer=_worker_start, initargs=(threads, _env())
         )
         running: dict[Future[TaskResult], Task] = {}
         try:
@@ -126,7 +133,7 @@ def pool(tasks: Sequence[Task], runner: Runner, jobs: int) -> Iterator[Finished]
 
 def _given_up(pending: deque[Task], attempts: dict[str, int], why: str) -> Iterator[Finished]:
     """Models whose workers died RETRIES + 1 times leave the queue as failed."""
-    for task in [t for t in pending if attempts[t.folder] > RETRIES]:
+    for task in [t for t in pending if attempts.get(t.folder, 0) > RETRIES]:
         pending.remove(task)
         yield died(task, attempts[task.folder], why)
 
@@ -154,7 +161,7 @@ def ray_tasks(tasks: Sequence[Task], runner: Runner, address: str) -> Iterator[F
     joined = not ray.is_initialized()
     if joined:
         ray.init(address=address, include_dashboard=False, log_to_driver=False)
-    env = {k: os.environ[k] for k in ("SOURCE_DATE_EPOCH",) if k in os.environ}
+    env = _env()
     remote = ray.remote(num_cpus=1, max_retries=0)(runner).options(
         runtime_env={"env_vars": env} if env else None
     )
