@@ -37,6 +37,16 @@ RETRIES = 2  # starts after a worker's death, per model
 RAY_EXTRA = "--ray needs Ray: pip install 'prunecard[ray]'"
 
 Runner = Callable[[Task], TaskResult]
+# what a model's run imports (torch and transformers among them), imported once by the
+# forkserver instead of once per worker
+_PRELOAD = [
+    "analyzer.collection.work",
+    "analyzer.weights.sparsity",
+    "analyzer.runtime.environment",
+    "analyzer.pipeline",
+    "analyzer.audit.checks",
+    "transformers",
+]
 Executor = Callable[[Sequence[Task], Runner], Iterator["Finished"]]
 
 
@@ -95,7 +105,7 @@ def pool(tasks: Sequence[Task], runner: Runner, jobs: int) -> Iterator[Finished]
     method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
     context = multiprocessing.get_context(method)
     if method == "forkserver":
-        context.set_forkserver_preload(["analyzer.collection.work", "analyzer.weights.sparsity"])
+        context.set_forkserver_preload(_PRELOAD)
     threads = max(1, cores() // jobs)
     pending = deque(tasks)
     attempts: dict[str, int] = {}
