@@ -85,10 +85,12 @@ def run_report(
     force: bool = False,
     say: Callable[[str], None] | None = None,
     hub: HubSource | None = None,
+    command: str | None = None,
 ) -> Report:
     """analyze → pack → bench → eval → card, into `out` (all or nothing); `publication`
     is kept in report.json for every later `card` and `site`; `hub`: the Hub id and commit
-    `checkpoint` was fetched as, which the records name instead of its path."""
+    `checkpoint` was fetched as, which the records name instead of its path; `command`:
+    the provenance's command (None: this process's command line)."""
     from analyzer.outputs import staged_dir
 
     say = say or _stderr
@@ -97,7 +99,9 @@ def run_report(
     progress = _Progress(steps, say)
     causal = _is_causal_lm(checkpoint, options, hub.label if hub else str(checkpoint))
     with staged_dir(out, force=force) as tmp:
-        return _run(checkpoint, tmp, publication, options, progress, causal=causal, hub=hub)
+        return _run(
+            checkpoint, tmp, publication, options, progress, causal=causal, hub=hub, command=command
+        )
 
 
 def _run(
@@ -109,6 +113,7 @@ def _run(
     *,
     causal: bool,
     hub: HubSource | None = None,
+    command: str | None = None,
 ) -> Report:
     from analyzer.publish.card import write_card_files
     from analyzer.records import write_record
@@ -174,6 +179,7 @@ def _run(
             bench=timing,
             evaluation=evaluation,
             perplexity=perplexity,
+            command=command,
             hub=hub,
         )
         report = replace(report, publication=publication)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import shlex
 import signal
 import sys
 import threading
@@ -479,6 +480,58 @@ def cmd_score(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_collection(args: argparse.Namespace) -> int:
+    """Analyze every model of a list (with --audit, audit each one's own card against its
+    weights; with --report, bench and eval too) on this machine's cores or a Ray cluster,
+    into one folder per model, collection.json and a site; a rerun resumes (exit 1 when a
+    model failed or an audit found a mismatch).
+
+    Example: prunecard collection models.txt --out ./collection --audit --jobs 4
+    """
+    from analyzer.collection import executors
+    from analyzer.collection.listing import author_models, read_list
+    from analyzer.collection.records import FAILED, CollectionOptions
+    from analyzer.collection.run import SUMMARY_FILE, run_collection
+
+    if (args.list is None) == (args.author is None):
+        raise InputError(None, "collection: give a LIST file or --author ORG (one of them)")
+    jobs = executors.cores() if args.jobs is None else args.jobs
+    if jobs < 1:
+        raise InputError(None, f"--jobs must be a positive integer, got {jobs}")
+    entries = read_list(args.list) if args.list else author_models(args.author)
+    options = CollectionOptions(audit=args.audit, report=args.report)
+    given = [str(args.list) if args.list else f"--author={args.author}"]
+    flags = ["--audit"] * options.audit + ["--report"] * options.report
+    command = shlex.join(["prunecard", "collection", *given, *flags])
+    executor, name = executors.choose(jobs, args.ray)
+    local = [Path(e.source) for e in entries if not e.hub]
+    summary = run_collection(
+        entries,
+        args.out,
+        options,
+        executor,
+        list_name=given[0],
+        executor_name=name,
+        command=command,
+        inputs=[*filter(None, [args.list]), *local],
+        say=lambda line: print(printable(line), file=sys.stderr),
+    )
+    failed = summary.count(FAILED)
+    mismatched = sum(1 for m in summary.models if m.record and m.record.verdicts.get("mismatch"))
+    finished = len(summary.models) - failed - summary.count("not run")
+    print(f"{finished} of {len(summary.models)} models finished, {failed} failed", end="")
+    print(f", {mismatched} with audit mismatches" if options.audit else "", end="")
+    print(f": {args.out / SUMMARY_FILE}")
+    if summary.interrupted:
+        print(
+            "prunecard: error: interrupted; the finished models are kept and "
+            f"{SUMMARY_FILE} lists the rest as not run: rerun to resume",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_INPUT
+    return EXIT_MISMATCH if failed or mismatched else EXIT_OK
+
+
 # --------------------------------------------------------------------------- parser
 
 COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str, str]] = {}
@@ -936,6 +989,31 @@ def build_parser() -> argparse.ArgumentParser:
         default="2.0",
         help="score SQuAD v1.1 data (no unanswerable questions) with the same metric; "
         "v1.1 data is refused otherwise (default: 2.0)",
+    )
+
+    p = _command(sub, cmd_collection)
+    p.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="the collection's folder (a rerun resumes it)",
+    )
+    p.add_argument(
+        "list",
+        type=Path,
+        nargs="?",
+        metavar="LIST",
+        help="text file: one Hub id or local path a line, # comments (paths from its folder)",
+    )
+    p.add_argument("--author", metavar="ORG", help="instead of LIST: the Hub author's models")
+    p.add_argument("--audit", action="store_true", help="audit each model's own card")
+    p.add_argument("--report", action="store_true", help="bench and eval each model too")
+    p.add_argument("--jobs", type=int, metavar="N", help="worker processes (default: cores)")
+    p.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        help="one Ray task per model on the cluster at ADDRESS (auto: this machine's)",
     )
 
     return parser

@@ -884,14 +884,16 @@ def build_site(
     force: bool = False,
     base: str | Path | None = None,
     notice: str = "",
+    extra_pages: Sequence[tuple[str, str, str]] = (),
 ) -> Path:
     """Write an mkdocs project for the reports under `out` and build it into out/site.
 
     `base`: the dense base's report folder (added to the reports when not among them);
     None: the one report whose weights measure dense, if exactly one does. `notice`: a
-    sentence every page shows under its title. Returns the built home page
-    (out/site/index.html). `out` is written all or nothing; an existing `out` is refused
-    unless `force`.
+    sentence every page shows under its title. `extra_pages`: (nav title, file name,
+    Markdown starting with FRONT_MATTER) of pages a caller adds after the comparison.
+    Returns the built home page (out/site/index.html). `out` is written all or nothing;
+    an existing `out` is refused unless `force`.
     """
     import yaml
 
@@ -916,9 +918,12 @@ def build_site(
         (docs / "compare.md").write_text(compare, encoding="utf-8")
         # the theme writes nav titles into the HTML unescaped: escape them here
         pages_nav = [{escape(r.page.title): f"models/{r.page.slug}/index.md"} for r in rows]
+        for _, name, markdown in extra_pages:
+            (docs / name).write_text(markdown, encoding="utf-8")
         nav = [
             {"Models": "index.md"},
             {"Comparison": "compare.md"},
+            *({escape(title): name} for title, name, _ in extra_pages),
             {"Model pages": pages_nav},
         ]
         config = mkdocs_config("Pruned models", nav, extra_css=css)
