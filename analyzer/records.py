@@ -20,6 +20,7 @@ from analyzer.errors import InputError, PrunecardError
 
 __all__ = [
     "ANALYSIS_SCHEMA",
+    "BENCHMARKS_SCHEMA",
     "BENCH_SCHEMA",
     "COMPRESSION_SCHEMA",
     "DECODER_HEAD_RULE",
@@ -36,6 +37,7 @@ __all__ = [
     "BaseComparison",
     "Bench",
     "BenchShape",
+    "Benchmarks",
     "BlockStructure",
     "Compression",
     "ConfidenceInterval",
@@ -67,6 +69,8 @@ __all__ = [
     "ScoreGroup",
     "ShapeChange",
     "SquadScores",
+    "TaskMetric",
+    "TaskResult",
     "TimeShare",
     "TokenizerInfo",
     "from_dict",
@@ -78,6 +82,7 @@ __all__ = [
 
 ANALYSIS_SCHEMA = "prunecard.analysis/1"
 BENCH_SCHEMA = "prunecard.bench/1"
+BENCHMARKS_SCHEMA = "prunecard.benchmarks/1"
 COMPRESSION_SCHEMA = "prunecard.compression/1"
 EVAL_SCHEMA = "prunecard.eval/1"
 PERPLEXITY_SCHEMA = "prunecard.perplexity/1"
@@ -663,6 +668,60 @@ class Perplexity:
         return self.windows > 1
 
 
+@dataclass(frozen=True)
+class TaskMetric:
+    """One metric lm-evaluation-harness returned for a task, key for key (`acc,none`)."""
+
+    name: str  # "acc", "acc_norm", "word_perplexity", ...
+    filter: str  # lm-eval's filter name after the comma ("none" for most tasks)
+    value: float
+    stderr: float | None  # None where lm-eval gives "N/A" (perplexities)
+    higher_is_better: bool | None = None
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    """One lm-eval task: what was run and every metric it gave."""
+
+    task: str
+    version: str  # the task's `metadata.version`, as lm-eval reports it
+    num_fewshot: int
+    metrics: tuple[TaskMetric, ...]
+    documents: int  # documents scored (lm-eval's n-samples "effective")
+    documents_total: int  # documents in the split ("original"); more than `documents`: a subset
+    output_type: str = ""  # "multiple_choice", "loglikelihood_rolling", ...
+    dataset_path: str = ""  # lm-eval's dataset_path (a Hub id, or a loader such as "json")
+    dataset_name: str | None = None  # the dataset config
+    split: str = ""
+
+    @property
+    def headline(self) -> TaskMetric:
+        """The task's first metric (lm-eval's metric_list order): the one a card table shows."""
+        return self.metrics[0]
+
+    @property
+    def subset(self) -> bool:
+        return self.documents < self.documents_total
+
+
+@dataclass(frozen=True)
+class Benchmarks:
+    """lm-evaluation-harness tasks on one model (run by `prunecard eval --tasks` or imported
+    from lm_eval's results JSON), and the same tasks on its dense base when given."""
+
+    tasks: tuple[TaskResult, ...]
+    lm_eval_version: str
+    checkpoint: str  # the model evaluated, as records name it (path or repo@commit)
+    file_sha256: dict[str, str]  # of the checkpoint's files: binds the figures to the weights
+    packed: bool = False
+    limit: int | None = None  # `--limit`: documents per task at most
+    backend: str = "hf"  # lm-eval's model type: "hf" or "vllm"
+    model_args: str = ""  # passed through to the backend
+    source: str = "prunecard eval"  # or the name of the imported results file
+    base: Benchmarks | None = None  # the dense base on the same tasks and shots
+    schema: str = BENCHMARKS_SCHEMA
+
+
 # --------------------------------------------------------------------------- report
 
 
@@ -713,6 +772,7 @@ class Report:
     evaluation: Evaluation | None = None
     publication: Publication | None = None  # None in reports written before it existed
     perplexity: Perplexity | None = None  # causal LMs
+    benchmarks: Benchmarks | None = None  # lm-eval tasks (causal LMs)
     schema: str = REPORT_SCHEMA
 
 

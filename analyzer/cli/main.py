@@ -369,7 +369,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
                 check_apart(written, [guarded])
     fetched = fetch(source, tokenizer=True)
     path = fetched.path
-    if is_causal_lm(open_checkpoint(path).config):
+    causal = is_causal_lm(open_checkpoint(path).config)
+    if causal and (args.tasks or args.results):
+        return _eval_tasks(args, fetched, guarded)
+    if args.tasks or args.results:
+        raise InputError(fetched.name, "is not a causal LM: --tasks and --results need one")
+    if causal:
         _refuse(
             args,
             _SQUAD_ONLY,
@@ -434,6 +439,47 @@ def _eval_squad(args: argparse.Namespace, fetched: Any, guarded: Path) -> int:
     print(format_evaluation(ev))
     print(f"\nresults written to {args.out}")
     return EXIT_OK
+
+
+def _eval_tasks(args: argparse.Namespace, fetched: Any, guarded: Path) -> int:
+    """lm-eval tasks run on the model (`--tasks`) or imported (`--results`) into a record."""
+    from analyzer.lmeval.options import LmEvalOptions, parse_tasks
+    from analyzer.records import Benchmarks
+
+    _check_file(args.json, [guarded, args.results])
+    if args.results is not None:
+        from analyzer.lmeval.results import check_model, read_results, task_results
+        from analyzer.weights.checkpoint import checkpoint_hashes
+
+        data = read_results(args.results)
+        check_model(data, args.results, fetched.path, fetched.hub)
+        record = Benchmarks(
+            tasks=task_results(data, args.results),
+            lm_eval_version=str(data.get("lm_eval_version") or ""),
+            checkpoint=fetched.name,
+            file_sha256=checkpoint_hashes(fetched.path),
+            source=args.results.name,
+        )
+    else:
+        from analyzer.lmeval.run import evaluate_checkpoint
+
+        options = LmEvalOptions(
+            tasks=parse_tasks(args.tasks),
+            num_fewshot=args.num_fewshot,
+            limit=args.limit,
+            batch_size=args.batch_size or 1,
+            include_path=args.include_path,
+            packed=args.packed,
+            backend=args.backend,
+            model_args=args.model_args or "",
+        )
+        record = evaluate_checkpoint(fetched.path, options, name=fetched.name, hub=fetched.hub)
+    lines = [
+        f"{t.task} ({t.num_fewshot}-shot, {t.documents:,} of {t.documents_total:,} documents): "
+        + ", ".join(f"{m.name} {m.value:.4f}" for m in t.metrics)
+        for t in record.tasks
+    ]
+    return _show(record, "\n".join(lines), args.json, "benchmarks")
 
 
 def _eval_perplexity(args: argparse.Namespace, fetched: Any, guarded: Path) -> int:
@@ -973,8 +1019,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--packed",
         action="store_true",
-        help="perplexity: evaluate the packed model (default: as stored)",
+        help="perplexity and --tasks: evaluate the packed model (default: as stored)",
     )
+    # lm-evaluation-harness (docs/evaluation.md); --limit, --batch-size, --json apply too
+    p.add_argument("--tasks", metavar="T1,T2", help="causal LMs: lm-eval tasks to run")
+    p.add_argument("--num-fewshot", type=int, metavar="N", help="--tasks: shots (lm-eval's)")
+    p.add_argument("--include-path", type=Path, metavar="DIR", help="--tasks: your task YAML")
+    p.add_argument("--results", type=Path, metavar="F", help="import lm_eval's results JSON")
+    p.add_argument("--backend", choices=("hf", "vllm"), default="hf", help="--tasks: engine")
+    p.add_argument("--model-args", metavar="ARGS", help="--tasks: passed to the backend")
 
     p = _command(sub, cmd_score)
     p.add_argument("data", type=Path, help="SQuAD v2 JSON, official format")

@@ -1,0 +1,62 @@
+"""The options of an lm-eval run, one typed record shared by the CLI and the pipeline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from analyzer.errors import InputError
+
+__all__ = ["BACKENDS", "INSTALL_HINT", "LmEvalOptions", "parse_tasks", "require_lm_eval"]
+
+BACKENDS = ("hf", "vllm")  # lm-eval's model types prunecard drives
+INSTALL_HINT = "pip install 'prunecard[lm-eval]'"
+MAX_TASKS = 64
+
+
+@dataclass(frozen=True)
+class LmEvalOptions:
+    """What `prunecard eval --tasks` runs; None leaves lm-eval's own default."""
+
+    tasks: tuple[str, ...]
+    num_fewshot: int | None = None
+    limit: int | None = None  # documents per task at most (the record marks a subset)
+    batch_size: int = 1
+    include_path: Path | None = None  # a folder of the user's task YAML files
+    packed: bool = False  # the packed model (default: as stored)
+    backend: str = "hf"
+    model_args: str = ""  # passed through to the backend (e.g. "parallelize=True")
+
+    def __post_init__(self) -> None:
+        if not self.tasks:
+            raise InputError(None, "--tasks needs at least one task name")
+        if self.backend not in BACKENDS:
+            raise InputError(None, f"--backend must be one of {', '.join(BACKENDS)}")
+        for option, value in (("--limit", self.limit), ("--batch-size", self.batch_size)):
+            if value is not None and value < 1:
+                raise InputError(None, f"{option} must be a positive integer, got {value}")
+        if self.num_fewshot is not None and self.num_fewshot < 0:
+            raise InputError(None, f"--num-fewshot must be 0 or more, got {self.num_fewshot}")
+        if self.include_path is not None and not Path(self.include_path).is_dir():
+            raise InputError(self.include_path, "--include-path is not a folder")
+
+
+def parse_tasks(text: str) -> tuple[str, ...]:
+    """`arc_easy,hellaswag` as task names (lm-eval's: letters, digits, _ - .)."""
+    names = tuple(dict.fromkeys(t.strip() for t in text.split(",") if t.strip()))
+    if len(names) > MAX_TASKS:
+        raise InputError(None, f"--tasks names more than {MAX_TASKS} tasks")
+    for name in names:
+        if not all(c.isalnum() or c in "_-." for c in name):
+            raise InputError(None, f"--tasks: {name!r} is not a task name")
+    return names
+
+
+def require_lm_eval() -> str:
+    """lm-eval's version; absent, a one-line error naming the extra to install."""
+    try:
+        import accelerate  # noqa: F401  (HFLM imports it)
+        import lm_eval
+    except ImportError:
+        raise InputError(None, f"--tasks runs lm-evaluation-harness: {INSTALL_HINT}") from None
+    return str(getattr(lm_eval, "__version__", ""))

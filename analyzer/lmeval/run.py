@@ -1,0 +1,68 @@
+"""Running lm-eval tasks on the model prunecard loads, and the `Benchmarks` record of a run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from analyzer.errors import InputError
+from analyzer.lmeval.options import LmEvalOptions, require_lm_eval
+from analyzer.lmeval.results import task_results
+from analyzer.records import Benchmarks, HubSource
+
+__all__ = ["evaluate_checkpoint", "run_tasks"]
+
+
+def run_tasks(model: Any, tokenizer: Any, options: LmEvalOptions) -> dict[str, Any]:
+    """lm-eval's `simple_evaluate` on a model already in memory (HFLM over it), offline:
+    the task YAML of `include_path` and lm-eval's own registry."""
+    require_lm_eval()
+    import lm_eval
+    from lm_eval.models.huggingface import HFLM
+    from lm_eval.tasks import TaskManager
+
+    if options.backend != "hf":
+        raise InputError(
+            None,
+            f"--backend {options.backend} runs through lm_eval itself: see "
+            "docs/evaluation.md, then import its results with --results",
+        )
+    include = str(options.include_path) if options.include_path is not None else None
+    manager = TaskManager(include_path=include)
+    unknown = [t for t in options.tasks if t not in manager.all_tasks]
+    if unknown:
+        raise InputError(options.include_path, f"lm-eval knows no task {unknown[0]!r}")
+    lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=options.batch_size)
+    results = lm_eval.simple_evaluate(
+        model=lm,
+        tasks=list(options.tasks),
+        num_fewshot=options.num_fewshot,
+        limit=options.limit,
+        task_manager=manager,
+        log_samples=False,
+    )
+    if not results:
+        raise InputError(None, "lm-eval returned no results")
+    return results
+
+
+def evaluate_checkpoint(
+    folder: Path, options: LmEvalOptions, *, name: str, hub: HubSource | None = None
+) -> Benchmarks:
+    """Load the causal LM at `folder` (as stored, or packed) and run the tasks on it."""
+    from analyzer.perplexity.model import load_causal_lm
+    from analyzer.weights.checkpoint import checkpoint_hashes
+
+    version = require_lm_eval()
+    model, tokenizer = load_causal_lm(folder, packed=options.packed)
+    results = run_tasks(model, tokenizer, options)
+    return Benchmarks(
+        tasks=task_results(results),
+        lm_eval_version=str(results.get("lm_eval_version") or version),
+        checkpoint=hub.label if hub else name,
+        file_sha256=checkpoint_hashes(folder),
+        packed=options.packed,
+        limit=options.limit,
+        backend=options.backend,
+        model_args=options.model_args,
+    )
