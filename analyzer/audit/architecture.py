@@ -43,9 +43,11 @@ def _count(i: int) -> str:
 _COUNT = r"(\d{1,3}(?:,\d{3})+|\d{1,7})\s?([kK])?"
 _ANY = "|".join(f"(?P<{q}>{p})" for q, p in LABELS.items())
 _LABEL_FIRST = re.compile(
-    rf"\b(?:{_ANY})\s?(?:is|of|:|=)\s(?:~\s?)?{_count(1)}(?![\d.:%x])", re.I
+    rf"\b(?:{_ANY})\s?(?:is|of|:|=)\s(?:~\s?)?{_count(1)}(?![\d:%x]|\.\d)", re.I
 )
-_COUNT_FIRST = re.compile(rf"(?<![\d.,:/])(?<!of )(?<!all )(?<!pruned )(?<!removed )\b{_count(1)}[ -](?:{_ANY})\b", re.I)
+_COUNT_FIRST = re.compile(
+    rf"(?<![\d.,:/])(?<!of )(?<!all )(?<!pruned )(?<!removed )\b{_count(1)}[ -](?:{_ANY})\b", re.I
+)
 _CHANGES = (
     re.compile(rf"\b(?:{_ANY})\s?(?:from|:)?\s?{_count(1)}\s?(?:->|→|to)\s?{_count(2)}\b", re.I),
     re.compile(rf"\bfrom {_count(1)} to {_count(2)} (?:{_ANY})\b", re.I),
@@ -159,7 +161,8 @@ class Architecture(Family):
             )  # fmt: skip
             if change is None:
                 return findings.unchecked(claim, "no --base-config given", "weights")
-            rule = f"the dense base's {change.what} in --base-config ({analysis.base.source if analysis.base else ''})"
+            source = analysis.base.source if analysis.base else ""
+            rule = f"the dense base's {change.what} in --base-config ({source})"
             return findings.compare(claim, "weights", float(change.base), 0, rule=rule)
         if claim.about:
             return findings.unchecked(claim, f"a column of a comparison table ({claim.about})")
@@ -170,4 +173,6 @@ class Architecture(Family):
             rule = "a count in k: 1,000 or 1,024 times the printed figure, rounded as printed"
             ok = any(round(measured / f, claim.decimals) == claim.value for f in (1000, 1024))
             return findings.judged(claim, "weights", f"{measured:.0f}", rule, ok, measured)
-        return findings.judged(claim, "weights", f"{measured:.0f}", rule, scaled == measured, measured)
+        return findings.judged(
+            claim, "weights", f"{measured:.0f}", rule, scaled == measured, measured
+        )

@@ -183,7 +183,9 @@ def _em_f1(rows: Rows, section: str) -> list[Claim]:
     """Cells holding "81.29/88.47" under a header that says which is which ("EM/F1")."""
     header = [plain(c) for c in rows[0][1]]
     body = [(n, [plain(c) for c in raw]) for n, raw in rows[1:]]
-    body = [(n, cells) for n, cells in body if cells and not all(set(c) <= set("-: ") for c in cells)]
+    body = [
+        (n, cells) for n, cells in body if cells and not all(set(c) <= set("-: ") for c in cells)
+    ]
     out: list[Claim] = []
     for i, head in enumerate(header):
         order = _EM_F1.search(head)
@@ -222,10 +224,11 @@ class Benchmarks(Family):
         out: list[Claim] = []
         for m in _SCORE_SENTENCE.finditer(plain_line):
             shots = m.group(4) or m.group(6)
-            where = Cell(line, m.group(5), _MODEL, int(shots) if shots else None)
+            task = m.group(5).rstrip(".")
+            where = Cell(line, task, _MODEL, int(shots) if shots else None)
             value, decimals = number(m.group(1))
             out.append(Claim("benchmark", m.group(0), line, section, "prose", value, decimals,
-                             m.group(2), name=m.group(5), about=_MODEL, cell=where))  # fmt: skip
+                             m.group(2), name=task, about=_MODEL, cell=where))  # fmt: skip
         for m in _AVERAGE_SENTENCE.finditer(plain_line):
             for group, column in ((1, _MODEL), (3, _DENSE)):
                 value, decimals = number(m.group(group))
@@ -235,7 +238,8 @@ class Benchmarks(Family):
             if m.group(4):
                 value, decimals = number(m.group(4))
                 out.append(Claim("benchmark_recovery", m.group(0), line, section, "prose", value,
-                                 decimals, "%", cell=Cell(line, "average", _MODEL), base=_DENSE))  # fmt: skip
+                                 decimals, "%", cell=Cell(line, "average", _MODEL),
+                                 base=_DENSE))  # fmt: skip
         return out
 
     def measured(
@@ -350,8 +354,11 @@ def check_table_against(
         known = by_task.get(task_key(claim.cell.row), [])
         match = [v for s, v in known if s == claim.cell.shots or claim.cell.shots is None]
         if len(match) != 1:
-            reason = "the record has no score of this task and shots" if not match else (
-                "the record has several shot settings of this task")
+            reason = (
+                "the record has no score of this task and shots"
+                if not match
+                else ("the record has several shot settings of this task")
+            )
             out.append(findings.unchecked(claim, reason, "evaluation"))
             continue
         value = match[0] * (100 if match[0] <= 1 < claim.value else 1)

@@ -25,8 +25,7 @@ if TYPE_CHECKING:
     from analyzer.audit.against_records import EvalScores
     from analyzer.records import Analysis
 
-__all__ = [
-    "Counts","KNOWN_SIZES", "SplitSize", "code_block", "internal", "measured", "prose"]
+__all__ = ["KNOWN_SIZES", "Counts", "SplitSize", "code_block", "internal", "measured", "prose"]
 
 
 @dataclass(frozen=True)

@@ -25,13 +25,18 @@ _REMOVED = re.compile(
     re.I,
 )
 _SHARE = re.compile(
-    rf"\b{_PCT} of (?:the |its )?(?:routed )?experts (?:are |were |have been )?(?:removed|pruned|dropped)"
+    rf"\b{_PCT} of (?:the |its )?(?:routed )?experts (?:are |were |have been )?"
+    r"(?:removed|pruned|dropped)"
     rf"|\b{_PCT} expert[- ]prun(?:ed|ing)\b",
     re.I,
 )
 _PER_LAYER = re.compile(r"\b(\d{1,4}) (?:routed )?experts per (?:layer|MoE layer)\b", re.I)
-_FROM_TO = re.compile(r"\bfrom (\d{1,4}) to (\d{1,4}) (?:routed )?experts\b|\b(\d{1,4}) -> (\d{1,4}) experts\b", re.I)
-_ACTIVE = re.compile(r"\b(\d{1,3}) (?:active experts|experts active)\b|\btop-(\d{1,2}) routing\b", re.I)
+_FROM_TO = re.compile(
+    r"\bfrom (\d{1,4}) to (\d{1,4}) (?:routed )?experts\b|\b(\d{1,4}) -> (\d{1,4}) experts\b", re.I
+)
+_ACTIVE = re.compile(
+    r"\b(\d{1,3}) (?:active experts|experts active)\b|\btop-(\d{1,2}) routing\b", re.I
+)
 
 
 @register("experts")
@@ -40,7 +45,9 @@ class Experts(Family):
         text = masked(plain_line)
         out: list[Claim] = []
 
-        def add(quantity: str, m: re.Match[str], printed: str, unit: str = "", about: str = "") -> None:
+        def add(
+            quantity: str, m: re.Match[str], printed: str, unit: str = "", about: str = ""
+        ) -> None:
             value, decimals = number(printed)
             out.append(Claim(quantity, m.group(0), line, section, "prose", value, decimals,
                              unit, about=about))  # fmt: skip
@@ -78,8 +85,13 @@ class Experts(Family):
             if removed is None or total is None or not total.value:
                 continue
             assert removed.value is not None
-            rule = f"share = {removed.printed} / {total.printed} experts; " + findings.rounding_rule(pct)
-            out.append(findings.compare(pct, "internal", 100 * removed.value / total.value, 3, rule=rule))
+            rule = (
+                f"share = {removed.printed} / {total.printed} experts; "
+                + findings.rounding_rule(pct)
+            )
+            out.append(
+                findings.compare(pct, "internal", 100 * removed.value / total.value, 3, rule=rule)
+            )
         total, removed = partners.first("experts_total"), partners.first("experts_removed")
         for kept in partners.named("experts_per_layer"):
             if total is None or removed is None or kept.value is None:

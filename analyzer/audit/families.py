@@ -22,18 +22,18 @@ family module registers its class in `registry.py`):
 from __future__ import annotations
 
 from analyzer.audit import (  # noqa: F401  (the order is the walker's)
-    nn_pruning,
-    prunecard_card,
-    trainer_card,
-    sparsity_phrases,
-    counts,
-    stated_sizes,
-    model_index,
-    benchmarks,
     architecture,
-    model_sizes,
+    benchmarks,
+    counts,
     experts,
+    model_index,
+    model_sizes,
+    nn_pruning,
     placeholders,
+    prunecard_card,
+    sparsity_phrases,
+    stated_sizes,
+    trainer_card,
 )
 from analyzer.audit.claims import Claim
 from analyzer.audit.registry import Rows, registered

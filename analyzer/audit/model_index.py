@@ -38,7 +38,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "METRIC_NAMES",
-    "ModelIndex","measured", "metadata", "read_eval_results", "with_eval_results"]
+    "ModelIndex",
+    "measured",
+    "metadata",
+    "read_eval_results",
+    "with_eval_results",
+]
 
 _READ_BY_CLAIMS = {"f1", "exact_match", "exact", "em", "perplexity"}  # what claims.py reads
 MAX_EVAL_RESULTS = 64  # files
@@ -246,7 +251,11 @@ def metadata(front: dict[str, Any], lines: list[str], body: int) -> list[Claim]:
                     continue
                 quantity = _METRIC_TYPES.get(str(metric.get("type", "")).lower())
                 value = metric["value"]
-                if quantity is None or isinstance(value, bool) or not isinstance(value, int | float):
+                if (
+                    quantity is None
+                    or isinstance(value, bool)
+                    or not isinstance(value, int | float)
+                ):
                     continue
                 raw = repr(value)
                 figure, decimals = number(raw)

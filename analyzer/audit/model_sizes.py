@@ -30,12 +30,21 @@ _DTYPES = {
     "w8a8": "int8", "8-bit": "int8", "int4": "int4", "w4a16": "int4", "4-bit": "int4",
     "nf4": "nf4", "fp4": "fp4", "mxfp4": "fp4",
 }  # fmt: skip
-_DTYPE = r"(fp32|float32|fp16|float16|bf16|bfloat16|fp8|float8|e4m3|int8|w8a8|8-bit|int4|w4a16|4-bit|nf4|mxfp4|fp4)"
+_DTYPE = (
+    r"(fp32|float32|fp16|float16|bf16|bfloat16|fp8|float8|e4m3|int8|w8a8|8-bit|int4|w4a16"
+    r"|4-bit|nf4|mxfp4|fp4)"
+)
 _WEIGHTS_DTYPE = (
-    re.compile(rf"\b(?:dtype|precision|weight (?:dtype|precision|format|type)|tensor type"
-               rf"|torch_dtype|quantization)\s?[:=]\s?{_DTYPE}\b", re.I),  # fmt: skip
-    re.compile(rf"\b(?:weights|checkpoint|model) (?:is |are )?(?:stored |saved |released "
-               rf"|quantized |shipped )?(?:in|as|to) {_DTYPE}\b", re.I),  # fmt: skip
+    re.compile(
+        rf"\b(?:dtype|precision|weight (?:dtype|precision|format|type)|tensor type"
+        rf"|torch_dtype|quantization)\s?[:=]\s?{_DTYPE}\b",
+        re.I,
+    ),
+    re.compile(
+        rf"\b(?:weights|checkpoint|model) (?:is |are )?(?:stored |saved |released "
+        rf"|quantized |shipped )?(?:in|as|to) {_DTYPE}\b",
+        re.I,
+    ),
     re.compile(rf"\b{_DTYPE} (?:weights|checkpoint)\b", re.I),
     re.compile(rf"\bquantized to {_DTYPE}\b", re.I),
 )
@@ -57,7 +66,10 @@ _SIZE = re.compile(
     rf"|{_APPROX}(\d{{1,6}}(?:\.\d{{1,3}})?)\s?(GB|GiB|MB|MiB|TB|TiB) (?:on disk|of weights)\b",
     re.I,
 )
-_SMALLER = re.compile(r"\b(\d{1,3}(?:\.\d{1,2})?)\s?% (smaller|fewer parameters|less memory)\b", re.I)
+_SMALLER = re.compile(
+    r"\b(\d{1,3}(?:\.\d{1,2})?)\s?% (smaller|fewer parameters|less memory)\b", re.I
+)
+_ANY_SIZE = re.compile(r"(?<![\d.])(\d{1,6}(?:\.\d{1,3})?)\s?(GB|GiB|MB|MiB|TB|TiB)\b", re.I)
 _PARAM_SCALE = {"b": "B", "billion": "B", "m": "M", "million": "M", "t": "T"}
 _UNIT_CASE = {u.lower(): u for u in SIZE_BYTES}
 
@@ -93,20 +105,24 @@ class ModelSizes(Family):
             add("model_size", m, figure, _UNIT_CASE[unit.lower()], _approx(approx))
         for m in _SMALLER.finditer(text):
             add("size_reduction_pct", m, m.group(1), "%", False)
+            for size in _ANY_SIZE.finditer(text):  # the two figures it compares
+                add("compared_size", size, size.group(1), _UNIT_CASE[size.group(2).lower()], False)
         seen = set()
         for pattern in _WEIGHTS_DTYPE:
             for m in pattern.finditer(text):
                 name = _DTYPES[m.group(1).lower()]
                 if name not in seen:
                     seen.add(name)
-                    out.append(Claim("weights_dtype", m.group(0), line, section, "prose", name=name))
+                    out.append(
+                        Claim("weights_dtype", m.group(0), line, section, "prose", name=name)
+                    )
         return out
 
     def measured(
         self, claim: Claim, analysis: Analysis | None, evaluation: EvalScores | None
     ) -> findings.AuditFinding | None:
         q = claim.quantity
-        if q in ("stated_active_params", "size_reduction_pct"):
+        if q in ("stated_active_params", "size_reduction_pct", "compared_size"):
             return findings.unchecked(claim, "see the internal check")
         if q not in ("stated_params", "model_size", "weights_dtype"):
             return None
@@ -115,14 +131,18 @@ class ModelSizes(Family):
         if q == "weights_dtype":
             shown = analysis.dtype
             ok = _DTYPES.get(shown.lower(), shown.lower()) == _DTYPES.get(claim.name, claim.name)
-            return findings.judged(claim, "weights", shown, "the dtype the weights are stored in", ok)
+            return findings.judged(
+                claim, "weights", shown, "the dtype the weights are stored in", ok
+            )
         assert claim.value is not None
         if q == "stated_params":
             rule = "the dense parameter count, rounded as printed"
-            return findings.compare(claim, "weights", analysis.overall.dense / _scale(claim), claim.decimals,
-                                    rule=rule, measured_text=f"{analysis.overall.dense:,}")  # fmt: skip
+            dense = analysis.overall.dense
+            return findings.compare(claim, "weights", dense / _scale(claim), claim.decimals,
+                                    rule=rule, measured_text=f"{dense:,}")  # fmt: skip
         size = analysis.file_bytes / SIZE_BYTES[claim.unit]
-        rule = f"the weight files' bytes in {claim.unit} ({SIZE_BYTES[claim.unit]:g} bytes), rounded as printed"
+        per = SIZE_BYTES[claim.unit]
+        rule = f"the weight files' bytes in {claim.unit} ({per:g} bytes), rounded as printed"
         if claim.approximate:
             rule = f"'~': within {SIZE_TOLERANCE:.0%} of the weight files' bytes in {claim.unit}"
             ok = abs(size - claim.value) <= SIZE_TOLERANCE * size
@@ -153,8 +173,15 @@ def _fits(partners: findings.Partners) -> list[findings.AuditFinding]:
         low = min(widths) * count * (1 - SIZE_TOLERANCE)
         # a quantized model keeps embeddings and norms in 16 bits: up to 2 bytes each
         high = max(max(widths), 2.0 if min(widths) < 2 else 0.0) * count * (1 + SIZE_TOLERANCE)
-        which = f"{dtypes[0]} ({widths[0]:g} bytes each)" if len(dtypes) == 1 else (
-            "any dtype (0.5 to 4 bytes each: the card names " + (", ".join(dtypes) or "none") + ")")
+        which = (
+            f"{dtypes[0]} ({widths[0]:g} bytes each)"
+            if len(dtypes) == 1
+            else (
+                "any dtype (0.5 to 4 bytes each: the card names "
+                + (", ".join(dtypes) or "none")
+                + ")"
+            )
+        )
         rule = (
             f"parameters x bytes per parameter = size: {params.printed} parameters (line "
             f"{params.line}) of {which} take {low / 1e9:.2f} to {high / 1e9:.2f} GB; the stated "
@@ -169,7 +196,7 @@ def _smaller(partners: findings.Partners) -> list[findings.AuditFinding]:
     """ "N% smaller" against the two sizes (or parameter counts) of its sentence."""
     out = []
     for claim in partners.named("size_reduction_pct"):
-        for quantity in ("model_size", "stated_params"):
+        for quantity in ("compared_size", "stated_params"):
             pair = [c for c in partners.named(quantity) if c.line == claim.line and c.value]
             if len(pair) != 2:
                 continue
@@ -177,7 +204,9 @@ def _smaller(partners: findings.Partners) -> list[findings.AuditFinding]:
             small, large = min(a, b), max(a, b)
             expected = 100 * (1 - small / large)
             slack = findings.half(claim) + 100 * small / large * sum(
-                findings.half(x) / x.value for x in pair if x.value  # relative rounding
+                findings.half(x) / x.value
+                for x in pair
+                if x.value  # relative rounding
             )
             rule = f"N% smaller = 100 x (1 - {pair[0].printed} / {pair[1].printed})"
             shown = f"{expected:.{claim.decimals + 1}f}%"

@@ -111,7 +111,9 @@ def prose_figures(
     for pattern, quantity in patterns:
         for m in pattern.finditer(plain_line):
             value, decimals = number(m.group(1))
-            out.append(Claim(quantity, m.group(0).strip(), line, section, "prose", value, decimals, "%"))
+            out.append(
+                Claim(quantity, m.group(0).strip(), line, section, "prose", value, decimals, "%")
+            )
     return out
 
 
@@ -167,7 +169,9 @@ class NnPruning(Family):
             m = _ON_SQUAD.search(plain_line, trained.end())
             if m and plain_line[m.start() - 1 : m.start()] == " ":
                 text = plain_line[m.start() : m.end()].replace("[", "")
-                out.append(Claim("dataset", text, line, section, "prose", name=dataset_id(m.group(1))))
+                out.append(
+                    Claim("dataset", text, line, section, "prose", name=dataset_id(m.group(1)))
+                )
         return out
 
     def code_block(self, block: list[str], first_line: int, section: str) -> list[Claim]:
@@ -285,7 +289,9 @@ def _dataset_row(n: int, cells: list[str], col: dict[str, int | None], section: 
     split = cells[split_col].lower()
     if m:
         quantity = (
-            "eval_questions" if split in ("eval", "dev", "validation", "test") else f"{split}_samples"
+            "eval_questions"
+            if split in ("eval", "dev", "validation", "test")
+            else f"{split}_samples"
         )
         a = Adder(" | ".join(cells), n, section, "dataset table")
         a.add(quantity, m.group(1), m.group(2))

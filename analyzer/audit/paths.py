@@ -50,7 +50,8 @@ def local_paths(text: str) -> list[AuditFinding]:
                     check="format",
                     rule=RULE,
                     verdict=WARNING if placeholder else MISMATCH,
-                    reason="a placeholder for the reader's own path" if placeholder
+                    reason="a placeholder for the reader's own path"
+                    if placeholder
                     else "a machine-local path; name the file and its sha256 instead",
                 )
             )

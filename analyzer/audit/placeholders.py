@@ -36,7 +36,9 @@ class Placeholders(Family):
         return _read(plain_line, line, section, "prose")
 
     def code_block(self, block: list[str], first_line: int, section: str) -> list[Claim]:
-        return [c for i, raw in enumerate(block) for c in _read(raw, first_line + i, section, "code")]
+        return [
+            c for i, raw in enumerate(block) for c in _read(raw, first_line + i, section, "code")
+        ]
 
     def measured(
         self, claim: Claim, analysis: Analysis | None, evaluation: EvalScores | None

@@ -54,7 +54,9 @@ _PCT_OF = (rf"{NUM}% \({NUM} of {NUM}\)", ("%", "", ""))  # "12.96% (1,234 of 5,
 _OF_PCT = (rf"{NUM} of {NUM} \({NUM}%\)", ("", "", "%"))  # "12 of 144 (8.3%)"
 _MB = (rf"{NUM} MB", ("MB",))
 _BARE = (rf"{NUM}\b", ("",))
-_UNITS = f"(?:{re.escape(SUMMARY.units_encoder.lower())}|{re.escape(SUMMARY.units_decoder.lower())})"
+_UNITS = (
+    f"(?:{re.escape(SUMMARY.units_encoder.lower())}|{re.escape(SUMMARY.units_decoder.lower())})"
+)
 _SUMMARY = (
     (_label(SUMMARY.linear), _PCT_OF, ("linear_density", "linear_nnz", "linear_dense")),
     (_label(SUMMARY.overall), _PCT_OF, ("overall_density", "params_nonzero", "params_dense")),
@@ -79,7 +81,11 @@ _SUMMARY = (
         (rf"{NUM} / {NUM} / {NUM}", ("", "", "")),
         ("params_dense", "params_stored", "params_packed"),
     ),
-    (_label(SUMMARY.files), (rf"{NUM} MB / {NUM} MB", ("MB", "MB")), ("file_size", "packed_file_size")),
+    (
+        _label(SUMMARY.files),
+        (rf"{NUM} MB / {NUM} MB", ("MB", "MB")),
+        ("file_size", "packed_file_size"),
+    ),
     (_label(SUMMARY.files), _MB, ("file_size",)),
     (
         _label(SUMMARY.speedup),
@@ -164,7 +170,8 @@ class PrunecardCard(Family):
             if analysis is None:
                 return findings.unchecked(claim, "no weights read (--no-weights)", "weights")
             gqa = bool(analysis.num_kv_heads) and analysis.num_kv_heads < analysis.num_heads
-            shown = f"{analysis.num_heads} query heads, {analysis.num_kv_heads or analysis.num_heads} K/V heads"
+            kv = analysis.num_kv_heads or analysis.num_heads
+            shown = f"{analysis.num_heads} query heads, {kv} K/V heads"
             rule = "'query heads' is printed where K/V heads are fewer (grouped-query attention)"
             return findings.judged(claim, "weights", shown, rule, gqa)
         return None

@@ -30,8 +30,7 @@ if TYPE_CHECKING:
     from analyzer.audit.against_records import EvalScores
     from analyzer.records import Analysis
 
-__all__ = [
-    "SparsityPhrases","PATTERNS", "internal", "measured", "prose", "table"]
+__all__ = ["PATTERNS", "SparsityPhrases", "internal", "measured", "prose", "table"]
 
 _PCT = r"(\d{1,3}(?:\.\d{1,3})?)\s?%"
 _KIND = r"(?:\d{1,2}x\d{1,2} )?(?:unstructured |structured |semi-structured |block |weight )?"

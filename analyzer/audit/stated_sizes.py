@@ -21,7 +21,13 @@ if TYPE_CHECKING:
     from analyzer.records import Analysis
 
 __all__ = [
-    "StatedSizes","BYTES_PER_PARAMETER", "PARAMS_TOLERANCE", "internal", "measured", "prose"]
+    "BYTES_PER_PARAMETER",
+    "PARAMS_TOLERANCE",
+    "StatedSizes",
+    "internal",
+    "measured",
+    "prose",
+]
 
 BYTES_PER_PARAMETER = {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1}
 PARAMS_TOLERANCE = 0.10  # relative: buffers, non-parameter tensors and file headers

@@ -25,8 +25,7 @@ if TYPE_CHECKING:
     from analyzer.audit.against_records import EvalScores
     from analyzer.records import Analysis
 
-__all__ = [
-    "TrainerCard","code_block", "measured", "metric_quantity", "prose", "table"]
+__all__ = ["TrainerCard", "code_block", "measured", "metric_quantity", "prose", "table"]
 
 _VALUE = r"([+-]?\d{1,9}(?:\.\d{1,12})?(?:[eE][+-]?\d{1,3})?)"
 # `key = value`, `key: value`, `"key": value,` and `- Key Name: value` (one per line)

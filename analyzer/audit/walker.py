@@ -61,9 +61,7 @@ def extract_claims(text: str, path: str = "<card>") -> CardClaims:
     ]
     claims.sort(key=lambda c: c.line)
     kept, refused = bounded(claims)
-    return CardClaims(
-        path=path, claims=tuple(kept), problems=(*problems, *refused), metadata=front
-    )
+    return CardClaims(path=path, claims=tuple(kept), problems=(*problems, *refused), metadata=front)
 
 
 def _digits(claim: Claim) -> int:
@@ -173,7 +171,10 @@ def _body_claims(lines: list[str], start: int) -> list[Claim]:
         if (title := _heading(stripped)) is not None:
             section = title
             out += dataset_mentions(section, number, section, "heading")
-            out += [dataclasses.replace(c, source="heading") for c in families.prose(title, number, title)]
+            out += [
+                dataclasses.replace(c, source="heading")
+                for c in families.prose(title, number, title)
+            ]
             continue
         out += families.prose(plain(raw), number, section)
     if table:
