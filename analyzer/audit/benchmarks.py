@@ -33,7 +33,9 @@ _SEED_HEAD = re.compile(r"^(?:seed|run|trial)s?$")
 _RECOVERY = re.compile(r"recover|retained|% of (?:dense|base|baseline)|relative", re.I)
 _AVERAGE = re.compile(r"^(?:average|avg\.?|mean)\b", re.I)
 _BASE_WORDS = re.compile(r"\b(?:dense|base|baseline|original|unpruned|teacher|reference)\b", re.I)
-_PRUNED_WORDS = re.compile(r"sparse|pruned|2:4|sparsity|minitron|sheared|compressed|\d+%", re.I)
+_PRUNED_WORDS = re.compile(
+    r"sparse|pruned|2:4|sparsity|minitron|sheared|compressed|(?<!\d)\d{1,3}%", re.I
+)
 _SHOTS_IN_LABEL = re.compile(r"\(?\b(\d{1,3})[- ]shots?\b[^)]{0,30}\)?", re.I)
 _CELL = re.compile(rf"^{NUM}\s?(%?)(?:\s?(?:±|\+/-|\+-)\s?{NUM}\s?%?)?$")
 _RANGE = re.compile(rf"^{NUM}\s?%?\s?(?:-|–|to)\s?{NUM}\s?%?$")

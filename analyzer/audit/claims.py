@@ -122,7 +122,11 @@ def number(text: str) -> tuple[float, int]:
 
 _SPACES = re.compile(r"\s+")
 # footnote marks after a figure or label: *, †, ‡, §, superscript digits, [1]
-_FOOTNOTE = re.compile(r"(?<=\S)(?:[*†‡§¹²³⁴⁵⁶⁷⁸⁹⁰]+|\[\d{1,2}\])(?=\s|$|[|)])")
+_FOOTNOTE = re.compile(
+    r"(?<=[^\s*†‡§¹²³⁴⁵⁶⁷⁸⁹⁰])(?:[*†‡§¹²³⁴⁵⁶⁷⁸⁹⁰]{1,3}|\[\d{1,2}\])(?=\s|$|[|)])"
+)
+    r"(?<=[^\s*†‡§¹²³⁴⁵⁶⁷⁸⁹⁰])(?:[*†‡§¹²³⁴⁵⁶⁷⁸⁹⁰]{1,3}|\[\d{1,2}\])(?=\s|$|[|)])"
+)
 
 
 def plain(line: str) -> str:
