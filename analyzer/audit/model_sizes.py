@@ -62,8 +62,10 @@ _PARAMS_LABEL = re.compile(
 )
 _SIZE = re.compile(
     rf"\b(?:disk size|size on disk|model size|file size|checkpoint size|download size"
-    rf"|size|weights)\s?(?::|is|of)?\s?{_APPROX}(\d{{1,6}}(?:\.\d{{1,3}})?)\s?(GB|GiB|MB|MiB|TB|TiB)\b"
-    rf"|{_APPROX}(?<![\d.])(\d{{1,6}}(?:\.\d{{1,3}})?)\s?(GB|GiB|MB|MiB|TB|TiB) (?:on disk|of weights)\b",
+    rf"|size|weights)\s?(?::|is|of)?\s?{_APPROX}(\d{{1,6}}(?:\.\d{{1,3}})?)\s?"
+    r"(GB|GiB|MB|MiB|TB|TiB)\b"
+    rf"|{_APPROX}(?<![\d.])(\d{{1,6}}(?:\.\d{{1,3}})?)\s?(GB|GiB|MB|MiB|TB|TiB)"
+    r" (?:on disk|of weights)\b",
     re.I,
 )
 _SMALLER = re.compile(
