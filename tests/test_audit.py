@@ -17,8 +17,8 @@ from conftest import SEED_CARD as SEED
 
 from analyzer import analyze
 from analyzer.audit.checks import audit, audit_claims
-from analyzer.audit.claims import read_card
 from analyzer.audit.findings import AuditReport
+from analyzer.audit.walker import read_card
 from analyzer.cli.main import main
 from analyzer.pipeline import audit_checkpoint
 from analyzer.records import (

@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from analyzer.audit.checks import audit, audit_claims
-from analyzer.audit.claims import extract_claims
 from analyzer.audit.sparsity_phrases import satisfies
+from analyzer.audit.walker import extract_claims
 from analyzer.publish.card import write_card
 from analyzer.records import PatternTotals, write_record
 

@@ -33,7 +33,7 @@ from huggingface_hub import ModelCardData
 from huggingface_hub.repocard_data import model_index_to_eval_results
 
 from analyzer import analyze
-from analyzer.audit.claims import extract_claims
+from analyzer.audit.walker import extract_claims
 from analyzer.cli.main import main
 from analyzer.errors import InputError
 from analyzer.pipeline import build_report

@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 
 from analyzer.audit import counts, families, sparsity_phrases, trainer_card
 from analyzer.audit.checks import audit, audit_claims
-from analyzer.audit.claims import extract_claims, read_card
 from analyzer.audit.model_index import with_eval_results
+from analyzer.audit.walker import extract_claims, read_card
 from analyzer.cli.main import main
 
 CARDS = Path(__file__).parent / "data" / "cards"

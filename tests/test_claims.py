@@ -9,7 +9,8 @@ import pytest
 from conftest import NN_PRUNING_CARDS as CARDS
 from conftest import SEED_CARD as SEED
 
-from analyzer.audit.claims import dataset_id, extract_claims, read_card
+from analyzer.audit.claims import dataset_id
+from analyzer.audit.walker import extract_claims, read_card
 from analyzer.errors import InputError
 
 # Typed in from the six cards' text: linear %, overall %, heads removed, heads %, speedup

@@ -21,7 +21,8 @@ import analyzer.audit
 import analyzer.front_matter
 import analyzer.publish.site
 from analyzer.audit.checks import audit_claims
-from analyzer.audit.claims import CardClaims, extract_claims
+from analyzer.audit.claims import CardClaims
+from analyzer.audit.walker import extract_claims
 from analyzer.errors import InputError
 from analyzer.front_matter import MAX_BYTES, load_front_matter, split_front_matter
 

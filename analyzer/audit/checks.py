@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from analyzer.audit import against_records, against_weights, consistency, families
+from analyzer.audit import against_records, against_weights, consistency
 from analyzer.audit.against_records import EvalScores, load_bench, load_eval
-from analyzer.audit.claims import CardClaims, Claim, read_card
+from analyzer.audit.claims import CardClaims, Claim
 from analyzer.audit.findings import (
     MISMATCH,
     OK,
@@ -29,7 +29,9 @@ from analyzer.audit.findings import (
 from analyzer.audit.model_index import with_eval_results
 from analyzer.audit.paths import card_paths
 from analyzer.audit.recipe import recipe_findings
+from analyzer.audit.registry import registered
 from analyzer.audit.render import audit_markdown, format_audit
+from analyzer.audit.walker import read_card
 from analyzer.records import Analysis, Bench
 
 __all__ = [
@@ -93,7 +95,7 @@ def audit_claims(
         if fresh_bench is not None and claim.quantity == "speedup":
             findings.append(against_records.retimed(claim, fresh_bench))
     findings += against_weights.config_claims(analysis)  # a compressed config.json's own
-    findings += families.internal(partners)  # the other tools' cards' rules
+    findings += [f for family in registered() for f in family.internal(partners)]
     findings += consistency.internal(card.claims, partners)
     findings += recipe_findings(analysis)  # llm-compressor's recipe.yaml, checked by analyze
     findings.sort(key=lambda f: (f.line, _CHECK_ORDER.get(f.check, 9)))
@@ -187,7 +189,8 @@ def _measured(
         if q not in evaluation.values:
             return unchecked(claim, f"the evaluation has no {q} figure", "evaluation")
         return compare(claim, "evaluation", evaluation.values[q], 2)
-    found = families.measured(claim, analysis, evaluation)
-    if found is not None:
-        return found
+    for family in registered():
+        found = family.measured(claim, analysis, evaluation)
+        if found is not None:
+            return found
     return unchecked(claim, "prunecard measures nothing for this claim")

@@ -9,7 +9,7 @@ from collections import defaultdict
 from analyzer.audit import findings
 from analyzer.audit.claims import Claim, scale
 
-__all__ = ["declared_dataset", "internal"]
+__all__ = ["declared_dataset", "internal", "ratio_check"]
 
 _AGREEING = {
     "linear_density",
@@ -165,7 +165,9 @@ def _bounds(claim: Claim) -> tuple[float, float]:
     return claim.value - findings.half(claim), claim.value + findings.half(claim)
 
 
-def _ratio_check(claim: Claim, top: Claim, bottom: Claim, factor: float, rule: str):
+def ratio_check(
+    claim: Claim, top: Claim, bottom: Claim, factor: float, rule: str
+) -> findings.AuditFinding | None:
     """`claim` = factor * top / bottom, to the printed precision of all three: some values
     the two printed operands can stand for give a ratio that rounds to the claim."""
     (t_lo, t_hi), (b_lo, b_hi), (c_lo, c_hi) = _bounds(top), _bounds(bottom), _bounds(claim)
@@ -195,7 +197,7 @@ def _speed_rows(
                     f"speedup = dense / packed = {dense.printed} / {packed.printed} ms, "
                     "to the precision printed"
                 )
-                out.append(_ratio_check(claim, dense, packed, 1.0, rule))
+                out.append(ratio_check(claim, dense, packed, 1.0, rule))
         elif claim.quantity == "share_of_bound":
             speedup, bound = partners.of(claim, "speedup"), partners.of(claim, "flop_bound")
             if speedup is not None and bound is not None:
@@ -203,7 +205,7 @@ def _speed_rows(
                     f"share of bound = speedup / FLOP bound = {speedup.printed} / "
                     f"{bound.printed}, to the precision printed"
                 )
-                out.append(_ratio_check(claim, speedup, bound, 100.0, rule))
+                out.append(ratio_check(claim, speedup, bound, 100.0, rule))
     return [f for f in out if f is not None]
 
 

@@ -16,14 +16,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from analyzer.audit import findings
-from analyzer.audit.claims import Claim, _number, scale
+from analyzer.audit.claims import Claim, scale
+from analyzer.audit.claims import number as _number
 from analyzer.audit.consistency import declared_dataset
+from analyzer.audit.registry import Family, register
 
 if TYPE_CHECKING:
     from analyzer.audit.against_records import EvalScores
     from analyzer.records import Analysis
 
-__all__ = ["KNOWN_SIZES", "SplitSize", "code_block", "internal", "measured", "prose"]
+__all__ = ["KNOWN_SIZES", "Counts", "SplitSize", "code_block", "internal", "measured", "prose"]
 
 
 @dataclass(frozen=True)
@@ -190,3 +192,11 @@ def _questions(windows: SplitSize) -> int:
         for s in KNOWN_SIZES
         if (s.dataset, s.split, s.kind) == (windows.dataset, windows.split, "questions")
     )
+
+
+@register("counts")
+class Counts(Family):
+    prose = staticmethod(prose)
+    code_block = staticmethod(code_block)
+    measured = staticmethod(measured)
+    internal = staticmethod(internal)

@@ -21,12 +21,13 @@ from analyzer.audit.claims import (
     CardClaims,
     Claim,
     FormatProblem,
-    _as_list,
-    _LineFinder,
-    _number,
+    LineFinder,
+    as_list,
     dataset_id,
+    number,
 )
 from analyzer.audit.findings import AuditFinding, unchecked
+from analyzer.audit.registry import Family, register
 from analyzer.audit.trainer_card import metric_quantity
 from analyzer.errors import InputError
 from analyzer.front_matter import FrontMatterSyntaxError, load_front_matter
@@ -35,7 +36,14 @@ if TYPE_CHECKING:
     from analyzer.audit.against_records import EvalScores
     from analyzer.records import Analysis
 
-__all__ = ["measured", "metadata", "read_eval_results", "with_eval_results"]
+__all__ = [
+    "METRIC_NAMES",
+    "ModelIndex",
+    "measured",
+    "metadata",
+    "read_eval_results",
+    "with_eval_results",
+]
 
 _READ_BY_CLAIMS = {"f1", "exact_match", "exact", "em", "perplexity"}  # what claims.py reads
 MAX_EVAL_RESULTS = 64  # files
@@ -59,21 +67,21 @@ def _metric(metric: dict[str, Any]) -> tuple[str, float, int] | None:
         or metric_quantity(None, kind)
         or f"metric:{kind or '?'}"
     )
-    number, decimals = _number(repr(value))
-    return quantity, number, decimals
+    figure, decimals = number(repr(value))
+    return quantity, figure, decimals
 
 
-def metadata(front: dict[str, Any], lines: list[str], body: int) -> list[Claim]:
+def _any_metric(front: dict[str, Any], lines: list[str], body: int) -> list[Claim]:
     out: list[Claim] = []
-    finder = _LineFinder(lines, body)
+    finder = LineFinder(lines, body)
 
     def meta(quantity: str, key: str, text: str, needle: str, **kw: Any) -> None:
         line = finder.find(key, needle)
         out.append(Claim(quantity, text, line, "front matter", "model-index", **kw))
 
-    for model in _as_list(front.get("model-index")):
+    for model in as_list(front.get("model-index")):
         results = model.get("results") if isinstance(model, dict) else None
-        for result in _as_list(results):
+        for result in as_list(results):
             if not isinstance(result, dict):
                 continue
             task = result.get("task")
@@ -91,7 +99,7 @@ def metadata(front: dict[str, Any], lines: list[str], body: int) -> list[Claim]:
                     if key == "name" and not _SQUAD.search(value):
                         quantity = "dataset_name"
                     meta(quantity, key, f"model-index dataset {key}: {value}", value, name=name)
-            for metric in _as_list(result.get("metrics")):
+            for metric in as_list(result.get("metrics")):
                 read = _metric(metric) if isinstance(metric, dict) else None
                 if read is None:
                     continue
@@ -137,8 +145,8 @@ def _entries(entries: Any, lines: list[str], where: str) -> list[Claim]:
     """A dataset and a score claim per `{dataset: {id, task_id}, value}` entry, each at the
     line of its value."""
     out: list[Claim] = []
-    finder = _LineFinder(lines, len(lines))
-    for entry in _as_list(entries):
+    finder = LineFinder(lines, len(lines))
+    for entry in as_list(entries):
         if not isinstance(entry, dict):
             continue
         dataset = entry.get("dataset") if isinstance(entry.get("dataset"), dict) else {}
@@ -163,9 +171,9 @@ def _entries(entries: Any, lines: list[str], where: str) -> list[Claim]:
             or _HEADLINE.get(ident)
             or f"metric:{task or ident or '?'}"
         )
-        number, decimals = _number(raw)
+        figure, decimals = number(raw)
         text = f"{ident} {task}: {raw}".strip()
-        out.append(Claim(quantity, text, line, value=number, decimals=decimals, **source))
+        out.append(Claim(quantity, text, line, value=figure, decimals=decimals, **source))
     return out
 
 
@@ -194,3 +202,78 @@ def measured(
     if q.startswith("metric:"):
         return unchecked(claim, "prunecard measures SQuAD exact match and F1 only")
     return None
+
+
+# Hub metric ids (the `evaluate` library's, and lm-eval's): a `metrics:` entry names one,
+# never a dataset (`metrics: [squad_v2]` is the SQuAD v2 metric)
+METRIC_NAMES = {
+    "accuracy", "acc", "acc_norm", "exact_match", "em", "f1", "perplexity", "bleu",
+    "sacrebleu", "rouge", "meteor", "wer", "cer", "precision", "recall", "mse", "mae",
+    "matthews_correlation", "pearsonr", "spearmanr", "code_eval", "squad", "squad_v2",
+    "glue", "bertscore", "chrf", "mauve", "roc_auc", "brier_score",
+}  # fmt: skip
+_METRIC_TYPES = {
+    "f1": "f1",
+    "exact_match": "exact",
+    "exact": "exact",
+    "em": "exact",
+    "perplexity": "perplexity",
+}
+
+
+def metadata(front: dict[str, Any], lines: list[str], body: int) -> list[Claim]:
+    """`datasets`, `metrics` (metric names), `tags` and every `model-index` result."""
+    out: list[Claim] = []
+    finder = LineFinder(lines, body)
+
+    def meta(quantity: str, key: str, text: str, needle: str = "", **kw: Any) -> None:
+        line = finder.find(key, needle or str(kw.get("name") or text))
+        out.append(Claim(quantity, text, line, "front matter", "metadata", **kw))
+
+    for item in as_list(front.get("datasets")):
+        meta("dataset", "datasets", f"datasets: {item}", name=dataset_id(str(item)))
+    for item in as_list(front.get("metrics")):
+        meta("metric_name", "metrics", f"metrics: {item}", name=str(item).lower())
+    for tag in as_list(front.get("tags")):
+        meta("tag", "tags", f"tags: {tag}", name=str(tag))
+    for model in as_list(front.get("model-index")):
+        if not isinstance(model, dict):
+            continue
+        for result in as_list(model.get("results")):
+            if not isinstance(result, dict):
+                continue
+            dataset = result.get("dataset") or {}
+            if isinstance(dataset, dict) and dataset.get("type"):
+                kind = str(dataset["type"])
+                meta("dataset", "type", f"model-index dataset: {kind}", name=dataset_id(kind))
+            for metric in as_list(result.get("metrics")):
+                if not isinstance(metric, dict) or "value" not in metric:
+                    continue
+                quantity = _METRIC_TYPES.get(str(metric.get("type", "")).lower())
+                value = metric["value"]
+                if (
+                    quantity is None
+                    or isinstance(value, bool)
+                    or not isinstance(value, int | float)
+                ):
+                    continue
+                raw = repr(value)
+                figure, decimals = number(raw)
+                text = f"model-index {metric.get('type')}: {raw}"
+                meta(quantity, "value", text, needle=raw, value=figure, decimals=decimals)
+    return out + _any_metric(front, lines, body)
+
+
+def _measured_metric_name(
+    claim: Claim, analysis: Analysis | None, evaluation: EvalScores | None
+) -> AuditFinding | None:
+    if claim.quantity == "metric_name":
+        known = claim.name in METRIC_NAMES
+        return unchecked(claim, "a metric name" + ("" if known else " (not a Hub metric id)"))
+    return measured(claim, analysis, evaluation)
+
+
+@register("model_index")
+class ModelIndex(Family):
+    metadata = staticmethod(metadata)
+    measured = staticmethod(_measured_metric_name)

@@ -7,7 +7,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from analyzer.audit.findings import MISMATCH, AuditFinding
+from analyzer.audit.findings import MISMATCH, WARNING, AuditFinding
+from analyzer.audit.placeholders import PLACEHOLDER
 
 __all__ = ["card_paths", "local_paths"]
 
@@ -36,6 +37,7 @@ def local_paths(text: str) -> list[AuditFinding]:
         for match in _PATH.finditer(line):
             if line[: match.start()].endswith(_LINK):
                 continue
+            placeholder = bool(PLACEHOLDER.match(match.group(0)))
             findings.append(
                 AuditFinding(
                     quantity="local path",
@@ -44,11 +46,13 @@ def local_paths(text: str) -> list[AuditFinding]:
                     section=section,
                     source="text",
                     claimed=match.group(0),
-                    measured="a path on the author's machine",
+                    measured="a placeholder" if placeholder else "a path on the author's machine",
                     check="format",
                     rule=RULE,
-                    verdict=MISMATCH,
-                    reason="a machine-local path; name the file and its sha256 instead",
+                    verdict=WARNING if placeholder else MISMATCH,
+                    reason="a placeholder for the reader's own path"
+                    if placeholder
+                    else "a machine-local path; name the file and its sha256 instead",
                 )
             )
     return findings

@@ -21,13 +21,16 @@ import re
 from typing import TYPE_CHECKING
 
 from analyzer.audit import findings
-from analyzer.audit.claims import Claim, _number, _plain
+from analyzer.audit.claims import Claim, masked
+from analyzer.audit.claims import number as _number
+from analyzer.audit.claims import plain as _plain
+from analyzer.audit.registry import Family, register
 
 if TYPE_CHECKING:
     from analyzer.audit.against_records import EvalScores
     from analyzer.records import Analysis
 
-__all__ = ["PATTERNS", "internal", "measured", "prose", "table"]
+__all__ = ["PATTERNS", "SparsityPhrases", "internal", "measured", "prose", "table"]
 
 _PCT = r"(\d{1,3}(?:\.\d{1,3})?)\s?%"
 _KIND = r"(?:\d{1,2}x\d{1,2} )?(?:unstructured |structured |semi-structured |block |weight )?"
@@ -64,10 +67,17 @@ PATTERNS: tuple[tuple[re.Pattern[str], str, str], ...] = (
         "pct",
     ),
     (re.compile(rf"\bremaining weights:? {_PCT}", re.I), "linear_density", "pct"),
+    (
+        re.compile(rf"\bsparsity over all (?:the )?linear layers is (?:at )?{_PCT}", re.I),
+        "linear_sparsity",
+        "pct",
+    ),
+    (re.compile(rf"\bsparsification (?:at|of|to|:) ?{_PCT}", re.I), "linear_sparsity", "pct"),
 )
 _NM = re.compile(
     r"\b([1-8]):([2-9]|1[0-6])[ -](?:semi-structured |structured |fine-grained )?"
-    r"(?:sparsity|sparse|pattern)\b|\bsemi-structured \(?([1-8]):([2-9]|1[0-6])\b",
+    r"(?:sparsity|sparse|pattern)\b|\bsemi-structured \(?([1-8]):([2-9]|1[0-6])\b"
+    r"|\bsparsity(?: pattern| structure| type)?:? ([1-8]):([2-9]|1[0-6])\b",
     re.I,
 )
 _BLOCK = re.compile(
@@ -114,7 +124,7 @@ def _read(plain: str, line: int, section: str, source: str, about: str = "") -> 
             which = "overall_sparsity" if overall else quantity
             out.append(figure(which, m, text, "%"))
     for m in _NM.finditer(plain):
-        n, total = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
+        n, total = next((m.group(i), m.group(i + 1)) for i in (1, 3, 5) if m.group(i))
         out.append(layout(m, f"{n}:{total}"))
     for m in _BLOCK.finditer(plain):
         rows = m.group(1) or m.group(3)
@@ -144,7 +154,8 @@ def _read(plain: str, line: int, section: str, source: str, about: str = "") -> 
 
 
 def prose(plain: str, line: int, section: str) -> list[Claim]:
-    return _read(plain, line, section, "prose")
+    """Never a pattern or level out of a URL, a model id or a file name (`masked`)."""
+    return _read(masked(plain), line, section, "prose")
 
 
 _LABEL = re.compile(r"(sparsity|density|remaining weights)(?: \(%\))?", re.I)
@@ -304,3 +315,11 @@ def internal(partners: findings.Partners) -> list[findings.AuditFinding]:
             )
             out.append(findings.within_slack(claim, "internal", expected, slack, rule, shown))
     return out
+
+
+@register("sparsity")
+class SparsityPhrases(Family):
+    prose = staticmethod(prose)
+    table = staticmethod(table)
+    measured = staticmethod(measured)
+    internal = staticmethod(internal)

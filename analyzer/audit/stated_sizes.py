@@ -14,12 +14,20 @@ from typing import TYPE_CHECKING
 
 from analyzer.audit import findings
 from analyzer.audit.claims import Claim
+from analyzer.audit.registry import Family, register
 
 if TYPE_CHECKING:
     from analyzer.audit.against_records import EvalScores
     from analyzer.records import Analysis
 
-__all__ = ["BYTES_PER_PARAMETER", "PARAMS_TOLERANCE", "internal", "measured", "prose"]
+__all__ = [
+    "BYTES_PER_PARAMETER",
+    "PARAMS_TOLERANCE",
+    "StatedSizes",
+    "internal",
+    "measured",
+    "prose",
+]
 
 BYTES_PER_PARAMETER = {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1}
 PARAMS_TOLERANCE = 0.10  # relative: buffers, non-parameter tensors and file headers
@@ -98,3 +106,10 @@ def _size_ratio(partners: findings.Partners) -> list[findings.AuditFinding]:
         for claim in partners.named("size_ratio")
         if claim.value is not None and not claim.about
     ]
+
+
+@register("stated_sizes")
+class StatedSizes(Family):
+    prose = staticmethod(prose)
+    measured = staticmethod(measured)
+    internal = staticmethod(internal)

@@ -15,14 +15,17 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from analyzer.audit.claims import Claim, _number, _plain, dataset_id
+from analyzer.audit.claims import Claim, dataset_id
+from analyzer.audit.claims import number as _number
+from analyzer.audit.claims import plain as _plain
 from analyzer.audit.findings import AuditFinding, unchecked
+from analyzer.audit.registry import Family, register
 
 if TYPE_CHECKING:
     from analyzer.audit.against_records import EvalScores
     from analyzer.records import Analysis
 
-__all__ = ["code_block", "measured", "metric_quantity", "prose", "table"]
+__all__ = ["TrainerCard", "code_block", "measured", "metric_quantity", "prose", "table"]
 
 _VALUE = r"([+-]?\d{1,9}(?:\.\d{1,12})?(?:[eE][+-]?\d{1,3})?)"
 # `key = value`, `key: value`, `"key": value,` and `- Key Name: value` (one per line)
@@ -147,3 +150,11 @@ def measured(
             claim, "a score on the predict (test) split; --eval holds the dev split", "evaluation"
         )
     return None
+
+
+@register("trainer")
+class TrainerCard(Family):
+    prose = staticmethod(prose)
+    code_block = staticmethod(code_block)
+    table = staticmethod(table)
+    measured = staticmethod(measured)

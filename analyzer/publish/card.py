@@ -24,6 +24,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
+from analyzer.card_labels import SUMMARY
 from analyzer.errors import InputError, OutputError
 from analyzer.publish.safe_html import md_code, md_text
 from analyzer.records import (
@@ -625,7 +626,8 @@ def template_context(report: Report, options: CardOptions, figures: tuple[str, .
         "score_digits": SCORE_DIGITS,
         # causal LMs (issue 22): the kind of card, perplexity, patterns, width/depth changes
         "causal": is_causal_lm(report),
-        "units_label": "MLP channels" if is_causal_lm(report) else "FFN units",
+        "labels": SUMMARY,
+        "units_label": SUMMARY.units_decoder if is_causal_lm(report) else SUMMARY.units_encoder,
         "prompt": PROMPT,
         "linear_roles": linear_roles_label(analysis) if analysis else "",
         "perplexity": report.perplexity,
