@@ -200,20 +200,21 @@ SPECS = st.dictionaries(
             "gate": _subset(FFN),
             "up": _subset(FFN),
             "down": _subset(FFN),
+            "qk_groups": _subset(KV),
         }
     ),
 )
 
 
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(spec=SPECS, model_type=st.sampled_from(("llama", "phi3")))
+@given(spec=SPECS, model_type=st.sampled_from(("llama", "phi3", "olmo2")))
 def test_any_pruning_packs_to_the_counts_of_the_rules_with_the_same_logits(
     spec, model_type, inputs
 ):
     with tempfile.TemporaryDirectory() as tmp:
         source = build_decoder(Path(tmp) / "pruned", model_type, prune=prune_spec(spec), **SIZES)
         result = pack(source, Path(tmp) / "packed")
-        want = expected(spec)
+        want = expected(spec, model_type)
         assert [(p.heads, p.kv_groups, p.units) for p in result.layers] == [
             want[layer] for layer in range(LAYERS)
         ]
