@@ -89,12 +89,19 @@ def load(
     return build(path, dtype=dtype, device=device, layout=layout, align=align)
 
 
-def render_card(report: Report | str | Path, *, template: str | Path | None = None) -> str:
+def render_card(
+    report: Report | str | Path,
+    *,
+    template: str | Path | None = None,
+    tool_url: str | None = None,
+) -> str:
     """The model card (README.md text) of a report.
 
     Args:
         report: a Report record, or a report.json (or the card folder holding one).
         template: a Jinja2 template replacing the built-in one.
+        tool_url: where the card links "prunecard" to (the project's repository);
+            None: no link.
 
     Returns:
         The card: its validated YAML front matter, then the body.
@@ -117,7 +124,8 @@ def render_card(report: Report | str | Path, *, template: str | Path | None = No
     from analyzer.publish.report import read_report
 
     record = read_report(report) if isinstance(report, str | Path) else report
-    return render(record, CardOptions(template=Path(template) if template else None))
+    options = CardOptions(template=Path(template) if template else None, tool_url=tool_url)
+    return render(record, options)
 
 
 def audit_card(

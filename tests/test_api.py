@@ -31,3 +31,16 @@ def test_importing_audit_or_publish_loads_no_weights_code_and_no_torch():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout) == []
+
+
+def test_the_card_links_prunecard_only_where_told(tmp_path):
+    from analyzer.pipeline import build_report
+    from analyzer.runtime.demo import minilm_path
+
+    report = build_report(minilm_path(), analysis=analyzer.analyze(minilm_path()))
+    plain = analyzer.render_card(report)
+    linked = analyzer.render_card(report, tool_url="https://example.org/prunecard")
+    version = analyzer.__version__
+    assert f"measured by prunecard {version} from" in plain and "pypi.org" not in plain
+    assert f"measured by [prunecard](https://example.org/prunecard) {version} " in linked
+    assert "from analyzer import load" in plain  # the usage block uses the public API
