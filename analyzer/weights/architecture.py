@@ -104,7 +104,11 @@ class Param:
 
 
 def detect(config: dict[str, Any], config_path: Path) -> tuple[Family | None, Geometry | None]:
-    """The family and dense geometry described by config.json (None, None: generic)."""
+    """The family and dense geometry described by config.json (None, None: generic).
+
+    Raises CheckpointError for a field of the wrong type that picks the model class or
+    family (`architectures` given as a string, a `model_type` that is not one)."""
+    _check_types(config, config_path)
     family = find_family(config.get("model_type"))
     if family is None:
         return None, None
@@ -142,6 +146,23 @@ def detect(config: dict[str, Any], config_path: Path) -> tuple[Family | None, Ge
                 f"{geometry.group_size} query heads are removed whole)",
             )
     return family, geometry
+
+
+def _check_types(config: dict[str, Any], config_path: Path) -> None:
+    """`architectures` and `model_type` as transformers writes them; read leniently, a
+    string "BertModel" would be taken letter by letter ("B": no such class)."""
+    architectures = config.get("architectures")
+    if architectures is not None and (
+        not isinstance(architectures, list) or not all(isinstance(a, str) for a in architectures)
+    ):
+        raise CheckpointError(
+            config_path,
+            f'architectures must be a list of class names (e.g. ["LlamaForCausalLM"]), got '
+            f"{architectures!r:.80}",
+        )
+    model_type = config.get("model_type")
+    if model_type is not None and not isinstance(model_type, str):
+        raise CheckpointError(config_path, f"model_type must be a string, got {model_type!r:.80}")
 
 
 def _pruned_heads(
