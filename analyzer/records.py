@@ -95,6 +95,9 @@ SQUAD_V2_ID = "rajpurkar/squad_v2"  # the Hub id of SQuAD v2
 # Phi-3 stores fused qkv and ffn_gate_up matrices instead of the separate ones
 LINEAR_ROLES = ("q", "k", "v", "qkv", "o", "ffn_gate", "ffn_in", "ffn_gate_up", "ffn_out")
 ROLES = (*LINEAR_ROLES, "embedding", "other")
+# the square blocks whose emptiness is measured, largest first (analyzer.weights.sparsity
+# reads the smallest per slice and each larger one from it, so each divides the one before)
+BLOCK_SIZES = (32, 16)
 # what each sparsity pattern is worth at run time (analyzer/weights/patterns.py names them)
 PATTERN_KINDS = (
     "dense",  # no zeros
@@ -103,8 +106,7 @@ PATTERN_KINDS = (
     "channels",  # zeros fill whole FFN / MLP channels (rows of in, columns of out)
     "rows",
     "cols",
-    "32x32",
-    "16x16",
+    *(f"{size}x{size}" for size in BLOCK_SIZES),
     "1x4",  # 1x4 blocks along the input dimension (Intel's "1x4 block" sparsity)
     "2:4",  # N:M along the input dimension: at most N non-zeros in every group of M
     "1:4",

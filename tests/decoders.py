@@ -1,5 +1,6 @@
-"""Small decoder LLM checkpoints (Llama, Mistral, Qwen2, Qwen3, Phi-3, Gemma, Gemma2), built
-by transformers itself from a config, then pruned in the test by editing the state dict.
+"""Small decoder LLM checkpoints of every decoder family in `analyzer.weights.families`
+(Llama, Mistral, Qwen2, Qwen3, Gemma, Gemma2, Phi-3, OLMo2), built by transformers itself
+from a config, then pruned in the test by editing the state dict.
 
 Published geometry: `shrink_config` turns a real config.json (tests/data/configs) into a
 test-sized one with the same keys and the same shape rules (explicit head_dim that is not
@@ -24,9 +25,10 @@ import torch
 
 from analyzer.runtime.demo import minilm_path
 from analyzer.weights.checkpoint import copy_tokenizer_files
+from analyzer.weights.families import FAMILIES, find_family
 
 VOCAB = 30522  # MiniLM's tokenizer
-DECODER_TYPES = ("llama", "mistral", "qwen2", "qwen3", "phi3", "gemma", "gemma2")
+DECODER_TYPES = tuple(f.model_types[0] for f in FAMILIES if f.kind == "decoder")
 CONFIGS = Path(__file__).parent / "data" / "configs"
 PUBLISHED = tuple(sorted(p.stem for p in CONFIGS.glob("*.json")))  # see tests/data/README.md
 TOKENS = {"pad_token_id": 0, "bos_token_id": 101, "eos_token_id": 102}  # MiniLM's ids
@@ -60,7 +62,8 @@ def decoder_config(
         max_position_embeddings=positions,
         **TOKENS,
     )
-    if head_dim is not None or model_type in ("qwen3", "gemma", "gemma2"):
+    family = find_family(model_type)
+    if head_dim is not None or (family is not None and "head_dim" in family.stated):
         sizes["head_dim"] = head_dim or hidden // heads
     return AutoConfig.for_model(model_type, **{**sizes, **extra})
 

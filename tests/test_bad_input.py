@@ -82,6 +82,11 @@ CASES: dict[str, Callable[[Path], tuple[Path, str]]] = {
     "missing path": lambda tmp: (tmp / "nope", "nope"),
     "folder without weights": lambda tmp: ((tmp / "empty").mkdir() or tmp / "empty", "empty"),
     "config.json missing": lambda tmp: (_drop(_tiny(tmp / "c"), "config.json"), "config.json"),
+    "architectures a string": lambda tmp: (
+        _tiny(tmp / "c", architectures="BertModel"),
+        "config.json: architectures must be a list",
+    ),
+    "model_type a number": lambda tmp: (_tiny(tmp / "c", model_type=7), "model_type must be"),
     "config.json not JSON": lambda tmp: (
         _write(_tiny(tmp / "c"), "config.json", "{hidden_size: 64"),
         "config.json",

@@ -30,6 +30,7 @@ def test_flops_match_a_hand_count():
 
 def test_layer_shapes_from_a_packed_config():
     config = {
+        "model_type": "bert",
         "num_hidden_layers": 2,
         "num_attention_heads": 4,
         "hidden_size": 32,

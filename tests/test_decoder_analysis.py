@@ -28,6 +28,7 @@ from analyzer import CheckpointError, InputError, PrunecardError, analyze, load_
 from analyzer.cli.main import build_parser, main
 from analyzer.records import DECODER_HEAD_RULE, Analysis
 from analyzer.weights.architecture import detect
+from analyzer.weights.families import find_family
 from analyzer.weights.lineage import base_parameters
 
 
@@ -74,7 +75,7 @@ MLP = "model.layers.{}.mlp."
 def _attention(state: dict, model_type: str, layer: int, s: Sizes) -> dict[str, torch.Tensor]:
     """Q, K and V weights (views of Phi-3's fused qkv_proj) and their biases, if any."""
     p = ATTENTION.format(layer)
-    if model_type == "phi3":
+    if "qkv" in find_family(model_type).fused:
         q, kv = s.heads * s.head_dim, s.kv_heads * s.head_dim
         return dict(zip("qkv", state[p + "qkv_proj.weight"].split([q, kv, kv]), strict=True))
     out = {r: state[f"{p}{r}_proj.weight"] for r in "qkv"}
@@ -86,7 +87,7 @@ def _mlp(state: dict, model_type: str, layer: int) -> dict[str, torch.Tensor]:
     """Gate and up weights (views of Phi-3's fused gate_up_proj), down, and biases if any."""
     p = MLP.format(layer)
     out = {"down": state[p + "down_proj.weight"]}
-    if model_type == "phi3":
+    if "ffn_gate_up" in find_family(model_type).fused:
         out["gate"], out["up"] = state[p + "gate_up_proj.weight"].chunk(2)
         return out
     out |= {r: state[f"{p}{r}_proj.weight"] for r in ("gate", "up")}
@@ -112,6 +113,23 @@ def zero_v_group(state, model_type, layer, group, s=GQA, *, bias=True):
         t["v_bias"][rows] = 0
 
 
+def zero_normed_rows(state, model_type, layer, group, s=GQA):
+    """Zero one K/V group's rows that a whole-width norm reads (OLMo2's Q and K rows, and
+    biases): without that, the norm keeps the group (`families.WidthNorm`)."""
+    t = _attention(state, model_type, layer, s)
+    for norm in find_family(model_type).width_norms:
+        rows = _group_rows(norm.role, group, s)
+        t[norm.role][rows] = 0
+        if f"{norm.role}_bias" in t:
+            t[f"{norm.role}_bias"][rows] = 0
+
+
+def _group_rows(role: str, group: int, s=GQA) -> slice:
+    """The rows of `role` (q or k) that belong to K/V group `group`."""
+    width = s.group * s.head_dim if role == "q" else s.head_dim
+    return slice(group * width, (group + 1) * width)
+
+
 def zero_o_head(state, layer, head, s=GQA):
     layer_weight(state, layer, "self_attn.o_proj")[
         :, head * s.head_dim : (head + 1) * s.head_dim
@@ -130,10 +148,13 @@ def zero_channel(state, model_type, layer, channel, where):
 def removed_by_packing(state, model_type, layer, groups, channels, s=GQA) -> Iterator[torch.Tensor]:
     """The slices decoder packing removes from `layer`: per dead K/V group its K and V rows
     and biases and the Q rows, Q biases and O columns of its query heads; per dead channel
-    its gate and up rows and biases and its down column."""
+    its gate and up rows and biases and its down column; a whole-width norm's entries go
+    with the rows they normalise."""
     t, m = _attention(state, model_type, layer, s), _mlp(state, model_type, layer)
     o = layer_weight(state, layer, "self_attn.o_proj")
     for g in groups:
+        for norm in find_family(model_type).width_norms:
+            yield state[f"model.layers.{layer}.{norm.module}.weight"][_group_rows(norm.role, g, s)]
         q_rows = slice(g * s.group * s.head_dim, (g + 1) * s.group * s.head_dim)
         kv_rows = slice(g * s.head_dim, (g + 1) * s.head_dim)
         yield from (t["q"][q_rows], t["k"][kv_rows], t["v"][kv_rows], o[:, q_rows])
@@ -173,6 +194,25 @@ def check_packed(a: Analysis, state: dict, removed: list[torch.Tensor]) -> None:
 # --------------------------------------------------------------------------- heads and groups
 
 
+def test_a_norm_over_all_heads_keeps_a_dead_group_until_its_rows_are_zero(tmp_path):
+    """OLMo2 normalises Q (and K) over every head at once, so a group's Q and K rows enter
+    the mean the other groups are divided by: its query heads dead, it stays (layer 0)
+    until those rows are zero too (layer 1)."""
+
+    def prune(state):
+        zero_v_group(state, "olmo2", 0, 1)
+        zero_v_group(state, "olmo2", 1, 1)
+        zero_normed_rows(state, "olmo2", 1, 1)
+
+    folder = GQA.build(tmp_path / "olmo2", "olmo2", prune)
+    a = analyze(folder)
+    first, second = a.heads.layers
+    assert first.kv_removed == () and first.dead_kept == (4, 5, 6, 7) and first.kept == 8
+    assert second.kv_removed == (1,) and second.removed == (4, 5, 6, 7)
+    state = saved(folder)
+    check_packed(a, state, list(removed_by_packing(state, "olmo2", 1, groups=[1], channels=[])))
+
+
 @pytest.mark.parametrize("model_type", DECODER_TYPES)
 def test_every_decoder_family_counts_heads_groups_and_channels(tmp_path, model_type):
     """Layer 0: K/V group 1's value rows are zero (its 4 query heads die, the group is
@@ -182,6 +222,7 @@ def test_every_decoder_family_counts_heads_groups_and_channels(tmp_path, model_t
     def prune(state):
         fill_biases(state)  # Qwen2's Q, K and V biases
         zero_v_group(state, model_type, 0, 1)
+        zero_normed_rows(state, model_type, 0, 1)  # OLMo2: else its q and k norms keep it
         zero_o_head(state, 0, 0)
         for channel, where in ((3, "gate"), (5, "up"), (7, "down")):
             zero_channel(state, model_type, 1, channel, where)
@@ -437,6 +478,7 @@ def _transformers_parameters(config) -> int:
         ("llama", {"attention_bias": True, "mlp_bias": True, "tie_word_embeddings": True}),
         ("qwen3", {"attention_bias": True}),
         ("gemma2", {"attention_bias": True, "tie_word_embeddings": False}),
+        ("olmo2", {"attention_bias": True, "tie_word_embeddings": True}),
         ("mistral", {"head_dim": 16}),
     ],
 )

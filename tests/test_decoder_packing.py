@@ -4,7 +4,9 @@ Every family is built tiny with grouped-query attention (8 query heads, 2 K/V gr
 head width 8) and pruned in the state dict; the expected kept groups and channels are
 computed here from what each test zeroed, by the issue's rules: a query head is dead with
 its group's V rows or its own O columns zero, a group goes only when all its query heads
-are dead, an MLP channel is dead with its gate row, up row or down column zero.
+are dead, an MLP channel is dead with its gate row, up row or down column zero. A family
+whose Q or K is normed over its whole width (OLMo2: `Family.width_norms`) keeps a group
+until those rows of it are zero too: each row enters the mean of the others' norm.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from analyzer.runtime.packing import load, pack
 from analyzer.squad.data import bundled_sample_path, read_squad
 from analyzer.weights.architecture import classify, dense_shape, detect
 from analyzer.weights.checkpoint import open_checkpoint
+from analyzer.weights.families import find_family
 
 HEADS, KV, HEAD_DIM, HIDDEN, FFN, LAYERS = 8, 2, 8, 64, 64, 3
 GROUP = HEADS // KV
@@ -49,11 +52,14 @@ def _rows(state, layer: int, part: str) -> torch.Tensor:
     return layer_weight(state, layer, module)
 
 
-# what each layer loses: V rows of whole groups, O columns of heads, gate/up rows, down columns
+# what each layer loses: V rows of whole groups, O columns of heads, gate/up rows, down
+# columns, the Q and K rows of whole groups
 SPEC = {
+    # group 1 dead (kept where a whole-width norm reads its Q and K rows)
     0: dict(v_groups=(1,), o_heads=(0,), gate=(0, 1, 2, 3, 4), up=(10, 11, 12), down=(20, 21)),
-    1: dict(o_heads=tuple(range(HEADS)), down=tuple(range(FFN))),  # nothing left
-    2: dict(o_heads=(0, 1, 2, 3, 5), up=(63,)),  # group 0 dead, head 5 dead inside live group 1
+    1: dict(o_heads=tuple(range(HEADS)), down=tuple(range(FFN)), qk_groups=(0, 1)),  # nothing left
+    # group 0 dead and its Q and K rows zero, head 5 dead inside live group 1
+    2: dict(o_heads=(0, 1, 2, 3, 5), up=(63,), qk_groups=(0,)),
 }
 
 
@@ -72,18 +78,31 @@ def prune_spec(spec=SPEC):
             for part in ("gate", "up"):
                 _rows(state, layer, part)[list(parts.get(part, ()))] = 0
             layer_weight(state, layer, "mlp.down_proj")[:, list(parts.get("down", ()))] = 0
+            for group in parts.get("qk_groups", ()):
+                _rows(state, layer, "q")[
+                    group * GROUP * HEAD_DIM : (group + 1) * GROUP * HEAD_DIM
+                ] = 0
+                _rows(state, layer, "k")[group * HEAD_DIM : (group + 1) * HEAD_DIM] = 0
 
     return prune
 
 
-def expected(spec=SPEC) -> dict[int, tuple[tuple[int, ...], tuple[int, ...], int]]:
+def expected(
+    spec=SPEC, model_type: str = "llama"
+) -> dict[int, tuple[tuple[int, ...], tuple[int, ...], int]]:
     """Per layer: kept query heads, kept K/V groups, kept MLP channels, from the spec."""
+    normed = bool(find_family(model_type).width_norms)
     out = {}
     for layer in range(LAYERS):
         parts = spec.get(layer, {})
         dead = set(parts.get("o_heads", ()))
         dead |= {g * GROUP + j for g in parts.get("v_groups", ()) for j in range(GROUP)}
-        groups = tuple(g for g in range(KV) if any(g * GROUP + j not in dead for j in range(GROUP)))
+        zero_qk = set(parts.get("qk_groups", ())) if normed else set(range(KV))
+        groups = tuple(
+            g
+            for g in range(KV)
+            if any(g * GROUP + j not in dead for j in range(GROUP)) or g not in zero_qk
+        )
         heads = tuple(g * GROUP + j for g in groups for j in range(GROUP))
         dead_channels = set(parts.get("gate", ())) | set(parts.get("up", ()))
         dead_channels |= set(parts.get("down", ()))
@@ -132,7 +151,7 @@ def test_every_family_packs_dead_groups_and_channels_exactly(model_type, tmp_pat
     source = build_decoder(tmp_path / "pruned", model_type, prune=prune_spec(), **SIZES)
     result = pack(source, tmp_path / "packed")
 
-    want = expected()
+    want = expected(model_type=model_type)
     assert [(p.heads, p.kv_groups, p.units) for p in result.layers] == [
         want[layer] for layer in range(LAYERS)
     ]
@@ -145,10 +164,14 @@ def test_every_family_packs_dead_groups_and_channels_exactly(model_type, tmp_pat
         if len(want[i][0]) < HEADS
     }
     state = load_file(tmp_path / "packed" / "model.safetensors")
+    family = find_family(model_type)
     for layer, (heads, groups, units) in want.items():
         attn, mlp = f"model.layers.{layer}.self_attn", f"model.layers.{layer}.mlp"
         q, kv = len(heads) * HEAD_DIM, len(groups) * HEAD_DIM
-        if model_type == "phi3":
+        for norm in family.width_norms:  # narrowed with the rows it normalises
+            rows = q if norm.role == "q" else kv
+            assert state[f"model.layers.{layer}.{norm.module}.weight"].shape == (rows,)
+        if family.fused:
             assert state[f"{attn}.qkv_proj.weight"].shape == (q + 2 * kv, HIDDEN)
             assert state[f"{mlp}.gate_up_proj.weight"].shape == (2 * units, HIDDEN)
         else:
@@ -177,20 +200,21 @@ SPECS = st.dictionaries(
             "gate": _subset(FFN),
             "up": _subset(FFN),
             "down": _subset(FFN),
+            "qk_groups": _subset(KV),
         }
     ),
 )
 
 
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(spec=SPECS, model_type=st.sampled_from(("llama", "phi3")))
+@given(spec=SPECS, model_type=st.sampled_from(("llama", "phi3", "olmo2")))
 def test_any_pruning_packs_to_the_counts_of_the_rules_with_the_same_logits(
     spec, model_type, inputs
 ):
     with tempfile.TemporaryDirectory() as tmp:
         source = build_decoder(Path(tmp) / "pruned", model_type, prune=prune_spec(spec), **SIZES)
         result = pack(source, Path(tmp) / "packed")
-        want = expected(spec)
+        want = expected(spec, model_type)
         assert [(p.heads, p.kv_groups, p.units) for p in result.layers] == [
             want[layer] for layer in range(LAYERS)
         ]

@@ -304,8 +304,8 @@ def test_load_by_hub_id_from_the_cache(tmp_path):
     model = build_minilm(tmp_path / "m", EXAMPLE_SPEC)
     cache = _hub_cache(model, tmp_path / "hub", "someone/pruned")
     code = (
-        "from analyzer.runtime.packing import load\n"
-        "m = load('someone/pruned', layout='packed')\n"
+        "from analyzer import load\n"  # as the card's usage block does
+        "m = load('someone/pruned', packed=True)\n"
         "print(type(m).__name__, sum(p.numel() for p in m.parameters()))\n"
     )
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(cache)}
@@ -320,7 +320,7 @@ def test_load_by_hub_id_from_the_cache(tmp_path):
 def test_load_offline_says_so_in_one_line(tmp_path):
     code = (
         "from analyzer.errors import CheckpointError\n"
-        "from analyzer.runtime.packing import load\n"
+        "from analyzer import load\n"
         "try:\n    load('someone/not-cached')\nexcept CheckpointError as e:\n    print(e)\n"
     )
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path / "empty")}

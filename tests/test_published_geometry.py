@@ -1,5 +1,5 @@
 """Published geometry end to end: the real config.json files of Llama 3.x, Qwen2.5, Mistral,
-Phi-3, Gemma 2, Minitron and Sheared-LLaMA (tests/data/configs), shrunk by
+Phi-3, Gemma 2, Minitron and Sheared-LLaMA (tests/data/configs) and OLMo 2 7B's shape, shrunk by
 `decoders.shrink_config` with their shape rules kept (explicit head_dim that is not
 hidden / heads, GQA ratios, rope_scaling dicts, tied embeddings with no lm_head key, q/k/v
 biases, soft-capping, sliding windows), built by transformers, pruned here, then run
@@ -20,6 +20,7 @@ from safetensors.torch import load_file
 from analyzer.cli.main import main
 from analyzer.publish.report import read_report
 from analyzer.runtime.packing import load
+from analyzer.weights.families import find_family
 
 
 def _longrope(config: dict) -> dict:
@@ -39,8 +40,22 @@ def _longrope(config: dict) -> dict:
     }
 
 
+def _olmo2_7b() -> dict:
+    """OLMo 2 7B's geometry (q and k normed over all heads, norms after attention and MLP):
+    transformers' Olmo2Config defaults, which its docstring calls "a Olmo2 7B style
+    configuration", at the 4096-token context the allenai/OLMo-2-1124-7B model card states.
+    Not a published config.json (none is stored here: see tests/data/README.md)."""
+    from transformers import Olmo2Config
+
+    fields = Olmo2Config.__annotations__
+    config = {k: v for k, v in Olmo2Config().to_dict().items() if k in fields}
+    config.update(model_type="olmo2", max_position_embeddings=4096)
+    return {"architectures": ["Olmo2ForCausalLM"], **config}
+
+
 GEOMETRIES = {name: published_config(name) for name in PUBLISHED}
 GEOMETRIES["phi-3-longrope"] = _longrope(GEOMETRIES["phi-3-mini-4k-instruct"])
+GEOMETRIES["olmo-2-7b"] = _olmo2_7b()
 
 
 def _parts(config: dict) -> dict:
@@ -73,8 +88,9 @@ DEAD_CHANNELS = (0, 1, 2, 5)  # layer 0's gate rows
 
 
 def _prune(config: dict):
-    """Layer 0: K/V group 0 dead (its query heads' O columns) and 4 MLP channels (gate
-    rows); layer 1: query head `group` (the first of group 1) dead inside a live group when
+    """Layer 0: K/V group 0 dead (its query heads' O columns; where a norm reads Q or K
+    over its whole width, those rows of it zero too) and 4 MLP channels (gate rows);
+    layer 1: query head `group` (the first of group 1) dead inside a live group when
     groups hold more than one head; every layer: a third of down_proj's weights zeroed at
     random (no column whole: 1 in 3**hidden)."""
     p = _parts(config)
@@ -83,6 +99,11 @@ def _prune(config: dict):
         w = p["width"]
         views = _views(state, config, 0)
         views["o"][:, : p["group"] * w] = 0
+        family = find_family(config["model_type"])
+        modules = {role: module for module, role in family.roles.items()}
+        for norm in family.width_norms:  # OLMo2's q/k norms read group 0's rows: zero them
+            rows = p["group"] * w if norm.role == "q" else w
+            state[f"model.layers.0.{modules[norm.role]}.weight"][:rows] = 0
         views["gate"][list(DEAD_CHANNELS)] = 0
         if p["group"] > 1:
             _views(state, config, 1)["o"][:, p["group"] * w : (p["group"] + 1) * w] = 0

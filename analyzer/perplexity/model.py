@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from analyzer.errors import CheckpointError
-from analyzer.weights.architecture import find_family, is_decoder
+from analyzer.weights.families import find_family, is_decoder
 
 __all__ = ["is_causal_lm", "load_causal_lm"]
 

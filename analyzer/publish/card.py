@@ -125,6 +125,9 @@ class CardOptions:
 
     reference: Reference | None = None
     template: Path | None = None  # a user's Jinja2 template for the body
+    # where the card links "prunecard" to: the project's repository, if you publish one;
+    # None: no link (the package is on no package index, so no index page is linked)
+    tool_url: str | None = None
 
 
 def publication_of(report: Report) -> Publication:
@@ -602,6 +605,7 @@ def template_context(report: Report, options: CardOptions, figures: tuple[str, .
         "bench": report.bench,
         "evaluation": report.evaluation,
         "reference": options.reference,
+        "tool_url": options.tool_url,
         "publication": publication,
         "model_name": publication.model_id,
         "base_model": publication.base_model,

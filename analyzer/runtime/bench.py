@@ -41,8 +41,9 @@ from analyzer.runtime.timing import (
     time_interleaved,
     verdict,
 )
-from analyzer.weights.architecture import is_decoder, usable_positions
+from analyzer.weights.architecture import usable_positions
 from analyzer.weights.checkpoint import checkpoint_folder
+from analyzer.weights.families import is_decoder
 from analyzer.weights.flops import decode_flops, forward_flops, model_layer_shapes
 
 __all__ = [

@@ -12,9 +12,11 @@ model can take as it is, in one of three layouts:
 - "stored": whatever the file holds (packed for prunecard-packed checkpoints, dense for
   everything else).
 
-Decoder LLMs (Llama, Mistral, Qwen2/3, Gemma/2, Phi-3) lose whole K/V groups, those whose
-query heads are all dead (`kv_groups_alive`), and dead MLP channels (`channels_alive`);
-their stored K/V groups per layer are recorded as `prunecard_packing.kv_heads`.
+Decoder LLMs (every decoder family of `analyzer.weights.families`) lose whole K/V groups,
+those whose query heads are all dead (`kv_groups_alive`), and dead MLP channels
+(`channels_alive`); their stored K/V groups per layer are recorded as
+`prunecard_packing.kv_heads`. What differs between families (fused matrices and how they
+split, norms narrowed with the rows they normalise) is read from the family's entry.
 
 A packed checkpoint keeps transformers 4's `pruned_heads` meaning (dense indices of the
 heads missing from Q/K/V/O) and records the stored FFN widths under
@@ -33,25 +35,24 @@ from typing import Any
 from analyzer.errors import CheckpointError
 from analyzer.outputs import staged_dir
 from analyzer.weights.architecture import (
-    FAMILIES,
-    Family,
     Geometry,
     bias_name,
     check_model_config,
     check_shapes,
     classify,
     detect,
+    fused_sizes,
 )
 from analyzer.weights.checkpoint import Checkpoint, copy_tokenizer_files, open_checkpoint
 from analyzer.weights.compressed import plain_config
+from analyzer.weights.families import FAMILIES, Family
 from analyzer.weights.sparsity import channels_alive, heads_alive, kv_groups_alive, units_alive
 
-__all__ = ["LAYOUTS", "LayerPlan", "PackResult", "load", "pack", "packed_state"]
+__all__ = ["LAYOUTS", "LayerPlan", "PackResult", "load", "pack"]
 
 LAYOUTS = ("stored", "dense", "packed")
 PACKING_FORMAT = 1
 _ATTN_ROLES = ("q", "k", "v")
-_FUSED = {"qkv": ("q", "k", "v"), "ffn_gate_up": ("ffn_gate", "ffn_in")}  # Phi-3: rows in order
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,9 @@ class _Source:
     checkpoint: Checkpoint
     family: Family
     geometry: Geometry
-    names: dict[tuple[int, str, str], str]  # (layer, role, "weight"/"bias") -> tensor name
+    # (layer, role, "weight"/"bias"/"norm") -> tensor name; "norm": the weight of a norm
+    # over the role's whole width (`families.WidthNorm`)
+    names: dict[tuple[int, str, str], str]
     dense_shapes: dict[str, tuple[int, ...]]  # parameter -> its shape in the dense model
 
     def name(self, layer: int, role: str, kind: str = "weight") -> str | None:
@@ -120,17 +123,12 @@ def _open(path: str | Path) -> _Source:
         param = classify(name, family)
         if param.layer is not None and param.role in family.layer_roles:
             names[(param.layer, param.role, param.kind)] = name
+        if param.layer is not None and param.normalises is not None and param.kind == "weight":
+            names[(param.layer, param.normalises, "norm")] = name
     return _Source(checkpoint, family, geometry, names, dense_shapes)
 
 
 # --------------------------------------------------------------------------- state dicts
-
-
-def packed_state(
-    path: str | Path, *, align: int = 1
-) -> tuple[dict[str, Any], dict[str, Any], tuple[LayerPlan, ...]]:
-    """The packed tensors, config.json and per-layer plan of a checkpoint (nothing written)."""
-    return _pack(_open(path), align)
 
 
 def _pack(src: _Source, align: int) -> tuple[dict[str, Any], dict[str, Any], tuple[LayerPlan, ...]]:
@@ -261,6 +259,9 @@ def _dense_state(src: _Source) -> dict[str, Any]:
                 _place(weight, idx, size, dim=dim),
                 _place(bias, idx, size, dim=0) if bias is not None and dim == 0 else bias,
             )
+            norm = src.name(layer, role, "norm")
+            if norm is not None:  # zero weights where the rows are zero: the same mean
+                state[norm] = _place(state[norm], idx, size, dim=0)
         _store(src, state, layer, views)
     return state
 
@@ -296,23 +297,18 @@ def _rows(blocks: Any, size: int) -> Any:
 
 def _views(src: _Source, state: dict[str, Any], layer: int) -> dict[str, tuple[Any, Any]]:
     """(weight, bias or None) per unfused role of `layer` (q, k, v, o, [ffn_gate,] ffn_in,
-    ffn_out): Phi-3's fused matrices split into their parts as stored."""
-    g = src.geometry
+    ffn_out): a fused matrix (the family's `fused`) split into its parts as stored."""
+    family = src.family
     out: dict[str, tuple[Any, Any]] = {}
-    for role in src.family.layer_roles:
+    for role in family.layer_roles:
         weight = state[src.name(layer, role)]
         bias_key = src.name(layer, role, "bias")
         bias = state[bias_key] if bias_key is not None else None
-        if role in _FUSED:
-            if role == "qkv":
-                kv = len(g.kept_kv_groups(layer)) * g.head_dim
-                sizes = [weight.shape[0] - 2 * kv, kv, kv]
-            else:
-                sizes = [weight.shape[0] // 2] * 2
+        if role in family.fused:
+            sizes = list(fused_sizes(family, src.geometry, layer, role))
             biases = bias.split(sizes) if bias is not None else (None,) * len(sizes)
-            out.update(
-                zip(_FUSED[role], zip(weight.split(sizes), biases, strict=True), strict=True)
-            )
+            parts = zip(weight.split(sizes), biases, strict=True)
+            out.update(zip(family.fused[role], parts, strict=True))
         else:
             out[role] = (weight, bias)
     return out
@@ -325,7 +321,7 @@ def _store(
     import torch
 
     for role in src.family.layer_roles:
-        parts = [views[r] for r in _FUSED.get(role, (role,))]
+        parts = [views[r] for r in src.family.fused.get(role, (role,))]
         state[src.name(layer, role)] = torch.cat([w for w, _ in parts]).contiguous()
         bias_key = src.name(layer, role, "bias")
         if bias_key is not None:
@@ -335,9 +331,10 @@ def _store(
 def _pack_decoder(
     src: _Source, align: int
 ) -> tuple[dict[str, Any], dict[str, Any], tuple[LayerPlan, ...]]:
-    """A causal LM's dead K/V groups (every query head of the group dead) and dead MLP
-    channels removed; a non-zero bias keeps its row alive (decoders have no output bias
-    to fold a removed head's constant into)."""
+    """A causal LM's dead K/V groups (every query head of the group dead; with a norm over
+    the whole width of Q or K, those rows zero too) and dead MLP channels removed; a
+    non-zero bias keeps its row alive (decoders have no output bias to fold a removed
+    head's constant into). Such a norm's weight goes with the rows it normalises."""
     g, state = src.geometry, src.checkpoint.state_dict()
     hd = g.head_dim
     plans: list[LayerPlan] = []
@@ -346,13 +343,17 @@ def _pack_decoder(
         views = _views(src, state, layer)
         (v, v_bias), (o, _) = views["v"], views["o"]
         alive = heads_alive(_rows_any(v, v_bias), o.ne(0).any(dim=0), hd, g.group_size)
-        groups = kv_groups_alive(alive, g.group_size).nonzero().squeeze(1).tolist()
+        normed = [_rows_any(*views[n.role]) for n in src.family.width_norms]
+        groups = kv_groups_alive(alive, g.group_size, normed).nonzero().squeeze(1).tolist()
         kv_rows = _rows(groups, hd)
         q_heads = [i * g.group_size + j for i in groups for j in range(g.group_size)]
         q_rows = _rows(q_heads, hd)
         for role, rows in (("q", q_rows), ("k", kv_rows), ("v", kv_rows)):
             weight, bias = views[role]
             views[role] = (weight[rows], bias[rows] if bias is not None else None)
+            norm = src.name(layer, role, "norm")
+            if norm is not None:
+                state[norm] = state[norm][rows].contiguous()
         views["o"] = (o[:, q_rows], views["o"][1])
 
         gate, up, (down, down_bias) = views["ffn_gate"], views["ffn_in"], views["ffn_out"]
@@ -486,6 +487,7 @@ def _build(
     state = _cast(state, model, dtype)
     _fit_modules(model, state, src.family, src.geometry.head_dim)
     result = model.load_state_dict(state, strict=False, assign=True)
+    _norm_over_dense_width(model, src.family, src.geometry)
     missing = [k for k in result.missing_keys if k not in tied]
     if missing:
         raise CheckpointError(
@@ -566,10 +568,14 @@ def _fit_modules(model: Any, state: dict[str, Any], family: Family, head_dim: in
 
     linears = {}
     for name, module in model.named_modules():
+        param = classify(f"{name}.weight", family)
         if isinstance(module, torch.nn.Linear):
-            param = classify(f"{name}.weight", family)
             if param.layer is not None and param.role != "other":
                 linears[(param.layer, param.role)] = name
+        elif param.normalises is not None:  # a norm narrowed with its rows (OLMo2's q_norm)
+            weight = state.get(f"{name}.weight")
+            if weight is not None and weight.shape != module.weight.shape:
+                module.weight = torch.nn.Parameter(torch.empty(weight.shape, device="meta"))
     for name in linears.values():
         weight = state.get(f"{name}.weight")
         module = model.get_submodule(name)
@@ -585,7 +591,7 @@ def _fit_modules(model: Any, state: dict[str, Any], family: Family, head_dim: in
     layers = sorted({layer for layer, _ in linears})
     for layer in layers:
         if family.kind == "decoder":
-            _fit_decoder_attention(model, linears, layer, head_dim)
+            _fit_decoder_attention(model, linears, family, layer, head_dim)
             continue
         q_name = linears[(layer, "q")]
         attention_name = q_name.rpartition(".")[0]
@@ -602,8 +608,29 @@ def _fit_modules(model: Any, state: dict[str, Any], family: Family, head_dim: in
             attention.forward = functools.partial(_no_heads, inner)
 
 
+def _norm_over_dense_width(model: Any, family: Family, geometry: Geometry) -> None:
+    """Each narrowed whole-width norm (`families.WidthNorm`) made to divide by the dense
+    width, as the unpacked model does: the rows packing removed are zero there, so they add
+    nothing to the sum of squares but do count in its mean. An RMS norm over k of n rows,
+    w x / sqrt(sum(x^2) / k + eps), gives w x / sqrt(sum(x^2) / n + eps) with eps scaled by
+    n / k and w by sqrt(n / k) (done on the loaded weights, never on the file's)."""
+    import torch
+
+    for name, module in model.named_modules():
+        param = classify(f"{name}.weight", family)
+        if param.normalises is None or param.layer is None:
+            continue
+        heads = geometry.num_heads if param.normalises == "q" else geometry.num_kv_heads
+        dense, stored = heads * geometry.head_dim, module.weight.numel()
+        if 0 < stored < dense:
+            module.variance_epsilon *= dense / stored
+            module.weight = torch.nn.Parameter(
+                module.weight * math.sqrt(dense / stored), requires_grad=False
+            )
+
+
 def _fit_decoder_attention(
-    model: Any, linears: dict[tuple[int, str], str], layer: int, head_dim: int
+    model: Any, linears: dict[tuple[int, str], str], family: Family, layer: int, head_dim: int
 ) -> None:
     """Per-layer K/V head counts of a decoder attention whose projections were narrowed.
     Llama-like attention infers head counts from the projections' widths; Phi-3 slices its
@@ -614,15 +641,16 @@ def _fit_decoder_attention(
 
     o_name = linears[(layer, "o")]
     attention = model.get_submodule(o_name.rpartition(".")[0])
-    query = attention.q_proj if hasattr(attention, "q_proj") else None
+    fused = "qkv" in family.fused
     group = attention.num_key_value_groups
-    if query is not None:
-        heads = query.out_features // head_dim
+    if not fused:
+        heads = model.get_submodule(linears[(layer, "q")]).out_features // head_dim
     else:  # fused rows: heads + 2 * heads / group
-        heads = attention.qkv_proj.out_features // head_dim * group // (group + 2)
+        qkv = model.get_submodule(linears[(layer, "qkv")])
+        heads = qkv.out_features // head_dim * group // (group + 2)
     if hasattr(attention, "num_key_value_heads"):
         attention.num_key_value_heads = heads // group
-    if hasattr(attention, "config") and query is None:
+    if hasattr(attention, "config") and fused:
         attention.config = copy.copy(attention.config)
         attention.config.num_attention_heads = heads
         attention.config.num_key_value_heads = heads // group

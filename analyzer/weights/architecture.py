@@ -1,10 +1,10 @@
 """Which parameter is which: (layer, role) per name, and the dense shapes a model had.
 
 Supported families are recognised from config.json's `model_type`; each maps its own
-module names to the roles q, k, v, o, ffn_in, ffn_out (encoders), plus ffn_gate for the
-gated MLPs of decoder LLMs (gate_proj; up_proj is ffn_in, down_proj ffn_out) and the fused
-qkv / ffn_gate_up matrices of Phi-3. Decoders use grouped-query attention: `num_kv_heads`
-K/V heads, each shared by `num_heads / num_kv_heads` query heads. Anything else is "generic": every
+module names to roles (q, k, v, o, ffn_in, ffn_out, ffn_gate, the fused qkv / ffn_gate_up),
+all written in `analyzer.weights.families`. Decoders use grouped-query attention:
+`num_kv_heads` K/V heads, each shared by `num_heads / num_kv_heads` query heads. Anything
+else is "generic": every
 2-D weight still gets statistics, those inside repeated blocks (`layers.N.`, `layer.N.`,
 `h.N.`, `blocks.N.`) count as linear layers, and no heads or FFN units are inferred.
 
@@ -24,13 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from analyzer.errors import CheckpointError
-from analyzer.records import LINEAR_ROLES
 from analyzer.weights.checkpoint import Checkpoint
+from analyzer.weights.families import Family, find_family
 
 __all__ = [
-    "FAMILIES",
     "GENERIC_LINEAR",
-    "Family",
     "Geometry",
     "Param",
     "bias_name",
@@ -39,104 +37,12 @@ __all__ = [
     "classify",
     "dense_shape",
     "detect",
-    "find_family",
-    "is_decoder",
+    "fused_sizes",
     "usable_positions",
 ]
 
 
-@dataclass(frozen=True)
-class Family:
-    name: str
-    model_types: tuple[str, ...]
-    layer_pattern: re.Pattern[str]  # group 1: layer index, group 2: the rest of the name
-    roles: dict[str, str]  # module path inside a layer -> role
-    keys: dict[str, str]  # geometry field -> config.json key
-    kind: str = "encoder"  # "encoder" or "decoder" (a causal LM)
-
-    @property
-    def layer_roles(self) -> tuple[str, ...]:
-        """The linear roles every layer of this family holds, in LINEAR_ROLES order."""
-        return tuple(r for r in LINEAR_ROLES if r in self.roles.values())
-
-
-_BERT_ROLES = {
-    "attention.self.query": "q",
-    "attention.self.key": "k",
-    "attention.self.value": "v",
-    "attention.output.dense": "o",
-    "intermediate.dense": "ffn_in",
-    "output.dense": "ffn_out",
-}
-_BERT_KEYS = {
-    "num_layers": "num_hidden_layers",
-    "num_heads": "num_attention_heads",
-    "hidden_size": "hidden_size",
-    "intermediate_size": "intermediate_size",
-}
-_BERT_LAYERS = re.compile(r"^(?:.*\.)?encoder\.layer\.(\d+)\.(.+)$")
-
-# decoder LLMs: model.layers.N.self_attn.* and model.layers.N.mlp.*
-_DECODER_LAYERS = re.compile(r"^(?:.*\.)?layers\.(\d+)\.(.+)$")
-_DECODER_ROLES = {
-    "self_attn.q_proj": "q",
-    "self_attn.k_proj": "k",
-    "self_attn.v_proj": "v",
-    "self_attn.o_proj": "o",
-    "mlp.gate_proj": "ffn_gate",
-    "mlp.up_proj": "ffn_in",
-    "mlp.down_proj": "ffn_out",
-}
-_PHI3_ROLES = {  # Phi-3 fuses Q, K, V (rows q, then k, then v) and gate, up (gate rows first)
-    "self_attn.qkv_proj": "qkv",
-    "self_attn.o_proj": "o",
-    "mlp.gate_up_proj": "ffn_gate_up",
-    "mlp.down_proj": "ffn_out",
-}
-_DECODER_KEYS = {
-    **_BERT_KEYS,
-    "num_kv_heads": "num_key_value_heads",  # optional: defaults to num_attention_heads
-    "head_dim": "head_dim",  # optional: defaults to hidden_size / num_attention_heads
-}
 _OPTIONAL_KEYS = ("num_kv_heads", "head_dim")
-
-FAMILIES = (
-    Family("bert", ("bert",), _BERT_LAYERS, _BERT_ROLES, _BERT_KEYS),
-    Family(
-        "roberta", ("roberta", "xlm-roberta", "camembert"), _BERT_LAYERS, _BERT_ROLES, _BERT_KEYS
-    ),
-    Family(
-        "distilbert",
-        ("distilbert",),
-        re.compile(r"^(?:.*\.)?transformer\.layer\.(\d+)\.(.+)$"),
-        {
-            "attention.q_lin": "q",
-            "attention.k_lin": "k",
-            "attention.v_lin": "v",
-            "attention.out_lin": "o",
-            "ffn.lin1": "ffn_in",
-            "ffn.lin2": "ffn_out",
-        },
-        {
-            "num_layers": "n_layers",
-            "num_heads": "n_heads",
-            "hidden_size": "dim",
-            "intermediate_size": "hidden_dim",
-        },
-    ),
-    *(
-        Family(name, (name,), _DECODER_LAYERS, roles, _DECODER_KEYS, kind="decoder")
-        for name, roles in (
-            ("llama", _DECODER_ROLES),
-            ("mistral", _DECODER_ROLES),
-            ("qwen2", _DECODER_ROLES),
-            ("qwen3", _DECODER_ROLES),
-            ("gemma", _DECODER_ROLES),
-            ("gemma2", _DECODER_ROLES),
-            ("phi3", _PHI3_ROLES),
-        )
-    ),
-)
 
 
 @dataclass(frozen=True)
@@ -173,6 +79,19 @@ class Geometry:
         head (packing removes a group only with all its query heads)."""
         return tuple(sorted({h // self.group_size for h in self.kept_heads(layer)}))
 
+    def stored_rows(self, layer: int, role: str) -> int:
+        """Rows the checkpoint stores for the unfused `role` (q, k, v, ffn_gate, ffn_in)."""
+        if role == "q":
+            return len(self.kept_heads(layer)) * self.head_dim
+        if role in ("k", "v"):
+            return len(self.kept_kv_groups(layer)) * self.head_dim
+        return self.ffn_widths.get(layer, self.intermediate_size)
+
+
+def fused_sizes(family: Family, geometry: Geometry, layer: int, role: str) -> tuple[int, ...]:
+    """The stored rows of each part of the fused matrix `role` in `layer`, in order."""
+    return tuple(geometry.stored_rows(layer, part) for part in family.fused[role])
+
 
 @dataclass(frozen=True)
 class Param:
@@ -181,10 +100,15 @@ class Param:
     layer: int | None
     role: str  # one of records.ROLES
     kind: str  # "weight", "bias" or "other" (buffers)
+    normalises: str | None = None  # a whole-width norm (OLMo2's q_norm): the role it norms
 
 
 def detect(config: dict[str, Any], config_path: Path) -> tuple[Family | None, Geometry | None]:
-    """The family and dense geometry described by config.json (None, None: generic)."""
+    """The family and dense geometry described by config.json (None, None: generic).
+
+    Raises CheckpointError for a field of the wrong type that picks the model class or
+    family (`architectures` given as a string, a `model_type` that is not one)."""
+    _check_types(config, config_path)
     family = find_family(config.get("model_type"))
     if family is None:
         return None, None
@@ -224,15 +148,21 @@ def detect(config: dict[str, Any], config_path: Path) -> tuple[Family | None, Ge
     return family, geometry
 
 
-def find_family(model_type: Any) -> Family | None:
-    """The supported family of a config.json `model_type` (None: generic)."""
-    return next((f for f in FAMILIES if model_type in f.model_types), None)
-
-
-def is_decoder(model_type: Any) -> bool:
-    """Is `model_type` one of the supported decoder LLM families?"""
-    family = find_family(model_type)
-    return family is not None and family.kind == "decoder"
+def _check_types(config: dict[str, Any], config_path: Path) -> None:
+    """`architectures` and `model_type` as transformers writes them; read leniently, a
+    string "BertModel" would be taken letter by letter ("B": no such class)."""
+    architectures = config.get("architectures")
+    if architectures is not None and (
+        not isinstance(architectures, list) or not all(isinstance(a, str) for a in architectures)
+    ):
+        raise CheckpointError(
+            config_path,
+            f'architectures must be a list of class names (e.g. ["LlamaForCausalLM"]), got '
+            f"{architectures!r:.80}",
+        )
+    model_type = config.get("model_type")
+    if model_type is not None and not isinstance(model_type, str):
+        raise CheckpointError(config_path, f"model_type must be a string, got {model_type!r:.80}")
 
 
 def _pruned_heads(
@@ -284,6 +214,9 @@ def classify(name: str, family: Family | None) -> Param:
         match = family.layer_pattern.match(name)
         if match:
             module = match.group(2).rsplit(".", 1)[0]
+            norm = family.width_norm(module)
+            if norm is not None:
+                return Param(int(match.group(1)), "other", kind, normalises=norm.role)
             role = family.roles.get(module, "other")
             return Param(int(match.group(1)), role, kind)
     if ("embeddings" in name or "embed_tokens" in name) and kind == "weight":
@@ -305,7 +238,17 @@ def dense_shape(
 
     Raises CheckpointError when the stored shape contradicts config.json.
     """
-    if geometry is None or param.layer is None or param.role in ("other", "embedding"):
+    if geometry is None or param.layer is None:
+        return shape
+    if param.normalises is not None:  # narrowed with the rows it normalises
+        stored = geometry.stored_rows(param.layer, param.normalises)
+        heads = geometry.num_heads if param.normalises == "q" else geometry.num_kv_heads
+        if tuple(shape) != (stored,):
+            raise CheckpointError(
+                where, f"{name} has shape {list(shape)} but config.json implies {[stored]}"
+            )
+        return (heads * geometry.head_dim,)
+    if param.role in ("other", "embedding"):
         return shape
     g = geometry
     if param.layer >= g.num_layers:
@@ -443,6 +386,7 @@ def check_model_config(config: Any, config_path: Path, shapes: dict[str, tuple[i
 
 def usable_positions(config: Any) -> int:
     """Tokens a model can take at once: RoBERTa-style position ids start after padding_idx."""
-    roberta = config.model_type in ("roberta", "xlm-roberta", "camembert")
-    offset = (config.pad_token_id or 0) + 1 if roberta else 0
+    family = find_family(config.model_type)
+    after_padding = family is not None and family.positions_after_padding
+    offset = (config.pad_token_id or 0) + 1 if after_padding else 0
     return config.max_position_embeddings - offset

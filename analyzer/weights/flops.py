@@ -68,19 +68,21 @@ def decode_flops(layers: Sequence[LayerShape], batch: int, prompt: int, new_toke
 
 def model_layer_shapes(config: Any) -> tuple[LayerShape, ...]:
     """Layer shapes of a model built by `analyzer.runtime.packing.load` (dense or packed),
-    from its config: heads left after `pruned_heads`, K/V groups and FFN units kept per
+    from its config (a transformers config or its dict), read through its family's keys:
+    heads left after `pruned_heads`, K/V groups and FFN units kept per
     `prunecard_packing`."""
-    from analyzer.weights.architecture import is_decoder
+    from analyzer.weights.families import find_family
 
     get = config.to_dict() if hasattr(config, "to_dict") else dict(config)
-    if "dim" in get and "n_heads" in get:  # DistilBERT's names
-        layers, heads, hidden, ffn = get["n_layers"], get["n_heads"], get["dim"], get["hidden_dim"]
-    else:
-        layers, heads = get["num_hidden_layers"], get["num_attention_heads"]
-        hidden, ffn = get["hidden_size"], get["intermediate_size"]
-    decoder = is_decoder(get.get("model_type"))
-    head_dim = (get.get("head_dim") if decoder else None) or hidden // heads
-    kv = get.get("num_key_value_heads") or heads
+    family = find_family(get.get("model_type"))
+    if family is None:
+        raise ValueError(f"model_type {get.get('model_type')!r} has no FLOP model")
+    keys = family.keys
+    layers, heads = get[keys["num_layers"]], get[keys["num_heads"]]
+    hidden, ffn = get[keys["hidden_size"]], get[keys["intermediate_size"]]
+    decoder = family.kind == "decoder"
+    head_dim = (get.get(keys["head_dim"]) if "head_dim" in keys else None) or hidden // heads
+    kv = (get.get(keys["num_kv_heads"]) if "num_kv_heads" in keys else None) or heads
     pruned = {int(k): len(v) for k, v in (get.get("pruned_heads") or {}).items()}
     packing = get.get("prunecard_packing") or {}
     kept_units = packing.get("units_kept") or [ffn] * layers
@@ -92,7 +94,7 @@ def model_layer_shapes(config: Any) -> tuple[LayerShape, ...]:
             hidden,
             kept_units[i],
             kv_heads=kept_kv[i] if decoder else None,
-            gated=decoder,
+            gated=family.gated,
         )
         for i in range(layers)
     )

@@ -14,24 +14,10 @@ from typing import Any
 from analyzer.errors import InputError
 from analyzer.inputs import CONFIG_LIMIT
 from analyzer.records import BaseComparison, ShapeChange, read_json
-from analyzer.weights.architecture import MAX_VOCAB, Family, Geometry, detect
+from analyzer.weights.architecture import MAX_VOCAB, Geometry, detect
+from analyzer.weights.families import ALWAYS, Family
 
 __all__ = ["base_parameters", "compare_with_base", "lineage_notes"]
-
-# families whose config's attention_bias adds Q, K, V and O biases (Mistral and Phi-3 have
-# none; Qwen2 always has Q, K and V biases); only Llama has mlp_bias
-_ATTENTION_BIAS = ("llama", "qwen3", "gemma", "gemma2")
-_TIED_BY_DEFAULT = ("gemma", "gemma2")  # transformers' default tie_word_embeddings
-_NORMS_PER_LAYER = {"gemma2": 4}  # RMSNorm weights per layer (others: 2)
-# keys whose transformers default is a fixed number, not derived from the other sizes (e.g.
-# Mistral's 8 KV heads, Gemma's head_dim 256): a base config must state them
-_STATED = {
-    "mistral": ("num_key_value_heads",),
-    "qwen2": ("num_key_value_heads",),
-    "qwen3": ("num_key_value_heads", "head_dim"),
-    "gemma": ("num_key_value_heads", "head_dim"),
-    "gemma2": ("num_key_value_heads", "head_dim"),
-}
 
 
 def compare_with_base(
@@ -58,7 +44,7 @@ def compare_with_base(
             f"model_type is {base.get('model_type')!r}, but the checkpoint's is "
             f"{config.get('model_type')!r}: the base must be the dense model it was pruned from",
         )
-    for key in _STATED.get(family.name, ()):
+    for key in family.stated:
         if key not in base:
             raise InputError(
                 path,
@@ -85,26 +71,27 @@ def compare_with_base(
 
 def base_parameters(config: dict[str, Any], family: Family, g: Geometry, path: Path) -> int:
     """Parameters of a dense decoder of `family` with this config: embeddings, per layer
-    attention (grouped-query K and V), gated MLP and RMSNorms, the final norm, and the LM
-    head unless tied to the embeddings."""
+    attention (grouped-query K and V), gated MLP, the biases the family's flags add and
+    its norms, the final norm, and the LM head unless tied to the embeddings."""
     hidden, inter = g.hidden_size, g.intermediate_size
     q, kv = g.num_heads * g.head_dim, g.num_kv_heads * g.head_dim
-    attention = 2 * hidden * q + 2 * hidden * kv
-    if family.name == "qwen2":
-        attention += q + 2 * kv
-    if family.name in _ATTENTION_BIAS and _flag(config, "attention_bias", False, path):
-        attention += q + 2 * kv + hidden
-    if family.name == "qwen3":  # RMSNorm over each query and key head
-        attention += 2 * g.head_dim
-    mlp = 3 * hidden * inter
-    if family.name == "llama" and _flag(config, "mlp_bias", False, path):
-        mlp += 2 * inter + hidden
-    norms = _NORMS_PER_LAYER.get(family.name, 2) * hidden
+    width = {"q": q, "k": kv, "v": kv, "o": hidden, "ffn_gate": inter, "ffn_in": inter}
+    width["ffn_out"] = hidden
+    weights = 2 * hidden * q + 2 * hidden * kv + 3 * hidden * inter
+    biases = sum(
+        width[role]
+        for flag, roles in family.biases.items()
+        if flag == ALWAYS or _flag(config, flag, False, path)
+        for role in roles
+    )
+    norms = family.norms_per_layer * hidden + len(family.head_norms) * g.head_dim
+    norms += sum(width[n.role] for n in family.width_norms)
     vocab = config.get("vocab_size")
     if isinstance(vocab, bool) or not isinstance(vocab, int) or not 0 < vocab <= MAX_VOCAB:
         raise InputError(path, f"vocab_size must be an integer from 1 to {MAX_VOCAB:,}")
-    tied = _flag(config, "tie_word_embeddings", family.name in _TIED_BY_DEFAULT, path)
-    return vocab * hidden * (1 if tied else 2) + g.num_layers * (attention + mlp + norms) + hidden
+    tied = _flag(config, "tie_word_embeddings", family.tied_by_default, path)
+    layer = weights + biases + norms
+    return vocab * hidden * (1 if tied else 2) + g.num_layers * layer + hidden
 
 
 def _flag(config: dict[str, Any], key: str, default: bool, path: Path) -> bool:

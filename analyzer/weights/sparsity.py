@@ -10,7 +10,7 @@ FFN units; for decoder LLMs, query heads, K/V groups and MLP channels.
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -18,6 +18,7 @@ from typing import Any
 
 from analyzer.errors import CheckpointError
 from analyzer.records import (
+    BLOCK_SIZES,
     DECODER_HEAD_RULE,
     HEAD_RULE,
     LINEAR_ROLES,
@@ -35,15 +36,16 @@ from analyzer.records import (
 )
 from analyzer.weights.architecture import (
     GENERIC_LINEAR,
-    Family,
     Geometry,
     bias_name,
     check_shapes,
     classify,
     detect,
+    fused_sizes,
 )
 from analyzer.weights.checkpoint import Checkpoint, TensorRef, open_checkpoint
 from analyzer.weights.compressed import config_claims
+from analyzer.weights.families import Family
 from analyzer.weights.lineage import compare_with_base, lineage_notes
 from analyzer.weights.patterns import (
     GroupStats,
@@ -63,7 +65,7 @@ __all__ = [
     "units_alive",
 ]
 
-BLOCK_SIZES = (32, 16)
+_LARGEST, _FINEST = BLOCK_SIZES[0], BLOCK_SIZES[-1]
 
 
 @dataclass(frozen=True)
@@ -249,7 +251,7 @@ def _summarize(tensor: Any, ref: TensorRef, *, lines: bool, patterns: bool) -> _
     what pattern detection needs (analyzer.weights.patterns).
 
     A matrix is reduced in slices of `_SLICE_WEIGHTS` weights (whole rows, a multiple of
-    32 of them, so 16x16 and 32x32 blocks never straddle two slices): each statistic adds
+    the largest of `BLOCK_SIZES`, so no block straddles two slices): each statistic adds
     up or concatenates over slices, and a slice's mask stays in the CPU's cache while every
     statistic is taken from it, so the matrix is read from memory once.
     """
@@ -279,10 +281,10 @@ def _summarize_matrix(tensor: Any, ref: TensorRef, *, lines: bool, patterns: boo
     import torch
 
     rows, cols = tensor.shape
-    step = max(32, _SLICE_WEIGHTS // cols // 32 * 32)
+    step = max(_LARGEST, _SLICE_WEIGHTS // cols // _LARGEST * _LARGEST)
     row_any = torch.empty(rows, dtype=torch.uint8)
     col_any = torch.zeros(cols, dtype=torch.uint8)
-    grid16 = torch.empty(-(-rows // 16), -(-cols // 16), dtype=torch.bool)
+    finest = torch.empty(-(-rows // _FINEST), -(-cols // _FINEST), dtype=torch.bool)
     # a float is zero when every bit but the sign is (+0.0 and -0.0): compared as integers,
     # which skips converting each value (bf16 compares twice as fast, fp32 a fifth faster)
     bits = getattr(torch, _SAME_WIDTH_INT[tensor.element_size()])
@@ -298,12 +300,12 @@ def _summarize_matrix(tensor: Any, ref: TensorRef, *, lines: bool, patterns: boo
         nnz += piece_nnz
         row_any[start : start + step] = mask.amax(dim=1)
         torch.maximum(col_any, mask.amax(dim=0), out=col_any)
-        grid16[start // 16 : (start + step) // 16] = _block_any(mask, 16)
+        finest[start // _FINEST : (start + step) // _FINEST] = _block_any(mask, _FINEST)
         if patterns:
             piece_groups = group_stats(mask, mask.numel() - piece_nnz)
             groups = piece_groups if groups is None else groups + piece_groups
     row_any, col_any = row_any.bool(), col_any.bool()
-    candidates, grids = _granularities(grid16, row_any, col_any)
+    candidates, grids = _granularities(finest, row_any, col_any)
     zeros = tensor.numel() - nnz
     explained = explain_groups(
         groups,
@@ -337,10 +339,11 @@ _Candidate = tuple[str, int, int, float, int]  # kind, block rows, block cols, e
 
 
 def _granularities(
-    grid16: Any, row_any: Any, col_any: Any
+    finest: Any, row_any: Any, col_any: Any
 ) -> tuple[list[_Candidate], dict[str, Any]]:
-    """Per granularity (rows, cols, 32x32, 16x16): the fraction of empty blocks and the
-    zeros they hold, and the occupancy grid; `grid16` is the 16x16 one (`_block_any`)."""
+    """Per granularity (rows, cols, each of `BLOCK_SIZES`): the fraction of empty blocks and
+    the zeros they hold, and the occupancy grid; `finest` is the smallest blocks' grid
+    (`_block_any`), from which the larger ones are reduced."""
     import torch
 
     rows, cols = len(row_any), len(col_any)
@@ -351,7 +354,10 @@ def _granularities(
     candidates.append(("rows", 1, cols, empty_rows / rows if rows else 0.0, empty_rows * cols))
     candidates.append(("cols", rows, 1, empty_cols / cols if cols else 0.0, empty_cols * rows))
     grids["rows"], grids["cols"] = row_any[:, None], col_any[None, :]
-    for size, occupied in ((32, _block_any(grid16.view(torch.uint8), 2)), (16, grid16)):
+    for size in BLOCK_SIZES:
+        occupied = finest
+        if size > _FINEST:
+            occupied = _block_any(finest.view(torch.uint8), size // _FINEST)
         row_sizes = torch.full((occupied.shape[0],), size, dtype=torch.int64)
         col_sizes = torch.full((occupied.shape[1],), size, dtype=torch.int64)
         row_sizes[-1] = rows - size * (occupied.shape[0] - 1)
@@ -369,16 +375,17 @@ def _best_granularity(
     candidates: list[_Candidate], grids: dict[str, Any], *, zeros: int, bitmap: bool
 ) -> BlockStructure:
     if zeros == 0:
-        kind, br, bc, empty, explained = "dense", 32, 32, 0.0, 0
-        grid = grids["32x32"]
+        kind, br, bc, empty, explained = "dense", _LARGEST, _LARGEST, 0.0, 0
+        grid = grids[f"{_LARGEST}x{_LARGEST}"]
     else:
         full = [c for c in candidates if c[4] == zeros]
         if full:
             kind, br, bc, empty, explained = max(full, key=lambda c: c[1] * c[2])
             grid = grids[kind]
         else:
-            _, br, bc, empty, explained = next(c for c in candidates if c[0] == "16x16")
-            kind, grid = "unstructured", grids["16x16"]
+            finest_kind = f"{_FINEST}x{_FINEST}"
+            _, br, bc, empty, explained = next(c for c in candidates if c[0] == finest_kind)
+            kind, grid = "unstructured", grids[finest_kind]
     return BlockStructure(
         kind=kind,
         block_rows=br,
@@ -425,10 +432,15 @@ def heads_alive(v_rows_any: Any, o_cols_any: Any, head_dim: int, group_size: int
     return groups.repeat_interleave(group_size) & o_cols_any.reshape(-1, head_dim).any(dim=1)
 
 
-def kv_groups_alive(query_alive: Any, group_size: int) -> Any:
+def kv_groups_alive(query_alive: Any, group_size: int, normed_rows: Sequence[Any] = ()) -> Any:
     """Per K/V group: is any of its query heads alive? Only a group whose every query head
-    is removed can itself be removed."""
-    return query_alive.reshape(-1, group_size).any(dim=1)
+    is removed can itself be removed. `normed_rows`: per row, non-zero?, of each projection
+    a norm reads over its whole width (OLMo2's Q and K, `families.WidthNorm`): each row
+    enters the mean the other groups are divided by, so a group with one stays too."""
+    alive = query_alive.reshape(-1, group_size).any(dim=1)
+    for rows in normed_rows:
+        alive = alive | rows.reshape(len(alive), -1).any(dim=1)
+    return alive
 
 
 def units_alive(in_rows_any: Any, out_cols_any: Any) -> Any:
@@ -469,7 +481,7 @@ def _layers(
     g = geometry
     by_layer = _layer_summaries(family, summaries)
     if family.kind == "decoder":
-        return _decoder_layers(g, by_layer, summaries, linear)
+        return _decoder_layers(family, g, by_layer, summaries, linear)
     stats: list[LayerStats] = []
     head_layers: list[LayerHeads] = []
     units_kept_total = 0
@@ -531,6 +543,7 @@ _CHANNEL_BIAS_ROWS = {"ffn_gate": 1, "ffn_in": 1, "ffn_gate_up": 2}
 
 
 def _decoder_layers(
+    family: Family,
     g: Geometry,
     by_layer: dict[int, dict[str, tuple[str, _Summary]]],
     summaries: dict[str, _Summary],
@@ -539,26 +552,30 @@ def _decoder_layers(
     """Removed and dead-but-kept query heads, removable K/V groups and dead MLP channels per
     layer, and the stored parameters decoder packing removes: whole dead K/V groups (their
     K and V rows and biases, the Q rows, Q biases and O columns of all their query heads)
-    and dead channels (gate and up rows and biases, down columns). A dead query head in a
-    live group stays.
+    and dead channels (gate and up rows and biases, down columns), and the entries of a
+    whole-width norm that go with the rows. A dead query head in a live group stays.
     Groups a packed checkpoint no longer stores (`pruned_heads`) count as removed."""
     hidden, head_dim, group = g.hidden_size, g.head_dim, g.group_size
     group_weights = 2 * (group + 1) * head_dim * hidden  # Q rows + O columns, K and V rows
     # bias entries that go with one removed K/V group, per role holding a bias
     group_bias_rows = {"q": group * head_dim, "k": head_dim, "v": head_dim}
     group_bias_rows["qkv"] = sum(group_bias_rows.values())
+    group_norms = sum(group_bias_rows[n.role] for n in family.width_norms)
     stats: list[LayerStats] = []
     head_layers: list[LayerHeads] = []
     channels_kept_total = removed_stored = 0
     for layer in range(g.num_layers):
         roles = by_layer[layer]
         biased = {r for r, (name, _) in roles.items() if bias_name(name) in summaries}
-        v_rows, gate_rows, up_rows = _decoder_rows(roles, summaries, g, layer)
+        v_rows, gate_rows, up_rows, *normed = (
+            _part_rows(family, g, layer, roles, summaries, part)
+            for part in ("v", "ffn_gate", "ffn_in", *(n.role for n in family.width_norms))
+        )
         # a prunecard-packed decoder stores only some groups (`pruned_heads` names whole
         # groups): the rules run on the stored heads, then map back to dense indices
         stored_heads, stored_groups = g.kept_heads(layer), g.kept_kv_groups(layer)
         query = heads_alive(v_rows, roles["o"][1].col_any, head_dim, group)
-        groups = kv_groups_alive(query, group)
+        groups = kv_groups_alive(query, group, normed)
         channels = channels_alive(gate_rows, up_rows, roles["ffn_out"][1].col_any)
         pruned = g.pruned_heads.get(layer, ())
         zero = tuple(h for h, ok in zip(stored_heads, query.tolist(), strict=True) if not ok)
@@ -573,7 +590,8 @@ def _decoder_layers(
         kv_kept = g.num_kv_heads - len(dead_groups)
         channels_kept = int(channels.sum())
         channels_kept_total += channels_kept
-        per_group = group_weights + sum(group_bias_rows.get(r, 0) for r in biased)
+        per_group = group_weights + group_norms
+        per_group += sum(group_bias_rows.get(r, 0) for r in biased)
         per_channel = 3 * hidden + sum(_CHANNEL_BIAS_ROWS.get(r, 0) for r in biased)
         removed_stored += len(zero_groups) * per_group
         removed_stored += (len(channels) - channels_kept) * per_channel
@@ -604,28 +622,25 @@ def _decoder_layers(
     return stats, heads, ffn, removed_stored
 
 
-def _decoder_rows(
-    roles: dict[str, tuple[str, _Summary]], summaries: dict[str, _Summary], g: Geometry, layer: int
-) -> tuple[Any, Any, Any]:
-    """The V, gate and up row masks of one decoder layer, a non-zero bias keeping its row
-    alive; Phi-3's fused matrices are split into their sections (Q, K, V rows; gate, up)."""
-
-    def rows(role: str) -> Any:
-        name, summary = roles[role]
-        bias = summaries.get(bias_name(name))
-        return summary.row_any if bias is None else summary.row_any | bias.row_any
-
-    if "qkv" in roles:
-        stored = len(g.kept_heads(layer)) + len(g.kept_kv_groups(layer))
-        v_rows = rows("qkv")[stored * g.head_dim :]
-    else:
-        v_rows = rows("v")
-    if "ffn_gate_up" in roles:
-        fused = rows("ffn_gate_up")
-        gate_rows, up_rows = fused[: len(fused) // 2], fused[len(fused) // 2 :]
-    else:
-        gate_rows, up_rows = rows("ffn_gate"), rows("ffn_in")
-    return v_rows, gate_rows, up_rows
+def _part_rows(
+    family: Family,
+    g: Geometry,
+    layer: int,
+    roles: dict[str, tuple[str, _Summary]],
+    summaries: dict[str, _Summary],
+    part: str,
+) -> Any:
+    """Per row of the unfused role `part` (v, ffn_gate, ...) of a decoder layer: non-zero?
+    A non-zero bias keeps its row alive; a fused matrix (the family's `fused`) is split
+    into the sections it stacks."""
+    fused = next((r for r in roles if part in family.fused.get(r, ())), None)
+    name, summary = roles[fused or part]
+    bias = summaries.get(bias_name(name))
+    row_any = summary.row_any if bias is None else summary.row_any | bias.row_any
+    if fused is None:
+        return row_any
+    sections = row_any.split(list(fused_sizes(family, g, layer, fused)))
+    return sections[family.fused[fused].index(part)]
 
 
 def _generic_notes(family: Family | None, linear: list[MatrixStats]) -> tuple[str, ...]:
