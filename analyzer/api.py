@@ -53,7 +53,7 @@ def analyze(path: str | Path, base: str | Path | None = None) -> Analysis:
 def load(
     path: str | Path,
     *,
-    packed: bool = False,
+    layout: str = "stored",
     dtype: Any = None,
     device: str = "cpu",
     align: int = 1,
@@ -63,11 +63,13 @@ def load(
     Args:
         path: a checkpoint folder or file, or a Hub id (see `analyze`); an unpacked,
             legacy-pruned (`pruned_heads`) or prunecard-packed checkpoint.
-        packed: False: the weights as stored (a packed checkpoint stays packed); True:
-            heads, K/V groups and FFN units that cannot change the output removed first.
+        layout: "stored": the weights as stored (a packed checkpoint stays packed); "dense":
+            removed heads back as zero rows;
+            "packed": heads, K/V groups and FFN units that cannot change the output
+            removed first.
         dtype: a torch dtype; default the weights' own.
         device: where the model goes ("cpu", "cuda", ...).
-        align: with `packed`, FFN widths padded with zero units to a multiple of this.
+        align: with "packed", FFN widths padded with zero units to a multiple of this.
 
     Returns:
         A `transformers.PreTrainedModel` (the class `architectures` names), gradients off.
@@ -79,13 +81,12 @@ def load(
     Example:
         >>> from analyzer import load
         >>> from analyzer.runtime.demo import minilm_path
-        >>> model = load(minilm_path(), packed=True)
+        >>> model = load(minilm_path(), layout="packed")
         >>> type(model).__name__, model.config.num_hidden_layers
         ('BertModel', 6)
     """
     from analyzer.runtime.packing import load as build
 
-    layout = "packed" if packed else "stored"
     return build(path, dtype=dtype, device=device, layout=layout, align=align)
 
 

@@ -17,7 +17,7 @@ class SummaryLabels:
     linear: str = "Linear layers: non-zero weights"
     overall: str = "All parameters: non-zero, removed heads counted at their dense size"
     heads: str = "Attention heads removed"
-    query_heads: str = "(query heads)"  # after `heads` where grouped-query attention
+    query_heads: str = "(query heads)"  # after `heads` where K/V heads are counted apart
     dead_kept: str = "Query heads dead, kept by packing (their KV group is live)"
     kv_groups: str = "KV groups removed (every query head sharing the group removed)"
     units_decoder: str = "MLP channels"

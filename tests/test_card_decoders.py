@@ -83,7 +83,7 @@ def test_decoder_card_states_the_measured_figures():
         "| 1 | 76.5% | 4 of 8 | 1 of 2 | 4, 5, 6, 7 | 96 of 128 (75.0%) | 23,552 |",
         "**1 of 4 KV groups (25.0%) are removed.**",
         "model = AutoModelForCausalLM.from_pretrained(model_id).eval()",
-        "model = load(model_id, packed=True)",
+        'model = load(model_id, layout="packed")',
     ):
         assert line in text
     # the pattern summary: layer 0's seven matrices are 2:4, half of the linear weights

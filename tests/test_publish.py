@@ -305,7 +305,7 @@ def test_load_by_hub_id_from_the_cache(tmp_path):
     cache = _hub_cache(model, tmp_path / "hub", "someone/pruned")
     code = (
         "from analyzer import load\n"  # as the card's usage block does
-        "m = load('someone/pruned', packed=True)\n"
+        "m = load('someone/pruned', layout='packed')\n"
         "print(type(m).__name__, sum(p.numel() for p in m.parameters()))\n"
     )
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(cache)}

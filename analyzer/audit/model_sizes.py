@@ -131,11 +131,10 @@ class ModelSizes(Family):
         if analysis is None:
             return findings.unchecked(claim, "no weights read (--no-weights)", "weights")
         if q == "weights_dtype":
-            shown = analysis.dtype
-            ok = _DTYPES.get(shown.lower(), shown.lower()) == _DTYPES.get(claim.name, claim.name)
-            return findings.judged(
-                claim, "weights", shown, "the dtype the weights are stored in", ok
-            )
+            stored = _stored_dtypes(analysis)
+            ok = _DTYPES.get(claim.name, claim.name) in stored
+            rule = "a dtype the weights are stored in (quantized matrices: their scheme's)"
+            return findings.judged(claim, "weights", ", ".join(sorted(stored)), rule, ok)
         assert claim.value is not None
         if q == "stated_params":
             rule = "the dense parameter count, rounded as printed"
@@ -153,6 +152,16 @@ class ModelSizes(Family):
 
     def internal(self, partners: findings.Partners) -> list[findings.AuditFinding]:
         return [*_fits(partners), *_smaller(partners)]
+
+
+def _stored_dtypes(analysis: Analysis) -> set[str]:
+    """The weights' dtype, and with compressed-tensors quantization each group's
+    (float 8 bits: fp8, int 4 bits: int4, ...): a card may name either."""
+    names = {_DTYPES.get(analysis.dtype.lower(), analysis.dtype.lower())}
+    for g in analysis.compression.groups if analysis.compression else ():
+        kind = "fp" if g.type == "float" else g.type
+        names.add(f"{kind}{g.num_bits}")
+    return names
 
 
 def _scale(claim: Claim) -> float:

@@ -169,11 +169,11 @@ class PrunecardCard(Family):
         if claim.quantity == "head_kind":
             if analysis is None:
                 return findings.unchecked(claim, "no weights read (--no-weights)", "weights")
-            gqa = bool(analysis.num_kv_heads) and analysis.num_kv_heads < analysis.num_heads
+            counted = bool(analysis.heads.kv_total)
             kv = analysis.num_kv_heads or analysis.num_heads
             shown = f"{analysis.num_heads} query heads, {kv} K/V heads"
-            rule = "'query heads' is printed where K/V heads are fewer (grouped-query attention)"
-            return findings.judged(claim, "weights", shown, rule, gqa)
+            rule = "'query heads' is printed where K/V heads are counted apart (a decoder)"
+            return findings.judged(claim, "weights", shown, rule, counted)
         return None
 
     def internal(self, partners: findings.Partners) -> list[findings.AuditFinding]:
