@@ -140,8 +140,10 @@ def test_a_file_that_fails_while_read_is_the_one_line_error(tmp_path, monkeypatc
 
 
 CTRL_C = """
-import sys, threading, time
+import signal, sys, threading, time
 from analyzer.weights.reading import read_ahead
+# a background job of a shell inherits SIGINT ignored; Ctrl-C at a terminal raises
+signal.signal(signal.SIGINT, signal.default_int_handler)
 def endless():
     i = 0
     while True:
