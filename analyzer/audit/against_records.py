@@ -15,6 +15,7 @@ from analyzer.records import (
     EVAL_SCHEMA,
     PERPLEXITY_SCHEMA,
     REPORT_SCHEMA,
+    STILL_READ,
     Bench,
     BenchShape,
     Evaluation,
@@ -70,7 +71,7 @@ def load_eval(path: str | Path) -> EvalScores:
         if report.perplexity is not None:
             return _perplexity(report.perplexity, path)
         raise InputError(path, "this report has no evaluation (run `prunecard eval`)")
-    if schema == PERPLEXITY_SCHEMA:
+    if schema == PERPLEXITY_SCHEMA or schema in STILL_READ[PERPLEXITY_SCHEMA]:
         return _perplexity(load_record(Perplexity, path), path)
     if schema is not None:
         return _scores(load_record(Evaluation, path).scores, "squad_v2", path)
