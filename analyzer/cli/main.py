@@ -399,7 +399,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 # options that apply to one kind of evaluation only: given for the other kind, they are refused
 _SQUAD_ONLY = ("data", "limit", "seed", "out", "force", "no_pack", "batch_size", "no_graphs")
 _PERPLEXITY_ONLY = (
-    *("text", "text_dataset", "protocol", "window", "stride", "seqlen", "limit_tokens"),
+    *("text", "dataset", "protocol", "window", "stride", "seqlen", "limit_tokens"),
     *("packed", "json"),
 )
 
@@ -500,7 +500,7 @@ def _eval_perplexity(args: argparse.Namespace, fetched: Any, guarded: Path) -> i
     device, dtype, align = resolve_options(args.device, args.dtype, args.align)
     record = measure_perplexity(
         fetched.path,
-        load_text(args.text, args.text_dataset),
+        load_text(args.text, args.dataset),
         protocol=protocol,
         window=window,
         stride=stride,
@@ -670,7 +670,6 @@ def _text(dataset: str = "--dataset") -> argparse.ArgumentParser:
         ),
         lambda p: p.add_argument(
             dataset,
-            dest="text_dataset",
             choices=sorted(CORPORA),
             help="perplexity: a Hub dataset instead of a text file, read through datasets "
             "from its cache or the Hub (wikitext2: wikitext, wikitext-2-raw-v1, test split)",

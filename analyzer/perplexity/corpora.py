@@ -25,6 +25,7 @@ __all__ = ["CORPORA", "Corpus", "load_corpus"]
 class Corpus:
     """A Hub dataset split whose text column is the text."""
 
+    title: str  # its name in records and on cards (the Hub id, config and split beside it)
     path: str  # the Hub id `datasets.load_dataset` takes
     config: str
     split: str
@@ -32,11 +33,15 @@ class Corpus:
 
     @property
     def name(self) -> str:
-        """The dataset in words, as records and errors name it."""
+        """The dataset as errors name it."""
         return f"{self.path} ({self.config}, {self.split} split)"
 
 
-CORPORA = {"wikitext2": Corpus("wikitext", "wikitext-2-raw-v1", "test", "text")}
+CORPORA = {
+    "wikitext2": Corpus(
+        "WikiText-2 raw, test split", "wikitext", "wikitext-2-raw-v1", "test", "text"
+    )
+}
 
 
 def load_corpus(key: str) -> Text:
@@ -63,7 +68,7 @@ def load_corpus(key: str) -> Text:
         raise InputError(corpus.name, f"its {corpus.column!r} column holds no text")
     joined = "\n\n".join(rows)
     return Text(
-        name=corpus.name,
+        name=corpus.title,
         sha256=hashlib.sha256(joined.encode("utf-8")).hexdigest(),
         content=joined,
         documents=rows,

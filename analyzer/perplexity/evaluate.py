@@ -94,7 +94,7 @@ def load_text(text_file: Path | None, dataset: str | None) -> Text:
     from analyzer.perplexity.text import bundled_text, read_text
 
     if text_file is not None and dataset is not None:
-        raise InputError(None, "--text and --dataset name two texts: give one")
+        raise InputError(None, "--text and a dataset name two texts: give one of them")
     if dataset is not None:
         from analyzer.perplexity.corpora import load_corpus
 

@@ -357,7 +357,7 @@ def linear_roles_label(analysis: Analysis) -> str:
 # how each protocol cuts the text (analyzer/perplexity/windows.py), in the card's words
 PERPLEXITY_METHODS = {
     "sliding": "strided sliding window",
-    "papers": "non-overlapping windows, as SparseGPT and Wanda",
+    "papers": "non-overlapping windows as in SparseGPT and Wanda",
 }
 
 
@@ -459,7 +459,7 @@ def _perplexity_results(perplexity: Perplexity | None, publication: Publication)
             dataset_config=perplexity.dataset_config or None,
             dataset_split=perplexity.dataset_split or None,
             metric_type="perplexity",
-            metric_name=f"Perplexity ({method}, lower is better)",
+            metric_name=f"Perplexity ({method}; lower is better)",
             metric_value=float(_round(perplexity.perplexity, PERPLEXITY_DIGITS)),
         )
     ]
