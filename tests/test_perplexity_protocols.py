@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import sys
 
 import datasets
 import huggingface_hub
@@ -328,3 +329,10 @@ def test_a_version_1_record_still_reads(loaded, tmp_path):
     future.write_text(json.dumps({**to_dict(record), "schema": "prunecard.perplexity/3"}))
     with pytest.raises(InputError, match=re.escape("expected a prunecard.perplexity/2 record")):
         load_record(Perplexity, future)
+
+
+def test_without_the_datasets_library_the_error_names_the_extra(llama, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "datasets", None)  # `import datasets` fails
+    code = main(["eval", str(llama), "--dataset", "wikitext2"])
+    line = one_line_error(code, capsys.readouterr(), WIKITEXT_ERROR_NAME)
+    assert "needs the datasets library (pip install 'prunecard[datasets]')" in line

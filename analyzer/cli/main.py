@@ -354,8 +354,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     """Evaluate a model: a question-answering model on SQuAD v2 (official metric, bootstrap
-    CIs, sample size); a causal LM by its perplexity over a text (strided sliding windows,
-    bootstrap CI over windows).
+    CIs, sample size); a causal LM by its perplexity over a text or a Hub dataset (strided
+    sliding windows, or the papers' protocol; bootstrap CI over windows).
 
     Example: prunecard eval ./my-pruned-bert --data dev-v2.0.json --limit 500 --seed 0 --out
         ./eval
