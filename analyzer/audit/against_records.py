@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from analyzer.audit import findings
-from analyzer.audit.claims import Claim
+from analyzer.audit.claims import Claim, dataset_id
 from analyzer.errors import InputError
 from analyzer.publish.card import fixed
 from analyzer.records import (
@@ -50,8 +50,8 @@ class EvalScores:
     a causal LM's Perplexity record."""
 
     values: dict[str, float]  # claim quantity -> measured value ("f1", "exact", "perplexity")
-    # "squad_v2" (v2 script keys, prunecard eval), "squad" (v1.1 keys); "" for perplexity,
-    # which names a text file rather than a dataset
+    # "squad_v2" (v2 script keys, prunecard eval), "squad" (v1.1 keys); for a perplexity
+    # the Hub dataset its text is ("wikitext"), or "" for a local text file
     dataset: str
     path: str
 
@@ -104,7 +104,8 @@ def _scores(scores: SquadScores, dataset: str, path: Path) -> EvalScores:
 
 
 def _perplexity(record: Perplexity, path: Path) -> EvalScores:
-    return EvalScores({"perplexity": record.perplexity}, "", str(path))
+    dataset = dataset_id(record.dataset) if record.dataset else ""  # "": a local text file
+    return EvalScores({"perplexity": record.perplexity}, dataset, str(path))
 
 
 def load_bench(path: str | Path) -> Bench:
