@@ -141,7 +141,7 @@ def test_the_default_seqlen_is_the_context_capped_at_2048(loaded, tmp_path):
     assert evaluate_perplexity(*long, bundled_text(), limit_tokens=1500).window == 1024
 
 
-def test_the_bundled_text_is_filed_under_squad_v2_validation(llama, tmp_path):
+def test_the_bundled_text_is_filed_under_squad_v2_validation(llama, tmp_path, capsys):
     out = tmp_path / "p.json"
     args = ["eval", str(llama), "--protocol", "papers", "--seqlen", "64", "--json", str(out)]
     assert main([*args, "--limit-tokens", "640"]) == 0
@@ -152,6 +152,9 @@ def test_the_bundled_text_is_filed_under_squad_v2_validation(llama, tmp_path):
         "validation",
     )
     assert (record.windows, record.scored, record.dropped) == (10, 10 * 63, 0)
+    printed = capsys.readouterr().out
+    assert "Hub dataset rajpurkar/squad_v2" in printed
+    assert "630 in 10 non-overlapping windows of 64 tokens (protocol papers; 0 trailing" in printed
 
 
 # --------------------------------------------------------------------------- --dataset
