@@ -81,7 +81,7 @@ def load_corpus(key: str) -> Text:
 def _problem(exc: Exception, offline: bool) -> str:
     why = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
     if offline or isinstance(exc, ConnectionError):
-        where = "offline: HF_HUB_OFFLINE=1" if offline else why
+        where = "offline mode" if offline else why
         return (
             f"not in the datasets cache and the Hub cannot be reached ({where}); "
             "load it once with network, or give the text with --text FILE"

@@ -6,7 +6,7 @@ summed negative log-likelihoods per window, and a percentile bootstrap over wind
 where the NLL is in nats and the CI resamples windows with replacement and recomputes
 exp(sum NLL / sum tokens scored) (a ratio: a sliding plan's first window scores more tokens
 than the others). "sliding" scores the text as it is (each token after the first exactly
-once); "papers" joins its documents with "\n\n" and scores the non-overlapping windows,
+once); "papers" joins its documents with "\\n\\n" and scores the non-overlapping windows,
 each of `seqlen - 1` tokens, which is SparseGPT's exp(sum(loss_i * seqlen) / (n * seqlen)).
 """
 
