@@ -13,7 +13,7 @@ $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q $(TORCH)
-	$(PY) -m pip install -q -e '.[dev,compressed,ray,lm-eval]'  # every extra: their tests always run
+	$(PY) -m pip install -q -e '.[dev,compressed,ray,lm-eval,datasets]'  # every extra: their tests always run
 	touch $@
 
 demo: install            ## the main job on the embedded default checkpoint

@@ -39,6 +39,7 @@ from analyzer.records import (
 
 if TYPE_CHECKING:
     from analyzer.audit.findings import AuditReport
+    from analyzer.perplexity.text import Text
 
 __all__ = [
     "DEMO_LIMIT",
@@ -69,10 +70,14 @@ class ReportOptions:
     batch_size: int = 32
     accept_unstable: bool = False  # keep an implausible timing (the card marks it)
     base: Path | None = None  # the dense base's config.json or folder (decoders: `--base-config`)
-    # causal LMs: perplexity over this text (None: the bundled one), windows as in `eval`
+    # causal LMs: perplexity over this text or named dataset (neither: the bundled text),
+    # by this protocol (None: sliding), windows as in `eval`
     text: Path | None = None
+    text_dataset: str | None = None
+    protocol: str | None = None
     window: int | None = None
     stride: int | None = None
+    seqlen: int | None = None
     limit_tokens: int | None = None
 
 
@@ -98,9 +103,10 @@ def run_report(
     steps.append("card")
     progress = _Progress(steps, say)
     causal = _is_causal_lm(checkpoint, options, hub.label if hub else str(checkpoint))
+    text = _perplexity_text(options) if causal and options.evaluate else None
     with staged_dir(out, force=force) as tmp:
         return _run(
-            checkpoint, tmp, publication, options, progress, causal=causal, hub=hub, command=command
+            checkpoint, tmp, publication, options, progress, text=text, hub=hub, command=command
         )
 
 
@@ -111,7 +117,7 @@ def _run(
     options: ReportOptions,
     progress: _Progress,
     *,
-    causal: bool,
+    text: Text | None,
     hub: HubSource | None = None,
     command: str | None = None,
 ) -> Report:
@@ -150,9 +156,11 @@ def _run(
             )
             write_record(timing, tmp / "bench.json")
     evaluation = perplexity = None
-    if options.evaluate and causal:
+    if options.evaluate and text is not None:
         with progress.step("eval"):
-            perplexity = named(_perplexity(checkpoint, options, device, torch_dtype(dtype)), hub)
+            perplexity = named(
+                _perplexity(checkpoint, text, options, device, torch_dtype(dtype)), hub
+            )
             write_record(perplexity, tmp / "perplexity.json")
     elif options.evaluate:
         with progress.step("eval"):
@@ -198,8 +206,11 @@ def _is_causal_lm(checkpoint: Path, options: ReportOptions, name: str) -> bool:
     squad = {"--data": options.data, "--limit": options.limit}
     text = {
         "--text": options.text,
+        "--text-dataset": options.text_dataset,
+        "--protocol": options.protocol,
         "--window": options.window,
         "--stride": options.stride,
+        "--seqlen": options.seqlen,
         "--limit-tokens": options.limit_tokens,
     }
     given = [name for name, value in (squad if causal else text).items() if value is not None]
@@ -209,15 +220,29 @@ def _is_causal_lm(checkpoint: Path, options: ReportOptions, name: str) -> bool:
     return causal
 
 
-def _perplexity(checkpoint: Path, options: ReportOptions, device: str, dtype: Any) -> Perplexity:
-    """The causal LM as stored over the text (the figure never depends on packing)."""
-    from analyzer.perplexity.evaluate import measure_perplexity
+def _perplexity_text(options: ReportOptions) -> Text:
+    """The text a causal LM's perplexity is measured on, and its window options checked,
+    before any step runs (a dataset not in the cache fails here, not after the bench)."""
+    from analyzer.perplexity.evaluate import load_text, plan_options
 
+    plan_options(options.protocol or "sliding", options.window, options.stride, options.seqlen)
+    return load_text(options.text, options.text_dataset)
+
+
+def _perplexity(
+    checkpoint: Path, text: Text, options: ReportOptions, device: str, dtype: Any
+) -> Perplexity:
+    """The causal LM as stored over the text (the figure never depends on packing)."""
+    from analyzer.perplexity.evaluate import measure_perplexity, plan_options
+
+    protocol = options.protocol or "sliding"
+    window, stride = plan_options(protocol, options.window, options.stride, options.seqlen)
     return measure_perplexity(
         checkpoint,
-        options.text,
-        window=options.window,
-        stride=options.stride,
+        text,
+        protocol=protocol,
+        window=window,
+        stride=stride,
         limit_tokens=options.limit_tokens,
         dtype=dtype,
         device=device,

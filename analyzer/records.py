@@ -27,11 +27,13 @@ __all__ = [
     "EVAL_SCHEMA",
     "HEAD_RULE",
     "PATTERN_KINDS",
+    "PERPLEXITY_PROTOCOLS",
     "PERPLEXITY_SCHEMA",
     "PRODUCT_KINDS",
     "RECIPE_SCHEMA",
     "REPORT_SCHEMA",
     "SQUAD_V2_ID",
+    "STILL_READ",
     "TIME_KINDS",
     "Analysis",
     "BaseComparison",
@@ -85,11 +87,18 @@ BENCH_SCHEMA = "prunecard.bench/1"
 BENCHMARKS_SCHEMA = "prunecard.benchmarks/1"
 COMPRESSION_SCHEMA = "prunecard.compression/1"
 EVAL_SCHEMA = "prunecard.eval/1"
-PERPLEXITY_SCHEMA = "prunecard.perplexity/1"
+# 2: the protocol (sliding or papers) and the dataset evaluated (Hub id, config, split)
+PERPLEXITY_SCHEMA = "prunecard.perplexity/2"
 REPORT_SCHEMA = "prunecard.report/1"
 RECIPE_SCHEMA = "prunecard.recipe/1"
 
+# older schemas a reader still takes: their fields mean what they did, the fields added
+# since take their defaults, and the record read carries the current schema
+# (a prunecard.perplexity/1 record is a sliding window over a text with no dataset id)
+STILL_READ = {PERPLEXITY_SCHEMA: ("prunecard.perplexity/1",)}
+
 SQUAD_V2_ID = "rajpurkar/squad_v2"  # the Hub id of SQuAD v2
+PERPLEXITY_PROTOCOLS = ("sliding", "papers")  # analyzer/perplexity/windows.py plans each
 # the linear roles, in plotting order: encoders have q, k, v, o, ffn_in, ffn_out; decoder
 # LLMs add ffn_gate (gated MLP: gate_proj, with up_proj as ffn_in and down_proj as ffn_out);
 # Phi-3 stores fused qkv and ffn_gate_up matrices instead of the separate ones
@@ -639,8 +648,10 @@ class Evaluation:
 
 @dataclass(frozen=True)
 class Perplexity:
-    """A causal LM's perplexity over a text file, by the strided sliding window method
-    (every token scored once, with up to `window - stride` tokens of context before it)."""
+    """A causal LM's perplexity over a text, by one of two protocols: "sliding" (strided
+    windows, every token scored once with up to `window - stride` tokens of context) or
+    "papers" (SparseGPT's and Wanda's: non-overlapping windows of `window` tokens, every
+    token of a window after its first scored, the trailing partial window dropped)."""
 
     perplexity: float  # exp(mean negative log-likelihood per scored token)
     ci_low: float  # percentile bootstrap over windows
@@ -648,26 +659,37 @@ class Perplexity:
     level: float  # 0.95
     resamples: int
     seed: int
-    tokens: int  # tokens evaluated: the text's, or its first `limit_tokens`
-    scored: int  # tokens predicted (every token but the first)
+    tokens: int  # the text's tokens, or its first `limit_tokens`
+    scored: int  # tokens predicted
     windows: int
-    window: int  # tokens per window at most
-    stride: int
-    text: str  # the text file's path, or the bundled text's name
-    text_sha256: str
+    window: int  # tokens per window at most ("papers": exactly, the --seqlen)
+    stride: int  # tokens between window starts ("papers": the window)
+    text: str  # the text file's path, or the name of the bundled text or the dataset
+    text_sha256: str  # of the file's bytes; a dataset's: of the text tokenized
     packed: bool  # whether the packed model was evaluated
     checkpoint: str = ""
     device: str = "cpu"
     dtype: str = ""
-    tokens_per_second: float = 0.0  # text tokens per second of model time
+    tokens_per_second: float = 0.0  # text tokens in windows per second of model time
     limit_tokens: int | None = None  # `--limit-tokens`: the text was cut to its first N
     tokenizer: TokenizerInfo | None = None  # None in records written before it was kept
+    protocol: str = "sliding"  # one of PERPLEXITY_PROTOCOLS
+    # the Hub dataset the text is ("wikitext", "wikitext-2-raw-v1", "test"); "" for a
+    # local text file (and in records written before it was kept)
+    dataset: str = ""
+    dataset_config: str = ""
+    dataset_split: str = ""
     schema: str = PERPLEXITY_SCHEMA
 
     @property
     def has_interval(self) -> bool:
         """One window gives no interval: resampling it returns the estimate itself."""
         return self.windows > 1
+
+    @property
+    def dropped(self) -> int:
+        """Trailing tokens no window holds ("papers" drops a partial last window)."""
+        return self.tokens - self.windows * self.window if self.protocol == "papers" else 0
 
 
 @dataclass(frozen=True)
@@ -817,6 +839,9 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
                 kwargs[f.name] = _convert(hints[f.name], value[f.name], f"{where}.{f.name}")
             elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
                 raise TypeError(f"{where}: missing field {f.name!r}")
+        current = getattr(tp.__dataclass_fields__.get("schema"), "default", None)
+        if kwargs.get("schema") in STILL_READ.get(current, ()):
+            kwargs["schema"] = current
         return tp(**kwargs)
     if origin is tuple:
         if not isinstance(value, list | tuple):
@@ -877,7 +902,7 @@ def load_record(cls: type[R], path: str | Path) -> R:
     if expected is not None and isinstance(data, dict):
         schema = data.get("schema")
         want = expected.default
-        if schema != want:
+        if schema != want and schema not in STILL_READ.get(want, ()):
             raise InputError(path, f"expected a {want} record, found schema {schema!r}")
     try:
         return from_dict(cls, data)

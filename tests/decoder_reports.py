@@ -290,6 +290,8 @@ def bench() -> Bench:
     )
 
 
+# the papers' protocol on WikiText-2: a text of TEXT_TOKENS tokens in whole windows of SEQLEN
+TEXT_TOKENS, SEQLEN = 300_000, 2048
 PERPLEXITY = Perplexity(
     perplexity=23.456,
     ci_low=21.004,
@@ -297,16 +299,34 @@ PERPLEXITY = Perplexity(
     level=0.95,
     resamples=1000,
     seed=0,
+    tokens=TEXT_TOKENS,
+    scored=(TEXT_TOKENS // SEQLEN) * (SEQLEN - 1),  # every token of a window but its first
+    windows=TEXT_TOKENS // SEQLEN,
+    window=SEQLEN,
+    stride=SEQLEN,
+    text="WikiText-2 raw, test split",
+    text_sha256="ab" * 32,
+    packed=True,
+    device="cuda",
+    dtype="float16",
+    protocol="papers",
+    dataset="wikitext",
+    dataset_config="wikitext-2-raw-v1",
+    dataset_split="test",
+)
+# the sliding window over a local text file: no Hub dataset
+LOCAL_PERPLEXITY = replace(
+    PERPLEXITY,
     tokens=4_000,
     scored=3_999,
     windows=8,
     window=1024,
     stride=512,
-    text="squad_v2_sample_paragraphs.txt",
-    text_sha256="ab" * 32,
-    packed=True,
-    device="cuda",
-    dtype="float16",
+    text="/home/me/texts/my_paragraphs.txt",
+    protocol="sliding",
+    dataset="",
+    dataset_config="",
+    dataset_split="",
 )
 PUBLICATION = Publication(
     model_id="prunecard/tiny-llama-2of4",

@@ -152,3 +152,34 @@ def test_a_satisfied_claim_holds_for_every_mask(measured, claimed, data):
     want_n, want_m = map(int, claimed.split(":"))
     if satisfies(measured, claimed):
         assert _is_nm(mask, want_n, want_m)
+
+
+def test_a_card_of_a_local_text_file_audits_clean(tmp_path):
+    """No model-index or .eval_results entry (a local file has no Hub dataset id): the
+    summary's perplexity is still read and nothing mismatches."""
+    report = spec.report(perplexity=spec.LOCAL_PERPLEXITY)
+    folder = write_card(tmp_path / "card", report, checkpoint=tmp_path / "no-such-checkpoint")
+    found = audit(folder / "README.md", spec.analysis())
+    assert [f for f in found.findings if f.verdict == "mismatch"] == []
+    claimed = {f.claimed for f in _findings(found, "perplexity")}
+    assert claimed == {"23.46"}
+    assert not any(f.file == ".eval_results/perplexity.yaml" for f in found.findings)
+
+
+def test_the_perplexity_dataset_is_checked_against_its_record(card, tmp_path):
+    """`audit --eval perplexity.json`: the card's model-index and `.eval_results` dataset
+    must be the one the record evaluated; a record of another dataset mismatches."""
+    readme, _ = card
+    record = tmp_path / "perplexity.json"
+    write_record(spec.PERPLEXITY, record)
+
+    def against_record():
+        found = _findings(audit(readme, spec.analysis(), eval_path=record), "dataset")
+        return {(f.file or "model-index", f.verdict) for f in found if f.check == "evaluation"}
+
+    assert against_record() == {("model-index", "ok"), (".eval_results/perplexity.yaml", "ok")}
+    write_record(dataclasses.replace(spec.PERPLEXITY, dataset="ptb_text_only"), record)
+    assert against_record() == {
+        ("model-index", "mismatch"),
+        (".eval_results/perplexity.yaml", "mismatch"),
+    }

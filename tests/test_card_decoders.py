@@ -72,7 +72,7 @@ def test_decoder_card_states_the_measured_figures():
         f"| MLP channels kept | **{kept} of {channels}** ({100 * kept / channels:.1f}%) |",
         f"| Width and depth against the dense base | layers {spec.BASE_LAYERS} -> {spec.LAYERS}, "
         f"intermediate size {spec.BASE_INTER} -> {spec.INTER} |",
-        "| Perplexity, squad_v2_sample_paragraphs.txt (4,000 tokens) | **23.46** "
+        f"| Perplexity, WikiText-2 raw, test split ({spec.TEXT_TOKENS:,} tokens) | **23.46** "
         "(95% CI 21.00 to 26.50) |",
         "| Decoding, batch 1: tokens/s dense / packed (NVIDIA H100 80GB HBM3) | "
         f"210.0 / 240.0 (**{240 / 210:.2f}x**) |",
@@ -108,8 +108,17 @@ def test_decoder_metadata_validates_and_round_trips():
         "perplexity",
         round(spec.PERPLEXITY.perplexity, 2),
     )
-    assert result.dataset_name.startswith("Text squad_v2_sample_paragraphs.txt (sha256 abab")
-    assert "4,000 tokens, window 1,024, stride 512" in result.dataset_name
+    # filed under the Hub dataset the text is, with its config and split
+    assert (result.dataset_type, result.dataset_config, result.dataset_split) == (
+        "wikitext",
+        "wikitext-2-raw-v1",
+        "test",
+    )
+    assert result.dataset_name == (
+        f"WikiText-2 raw, test split (sha256 abababababab, {spec.TEXT_TOKENS:,} tokens, "
+        f"papers protocol, window {spec.SEQLEN:,}, stride {spec.SEQLEN:,})"
+    )
+    assert "SparseGPT" in result.metric_name
 
 
 def test_a_question_answering_widget_is_still_required_for_encoders():
@@ -124,18 +133,50 @@ def test_perplexity_eval_results_file(tmp_path):
     assert list(eval_results_files(report)) == ["perplexity.yaml"]
     (entry,) = yaml.safe_load(perplexity_results_yaml(report))
     assert entry == {
-        "dataset": {"id": "rajpurkar/squad_v2", "task_id": "perplexity"},
+        "dataset": {"id": "wikitext", "task_id": "perplexity"},
         "value": 23.46,
         "date": "2025-01-31",
         "source": {"url": "https://huggingface.co/prunecard/tiny-llama-2of4", "name": "Model card"},
-        "notes": "perplexity, lower is better; text squad_v2_sample_paragraphs.txt (sha256 "
-        "abababababab, 4,000 tokens, window 1,024, stride 512)",
+        "notes": "perplexity, lower is better; non-overlapping windows as in SparseGPT and "
+        f"Wanda; text WikiText-2 raw, test split (sha256 abababababab, {spec.TEXT_TOKENS:,} "
+        f"tokens, papers protocol, window {spec.SEQLEN:,}, stride {spec.SEQLEN:,})",
     }
     write_card(tmp_path / "card", report, checkpoint=tmp_path / "no-such-checkpoint")
     assert sorted(p.name for p in (tmp_path / "card" / ".eval_results").iterdir()) == [
         "perplexity.yaml"
     ]
     assert perplexity_results_yaml(dataclasses.replace(report, perplexity=None)) is None
+
+
+def test_the_papers_protocol_is_described_with_its_dropped_tail():
+    text = render_card(spec.report())
+    windows = spec.TEXT_TOKENS // spec.SEQLEN
+    dropped = spec.TEXT_TOKENS - windows * spec.SEQLEN
+    assert f"| Windows (tokens per window, stride) | {windows} (2,048, 2,048) |" in text
+    assert f"| Tokens scored | {windows * (spec.SEQLEN - 1):,} |" in text
+    assert "| Protocol | papers: non-overlapping windows as in SparseGPT and Wanda |" in text
+    assert f"the last {dropped:,} tokens, which fill no whole window, are not scored" in text
+    assert "the Hub dataset `wikitext`, config `wikitext-2-raw-v1`, split `test`" in text
+
+
+def test_a_local_text_file_is_filed_under_no_dataset(tmp_path):
+    """A perplexity over the user's own file names the file and its sha256 in the card, and
+    goes into neither the model-index nor `.eval_results` (both need a Hub dataset id):
+    never under SQuAD v2's, the publication's default `eval_dataset`."""
+    report = spec.report(perplexity=spec.LOCAL_PERPLEXITY)
+    text = render_card(report)
+    assert validate_card(text) == []
+    assert "model-index" not in _front_matter(text) and "squad" not in text.lower()
+    assert eval_results_files(report) == {} and perplexity_results_yaml(report) is None
+    assert (
+        "on `my_paragraphs.txt` (sha256 `abababababab`; a local text file, no Hub dataset)" in text
+    )
+    assert "/home/me" not in text
+    assert "| Perplexity, my_paragraphs.txt (4,000 tokens) | **23.46**" in text
+    assert "| Protocol | sliding: strided sliding window |" in text
+    assert "with up to 512 tokens of context before it" in text
+    write_card(tmp_path / "card", report, checkpoint=tmp_path / "no-such-checkpoint")
+    assert not (tmp_path / "card" / ".eval_results" / "perplexity.yaml").exists()
 
 
 def test_missing_decoder_records_say_not_measured():

@@ -8,13 +8,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from analyzer.audit import findings
-from analyzer.audit.claims import Claim
+from analyzer.audit.claims import Claim, dataset_id
 from analyzer.errors import InputError
 from analyzer.publish.card import fixed
 from analyzer.records import (
     EVAL_SCHEMA,
     PERPLEXITY_SCHEMA,
     REPORT_SCHEMA,
+    STILL_READ,
     Bench,
     BenchShape,
     Evaluation,
@@ -49,8 +50,8 @@ class EvalScores:
     a causal LM's Perplexity record."""
 
     values: dict[str, float]  # claim quantity -> measured value ("f1", "exact", "perplexity")
-    # "squad_v2" (v2 script keys, prunecard eval), "squad" (v1.1 keys); "" for perplexity,
-    # which names a text file rather than a dataset
+    # "squad_v2" (v2 script keys, prunecard eval), "squad" (v1.1 keys); for a perplexity
+    # the Hub dataset its text is ("wikitext"), or "" for a local text file
     dataset: str
     path: str
 
@@ -70,7 +71,7 @@ def load_eval(path: str | Path) -> EvalScores:
         if report.perplexity is not None:
             return _perplexity(report.perplexity, path)
         raise InputError(path, "this report has no evaluation (run `prunecard eval`)")
-    if schema == PERPLEXITY_SCHEMA:
+    if schema == PERPLEXITY_SCHEMA or schema in STILL_READ[PERPLEXITY_SCHEMA]:
         return _perplexity(load_record(Perplexity, path), path)
     if schema is not None:
         return _scores(load_record(Evaluation, path).scores, "squad_v2", path)
@@ -103,7 +104,8 @@ def _scores(scores: SquadScores, dataset: str, path: Path) -> EvalScores:
 
 
 def _perplexity(record: Perplexity, path: Path) -> EvalScores:
-    return EvalScores({"perplexity": record.perplexity}, "", str(path))
+    dataset = dataset_id(record.dataset) if record.dataset else ""  # "": a local text file
+    return EvalScores({"perplexity": record.perplexity}, dataset, str(path))
 
 
 def load_bench(path: str | Path) -> Bench:

@@ -123,8 +123,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     options = ReportOptions(
         data=args.data,
         text=args.text,
+        text_dataset=args.text_dataset,
+        protocol=args.protocol,
         window=args.window,
         stride=args.stride,
+        seqlen=args.seqlen,
         limit_tokens=args.limit_tokens,
         limit=args.limit,
         seed=args.seed or 0,
@@ -351,8 +354,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     """Evaluate a model: a question-answering model on SQuAD v2 (official metric, bootstrap
-    CIs, sample size); a causal LM by its perplexity over a text (strided sliding windows,
-    bootstrap CI over windows).
+    CIs, sample size); a causal LM by its perplexity over a text or a Hub dataset (strided
+    sliding windows, or the papers' protocol; bootstrap CI over windows).
 
     Example: prunecard eval ./my-pruned-bert --data dev-v2.0.json --limit 500 --seed 0 --out
         ./eval
@@ -395,7 +398,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 # options that apply to one kind of evaluation only: given for the other kind, they are refused
 _SQUAD_ONLY = ("data", "limit", "seed", "out", "force", "no_pack", "batch_size", "no_graphs")
-_PERPLEXITY_ONLY = ("text", "window", "stride", "limit_tokens", "packed", "json")
+_PERPLEXITY_ONLY = (
+    *("text", "dataset", "protocol", "window", "stride", "seqlen", "limit_tokens"),
+    *("packed", "json"),
+)
 
 
 def _refuse(args: argparse.Namespace, options: Sequence[str], path: str, problem: str) -> None:
@@ -484,17 +490,20 @@ def _eval_tasks(args: argparse.Namespace, fetched: Any, guarded: Path) -> int:
 
 def _eval_perplexity(args: argparse.Namespace, fetched: Any, guarded: Path) -> int:
     from analyzer.cli.tables import format_perplexity
-    from analyzer.perplexity.evaluate import measure_perplexity
+    from analyzer.perplexity.evaluate import load_text, measure_perplexity, plan_options
     from analyzer.runtime.bench import resolve_options, torch_dtype
     from analyzer.weights.hub import named
 
     _check_file(args.json, [guarded, args.text])
+    protocol = args.protocol or "sliding"
+    window, stride = plan_options(protocol, args.window, args.stride, args.seqlen)
     device, dtype, align = resolve_options(args.device, args.dtype, args.align)
     record = measure_perplexity(
         fetched.path,
-        args.text,
-        window=args.window,
-        stride=args.stride,
+        load_text(args.text, args.dataset),
+        protocol=protocol,
+        window=window,
+        stride=stride,
         limit_tokens=args.limit_tokens,
         packed=args.packed,
         dtype=torch_dtype(dtype),
@@ -646,14 +655,31 @@ def _eval_data() -> argparse.ArgumentParser:
     )
 
 
-def _text() -> argparse.ArgumentParser:
-    """What a causal LM's perplexity is measured on, and how the text is cut into windows."""
+def _text(dataset: str = "--dataset") -> argparse.ArgumentParser:
+    """What a causal LM's perplexity is measured on, and how the text is cut into windows;
+    `dataset` spells the dataset option (`report` has a --dataset of its own: training data)."""
+    from analyzer.perplexity.corpora import CORPORA
+    from analyzer.records import PERPLEXITY_PROTOCOLS
+
     return _option_group(
         lambda p: p.add_argument(
             "--text",
             type=Path,
             metavar="FILE",
             help=f"perplexity: a UTF-8 text file (default: {BUNDLED_TEXT})",
+        ),
+        lambda p: p.add_argument(
+            dataset,
+            choices=sorted(CORPORA),
+            help="perplexity: a Hub dataset instead of a text file, read through datasets "
+            "from its cache or the Hub (wikitext2: wikitext, wikitext-2-raw-v1, test split)",
+        ),
+        lambda p: p.add_argument(
+            "--protocol",
+            choices=PERPLEXITY_PROTOCOLS,
+            help="perplexity: sliding (strided windows; the default) or papers (the text's "
+            'documents joined with "\\n\\n", non-overlapping --seqlen windows, as SparseGPT '
+            "and Wanda)",
         ),
         lambda p: p.add_argument(
             "--window",
@@ -666,6 +692,13 @@ def _text() -> argparse.ArgumentParser:
             type=int,
             metavar="N",
             help="perplexity: tokens between window starts (default: half the window)",
+        ),
+        lambda p: p.add_argument(
+            "--seqlen",
+            type=int,
+            metavar="N",
+            help="perplexity, --protocol papers: tokens per window (default: the model's "
+            "positions, at most 2048)",
         ),
         lambda p: p.add_argument(
             "--limit-tokens",
@@ -804,7 +837,7 @@ def build_parser() -> argparse.ArgumentParser:
         _checkpoint(),
         _output("folder to write", default="./<checkpoint>-report"),
         _eval_data(),
-        _text(),
+        _text("--text-dataset"),
         _device(),
         _publication(),
         _base_config(),

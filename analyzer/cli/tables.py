@@ -400,12 +400,23 @@ def _perplexity_ci(p: Perplexity) -> str:
 def format_perplexity(p: Perplexity) -> str:
     """Perplexity with its CI, then what it rests on: tokens, windows, the model's run."""
     cut = " (--limit-tokens)" if p.limit_tokens is not None else ""
+    dataset = f"Hub dataset {p.dataset}, " if p.dataset else ""
+    if p.protocol == "papers":
+        windows = (
+            f"{p.windows:,} non-overlapping windows of {p.window:,} tokens (protocol papers; "
+            f"{p.dropped:,} trailing tokens dropped)"
+        )
+    else:
+        windows = (
+            f"{p.windows:,} windows of up to {p.window:,} tokens, stride {p.stride:,} "
+            "(protocol sliding)"
+        )
     return "\n".join(
         [
-            f"text            {p.text}, sha256 {p.text_sha256[:12]}: {p.tokens:,} tokens{cut}",
+            f"text            {p.text}, {dataset}sha256 {p.text_sha256[:12]}: {p.tokens:,} "
+            f"tokens{cut}",
             f"perplexity      {p.perplexity:,.3f}  ({_perplexity_ci(p)})",
-            f"tokens scored   {p.scored:,} in {p.windows:,} windows of up to {p.window:,} "
-            f"tokens, stride {p.stride:,}",
+            f"tokens scored   {p.scored:,} in {windows}",
             f"model           {p.checkpoint} ({'packed' if p.packed else 'as stored'}) on "
             f"{p.device}{', ' + p.dtype if p.dtype else ''}, {p.tokens_per_second:,.0f} tokens/s",
             *_tokenizer_line(p.tokenizer),

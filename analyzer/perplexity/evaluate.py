@@ -1,11 +1,13 @@
-"""Perplexity of a causal LM over a text: strided sliding windows (windows.py), summed
-negative log-likelihoods per window, and a percentile bootstrap over windows.
+"""Perplexity of a causal LM over a text: windows by one of two protocols (windows.py),
+summed negative log-likelihoods per window, and a percentile bootstrap over windows.
 
     perplexity = exp(total NLL / tokens scored)
 
-where the NLL is in nats, each token after the first is scored exactly once, and the CI
-resamples windows with replacement and recomputes exp(sum NLL / sum tokens scored) (a
-ratio, since the first window scores more tokens than the others).
+where the NLL is in nats and the CI resamples windows with replacement and recomputes
+exp(sum NLL / sum tokens scored) (a ratio: a sliding plan's first window scores more tokens
+than the others). "sliding" scores the text as it is (each token after the first exactly
+once); "papers" joins its documents with "\\n\\n" and scores the non-overlapping windows,
+each of `seqlen - 1` tokens, which is SparseGPT's exp(sum(loss_i * seqlen) / (n * seqlen)).
 """
 
 from __future__ import annotations
@@ -18,16 +20,24 @@ from typing import Any
 
 from analyzer.errors import CheckpointError, InputError
 from analyzer.perplexity.text import Text
-from analyzer.perplexity.windows import Window, default_window, plan_windows
-from analyzer.records import Perplexity
+from analyzer.perplexity.windows import Window, default_window, plan_blocks, plan_windows
+from analyzer.records import PERPLEXITY_PROTOCOLS, Perplexity
 
-__all__ = ["evaluate_perplexity", "measure_perplexity", "perplexity_interval", "window_nll"]
+__all__ = [
+    "evaluate_perplexity",
+    "load_text",
+    "measure_perplexity",
+    "perplexity_interval",
+    "plan_options",
+    "window_nll",
+]
 
 
 def measure_perplexity(
     checkpoint: Path,
-    text_file: Path | None,
+    text: Text,
     *,
+    protocol: str = "sliding",
     window: int | None = None,
     stride: int | None = None,
     limit_tokens: int | None = None,
@@ -36,12 +46,10 @@ def measure_perplexity(
     device: str = "cpu",
     align: int = 1,
 ) -> Perplexity:
-    """Load the causal LM at `checkpoint` and measure it on a text file (None: the bundled
-    text): the one path `eval` and `report` both take."""
+    """Load the causal LM at `checkpoint` and measure it on `text` (`load_text`), windows
+    as `plan_options` gives them: the one path `eval` and `report` both take."""
     from analyzer.perplexity.model import load_causal_lm
-    from analyzer.perplexity.text import bundled_text, read_text
 
-    text = read_text(text_file) if text_file is not None else bundled_text()
     model, tokenizer = load_causal_lm(
         checkpoint, packed=packed, dtype=dtype, device=device, align=align
     )
@@ -49,6 +57,7 @@ def measure_perplexity(
         model,
         tokenizer,
         text,
+        protocol=protocol,
         window=window,
         stride=stride,
         limit_tokens=limit_tokens,
@@ -58,11 +67,47 @@ def measure_perplexity(
     )
 
 
+def plan_options(
+    protocol: str, window: int | None, stride: int | None, seqlen: int | None
+) -> tuple[int | None, int | None]:
+    """(window, stride) for `evaluate_perplexity` from the command line's options: --window
+    and --stride shape the sliding window, --seqlen the papers' windows; one given to the
+    other protocol is refused rather than ignored."""
+    _check_protocol(protocol)
+    if protocol == "papers":
+        foreign, other = {"--window": window, "--stride": stride}, "sliding"
+    else:
+        foreign, other = {"--seqlen": seqlen}, "papers"
+    wrong = next((name for name, value in foreign.items() if value is not None), None)
+    if wrong is not None:
+        raise InputError(None, f"{wrong} applies to --protocol {other}, not {protocol}")
+    return (seqlen, None) if protocol == "papers" else (window, stride)
+
+
+def _check_protocol(protocol: str) -> None:
+    if protocol not in PERPLEXITY_PROTOCOLS:
+        raise InputError(None, f"--protocol must be one of {', '.join(PERPLEXITY_PROTOCOLS)}")
+
+
+def load_text(text_file: Path | None, dataset: str | None) -> Text:
+    """The text to score: a file, a named dataset, or without either the bundled text."""
+    from analyzer.perplexity.text import bundled_text, read_text
+
+    if text_file is not None and dataset is not None:
+        raise InputError(None, "--text and a dataset name two texts: give one of them")
+    if dataset is not None:
+        from analyzer.perplexity.corpora import load_corpus
+
+        return load_corpus(dataset)
+    return read_text(text_file) if text_file is not None else bundled_text()
+
+
 def evaluate_perplexity(
     model: Any,
     tokenizer: Any,
     text: Text,
     *,
+    protocol: str = "sliding",
     window: int | None = None,
     stride: int | None = None,
     limit_tokens: int | None = None,
@@ -73,25 +118,35 @@ def evaluate_perplexity(
     level: float = 0.95,
     progress: bool = False,
 ) -> Perplexity:
-    """The `Perplexity` record of `model` on `text`. `window` defaults to the model's
-        positions capped at 1024, `stride` to half the window; `limit_tokens` keeps the text's
-        first N tokens. Tokens are the tokenizer's own, special tokens included (a BOS), from the
-    plain text: a chat template is never applied, and a window needs no padding."""
+    """The `Perplexity` record of `model` on `text` by `protocol`. "sliding": `window`
+    defaults to the model's positions capped at 1024, `stride` to half the window. "papers":
+    `window` is the seqlen, by default the positions capped at 2048, and `stride` must be
+    None. `limit_tokens` keeps the text's first N tokens. Tokens are the tokenizer's own,
+    special tokens included (a BOS), from the plain text, tokenized in one call: a chat
+    template is never applied, and a window needs no padding."""
     from analyzer.runtime.bench import dtype_option
     from analyzer.runtime.environment import device_name
     from analyzer.runtime.tokenizer import tokenizer_info
 
+    _check_protocol(protocol)
+    papers = protocol == "papers"
+    option = "--seqlen" if papers else "--window"
+    if papers and stride is not None:
+        raise InputError(None, "--stride applies to --protocol sliding, not papers")
     positions = model.config.max_position_embeddings
-    window = default_window(positions) if window is None else window
+    window = default_window(positions, protocol) if window is None else window
     if window > positions:
-        raise InputError(None, f"--window {window} exceeds the model's {positions} positions")
-    stride = window // 2 if stride is None else stride
-    ids = tokenizer(text.content, verbose=False)["input_ids"]
+        raise InputError(None, f"{option} {window} exceeds the model's {positions} positions")
+    ids = tokenizer(text.joined() if papers else text.content, verbose=False)["input_ids"]
     if limit_tokens is not None:
         if limit_tokens < 2:
             raise InputError(None, f"--limit-tokens must be at least 2, got {limit_tokens}")
         ids = ids[:limit_tokens]
-    windows = plan_windows(len(ids), window, stride)
+    if papers:
+        stride, windows = window, plan_blocks(len(ids), window)
+    else:
+        stride = window // 2 if stride is None else stride
+        windows = plan_windows(len(ids), window, stride)
     vocab = model.config.vocab_size
     if max(ids) >= vocab:  # an embedding lookup out of range: a crash, or a CUDA assert
         raise CheckpointError(
@@ -104,6 +159,7 @@ def evaluate_perplexity(
     nll = window_nll(model, ids, windows, progress=progress)
     elapsed = time.perf_counter() - began
     scored = [w.tokens for w in windows]
+    covered = windows[-1].end  # "papers" drops the tokens after the last whole window
     total = sum(nll)
     if not math.isfinite(total):
         raise CheckpointError(
@@ -130,9 +186,13 @@ def evaluate_perplexity(
         checkpoint=checkpoint,
         device=device_name(str(parameter.device)),
         dtype=dtype_option(parameter.dtype),
-        tokens_per_second=len(ids) / max(elapsed, 1e-9),
+        tokens_per_second=covered / max(elapsed, 1e-9),
         limit_tokens=limit_tokens,
         tokenizer=tokenizer_info(tokenizer),  # one window at a time: no padding
+        protocol=protocol,
+        dataset=text.dataset,
+        dataset_config=text.config,
+        dataset_split=text.split,
     )
 
 

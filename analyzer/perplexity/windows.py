@@ -1,4 +1,6 @@
-"""The strided sliding-window plan: which tokens each forward pass sees and which it scores.
+"""The window plans: which tokens each forward pass sees and which it scores.
+
+"sliding" (the default), the strided sliding window:
 
 A causal LM sees at most `window` tokens at once, so a long text is cut into windows that
 start `stride` tokens apart (https://huggingface.co/docs/transformers/perplexity). The
@@ -14,9 +16,17 @@ from dataclasses import dataclass
 
 from analyzer.errors import InputError
 
-__all__ = ["MAX_DEFAULT_WINDOW", "Window", "default_window", "plan_windows"]
+__all__ = [
+    "MAX_DEFAULT_SEQLEN",
+    "MAX_DEFAULT_WINDOW",
+    "Window",
+    "default_window",
+    "plan_blocks",
+    "plan_windows",
+]
 
-MAX_DEFAULT_WINDOW = 1024  # tokens per window unless --window says otherwise
+MAX_DEFAULT_WINDOW = 1024  # "sliding": tokens per window unless --window says otherwise
+MAX_DEFAULT_SEQLEN = 2048  # "papers": SparseGPT's and Wanda's seqlen, unless --seqlen
 
 
 @dataclass(frozen=True)
@@ -33,9 +43,11 @@ class Window:
         return self.end - self.scored
 
 
-def default_window(max_positions: int) -> int:
-    """The model's positions, capped at MAX_DEFAULT_WINDOW (attention cost is quadratic)."""
-    return min(max_positions, MAX_DEFAULT_WINDOW)
+def default_window(max_positions: int, protocol: str = "sliding") -> int:
+    """The model's positions, capped at MAX_DEFAULT_WINDOW (attention cost is quadratic),
+    or for "papers" at MAX_DEFAULT_SEQLEN, as the papers cap a model's context."""
+    cap = MAX_DEFAULT_SEQLEN if protocol == "papers" else MAX_DEFAULT_WINDOW
+    return min(max_positions, cap)
 
 
 def plan_windows(tokens: int, window: int, stride: int) -> tuple[Window, ...]:
@@ -57,3 +69,17 @@ def plan_windows(tokens: int, window: int, stride: int) -> tuple[Window, ...]:
         windows.append(Window(begin, end, max(done, begin + 1)))
         done, begin = end, begin + stride
     return tuple(windows)
+
+
+def plan_blocks(tokens: int, seqlen: int) -> tuple[Window, ...]:
+    """The papers' windows: [i * seqlen, (i + 1) * seqlen) for i < tokens // seqlen, each
+    scoring all its tokens but the first; needs seqlen >= 2 and one whole window."""
+    if seqlen < 2:
+        raise InputError(None, f"--seqlen must be at least 2 tokens, got {seqlen}")
+    if tokens < seqlen:
+        raise InputError(
+            None,
+            f"the text has {tokens:,} token(s), fewer than one window of --seqlen {seqlen:,}: "
+            "--protocol papers scores whole windows only (give a lower --seqlen)",
+        )
+    return tuple(Window(b, b + seqlen, b + 1) for b in range(0, tokens - seqlen + 1, seqlen))

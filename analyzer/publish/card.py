@@ -47,6 +47,7 @@ __all__ = [
     "CARD_FILE",
     "CARD_OUTPUTS",
     "DEFAULT_TEMPLATE",
+    "PERPLEXITY_METHODS",
     "SQUAD_V2_DEV_QUESTIONS",
     "CardOptions",
     "Reference",
@@ -60,6 +61,7 @@ __all__ = [
     "load_reference",
     "packed_params_as_benchmarked",
     "perplexity_dataset",
+    "perplexity_name",
     "perplexity_results_yaml",
     "publication_of",
     "recipe_claims",
@@ -352,12 +354,26 @@ def linear_roles_label(analysis: Analysis) -> str:
     return LINEAR_ROLES_LABEL.get(kind, LINEAR_ROLES_LABEL["generic"])
 
 
+# how each protocol cuts the text (analyzer/perplexity/windows.py), in the card's words
+PERPLEXITY_METHODS = {
+    "sliding": "strided sliding window",
+    "papers": "non-overlapping windows as in SparseGPT and Wanda",
+}
+
+
+def perplexity_name(perplexity: Perplexity) -> str:
+    """The text's name on a card: a dataset's or the bundled text's name as it is, a local
+    file's name without its folder."""
+    return perplexity.text if perplexity.dataset else Path(perplexity.text).name
+
+
 def perplexity_dataset(perplexity: Perplexity) -> str:
-    """The text a perplexity was measured on, in words: file, digest, tokens and windows."""
+    """The text a perplexity was measured on, in words: name, digest, tokens, protocol,
+    window and stride."""
     return (
-        f"{Path(perplexity.text).name} (sha256 {perplexity.text_sha256[:12]}, "
-        f"{perplexity.tokens:,} tokens, window {perplexity.window:,}, "
-        f"stride {perplexity.stride:,})"
+        f"{perplexity_name(perplexity)} (sha256 {perplexity.text_sha256[:12]}, "
+        f"{perplexity.tokens:,} tokens, {perplexity.protocol} protocol, "
+        f"window {perplexity.window:,}, stride {perplexity.stride:,})"
     )
 
 
@@ -427,19 +443,23 @@ def _squad_results(evaluation: Evaluation | None, publication: Publication) -> l
 
 
 def _perplexity_results(perplexity: Perplexity | None, publication: Publication) -> list | None:
-    """One text-generation result: the perplexity, its dataset named by the text file."""
+    """One text-generation result: the perplexity, filed under the Hub dataset its text
+    is; none for a local text file (a model-index result needs a Hub dataset id)."""
     from huggingface_hub import EvalResult
 
-    if perplexity is None:
+    if perplexity is None or not perplexity.dataset:
         return None
+    method = PERPLEXITY_METHODS.get(perplexity.protocol, perplexity.protocol)
     return [
         EvalResult(
             task_type="text-generation",
             task_name="Causal language modeling",
-            dataset_type=publication.eval_dataset,
-            dataset_name=f"Text {perplexity_dataset(perplexity)}",
+            dataset_type=perplexity.dataset,
+            dataset_name=perplexity_dataset(perplexity),
+            dataset_config=perplexity.dataset_config or None,
+            dataset_split=perplexity.dataset_split or None,
             metric_type="perplexity",
-            metric_name="Perplexity (strided sliding window, lower is better)",
+            metric_name=f"Perplexity ({method}; lower is better)",
             metric_value=float(_round(perplexity.perplexity, PERPLEXITY_DIGITS)),
         )
     ]
@@ -529,20 +549,22 @@ def eval_results_yaml(report: Report) -> str | None:
 
 
 def perplexity_results_yaml(report: Report) -> str | None:
-    """`.eval_results/perplexity.yaml`: the perplexity in the same format, its `notes`
-    naming the metric and the text (file, sha256, tokens, window, stride); None without
-    a perplexity record."""
+    """`.eval_results/perplexity.yaml`: the perplexity in the same format under the Hub
+    dataset its text is, its `notes` naming the metric, the protocol and the text (name,
+    sha256, tokens, window, stride); None without a perplexity record, or for a local text
+    file (an entry needs a Hub dataset id: the card's body names the file)."""
     import yaml
 
     perplexity = report.perplexity
-    if perplexity is None:
+    if perplexity is None or not perplexity.dataset:
         return None
+    method = PERPLEXITY_METHODS.get(perplexity.protocol, perplexity.protocol)
     entry = {
-        "dataset": {"id": publication_of(report).eval_dataset, "task_id": "perplexity"},
+        "dataset": {"id": perplexity.dataset, "task_id": "perplexity"},
         "value": float(_round(perplexity.perplexity, PERPLEXITY_DIGITS)),
         "date": report.provenance.created[:10],
         "source": _results_source(report),
-        "notes": f"perplexity, lower is better; text {perplexity_dataset(perplexity)}",
+        "notes": f"perplexity, lower is better; {method}; text {perplexity_dataset(perplexity)}",
     }
     return yaml.safe_dump([entry], sort_keys=False, allow_unicode=True)
 
@@ -636,6 +658,9 @@ def template_context(report: Report, options: CardOptions, figures: tuple[str, .
         "linear_roles": linear_roles_label(analysis) if analysis else "",
         "perplexity": report.perplexity,
         "perplexity_text": report.perplexity and perplexity_dataset(report.perplexity),
+        "perplexity_name": report.perplexity and perplexity_name(report.perplexity),
+        "perplexity_method": report.perplexity
+        and PERPLEXITY_METHODS.get(report.perplexity.protocol, report.perplexity.protocol),
         "perplexity_digits": PERPLEXITY_DIGITS,
         "base_changes": tuple(c for c in analysis.base.changes if c.base != c.model)
         if analysis and analysis.base

@@ -65,7 +65,11 @@ def portable(report: Report) -> Report:
             e, data=_name(e.data), checkpoint=model(e.checkpoint), predictions=_name(e.predictions)
         ),
         perplexity=ppl
-        and dataclasses.replace(ppl, text=_name(ppl.text), checkpoint=model(ppl.checkpoint)),
+        and dataclasses.replace(
+            ppl,
+            text=ppl.text if ppl.dataset else _name(ppl.text),  # a dataset's name is no path
+            checkpoint=model(ppl.checkpoint),
+        ),
     )
 
 

@@ -29,7 +29,7 @@ from pathlib import Path
 from analyzer.errors import InputError, OutputError
 from analyzer.front_matter import split_front_matter
 from analyzer.outputs import staged_dir
-from analyzer.publish.card import publication_of
+from analyzer.publish.card import PERPLEXITY_METHODS, perplexity_name, publication_of
 from analyzer.publish.frontier import Axis, Point, frontier, neighbours, score_axes
 from analyzer.publish.safe_html import md_code, md_text
 from analyzer.publish.site_hooks import GENERATED
@@ -309,7 +309,9 @@ def _perplexity_section(page: ModelPage) -> str:
                 f"{100 * p.level:g}% interval",
                 f"{p.ci_low:.2f} to {p.ci_high:.2f}" if p.has_interval else "none (one window)",
             ),
-            ("Text", f"{md_code(Path(p.text).name)} (sha256 {md_code(p.text_sha256[:12])})"),
+            ("Text", f"{md_code(perplexity_name(p))} (sha256 {md_code(p.text_sha256[:12])})"),
+            ("Hub dataset", _hub_dataset(p.dataset, p.dataset_config, p.dataset_split)),
+            ("Protocol", f"{md_text(p.protocol)}: {PERPLEXITY_METHODS.get(p.protocol, '')}"),
             ("Tokens in the text / scored", f"{p.tokens:,} / {p.scored:,}"),
             ("Windows (tokens per window, stride)", f"{p.windows:,} ({p.window:,}, {p.stride:,})"),
             ("Model evaluated", "packed" if p.packed else "as stored"),
@@ -317,10 +319,17 @@ def _perplexity_section(page: ModelPage) -> str:
         ],
     )
     return (
-        "### Evaluation\n\nPerplexity by the strided sliding window (lower is better); the "
+        "### Evaluation\n\nPerplexity (lower is better) by the protocol below; the "
         f"interval is a percentile bootstrap over windows ({p.resamples:,} resamples, "
         f"seed {p.seed}).\n\n{details}\n"
     )
+
+
+def _hub_dataset(dataset: str, config: str, split: str) -> str:
+    """A perplexity's Hub dataset in words: id, config and split, or none (a local file)."""
+    if not dataset:
+        return "none: a local text file"
+    return ", ".join(md_code(part) for part in (dataset, config, split) if part)
 
 
 def _evaluation_section(page: ModelPage) -> str:
