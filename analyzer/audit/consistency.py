@@ -8,6 +8,7 @@ from collections import defaultdict
 
 from analyzer.audit import findings
 from analyzer.audit.claims import Claim, scale
+from analyzer.text import fixed
 
 __all__ = ["declared_dataset", "internal", "ratio_check"]
 
@@ -293,5 +294,5 @@ def _json_block(claims: tuple[Claim, ...]) -> list[findings.AuditFinding]:
             "total, to 1e-6"
         )
         ok = claim.value is not None and abs(claim.value - mean) <= 1e-6
-        out.append(findings.judged(claim, "internal", f"{mean:.6f}", rule, ok, mean))
+        out.append(findings.judged(claim, "internal", fixed(mean, 6), rule, ok, mean))
     return out
