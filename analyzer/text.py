@@ -22,22 +22,23 @@ __all__ = [
     "percent",
     "ratio",
     "rounded",
+    "signed",
     "signed_difference",
     "table",
 ]
 
 
-def rounded(value: float, digits: int) -> Decimal:
-    """`value` to `digits` decimals by the rule above; an int is taken exactly, and a zero
-    has no sign ("0.00", never "-0.00"); a non-finite value stays as it is."""
-    exact = Decimal(value) if isinstance(value, int) else Decimal(repr(float(value)))
+def rounded(value: float | Decimal, digits: int) -> Decimal:
+    """`value` to `digits` decimals by the rule above; an int or a Decimal is taken exactly,
+    and a zero has no sign ("0.00", never "-0.00"); a non-finite value stays as it is."""
+    exact = Decimal(value) if isinstance(value, int | Decimal) else Decimal(repr(float(value)))
     if not exact.is_finite():
         return exact
     result = exact.quantize(Decimal(1).scaleb(-digits), ROUND_HALF_UP)
     return result if result else result.copy_abs()
 
 
-def fixed(value: float, digits: int = 2) -> str:
+def fixed(value: float | Decimal, digits: int = 2) -> str:
     """`value` with exactly `digits` decimals: fixed(83.125, 2) -> '83.13'."""
     return f"{rounded(value, digits):f}"
 
@@ -62,11 +63,16 @@ def megabytes(n_bytes: int) -> str:
     return f"{fixed(n_bytes / 1e6, 1)} MB"
 
 
+def signed(value: float | Decimal, digits: int = 2) -> str:
+    """A change with its sign: '+0.25', '-3.28'; no change is '0.00'."""
+    shown = rounded(value, digits)
+    return f"{shown:+f}" if shown else f"{shown:f}"
+
+
 def signed_difference(value: float, reference: float, digits: int = 2) -> str:
     """`value - reference` from the two numbers as displayed (rounded first), with a sign,
     so "82.57 vs 85.85, -3.28" adds up; no difference is '0.00'."""
-    diff = rounded(value, digits) - rounded(reference, digits)
-    return f"{diff:+f}" if diff else fixed(0, digits)
+    return signed(rounded(value, digits) - rounded(reference, digits), digits)
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from decimal import Decimal
 from pathlib import Path
 
 import decoder_reports as spec
@@ -22,7 +23,7 @@ from analyzer.publish import card, figures, site
 from analyzer.publish.card import CardOptions, render_card
 from analyzer.publish.site import COSTS, ModelPage, build_site, model_markdown
 from analyzer.records import Report, load_record
-from analyzer.text import count, fixed, megabytes, percent, ratio, signed_difference
+from analyzer.text import count, fixed, megabytes, percent, ratio, signed, signed_difference
 
 
 def half_up(numeral: str, digits: int) -> str:
@@ -76,6 +77,9 @@ def test_hand_worked_cases():
     assert signed_difference(82.566, 85.854) == "-3.28"  # 82.57 - 85.85, as displayed
     assert signed_difference(83.125, 83.12) == "+0.01"  # 83.13 - 83.12
     assert signed_difference(83.125, 83.125) == "0.00"
+    assert signed(0.125) == "+0.13" and signed(-0.125) == "-0.13"
+    assert signed(-0.001) == "0.00"  # Python's f"{-0.001:+.2f}" is "-0.00"
+    assert fixed(Decimal("2.675"), 2) == "2.68"  # a Decimal is taken as it is
 
 
 def test_the_oracle_on_its_own_hand_cases():

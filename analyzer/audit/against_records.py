@@ -24,7 +24,7 @@ from analyzer.records import (
     load_record,
     read_json,
 )
-from analyzer.text import fixed, megabytes, percent, ratio
+from analyzer.text import fixed, megabytes, percent, ratio, signed
 
 __all__ = [
     "SHAPE_FIGURES",
@@ -244,7 +244,7 @@ def variation_vs_eval(
         f"measured {metric} minus the printed reference {reference.printed}, "
         "within the rounding slack of both printed figures"
     )
-    shown = f"{measured:+.{max(2, claim.decimals)}f}"
+    shown = signed(measured, max(2, claim.decimals))
     return findings.within_slack(
         claim, "evaluation", measured, findings.half(claim) + findings.half(reference), rule, shown
     )

@@ -8,7 +8,7 @@ from collections import defaultdict
 
 from analyzer.audit import findings
 from analyzer.audit.claims import Claim, scale
-from analyzer.text import fixed
+from analyzer.text import fixed, signed
 
 __all__ = ["declared_dataset", "internal", "ratio_check"]
 
@@ -130,7 +130,7 @@ def _variations(
             f"variation = value - reference = {value.printed} - {reference.printed}, within "
             "the rounding slack of the three printed figures"
         )
-        shown = f"{expected:+.{claim.decimals}f}"
+        shown = signed(expected, claim.decimals)
         out.append(findings.within_slack(claim, "internal", expected, slack, rule, shown))
     return out
 
@@ -178,7 +178,7 @@ def ratio_check(
     lo, hi = factor * t_lo / b_hi, factor * t_hi / b_lo
     ok = lo <= c_hi + 1e-9 and hi >= c_lo - 1e-9
     expected = factor * top.value / bottom.value
-    shown = f"{expected:.{claim.decimals + 1}f}{claim.unit} ({lo:.4g} to {hi:.4g})"
+    shown = f"{fixed(expected, claim.decimals + 1)}{claim.unit} ({lo:.4g} to {hi:.4g})"
     return findings.judged(claim, "internal", shown, rule, ok, expected)
 
 

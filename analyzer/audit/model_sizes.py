@@ -225,7 +225,7 @@ def _smaller(partners: findings.Partners) -> list[findings.AuditFinding]:
                 if x.value  # relative rounding
             )
             rule = f"N% smaller = 100 x (1 - {pair[0].printed} / {pair[1].printed})"
-            shown = f"{expected:.{claim.decimals + 1}f}%"
+            shown = f"{fixed(expected, claim.decimals + 1)}%"
             out.append(findings.within_slack(claim, "internal", expected, slack, rule, shown))
             break
     return out

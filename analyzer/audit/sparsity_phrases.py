@@ -25,7 +25,7 @@ from analyzer.audit.claims import Claim, masked
 from analyzer.audit.claims import number as _number
 from analyzer.audit.claims import plain as _plain
 from analyzer.audit.registry import Family, register
-from analyzer.text import percent
+from analyzer.text import fixed, percent
 
 if TYPE_CHECKING:
     from analyzer.audit.against_records import EvalScores
@@ -312,7 +312,7 @@ def internal(partners: findings.Partners) -> list[findings.AuditFinding]:
             )
             slack, shown = (
                 findings.half(claim) + findings.half(density),
-                f"{expected:.{claim.decimals}f}%",
+                f"{fixed(expected, claim.decimals)}%",
             )
             out.append(findings.within_slack(claim, "internal", expected, slack, rule, shown))
     return out
