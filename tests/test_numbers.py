@@ -10,6 +10,7 @@ import dataclasses
 import re
 from decimal import Decimal
 from pathlib import Path
+from types import SimpleNamespace
 
 import decoder_reports as spec
 from conftest import LINEAR_DENSE, PruneSpec, build_minilm
@@ -121,10 +122,9 @@ def test_every_formatter_prints_the_same_string(fraction, speedup):
     } == {x}
 
 
-def _row(**values) -> object:
-    """What a COSTS accessor reads from a site row."""
-    fields = {"speedup": None, "density": None, "packed": None} | values
-    return type("Row", (), fields)()
+def _row(**values) -> SimpleNamespace:
+    """The fields a COSTS accessor reads from a site row."""
+    return SimpleNamespace(**({"speedup": None, "density": None, "packed": None} | values))
 
 
 def _with(report: Report, density: float, speedup: float) -> Report:
