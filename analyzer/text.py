@@ -7,7 +7,8 @@ halves away from zero ("half up"). 2.675 is stored as 2.67499999... in binary, b
 prints as 2.675 and a reader rounding that gets 2.68, so `fixed(2.675, 2)` is "2.68"
 (Python's `f"{2.675:.2f}"` gives "2.67"); 0.8125 is "81.3%" (`:.1f` rounds the tie to
 even, "81.2%"). A percentage is that rule applied to the float `100 * fraction`, the
-value a percent axis plots. Never truncated: 0.169996 is "17.0%".
+value a percent axis plots. Never truncated: 0.169996 is "17.0%". A displayed figure is
+never printed with Python's own format (round half to even on the binary value).
 """
 
 from __future__ import annotations
