@@ -36,6 +36,7 @@ from analyzer.records import (
     Publication,
     Report,
 )
+from analyzer.text import fixed
 
 if TYPE_CHECKING:
     from analyzer.audit.findings import AuditReport
@@ -467,7 +468,7 @@ class _Step:
 
     def __exit__(self, kind, value, traceback) -> None:
         if kind is None:
-            self.say(f"{self.label} done in {time.perf_counter() - self.began:.1f} s")
+            self.say(f"{self.label} done in {fixed(time.perf_counter() - self.began, 1)} s")
 
 
 def _stderr(line: str) -> None:

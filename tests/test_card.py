@@ -44,7 +44,6 @@ from analyzer.publish.card import (
     load_reference,
     packed_params_as_benchmarked,
     render_card,
-    signed_difference,
     validate_card,
     write_card,
 )
@@ -61,6 +60,7 @@ from analyzer.records import (
     Report,
     SquadScores,
 )
+from analyzer.text import signed_difference
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("PRUNECARD_UPDATE_GOLDEN") == "1"

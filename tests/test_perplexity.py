@@ -9,6 +9,7 @@ import json
 import math
 import os
 import re
+from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 import torch
@@ -253,6 +254,11 @@ def test_an_oversized_text_a_folder_and_a_fifo_are_refused(llama, tmp_path, caps
 # --------------------------------------------------------------------------- the CLI
 
 
+def _three_decimals(x: float) -> str:
+    """3 decimals, halves rounded up from the printed value, no thousands separators."""
+    return str(Decimal(repr(x)).quantize(Decimal("0.001"), ROUND_HALF_UP))
+
+
 def test_eval_writes_the_record_and_prints_the_figures(llama, loaded, text_file, tmp_path, capsys):
     out = tmp_path / "ppl.json"
     args = ["eval", str(llama), "--text", str(text_file), "--window", "12", "--stride", "5"]
@@ -264,7 +270,8 @@ def test_eval_writes_the_record_and_prints_the_figures(llama, loaded, text_file,
     assert (record.text, record.checkpoint, record.packed) == (str(text_file), str(llama), False)
     assert (record.device, record.dtype) == ("cpu", "fp32") and record.tokens_per_second > 0
     printed = capsys.readouterr().out
-    assert f"perplexity      {record.perplexity:,.3f}  (95% CI {record.ci_low:,.3f}" in printed
+    shown = [_three_decimals(x) for x in (record.perplexity, record.ci_low)]
+    assert f"perplexity      {shown[0]}  (95% CI {shown[1]}" in printed  # as the card prints
     assert f"{record.scored:,} in {record.windows:,} windows" in printed
     assert f"perplexity written to {out}" in printed
 

@@ -10,7 +10,6 @@ from pathlib import Path
 from analyzer.audit import findings
 from analyzer.audit.claims import Claim, dataset_id
 from analyzer.errors import InputError
-from analyzer.publish.card import fixed
 from analyzer.records import (
     EVAL_SCHEMA,
     PERPLEXITY_SCHEMA,
@@ -26,6 +25,7 @@ from analyzer.records import (
     load_record,
     read_json,
 )
+from analyzer.text import fixed, megabytes, percent, ratio, signed
 
 __all__ = [
     "SHAPE_FIGURES",
@@ -145,7 +145,7 @@ def packed_size(claim: Claim, bench: Bench | None) -> findings.AuditFinding:
     found = findings.compare(claim, "bench", size / 1e6, 1)
     return replace(
         found,
-        measured=f"{size / 1e6:.1f} MB ({size:,} bytes)",
+        measured=f"{megabytes(size)} ({size:,} bytes)",
         rule=findings.rounding_rule(claim) + "; MB = 10^6 bytes",
         measured_value=float(size),
     )
@@ -222,11 +222,11 @@ def retimed(claim: Claim, bench: Bench) -> findings.AuditFinding:
     ok = abs(best.speedup - claim.value) <= SPEEDUP_TOLERANCE * best.speedup
     rule = (
         f"a fresh re-measurement, not the card's record: timings vary between runs and "
-        f"machines, so within {SPEEDUP_TOLERANCE:.0%} of the speedup re-timed now "
+        f"machines, so within {percent(SPEEDUP_TOLERANCE, 0)} of the speedup re-timed now "
         f"({'the named shape' if named else f'closest of {len(bench.shapes)} shape(s)'}, "
         f"{bench.device})"
     )
-    shown = f"{best.speedup:.2f}x (batch {best.batch}, seq {best.seq})"
+    shown = f"{ratio(best.speedup)} (batch {best.batch}, seq {best.seq})"
     return findings.judged(claim, "re-timed", shown, rule, ok, best.speedup)
 
 
@@ -246,7 +246,7 @@ def variation_vs_eval(
         f"measured {metric} minus the printed reference {reference.printed}, "
         "within the rounding slack of both printed figures"
     )
-    shown = f"{measured:+.{max(2, claim.decimals)}f}"
+    shown = signed(measured, max(2, claim.decimals))
     return findings.within_slack(
         claim, "evaluation", measured, findings.half(claim) + findings.half(reference), rule, shown
     )

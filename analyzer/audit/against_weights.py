@@ -17,6 +17,7 @@ from analyzer.audit.findings import (
     with_reason,
 )
 from analyzer.records import Analysis
+from analyzer.text import fixed, megabytes
 
 __all__ = [
     "WEIGHT_FIGURES",
@@ -113,7 +114,7 @@ def file_size(claim: Claim, analysis: Analysis | None) -> AuditFinding:
         compare(claim, "weights", size / 2**20, 1),
     )
     best = decimal if decimal.verdict == OK or binary.verdict != OK else binary
-    shown = f"{size / 1e6:.1f} MB = {size / 2**20:.1f} MiB ({size:,} bytes)"
+    shown = f"{megabytes(size)} = {fixed(size / 2**20, 1)} MiB ({size:,} bytes)"
 
     return replace(best, measured=shown, rule=rule, measured_value=float(size))
 

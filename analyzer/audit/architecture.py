@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from analyzer.audit import findings
 from analyzer.audit.claims import Claim, number, plain
 from analyzer.audit.registry import Family, Rows, register
+from analyzer.text import fixed
 
 if TYPE_CHECKING:
     from analyzer.audit.against_records import EvalScores
@@ -171,8 +172,9 @@ class Architecture(Family):
         rule = "config.json and the tensors' shapes: the count must be equal"
         if claim.unit == "k":
             rule = "a count in k: 1,000 or 1,024 times the printed figure, rounded as printed"
-            ok = any(round(measured / f, claim.decimals) == claim.value for f in (1000, 1024))
-            return findings.judged(claim, "weights", f"{measured:.0f}", rule, ok, measured)
+            printed = fixed(claim.value, claim.decimals)
+            ok = any(fixed(measured / f, claim.decimals) == printed for f in (1000, 1024))
+            return findings.judged(claim, "weights", fixed(measured, 0), rule, ok, measured)
         return findings.judged(
-            claim, "weights", f"{measured:.0f}", rule, scaled == measured, measured
+            claim, "weights", fixed(measured, 0), rule, scaled == measured, measured
         )

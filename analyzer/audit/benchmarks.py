@@ -20,6 +20,7 @@ from analyzer.audit import findings
 from analyzer.audit.claims import NUM, Cell, Claim, number, plain
 from analyzer.audit.consistency import ratio_check
 from analyzer.audit.registry import Family, Rows, register
+from analyzer.text import fixed
 
 if TYPE_CHECKING:
     from analyzer.audit.against_records import EvalScores
@@ -297,7 +298,7 @@ def _means(partners: findings.Partners) -> list[findings.AuditFinding]:
                 f"average {claim.printed} = mean of the {len(rows)} rows above it "
                 f"({printed}), within the rounding of the printed figures"
             )
-            shown = f"{mean:.{claim.decimals + 2}f} (mean of {printed})"
+            shown = f"{fixed(mean, claim.decimals + 2)} (mean of {printed})"
             out.append(findings.judged(claim, "internal", shown, rule, ok, float(mean)))
     return out
 

@@ -8,6 +8,7 @@ from collections import defaultdict
 
 from analyzer.audit import findings
 from analyzer.audit.claims import Claim, scale
+from analyzer.text import fixed, signed
 
 __all__ = ["declared_dataset", "internal", "ratio_check"]
 
@@ -129,7 +130,7 @@ def _variations(
             f"variation = value - reference = {value.printed} - {reference.printed}, within "
             "the rounding slack of the three printed figures"
         )
-        shown = f"{expected:+.{claim.decimals}f}"
+        shown = signed(expected, claim.decimals)
         out.append(findings.within_slack(claim, "internal", expected, slack, rule, shown))
     return out
 
@@ -177,7 +178,7 @@ def ratio_check(
     lo, hi = factor * t_lo / b_hi, factor * t_hi / b_lo
     ok = lo <= c_hi + 1e-9 and hi >= c_lo - 1e-9
     expected = factor * top.value / bottom.value
-    shown = f"{expected:.{claim.decimals + 1}f}{claim.unit} ({lo:.4g} to {hi:.4g})"
+    shown = f"{fixed(expected, claim.decimals + 1)}{claim.unit} ({lo:.4g} to {hi:.4g})"
     return findings.judged(claim, "internal", shown, rule, ok, expected)
 
 
@@ -293,5 +294,5 @@ def _json_block(claims: tuple[Claim, ...]) -> list[findings.AuditFinding]:
             "total, to 1e-6"
         )
         ok = claim.value is not None and abs(claim.value - mean) <= 1e-6
-        out.append(findings.judged(claim, "internal", f"{mean:.6f}", rule, ok, mean))
+        out.append(findings.judged(claim, "internal", fixed(mean, 6), rule, ok, mean))
     return out

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from analyzer.audit import findings
 from analyzer.audit.claims import Claim, masked, number
 from analyzer.audit.registry import Family, register
+from analyzer.text import fixed
 
 if TYPE_CHECKING:
     from analyzer.audit.against_records import EvalScores
@@ -102,6 +103,6 @@ class Experts(Family):
                 f"experts per layer = {total.printed} (line {total.line}) - {removed.printed} "
                 f"removed (line {removed.line})"
             )
-            out.append(findings.judged(kept, "internal", f"{expected:.0f}", rule,
+            out.append(findings.judged(kept, "internal", fixed(expected, 0), rule,
                                        kept.value == expected, expected))  # fmt: skip
         return out

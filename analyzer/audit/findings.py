@@ -9,7 +9,7 @@ import math
 from dataclasses import dataclass, replace
 
 from analyzer.audit.claims import Claim, scale
-from analyzer.publish.card import fixed
+from analyzer.text import fixed
 
 __all__ = [
     "AUDIT_SCHEMA",
@@ -164,7 +164,7 @@ def half(claim: Claim) -> float:
 
 
 def _fmt(value: float, decimals: int, unit: str = "") -> str:
-    return f"{value:.{decimals}f}{unit}"
+    return f"{fixed(value, decimals)}{unit}"
 
 
 def rounding_rule(claim: Claim, unit: str = "") -> str:
@@ -186,7 +186,7 @@ def compare(
     rule: str = "",
     measured_text: str = "",
 ) -> AuditFinding:
-    """Rounding rule: the measurement rounded as prunecard prints it (`card.fixed`, half up)
+    """Rounding rule: the measurement rounded as prunecard prints it (`text.fixed`, half up)
     to the claim's decimals must equal the claim; no tolerance beyond that rounding."""
     assert claim.value is not None
     ok = fixed(measured / scale(claim), claim.decimals) == fixed(claim.value, claim.decimals)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from analyzer.audit import findings
 from analyzer.audit.claims import SIZE_BYTES, Claim, masked, number
 from analyzer.audit.registry import Family, register
+from analyzer.text import fixed, percent
 
 if TYPE_CHECKING:
     from analyzer.audit.against_records import EvalScores
@@ -145,9 +146,12 @@ class ModelSizes(Family):
         per = SIZE_BYTES[claim.unit]
         rule = f"the weight files' bytes in {claim.unit} ({per:g} bytes), rounded as printed"
         if claim.approximate:
-            rule = f"'~': within {SIZE_TOLERANCE:.0%} of the weight files' bytes in {claim.unit}"
+            within = percent(SIZE_TOLERANCE, 0)
+            rule = f"'~': within {within} of the weight files' bytes in {claim.unit}"
             ok = abs(size - claim.value) <= SIZE_TOLERANCE * size
-            return findings.judged(claim, "weights", f"{size:.3f} {claim.unit}", rule, ok, size)
+            return findings.judged(
+                claim, "weights", f"{fixed(size, 3)} {claim.unit}", rule, ok, size
+            )
         return findings.compare(claim, "weights", size, claim.decimals + 1, rule=rule)
 
     def internal(self, partners: findings.Partners) -> list[findings.AuditFinding]:
@@ -195,10 +199,11 @@ def _fits(partners: findings.Partners) -> list[findings.AuditFinding]:
         )
         rule = (
             f"parameters x bytes per parameter = size: {params.printed} parameters (line "
-            f"{params.line}) of {which} take {low / 1e9:.2f} to {high / 1e9:.2f} GB; the stated "
-            f"{size.printed} must lie within (±{SIZE_TOLERANCE:.0%}; embeddings may stay 16-bit)"
+            f"{params.line}) of {which} take {fixed(low / 1e9)} to {fixed(high / 1e9)} GB; the "
+            f"stated {size.printed} must lie within (±{percent(SIZE_TOLERANCE, 0)}; embeddings "
+            "may stay 16-bit)"
         )
-        shown = f"{low / 1e9:.2f}-{high / 1e9:.2f} GB for {params.printed} parameters"
+        shown = f"{fixed(low / 1e9)}-{fixed(high / 1e9)} GB for {params.printed} parameters"
         out.append(findings.judged(size, "internal", shown, rule, low <= stated <= high, stated))
     return out
 
@@ -220,7 +225,7 @@ def _smaller(partners: findings.Partners) -> list[findings.AuditFinding]:
                 if x.value  # relative rounding
             )
             rule = f"N% smaller = 100 x (1 - {pair[0].printed} / {pair[1].printed})"
-            shown = f"{expected:.{claim.decimals + 1}f}%"
+            shown = f"{fixed(expected, claim.decimals + 1)}%"
             out.append(findings.within_slack(claim, "internal", expected, slack, rule, shown))
             break
     return out

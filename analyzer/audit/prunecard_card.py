@@ -14,6 +14,7 @@ from analyzer.audit.claims import NUM, Claim, dataset_mentions, plain
 from analyzer.audit.nn_pruning import Adder, prose_figures
 from analyzer.audit.registry import Family, Rows, register
 from analyzer.card_labels import SUMMARY
+from analyzer.text import fixed
 
 if TYPE_CHECKING:
     from analyzer.audit.against_records import EvalScores
@@ -185,7 +186,7 @@ class PrunecardCard(Family):
             total = float(items[0].base)
             held = sum(c.value or 0.0 for c in items)
             rule = f"the matrices of each pattern add up to the {items[0].base} linear matrices"
-            shown = f"{held:.0f} of {total:.0f}"
+            shown = f"{fixed(held, 0)} of {fixed(total, 0)}"
             out.append(findings.judged(items[-1], "internal", shown, rule, held == total, held))
         return out
 

@@ -25,6 +25,7 @@ from analyzer.audit.claims import Claim, masked
 from analyzer.audit.claims import number as _number
 from analyzer.audit.claims import plain as _plain
 from analyzer.audit.registry import Family, register
+from analyzer.text import fixed, percent
 
 if TYPE_CHECKING:
     from analyzer.audit.against_records import EvalScores
@@ -281,7 +282,7 @@ def _pattern(claim: Claim, analysis: Analysis | None) -> findings.AuditFinding:
     share = held / zeros if zeros else 0.0
     rows = ", ".join(f"{p.kind} {p.matrices}" for p in analysis.patterns if p.matrices)
     shown = (
-        f"{claim.name} holds {held:,} of {zeros:,} linear zeros ({100 * share:.1f}%); "
+        f"{claim.name} holds {held:,} of {zeros:,} linear zeros ({percent(share)}); "
         f"matrices by pattern: {rows}"
     )
     return findings.judged(
@@ -311,7 +312,7 @@ def internal(partners: findings.Partners) -> list[findings.AuditFinding]:
             )
             slack, shown = (
                 findings.half(claim) + findings.half(density),
-                f"{expected:.{claim.decimals}f}%",
+                f"{fixed(expected, claim.decimals)}%",
             )
             out.append(findings.within_slack(claim, "internal", expected, slack, rule, shown))
     return out

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from analyzer.audit import findings
 from analyzer.audit.claims import Claim
 from analyzer.audit.registry import Family, register
+from analyzer.text import fixed, percent
 
 if TYPE_CHECKING:
     from analyzer.audit.against_records import EvalScores
@@ -86,10 +87,10 @@ def _params_vs_size(partners: findings.Partners) -> list[findings.AuditFinding]:
         rule = (
             f"parameters x bytes per parameter = file size: {size.printed} (line {size.line}, "
             f"read as 10^6 or 2^20 bytes) of {dtype} ({width} bytes each{assumed}) holds "
-            f"{low / 1e6:.1f}M to {high / 1e6:.1f}M parameters; the stated count must be within "
-            f"{PARAMS_TOLERANCE:.0%} of one (buffers and file headers)"
+            f"{fixed(low / 1e6, 1)}M to {fixed(high / 1e6, 1)}M parameters; the stated count must "
+            f"be within {percent(PARAMS_TOLERANCE, 0)} of one (buffers and file headers)"
         )
-        shown = f"{low / 1e6:.1f}M-{high / 1e6:.1f}M ({dtype} in {size.printed})"
+        shown = f"{fixed(low / 1e6, 1)}M-{fixed(high / 1e6, 1)}M ({dtype} in {size.printed})"
         out.append(findings.judged(claim, "internal", shown, rule, ok, high))
     return out
 

@@ -22,6 +22,7 @@ from analyzer import __version__
 from analyzer.errors import InputError, PrunecardError, printable
 from analyzer.outputs import check_apart, check_output
 from analyzer.runtime.plan import FULL, QUICK_LM_PLAN, QUICK_PLAN
+from analyzer.text import fixed
 
 EXIT_OK, EXIT_MISMATCH, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -482,7 +483,7 @@ def _eval_tasks(args: argparse.Namespace, fetched: Any, guarded: Path) -> int:
         record = evaluate_checkpoint(fetched.path, options, name=fetched.name, hub=fetched.hub)
     lines = [
         f"{t.task} ({t.num_fewshot}-shot, {t.documents:,} of {t.documents_total:,} documents): "
-        + ", ".join(f"{m.name} {m.value:.4f}" for m in t.metrics)
+        + ", ".join(f"{m.name} {fixed(m.value, 4)}" for m in t.metrics)
         for t in record.tasks
     ]
     return _show(record, "\n".join(lines), args.json, "benchmarks")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from analyzer.records import Analysis, Bench, BenchShape, Evaluation, Perplexity, TokenizerInfo
-from analyzer.text import percent, table
+from analyzer.text import count, fixed, megabytes, percent, ratio, table
 
 if TYPE_CHECKING:
     from analyzer.runtime.packing import PackResult
@@ -70,7 +70,7 @@ def format_analysis(a: Analysis) -> str:
             f"({percent(a.ffn.units_kept / a.ffn.units_total)})"
         )
     size = sum(f.bytes for f in a.files)
-    lines.append(f"files           {size / 1e6:.1f} MB in {', '.join(f.path for f in a.files)}")
+    lines.append(f"files           {megabytes(size)} in {', '.join(f.path for f in a.files)}")
     if a.buffers:
         lines.append(f"buffers         {', '.join(a.buffers)} (not parameters, not counted)")
     if a.tied:
@@ -140,9 +140,9 @@ def _compression_lines(a: Analysis) -> list[str]:
     share = percent(c.saved_bytes / c.decompressed_bytes) if c.decompressed_bytes else "-"
     lines = [
         f"stored as       {c.method}: {compression_scheme(c)}",
-        f"compression     {c.stored_bytes / 1e6:.1f} MB stored, "
-        f"{c.decompressed_bytes / 1e6:.1f} MB decompressed ({a.dtype}): "
-        f"saves {c.saved_bytes / 1e6:.1f} MB ({share}); figures are of the decompressed weights",
+        f"compression     {megabytes(c.stored_bytes)} stored, "
+        f"{megabytes(c.decompressed_bytes)} decompressed ({a.dtype}): "
+        f"saves {megabytes(c.saved_bytes)} ({share}); figures are of the decompressed weights",
     ]
     lines += [f"config claim    {k.field} {k.stated}: {k.verdict} ({k.measured})" for k in c.claims]
     return lines
@@ -213,7 +213,7 @@ def format_pack(result: PackResult) -> str:
         ),
         f"FFN units kept  {units:,} of {r.intermediate_size * len(r.layers):,}"
         + (f" (stored {stored:,}: padded to multiples of {r.align})" if stored != units else ""),
-        f"weights file    {r.packed_bytes / 1e6:.1f} MB packed vs {r.original_bytes / 1e6:.1f} MB "
+        f"weights file    {megabytes(r.packed_bytes)} packed vs {megabytes(r.original_bytes)} "
         f"original ({percent(r.packed_bytes / r.original_bytes)})",
         "",
         table(
@@ -258,7 +258,7 @@ def format_bench(b: Bench) -> str:
         f"CUDA graphs {'on' if b.graphs else 'off'}, fused runtime {_fused(b)}",
         f"equivalence     max |packed - dense| = {b.equivalence.max_abs_diff:.2e} "
         f"(tolerance {b.equivalence.tolerance:.1e}, {ok}; {b.equivalence.inputs})",
-        f"parameters      {b.packed_bytes / 1e6:.1f} MB packed vs {b.original_bytes / 1e6:.1f} MB "
+        f"parameters      {megabytes(b.packed_bytes)} packed vs {megabytes(b.original_bytes)} "
         "dense",
         "",
         _shape_table(b.shapes, "packed ms"),
@@ -266,7 +266,7 @@ def format_bench(b: Bench) -> str:
     ]
     if b.last_logits:
         heads = ", ".join(
-            f"{s.lm_head_ms:.1f} ms at {s.batch} x {s.seq}" for s in b.shapes if s.lm_head_ms
+            f"{fixed(s.lm_head_ms, 1)} ms at {s.batch} x {s.seq}" for s in b.shapes if s.lm_head_ms
         )
         lines.append(
             "prefill timed without the lm_head but for the last position (logits_to_keep=1); "
@@ -283,9 +283,9 @@ def format_bench(b: Bench) -> str:
                 [
                     (
                         d.batch,
-                        f"{d.dense_tokens_per_s:,.1f}",
-                        f"{d.packed_tokens_per_s:,.1f}",
-                        f"{d.speedup:.2f}x",
+                        fixed(d.dense_tokens_per_s, 1),
+                        fixed(d.packed_tokens_per_s, 1),
+                        ratio(d.speedup),
                         d.repeats,
                     )
                     for d in b.decode
@@ -307,12 +307,12 @@ def format_bench(b: Bench) -> str:
         lines.append(f"2:4 sparse      not timed: {why}")
     if b.load_before and b.load_after:
         lines.append(
-            f"load average    {b.load_before[0]:.2f} before, {b.load_after[0]:.2f} after "
+            f"load average    {fixed(b.load_before[0])} before, {fixed(b.load_after[0])} after "
             f"(1 min, {env.cores} cores){'; --quick: for trying things' if b.quick else ''}"
         )
     for s in b.shapes:
         if s.verdict:
-            bound = f"memory bound {s.memory_bound:.2f}x; " if s.memory_bound else ""
+            bound = f"memory bound {ratio(s.memory_bound)}; " if s.memory_bound else ""
             lines.append(f"{s.batch} x {s.seq}: {bound}{s.repeats} runs, {s.verdict}")
     lines += [f"decoding at batch {d.batch}: {d.verdict}" for d in b.decode if d.verdict]
     lines += [f"2:4 sparse {s.batch} x {s.seq}: {s.verdict}" for s in b.semi_structured]
@@ -327,10 +327,10 @@ def _shape_table(shapes: tuple[BenchShape, ...], other: str) -> str:
             (
                 s.batch,
                 s.seq,
-                f"{s.dense_ms:.2f} ±{s.dense_spread_ms / 2:.2f}",
-                f"{s.packed_ms:.2f} ±{s.packed_spread_ms / 2:.2f}",
-                f"{s.speedup:.2f}x",
-                f"{s.flop_bound:.2f}x",
+                f"{fixed(s.dense_ms)} ±{fixed(s.dense_spread_ms / 2)}",
+                f"{fixed(s.packed_ms)} ±{fixed(s.packed_spread_ms / 2)}",
+                ratio(s.speedup),
+                ratio(s.flop_bound),
                 percent(s.fraction_of_bound, 0),
             )
             for s in shapes
@@ -341,11 +341,11 @@ def _shape_table(shapes: tuple[BenchShape, ...], other: str) -> str:
 def format_evaluation(ev: Evaluation) -> str:
     """SQuAD v2 figures with their CIs, then per question type and answer length."""
     s, ci = ev.scores, ev.ci
-    level = f"{100 * ci.level:.0f}%"
+    level = percent(ci.level, 0)
     rows = [
-        ("all", s.total, f"{s.exact:.2f}", f"{s.f1:.2f}"),
+        ("all", s.total, fixed(s.exact), fixed(s.f1)),
         *(
-            (name, total, f"{exact:.2f}", f"{f1:.2f}")
+            (name, total, fixed(exact), fixed(f1))
             for name, total, exact, f1 in (
                 ("has answer", s.HasAns_total, s.HasAns_exact, s.HasAns_f1),
                 ("no answer", s.NoAns_total, s.NoAns_exact, s.NoAns_f1),
@@ -357,20 +357,21 @@ def format_evaluation(ev: Evaluation) -> str:
         f"data            {ev.data} ({ev.n} questions"
         + (f", {ev.limit} drawn with seed {ev.seed}" if ev.limit is not None else "")
         + ")",
-        f"EM              {s.exact:.2f}  ({level} CI {ci.exact_low:.2f} to {ci.exact_high:.2f})",
-        f"F1              {s.f1:.2f}  ({level} CI {ci.f1_low:.2f} to {ci.f1_high:.2f}; "
+        f"EM              {fixed(s.exact)}  ({level} CI {fixed(ci.exact_low)} to "
+        f"{fixed(ci.exact_high)})",
+        f"F1              {fixed(s.f1)}  ({level} CI {fixed(ci.f1_low)} to {fixed(ci.f1_high)}; "
         f"bootstrap, {ci.resamples} resamples, seed {ci.seed})",
     ]
     if s.best_f1 is not None:
         lines.append(
-            f"best EM / F1    {s.best_exact:.2f} (threshold {s.best_exact_thresh:.4f}) / "
-            f"{s.best_f1:.2f} (threshold {s.best_f1_thresh:.4f})"
+            f"best EM / F1    {fixed(s.best_exact)} (threshold {fixed(s.best_exact_thresh, 4)}) / "
+            f"{fixed(s.best_f1)} (threshold {fixed(s.best_f1_thresh, 4)})"
         )
     if ev.checkpoint:
         lines.append(
             f"model           {ev.checkpoint} ({'packed' if ev.packed else 'as stored'}) on "
             f"{ev.device}{', ' + ev.dtype if ev.dtype else ''}, "
-            f"{ev.questions_per_second:.1f} questions/s"
+            f"{fixed(ev.questions_per_second, 1)} questions/s"
         )
     if ev.predictions:
         lines.append(
@@ -379,9 +380,7 @@ def format_evaluation(ev: Evaluation) -> str:
         )
     lines += ["", table(("questions", "n", "EM", "F1"), rows)]
     for kind, title in (("question_type", "question type"), ("answer_length", "answer tokens")):
-        groups = [
-            (g.label, g.n, f"{g.exact:.2f}", f"{g.f1:.2f}") for g in ev.groups if g.kind == kind
-        ]
+        groups = [(g.label, g.n, fixed(g.exact), fixed(g.f1)) for g in ev.groups if g.kind == kind]
         if groups:
             lines += ["", table((title, "n", "EM", "F1"), groups)]
     return "\n".join(lines)
@@ -392,8 +391,8 @@ def _perplexity_ci(p: Perplexity) -> str:
     if not p.has_interval:
         return "one window: no confidence interval; give a longer text"
     return (
-        f"{100 * p.level:.0f}% CI {p.ci_low:,.3f} to {p.ci_high:,.3f}; bootstrap over windows, "
-        f"{p.resamples} resamples, seed {p.seed}"
+        f"{percent(p.level, 0)} CI {fixed(p.ci_low, 3)} to {fixed(p.ci_high, 3)}; bootstrap "
+        f"over windows, {p.resamples} resamples, seed {p.seed}"
     )
 
 
@@ -415,10 +414,10 @@ def format_perplexity(p: Perplexity) -> str:
         [
             f"text            {p.text}, {dataset}sha256 {p.text_sha256[:12]}: {p.tokens:,} "
             f"tokens{cut}",
-            f"perplexity      {p.perplexity:,.3f}  ({_perplexity_ci(p)})",
+            f"perplexity      {fixed(p.perplexity, 3)}  ({_perplexity_ci(p)})",
             f"tokens scored   {p.scored:,} in {windows}",
             f"model           {p.checkpoint} ({'packed' if p.packed else 'as stored'}) on "
-            f"{p.device}{', ' + p.dtype if p.dtype else ''}, {p.tokens_per_second:,.0f} tokens/s",
+            f"{p.device}{', ' + p.dtype if p.dtype else ''}, {count(p.tokens_per_second)} tokens/s",
             *_tokenizer_line(p.tokenizer),
         ]
     )

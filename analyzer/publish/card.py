@@ -3,8 +3,9 @@
 The YAML front matter is built with huggingface_hub's `ModelCardData` and checked locally
 (`validate_card`; `ModelCard.validate()` needs the network). The body comes from a Jinja2
 template (the packaged `model_card.md.j2` or the user's own) that receives the records and
-small formatting filters, so every number in the prose is a record's value rounded with a
-stated precision. Differences to a reference are computed from the rounded values the card
+small formatting filters (`analyzer.text`, whose rounding rule the site, the figures and
+the CLI share), so every number in the prose is a record's value rounded with a stated
+precision. Differences to a reference are computed from the rounded values the card
 displays, so "82.57 vs 85.85, -3.28" always adds up.
 
 Templates run in Jinja2's sandbox (a user's `--template` cannot reach Python internals).
@@ -20,7 +21,6 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,7 @@ from analyzer.records import (
     Report,
     read_json,
 )
+from analyzer.text import count, fixed, megabytes, percent, ratio, rounded, signed_difference
 
 __all__ = [
     "CARD_FILE",
@@ -67,7 +68,6 @@ __all__ = [
     "recipe_claims",
     "render_card",
     "resolve_publication",
-    "signed_difference",
     "validate_card",
     "write_card",
     "write_card_files",
@@ -197,40 +197,6 @@ def load_reference(path: Path) -> Reference:
     )
 
 
-# --------------------------------------------------------------------------- numbers
-
-
-def _round(value: float, digits: int) -> Decimal:
-    """Round half up on the decimal value as printed by repr: 83.125 -> 83.13 (never truncate)."""
-    return Decimal(repr(float(value))).quantize(Decimal(1).scaleb(-digits), ROUND_HALF_UP)
-
-
-def fixed(value: float, digits: int = 2) -> str:
-    return f"{_round(value, digits):f}"
-
-
-def signed_difference(value: float, reference: float, digits: int = SCORE_DIGITS) -> str:
-    """`value - reference` from the two numbers as displayed (rounded first), with a sign."""
-    diff = _round(value, digits) - _round(reference, digits)
-    return f"{diff:+f}" if diff else f"{Decimal(0).quantize(Decimal(1).scaleb(-digits)):f}"
-
-
-def _pct(fraction: float, digits: int = 1) -> str:
-    return f"{fixed(100 * fraction, digits)}%"
-
-
-def _count(n: int) -> str:
-    return f"{n:,}"
-
-
-def _mb(n_bytes: int) -> str:
-    return f"{fixed(n_bytes / 1e6, 1)} MB"
-
-
-def _ratio(value: float, digits: int = 2) -> str:
-    return f"{fixed(value, digits)}x"
-
-
 def recipe_claims(recipe: Recipe) -> list[tuple[str, str, str]]:
     """Each recipe check in words, as (claim, verdict, what was measured): the card's
     "How it was pruned" table and the audit's findings say the same thing."""
@@ -239,10 +205,10 @@ def recipe_claims(recipe: Recipe) -> list[tuple[str, str, str]]:
         if c.claim == "pattern":
             claim = f"{c.modifier}: every targeted matrix is {c.expected or 'N:M'}"
         elif c.claim == "density":
-            density = _pct(c.expected_density) if c.expected_density is not None else "?"
+            density = percent(c.expected_density) if c.expected_density is not None else "?"
             claim = f"{c.modifier}: every targeted matrix at density {density}"
         else:
-            floor = _pct(c.expected_density) if c.expected_density is not None else "?"
+            floor = percent(c.expected_density) if c.expected_density is not None else "?"
             claim = f"{c.modifier}: ignored matrices left unpruned (density above {floor})"
         if c.verdict == "unchecked":
             measured = f"not checked: {c.reason}"
@@ -250,14 +216,14 @@ def recipe_claims(recipe: Recipe) -> list[tuple[str, str, str]]:
             measured = f"holds in {c.matrices} of {c.matrices}"
         else:
             shown = [
-                f"{f.name} ({f.pattern + ', ' if f.pattern else ''}density {_pct(f.density)})"
+                f"{f.name} ({f.pattern + ', ' if f.pattern else ''}density {percent(f.density)})"
                 for f in c.failures[:RECIPE_SHOWN]
             ]
             more = len(c.failures) - RECIPE_SHOWN
             measured = f"{len(c.failures)} of {c.matrices} do not: " + ", ".join(shown)
             measured += f" and {more} more" if more > 0 else ""
         if c.verdict == "match" and c.density_range:
-            low, high = (_pct(d) for d in c.density_range)
+            low, high = (percent(d) for d in c.density_range)
             measured += f"; density {low}" if low == high else f"; density {low} to {high}"
             measured += f" ({c.reason})" if c.reason else ""
         rows.append((claim, c.verdict, measured))
@@ -306,11 +272,11 @@ FILTERS = {
     "code": md_code,
     "kind_ms": _kind_ms,
     "kind_share": _kind_share,
-    "pct": _pct,
-    "count": _count,
-    "mb": _mb,
+    "pct": percent,
+    "count": count,
+    "mb": megabytes,
     "fixed": fixed,
-    "ratio": _ratio,
+    "ratio": ratio,
     "signed_difference": signed_difference,
 }
 
@@ -431,13 +397,13 @@ def _squad_results(evaluation: Evaluation | None, publication: Publication) -> l
             **common,
             metric_type="exact_match",
             metric_name="Exact match",
-            metric_value=float(_round(evaluation.scores.exact, SCORE_DIGITS)),
+            metric_value=float(rounded(evaluation.scores.exact, SCORE_DIGITS)),
         ),
         EvalResult(
             **common,
             metric_type="f1",
             metric_name="F1",
-            metric_value=float(_round(evaluation.scores.f1, SCORE_DIGITS)),
+            metric_value=float(rounded(evaluation.scores.f1, SCORE_DIGITS)),
         ),
     ]
 
@@ -460,7 +426,7 @@ def _perplexity_results(perplexity: Perplexity | None, publication: Publication)
             dataset_split=perplexity.dataset_split or None,
             metric_type="perplexity",
             metric_name=f"Perplexity ({method}; lower is better)",
-            metric_value=float(_round(perplexity.perplexity, PERPLEXITY_DIGITS)),
+            metric_value=float(rounded(perplexity.perplexity, PERPLEXITY_DIGITS)),
         )
     ]
 
@@ -535,7 +501,7 @@ def eval_results_yaml(report: Report) -> str | None:
     entries = [
         {
             "dataset": {"id": publication.eval_dataset, "task_id": "squad_v2"},
-            "value": float(_round(value, SCORE_DIGITS)),
+            "value": float(rounded(value, SCORE_DIGITS)),
             "date": report.provenance.created[:10],
             "source": dict(source),  # a copy each: YAML anchors confuse readers
             "notes": f"{metric}, percent" + (f"; {scope}" if scope else ""),
@@ -561,7 +527,7 @@ def perplexity_results_yaml(report: Report) -> str | None:
     method = PERPLEXITY_METHODS.get(perplexity.protocol, perplexity.protocol)
     entry = {
         "dataset": {"id": perplexity.dataset, "task_id": "perplexity"},
-        "value": float(_round(perplexity.perplexity, PERPLEXITY_DIGITS)),
+        "value": float(rounded(perplexity.perplexity, PERPLEXITY_DIGITS)),
         "date": report.provenance.created[:10],
         "source": _results_source(report),
         "notes": f"perplexity, lower is better; {method}; text {perplexity_dataset(perplexity)}",

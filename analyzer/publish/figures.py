@@ -20,6 +20,7 @@ from typing import Any
 from analyzer.outputs import atomic_write_bytes
 from analyzer.publish.frontier import Axis, Point, frontier
 from analyzer.records import LINEAR_ROLES, Analysis, LayerHeads, MatrixStats
+from analyzer.text import percent
 
 __all__ = [
     "FIGURES",
@@ -133,7 +134,7 @@ def _density(analysis: Analysis, linear: list[MatrixStats]) -> Any:
     ax.set_ylabel("weights (millions)")
     ax.set_title(
         f"Non-zero weights per linear matrix (grey: dense size); "
-        f"linear density {100 * analysis.linear.density:.1f}%"
+        f"linear density {percent(analysis.linear.density)}"
     )
     handles = [Patch(color=ROLE_COLORS[r], label=_labels(analysis)[r]) for r in roles]
     handles.append(Patch(facecolor="#EEEEEE", edgecolor="#BBBBBB", label="dense size"))
@@ -146,7 +147,7 @@ def _density(analysis: Analysis, linear: list[MatrixStats]) -> Any:
 
 def _tips(linear: list[MatrixStats]) -> dict[str, str]:
     return {
-        _gid(m): f"{m.name}: {100 * m.density:.1f}% dense "
+        _gid(m): f"{m.name}: {percent(m.density)} dense "
         f"({m.nnz:,} of {_numel(m.dense_shape):,} weights){_pattern_tip(m)}"
         for m in linear
     }
@@ -157,7 +158,7 @@ def _pattern_tip(m: MatrixStats) -> str:
     p = m.pattern
     if p is None or p.kind == "dense":
         return ""
-    share = f" ({100 * p.explained:.0f}% of its zeros)" if p.explained < 1 else ""
+    share = f" ({percent(p.explained, 0)} of its zeros)" if p.explained < 1 else ""
     return f"; pattern {p.kind}{share}"
 
 
@@ -383,7 +384,7 @@ def _blocks(analysis: Analysis, mapped: list[MatrixStats]) -> Any:
                 side.set_linewidth(0.5)
                 side.set_color("#888888")
             kind = "dense" if m.pattern and m.pattern.kind == "dense" else m.block.kind
-            ax.set_xlabel(f"{kind}, {100 * m.density:.1f}%", fontsize=7, labelpad=1)
+            ax.set_xlabel(f"{kind}, {percent(m.density)}", fontsize=7, labelpad=1)
             if r == 0:
                 ax.set_title(_labels(analysis)[role], fontsize=8)
             if c == first[layer]:
@@ -416,13 +417,13 @@ def _pattern_cell(ax: Any, m: MatrixStats) -> None:
         ax.text(
             0.5,
             0,
-            f"{100 * explained:.0f}%",
+            percent(explained, 0),
             ha="center",
             va="center",
             fontsize=7,
             color="white" if explained > 0.6 else "#222222",
         )
-        ax.set_xlabel(f"{m.pattern.kind}, {100 * m.density:.1f}%", fontsize=7, labelpad=1)
+        ax.set_xlabel(f"{m.pattern.kind}, {percent(m.density)}", fontsize=7, labelpad=1)
     for side in ax.spines.values():
         side.set_linewidth(0.5)
         side.set_color("#888888")
@@ -508,7 +509,7 @@ def comparison_figure(points: Sequence[Point], x: Axis, y: Axis, stem: Path) -> 
         fig.tight_layout(rect=(0, 0.07, 1, 1))
         _place_labels(fig, ax, points)
     tips = {
-        f"point-{i}": f"{p.name}: {x.label} {p.x:.3g}, {y.short} {p.y:.2f}"
+        f"point-{i}": f"{p.name}: {x.label} {x.shown(p.x)}, {y.short} {y.shown(p.y)}"
         + ("; the dense base" if p.base else "")
         + ("; on the Pareto frontier" if p in line else "")
         for i, p in enumerate(points)

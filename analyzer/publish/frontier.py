@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from analyzer.records import Report
+from analyzer.text import fixed
 
 __all__ = ["Axis", "Point", "dominates", "frontier", "neighbours", "score_axes"]
 
@@ -26,6 +27,12 @@ class Axis:
     short: str  # the word in headings and tooltips
     higher_is_better: bool
     reference: float | None = None  # the dense model's value by definition, kept in view
+    digits: int = 2  # decimals of a value in tooltips and links, as the tables print it
+    unit: str = ""  # printed after a value: "x", "%", " M"
+
+    def shown(self, value: float) -> str:
+        """A value on this axis as the site's tables and the card print it."""
+        return f"{fixed(value, self.digits)}{self.unit}"
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ from analyzer.publish.frontier import Axis, Point, frontier, neighbours, score_a
 from analyzer.publish.safe_html import md_code, md_text
 from analyzer.publish.site_hooks import GENERATED
 from analyzer.records import Analysis, LayerHeads, Report
-from analyzer.text import percent
+from analyzer.text import fixed, megabytes, percent, ratio, signed_difference
 
 __all__ = [
     "ModelPage",
@@ -256,7 +256,7 @@ def _layer_section(page: ModelPage) -> str:
     figures += [
         (f"{units} kept", f"{a.ffn.units_kept:,} of {a.ffn.units_total:,}"),
         ("Packed parameters", f"{a.overall.packed:,}"),
-        ("Files", f"{a.file_bytes / 1e6:.1f} MB"),
+        ("Files", megabytes(a.file_bytes)),
     ]
     if a.patterns:
         figures.append(("Sparsity patterns", md_text(_patterns_text(a))))
@@ -304,10 +304,12 @@ def _perplexity_section(page: ModelPage) -> str:
     details = _md_table(
         ("Detail", "Value"),
         [
-            ("Perplexity", f"{p.perplexity:.2f}"),
+            ("Perplexity", fixed(p.perplexity, 2)),
             (
-                f"{100 * p.level:g}% interval",
-                f"{p.ci_low:.2f} to {p.ci_high:.2f}" if p.has_interval else "none (one window)",
+                f"{percent(p.level, 0)} interval",
+                f"{fixed(p.ci_low, 2)} to {fixed(p.ci_high, 2)}"
+                if p.has_interval
+                else "none (one window)",
             ),
             ("Text", f"{md_code(perplexity_name(p))} (sha256 {md_code(p.text_sha256[:12])})"),
             ("Hub dataset", _hub_dataset(p.dataset, p.dataset_config, p.dataset_split)),
@@ -340,8 +342,12 @@ def _evaluation_section(page: ModelPage) -> str:
         return f"### Evaluation\n\n{NOT_MEASURED.capitalize()}.\n"
     s, ci = e.scores, e.ci
     rows = [
-        ("Exact match", f"{s.exact:.2f}", f"{ci.exact_low:.2f} to {ci.exact_high:.2f}"),
-        ("F1", f"{s.f1:.2f}", f"{ci.f1_low:.2f} to {ci.f1_high:.2f}"),
+        (
+            "Exact match",
+            fixed(s.exact, 2),
+            f"{fixed(ci.exact_low, 2)} to {fixed(ci.exact_high, 2)}",
+        ),
+        ("F1", fixed(s.f1, 2), f"{fixed(ci.f1_low, 2)} to {fixed(ci.f1_high, 2)}"),
     ]
     for label, value in (
         ("HasAns exact", s.HasAns_exact),
@@ -352,8 +358,8 @@ def _evaluation_section(page: ModelPage) -> str:
         ("Best F1", s.best_f1),
     ):
         if value is not None:
-            rows.append((label, f"{value:.2f}", ""))
-    level = f"{100 * ci.level:g}%"
+            rows.append((label, fixed(value, 2), ""))
+    level = percent(ci.level, 0)
     details = _md_table(
         ("Detail", "Value"),
         [
@@ -362,7 +368,7 @@ def _evaluation_section(page: ModelPage) -> str:
             ("Data", f"{md_code(Path(e.data).name)} (sha256 {md_code(e.data_sha256[:12])})"),
             ("Sample", f"limit {e.limit}, seed {e.seed}" if e.limit else "all questions"),
             ("Device", md_text(e.device)),
-            ("Questions per second", f"{e.questions_per_second:.1f}"),
+            ("Questions per second", fixed(e.questions_per_second, 1)),
             ("Missing / extra predictions", f"{e.missing_predictions} / {e.extra_predictions}"),
         ],
     )
@@ -381,10 +387,10 @@ def _timing_section(page: ModelPage) -> str:
     rows = [
         (
             f"{s.batch} x {s.seq}",
-            f"{s.dense_ms:.2f} ± {s.dense_spread_ms:.2f}",
-            f"{s.packed_ms:.2f} ± {s.packed_spread_ms:.2f}",
-            f"{s.speedup:.2f}x",
-            f"{s.flop_bound:.2f}x",
+            f"{fixed(s.dense_ms, 2)} ± {fixed(s.dense_spread_ms, 2)}",
+            f"{fixed(s.packed_ms, 2)} ± {fixed(s.packed_spread_ms, 2)}",
+            ratio(s.speedup),
+            ratio(s.flop_bound),
             percent(s.fraction_of_bound, 0),
             s.repeats,
             escape(s.verdict or "not judged"),
@@ -414,9 +420,9 @@ def _timing_section(page: ModelPage) -> str:
                     d.batch,
                     d.prompt,
                     d.new_tokens,
-                    f"{d.dense_tokens_per_s:.1f}",
-                    f"{d.packed_tokens_per_s:.1f}",
-                    f"{d.speedup:.2f}x",
+                    fixed(d.dense_tokens_per_s, 1),
+                    fixed(d.packed_tokens_per_s, 1),
+                    ratio(d.speedup),
                 )
                 for d in b.decode
             ],
@@ -427,9 +433,9 @@ def _timing_section(page: ModelPage) -> str:
             [
                 (
                     f"{s.batch}, {s.seq}",
-                    f"{s.dense_ms:.2f} ± {s.dense_spread_ms:.2f}",
-                    f"{s.packed_ms:.2f} ± {s.packed_spread_ms:.2f}",
-                    f"{s.speedup:.2f}x",
+                    f"{fixed(s.dense_ms, 2)} ± {fixed(s.dense_spread_ms, 2)}",
+                    f"{fixed(s.packed_ms, 2)} ± {fixed(s.packed_spread_ms, 2)}",
+                    ratio(s.speedup),
                 )
                 for s in b.semi_structured
             ],
@@ -587,16 +593,16 @@ def _home_markdown(rows: Sequence[_Row], common: tuple[int, int] | None, notice:
                 + (f" (KV groups {r.kv[0]} of {r.kv[1]})" if r.kv else ""),
             ),
             _cell(r.pattern and escape(r.pattern.split(" (")[0]), escape(r.pattern or "")),
-            _cell(r.packed, f"{(r.packed or 0) / 1e6:.1f} M"),
+            _cell(r.packed, f"{fixed((r.packed or 0) / 1e6, 1)} M"),
             _cell(
                 r.speedup,
-                f"{r.speedup or 0:.2f}x{' (unstable)' if r.unstable else ''}",
+                ratio(r.speedup or 0) + (" (unstable)" if r.unstable else ""),
                 f"timed at batch x sequence {r.shape}",
             ),
-            _cell(r.exact, f"{r.exact or 0:.2f}"),
-            _cell(r.f1, f"{r.f1 or 0:.2f}"),
+            _cell(r.exact, fixed(r.exact or 0, 2)),
+            _cell(r.f1, fixed(r.f1 or 0, 2)),
             _cell(r.n, f"{r.n or 0:,}"),
-            _cell(r.perplexity, f"{r.perplexity or 0:.2f}"),
+            _cell(r.perplexity, fixed(r.perplexity or 0, 2)),
             *_delta_cells(r, base),
         ]
         body.append("<tr>" + "".join(cells) + "</tr>")
@@ -642,13 +648,23 @@ def _order(rows: Sequence[_Row]) -> list[_Row]:
 
 # (the x axis, its value in a row): what every model is compared against
 COSTS: tuple[tuple[Axis, Callable[[_Row], float | None]], ...] = (
-    (Axis("speedup", "Speedup, packed vs dense", "speedup", True, 1.0), lambda r: r.speedup),
     (
-        Axis("density", "Linear density (%)", "density", False, 100.0),
+        Axis("speedup", "Speedup, packed vs dense", "speedup", True, 1.0, unit="x"),
+        lambda r: r.speedup,
+    ),
+    (  # in percent: `percent(d)` is `fixed(100 * d, 1)`, so the axis prints as the table
+        Axis("density", "Linear density (%)", "density", False, 100.0, digits=1, unit="%"),
         lambda r: None if r.density is None else 100 * r.density,
     ),
     (
-        Axis("packed", "Packed parameters (millions)", "packed parameters", False),
+        Axis(
+            "packed",
+            "Packed parameters (millions)",
+            "packed parameters",
+            False,
+            digits=1,
+            unit=" M",
+        ),
         lambda r: None if r.packed is None else r.packed / 1e6,
     ),
 )
@@ -727,7 +743,7 @@ def _neighbours_section(page: ModelPage, rows: Sequence[_Row]) -> str:
         else "is not on the Pareto frontier: another model is at least as good on both"
     )
     links = [
-        f"- {side}: {_page_link(p, '../')} ({y.short} {p.y:.2f}, {x.short} {p.x:.2f}x)"
+        f"- {side}: {_page_link(p, '../')} ({y.short} {y.shown(p.y)}, {x.short} {x.shown(p.x)})"
         for side, p in ((f"lower {x.short}", below), (f"higher {x.short}", above))
         if p is not None
     ]
@@ -757,7 +773,7 @@ def _delta_cells(r: _Row, base: _Row | None) -> list[str]:
         if theirs is None:
             continue
         delta = None if mine is None else mine - theirs
-        cells.append(_cell(delta, f"{delta or 0:+.2f}"))
+        cells.append(_cell(delta, signed_difference(mine or 0, theirs)))
     return cells
 
 

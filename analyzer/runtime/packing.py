@@ -34,6 +34,7 @@ from typing import Any
 
 from analyzer.errors import CheckpointError
 from analyzer.outputs import staged_dir
+from analyzer.text import fixed
 from analyzer.weights.architecture import (
     Geometry,
     bias_name,
@@ -283,8 +284,8 @@ def _check_room(src: _Source) -> None:
     if dense > memory:
         raise CheckpointError(
             src.checkpoint.root / "config.json",
-            f"its dense model ({dense / 1e9:,.1f} GB at the sizes config.json states) would not "
-            f"fit in this machine's {memory / 1e9:,.1f} GB of memory",
+            f"its dense model ({fixed(dense / 1e9, 1)} GB at the sizes config.json states) would "
+            f"not fit in this machine's {fixed(memory / 1e9, 1)} GB of memory",
         )
 
 

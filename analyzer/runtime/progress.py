@@ -13,6 +13,8 @@ import threading
 import time
 from typing import Any, TextIO
 
+from analyzer.text import count, fixed
+
 __all__ = ["LogProgress", "progress_bar"]
 
 INTERVAL_S = 10.0  # the longest a log stays silent while a loop runs
@@ -61,8 +63,8 @@ class LogProgress:
         rate = self.n / elapsed if elapsed > 0 else 0.0
         eta = _duration((self.total - self.n) / rate) if rate > 0 else "unknown"
         return (
-            f"{self.desc}: {self.n:,.0f}/{self.total:,} {self.unit}s, "
-            f"{rate:.1f} {self.unit}s/s, ETA {eta}"
+            f"{self.desc}: {count(self.n)}/{self.total:,} {self.unit}s, "
+            f"{fixed(rate, 1)} {self.unit}s/s, ETA {eta}"
         )
 
     def close(self, *, summary: bool = True) -> None:
@@ -76,8 +78,8 @@ class LogProgress:
         elapsed = time.monotonic() - self.began
         rate = self.n / elapsed if elapsed > 0 else 0.0
         self._say(
-            f"{self.desc}: {self.n:,.0f}/{self.total:,} {self.unit}s in "
-            f"{_duration(elapsed)}, {rate:.1f} {self.unit}s/s"
+            f"{self.desc}: {count(self.n)}/{self.total:,} {self.unit}s in "
+            f"{_duration(elapsed)}, {fixed(rate, 1)} {self.unit}s/s"
         )
 
     def __enter__(self) -> LogProgress:

@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from analyzer.records import Bench, BenchShape
+from analyzer.text import fixed, percent, ratio
 
 __all__ = [
     "DEFAULT",
@@ -150,17 +151,17 @@ def verdict(
         spread = relative_spread(samples)
         if threshold < spread <= MAX_SPREAD:
             reasons.append(
-                f"{side} spread {_pct(spread)} of the median after {len(samples)} runs, "
-                f"over the {_pct(threshold)} threshold"
+                f"{side} spread {percent(spread)} of the median after {len(samples)} runs, "
+                f"over the {percent(threshold)} threshold"
             )
     if cpu_share is not None and cpu_share < MIN_CPU_SHARE:
         reasons.append(
-            f"the timing thread was on a CPU {_pct(cpu_share)} of the time "
+            f"the timing thread was on a CPU {percent(cpu_share)} of the time "
             "(other processes competed)"
         )
     if load_before is not None and load_before - threads >= cores:
         reasons.append(
-            f"load average {load_before:.2f} on {cores} cores before timing, "
+            f"load average {fixed(load_before)} on {cores} cores before timing, "
             f"{threads} of it at most this process's"
         )
     return "stable" if not reasons else f"unstable ({'; '.join(reasons)})"
@@ -192,8 +193,8 @@ def _implausible_reasons(s: BenchShape) -> list[str]:
     reasons = []
     if s.speedup - s.flop_bound > s.speedup_spread:
         reasons.append(
-            f"speedup {s.speedup:.2f}x is above the FLOP bound {s.flop_bound:.2f}x by more "
-            f"than its spread ({s.speedup_spread:.2f}x)"
+            f"speedup {ratio(s.speedup)} is above the FLOP bound {ratio(s.flop_bound)} by more "
+            f"than its spread ({ratio(s.speedup_spread)})"
         )
     for side, median, spread in (
         ("dense", s.dense_ms, s.dense_spread_ms),
@@ -201,11 +202,7 @@ def _implausible_reasons(s: BenchShape) -> list[str]:
     ):
         if median > 0 and spread / median > MAX_SPREAD:
             reasons.append(
-                f"{side} spread {spread:.2f} ms is {_pct(spread / median)} of the median "
-                f"{median:.2f} ms (over {_pct(MAX_SPREAD)})"
+                f"{side} spread {fixed(spread)} ms is {percent(spread / median)} of the median "
+                f"{fixed(median)} ms (over {percent(MAX_SPREAD)})"
             )
     return reasons
-
-
-def _pct(fraction: float) -> str:
-    return f"{100 * fraction:.1f}%"

@@ -38,6 +38,7 @@ from analyzer.records import (
     MatrixStats,
     QuantGroup,
 )
+from analyzer.text import fixed
 from analyzer.weights.patterns import STRAY_SHARE
 
 __all__ = [
@@ -277,7 +278,7 @@ def config_claims(
             ConfigClaim(
                 field="global_sparsity",
                 stated=f"{stated:.6g}",
-                measured=f"{measured:.6f}",
+                measured=fixed(measured, 6),
                 verdict=_verdict(abs(measured - stated) <= tolerance),
                 rule=f"zero parameters / all parameters, within {tolerance:.2g}",
             )
