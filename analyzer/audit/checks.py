@@ -163,7 +163,7 @@ def _measured(
                 claim, "no evaluation given (--eval); see the internal check", "evaluation"
             )
         if not evaluation.dataset:
-            return unchecked(claim, "a perplexity record names a text, not a dataset")
+            return unchecked(claim, "the record names no SQuAD dataset (a text or lm-eval tasks)")
         verdict = OK if claim.name == evaluation.dataset else MISMATCH
         return finding(
             claim,
