@@ -1006,8 +1006,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--eval",
         type=Path,
         metavar="FILE",
-        help="an Evaluation or Perplexity record, a report.json or the official script's "
-        "eval_metrics.json",
+        help="an Evaluation, Perplexity or Benchmarks (eval --tasks) record, a report.json or "
+        "the official script's eval_metrics.json",
     )
     p.add_argument(
         "--bench",
