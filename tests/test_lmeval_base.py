@@ -111,7 +111,7 @@ def record_file(family, lm_eval_tasks, tmp_path_factory) -> Path:
     dense, pruned = family
     out = tmp_path_factory.mktemp("records") / "benchmarks.json"
     tasks = ["--tasks", ",".join(TASKS), "--include-path", str(lm_eval_tasks)]
-    assert main(["eval", str(pruned), *tasks, "--base", str(dense), "--json", str(out)]) == 0
+    assert main(["eval", str(pruned), *tasks, "--dense-base", str(dense), "--json", str(out)]) == 0
     return out
 
 
@@ -128,7 +128,7 @@ def test_eval_base_records_both_models_stored_and_packed(
                 assert m.value == pytest.approx(results["results"][task.task][f"{m.name},none"])
     packed_out = tmp_path / "packed.json"
     tasks = ["--tasks", ",".join(TASKS), "--include-path", str(lm_eval_tasks)]
-    base = ["--base", str(dense), "--packed", "--json", str(packed_out)]
+    base = ["--dense-base", str(dense), "--packed", "--json", str(packed_out)]
     assert main(["eval", str(pruned), *tasks, *base]) == 0
     packed = load_record(Benchmarks, packed_out)
     assert packed.packed and not record.packed
@@ -241,11 +241,9 @@ def test_imported_base_results_are_bound_and_compared(family, raw, tmp_path, cap
     # the pruned model's own results given as its base: refused in one line
     code, err = _eval([str(pruned), "--results", str(mine), "--base-results", str(mine)], capsys)
     assert code == 2 and "made for the pruned model itself" in err and "\n" not in err
-    # bound to --base: results of another model refused
-    code, err = _eval(
-        [str(pruned), "--results", str(mine), "--base", str(dense), "--base-results", str(mine)],
-        capsys,
-    )
+    # bound to --dense-base: results of another model refused
+    bound = ["--dense-base", str(dense), "--base-results", str(mine)]
+    code, err = _eval([str(pruned), "--results", str(mine), *bound], capsys)
     assert code == 2 and f"was made for /cluster/{pruned.name}, not for" in err
     # other shots: not comparable
     shots = {task: 5 for task in TASKS}

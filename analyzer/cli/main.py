@@ -373,7 +373,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     fetched = fetch(source, tokenizer=True)
     path = fetched.path
     causal = is_causal_lm(open_checkpoint(path).config)
-    tasks = (args.tasks, args.results, args.tasks_base, args.base_results)
+    tasks = (args.tasks, args.results, args.dense_base, args.base_results)
     if causal and any(v is not None for v in tasks):
         return _eval_tasks(args, fetched, guarded)
     if any(v is not None for v in tasks):
@@ -447,7 +447,7 @@ def _eval_squad(args: argparse.Namespace, fetched: Any, guarded: Path) -> int:
 
 def _eval_tasks(args: argparse.Namespace, fetched: Any, guarded: Path) -> int:
     """lm-eval tasks run on the model (`--tasks`) or imported (`--results`) into a record,
-    with the dense base's (`--base`, `--base-results`) beside them."""
+    with the dense base's (`--dense-base`, `--base-results`) beside them."""
     from analyzer.lmeval.run import benchmarks
 
     _check_file(args.json, [guarded, args.results, args.base_results])
@@ -468,7 +468,7 @@ def _task_sources(args: argparse.Namespace) -> Any:
     from analyzer.lmeval.options import LmEvalOptions, TaskSources, parse_tasks
     from analyzer.weights.hub import fetch
 
-    given = (args.tasks, args.results, args.tasks_base, args.base_results)
+    given = (args.tasks, args.results, args.dense_base, args.base_results)
     if all(v is None for v in given):
         return None
     options = args.tasks and LmEvalOptions(
@@ -481,7 +481,7 @@ def _task_sources(args: argparse.Namespace) -> Any:
         backend=getattr(args, "backend", "hf"),
         model_args=getattr(args, "model_args", None) or "",
     )
-    base = args.tasks_base and fetch(_source(args.tasks_base), tokenizer=True)
+    base = args.dense_base and fetch(_source(args.dense_base), tokenizer=True)
     return TaskSources(
         options=options or None,
         results=args.results,
@@ -760,15 +760,15 @@ def _base_config() -> argparse.ArgumentParser:
     )
 
 
-def _task_options(p: argparse.ArgumentParser, base: str) -> None:
-    """lm-eval's tasks (run or imported) and the dense base's, for `eval` and `report`."""
+def _task_options(p: argparse.ArgumentParser) -> None:
+    """lm-eval's tasks (run or imported) and the dense base's, for `eval` and `report`
+    (`--dense-base`: `--base` is the Hub id a card names as its base_model)."""
     p.add_argument("--tasks", metavar="T1,T2", help="causal LMs: lm-eval tasks to run")
     p.add_argument("--num-fewshot", type=int, metavar="N", help="--tasks: shots (lm-eval's)")
     p.add_argument("--include-path", type=Path, metavar="DIR", help="--tasks: your task YAML")
     p.add_argument("--results", type=Path, metavar="F", help="import lm_eval's results JSON")
     p.add_argument(
-        base,
-        dest="tasks_base",
+        "--dense-base",
         type=Path,
         metavar="DIR_OR_ID",
         help="the dense base: the same tasks and shots run on it (or see --base-results)",
@@ -845,7 +845,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-bench", action="store_true", help="skip the dense vs packed timing")
     p.add_argument("--quick", action="store_true", help="a short timing, as bench --quick")
     _accept_unstable_option(p)
-    _task_options(p, "--dense-base")  # --base names the card's base_model (a Hub id)
+    _task_options(p)
 
     p = _command(
         sub,
@@ -1056,7 +1056,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="perplexity and --tasks: evaluate the packed model (default: as stored)",
     )
     # lm-evaluation-harness (docs/evaluation.md); --limit, --batch-size, --json apply too
-    _task_options(p, "--base")
+    _task_options(p)
     p.add_argument("--backend", choices=("hf", "vllm"), default="hf", help="--tasks: engine")
     p.add_argument("--model-args", metavar="ARGS", help="--tasks: passed to the backend")
 

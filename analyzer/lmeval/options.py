@@ -64,7 +64,7 @@ class TaskSources:
         if (self.options is None) == (self.results is None):
             raise InputError(None, "give --tasks (run them) or --results (import them)")
         if self.base is not None and self.base_results is None and self.options is None:
-            raise InputError(self.base, "--base runs the --tasks on the dense base: give them")
+            raise InputError(self.base, "--dense-base runs the --tasks on it: give them")
 
 
 def parse_tasks(text: str) -> tuple[str, ...]:
