@@ -264,3 +264,39 @@ def test_report_carries_the_benchmarks_into_its_card(family, raw, tmp_path):
     for row in _expected_rows(*raw):
         assert row in lines, row
     assert load_record(Benchmarks, out / "benchmarks.json").base is not None
+
+
+def test_a_limit_run_without_a_base_is_marked_a_subset_and_names_its_hub_dataset():
+    from decoder_reports import report
+
+    from analyzer.lmeval.results import task_results
+    from analyzer.publish.card import render_card
+
+    results = {  # lm-eval's output shape for a --limit 2 run of a Hub task
+        "results": {"arc_easy": {"acc,none": 0.5, "acc_stderr,none": 0.5, "acc_norm,none": 1.0}},
+        "configs": {
+            "arc_easy": {
+                "metric_list": [{"metric": "acc"}, {"metric": "acc_norm"}],
+                "dataset_path": "allenai/ai2_arc",
+                "dataset_name": "ARC-Easy",
+                "test_split": "test",
+            }
+        },
+        "higher_is_better": {"arc_easy": {"acc": True, "acc_norm": True}},
+        "n-shot": {"arc_easy": 5},
+        "n-samples": {"arc_easy": {"original": 2376, "effective": 2}},
+        "versions": {"arc_easy": 1.0},
+    }
+    record = Benchmarks(
+        tasks=task_results(results), lm_eval_version="0.4.13", checkpoint="x", file_sha256={}
+    )
+    text = render_card(report(benchmarks=record))
+    lines = text.splitlines()
+    shown = _half_up(100 * results["results"]["arc_easy"]["acc_norm,none"], 2)
+    assert "| Task | Metric | Pruned |" in lines
+    assert f"| arc_easy (5-shot) | acc_norm, 2 of 2,376 documents (subset) | {shown} |" in lines
+    assert "marked tasks are a subset (`--limit`)" in text
+    front = yaml.safe_load(text.split("---\n")[1])
+    (entry,) = [r for r in front["model-index"][0]["results"] if "lm-eval" in r["task"]["name"]]
+    assert (entry["dataset"]["type"], entry["dataset"]["config"]) == ("allenai/ai2_arc", "ARC-Easy")
+    assert "subset: 2 of 2,376 documents" in entry["metrics"][0]["name"]
