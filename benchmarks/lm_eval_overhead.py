@@ -12,10 +12,10 @@ One process, the same checkpoint and task folder for every side:
 Each side runs once to warm up (imports, the datasets cache), then `--repeats` times in
 turn; the script prints the median wall times and the ratio lm_eval / prunecard (target:
 at least 1.0, no overhead) and packed / stored. The checkpoint: Llama geometry (hidden
-256, 4 layers, 8 heads, 4 K/V heads, intermediate 1024, MiniLM's vocabulary), half of
-each layer's MLP channels zero, fp32 on the CPU.
+256, 4 layers, 8 heads, 4 K/V heads, intermediate 1024, the bundled Llama 3 style
+tokenizer), half of each layer's MLP channels zero, fp32 on the CPU.
 
-    python benchmarks/lm_eval_overhead.py [--repeats 3]
+    python benchmarks/lm_eval_overhead.py [--repeats 2]
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import contextlib
 import io
 import os
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -32,40 +33,28 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
-TASK_DATA = Path(__file__).resolve().parent.parent / "tests" / "data" / "lm_eval"
+TESTS = Path(__file__).resolve().parents[1] / "tests"
+sys.path.insert(0, str(TESTS))
+TASK_DATA = TESTS / "data" / "lm_eval"
+TOKENIZER = TESTS / "data" / "tokenizers" / "llama3"
 TASKS = ("tiny_choice", "tiny_pick", "tiny_rolling")
 
 
 def build(folder: Path) -> Path:
-    """The tiny pruned Llama, saved with MiniLM's tokenizer."""
-    import torch
-    from transformers import AutoModelForCausalLM, LlamaConfig
+    """The tiny pruned Llama (tests/decoders.py's builder), with the bundled Llama 3 style
+    tokenizer."""
+    from decoders import build_decoder, layer_weight
 
-    from analyzer.runtime.demo import minilm_path
-    from analyzer.weights.checkpoint import copy_tokenizer_files
+    def prune(state) -> None:
+        for layer in range(4):
+            for module in ("mlp.gate_proj", "mlp.up_proj"):
+                layer_weight(state, layer, module)[::2] = 0
+            layer_weight(state, layer, "mlp.down_proj")[:, ::2] = 0
 
-    config = LlamaConfig(
-        vocab_size=30522,
-        hidden_size=256,
-        num_hidden_layers=4,
-        num_attention_heads=8,
-        num_key_value_heads=4,
-        intermediate_size=1024,
-        max_position_embeddings=512,
-        pad_token_id=0,
-        bos_token_id=101,
-        eos_token_id=102,
-    )
-    torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_config(config).eval()
-    with torch.no_grad():
-        for layer in model.model.layers:
-            layer.mlp.gate_proj.weight[::2] = 0
-            layer.mlp.up_proj.weight[::2] = 0
-            layer.mlp.down_proj.weight[:, ::2] = 0
-    model.save_pretrained(folder)
-    copy_tokenizer_files(minilm_path(), folder)
-    return folder
+    return build_decoder(
+        folder, tokenizer=TOKENIZER, prune=prune, layers=4, hidden=256, heads=8, kv_heads=4,
+        intermediate=1024, positions=512,
+    )  # fmt: skip
 
 
 def task_folder(folder: Path) -> Path:
@@ -87,7 +76,7 @@ def timed(run) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
 
     import lm_eval
