@@ -300,3 +300,18 @@ def test_a_limit_run_without_a_base_is_marked_a_subset_and_names_its_hub_dataset
     (entry,) = [r for r in front["model-index"][0]["results"] if "lm-eval" in r["task"]["name"]]
     assert (entry["dataset"]["type"], entry["dataset"]["config"]) == ("allenai/ai2_arc", "ARC-Easy")
     assert "subset: 2 of 2,376 documents" in entry["metrics"][0]["name"]
+
+
+def test_a_bad_base_is_refused_in_one_line_before_anything_runs(
+    family, lm_eval_tasks, tmp_path, capsys
+):
+    _, pruned = family
+    tasks = [str(pruned), "--tasks", "tiny_choice", "--include-path", str(lm_eval_tasks)]
+    for extra, problem in (
+        (["--dense-base", str(tmp_path / "nope")], "--dense-base: no such checkpoint"),
+        (["--dense-base", str(pruned)], "--dense-base is the pruned checkpoint itself"),
+        (["--base-results", str(tmp_path / "nope.json")], "no such file"),
+        (["--results", str(tmp_path / "r.json")], "--results imports them: not both"),
+    ):
+        code, err = _eval([*tasks, *extra], capsys)
+        assert code == 2 and problem in err and "\n" not in err, err

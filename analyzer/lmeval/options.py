@@ -62,7 +62,10 @@ class TaskSources:
 
     def __post_init__(self) -> None:
         if (self.options is None) == (self.results is None):
-            raise InputError(None, "give --tasks (run them) or --results (import them)")
+            given = "not both" if self.options is not None else "one of them"
+            raise InputError(None, f"--tasks runs the tasks, --results imports them: {given}")
+        if self.base is not None and not self.base.exists():
+            raise InputError(self.base, "--dense-base: no such checkpoint")
         if self.base is not None and self.base_results is None and self.options is None:
             raise InputError(self.base, "--dense-base runs the --tasks on it: give them")
 

@@ -75,22 +75,23 @@ def benchmarks(
     on the same tasks, shots and documents."""
     from analyzer.weights.checkpoint import checkpoint_hashes
 
+    base, where = sources.base, sources.base_results or sources.base
+    if base is not None and base.resolve() == folder.resolve():
+        raise InputError(base, "--dense-base is the pruned checkpoint itself")
+    label = sources.base_hub.label if sources.base_hub else str(base)
+    dense = None  # imported results are read (and refused) before anything runs
+    if base is not None and sources.base_results is not None:
+        dense = import_results(
+            sources.base_results, base, sources.base_hub, label, checkpoint_hashes(base)
+        )
+    elif sources.base_results is not None:
+        dense = import_base(sources.base_results, folder, hub)
     if sources.results is not None:
         record = import_results(sources.results, folder, hub, name, checkpoint_hashes(folder))
     else:
         assert sources.options is not None
         record = evaluate_checkpoint(folder, sources.options, name=name, hub=hub)
-    base, where = sources.base, sources.base_results or sources.base
-    label = sources.base_hub.label if sources.base_hub else str(base)
-    if base is not None and sources.base_results is not None:
-        dense = import_results(
-            sources.base_results, base, sources.base_hub, label, checkpoint_hashes(base)
-        )
-    elif base is not None:
+    if dense is None and base is not None:
         assert sources.options is not None
         dense = evaluate_checkpoint(base, sources.options, name=label, hub=sources.base_hub)
-    elif sources.base_results is not None:
-        dense = import_base(sources.base_results, folder, hub)
-    else:
-        return record
-    return with_base(record, dense, where)
+    return record if dense is None else with_base(record, dense, where)
