@@ -1,5 +1,5 @@
 """A pruned tiny Llama against its dense base on the bundled lm-eval tasks, end to end:
-`eval --base` (stored and packed), the card's table (dense, pruned, Average, recovery), its
+`eval --dense-base` (stored and packed), the card's table (dense, pruned, Average, recovery), its
 model-index and `.eval_results`, the site's table, and `audit --eval` (all ok; one edited
 cell a mismatch). Every expected figure is computed here from lm-eval's own results dict,
 run directly through `lm_eval.simple_evaluate`, never from prunecard's record."""
