@@ -5,7 +5,8 @@ records each stage wrote, so any stage can be rerun alone and the card re-render
 
     DIR/analysis.json   DIR/bench.json   DIR/eval/evaluation.json   DIR/packed/
 
-A causal LM is evaluated by its perplexity instead of SQuAD v2: DIR/perplexity.json.
+A causal LM is evaluated by its perplexity instead of SQuAD v2: DIR/perplexity.json, and
+with `--tasks` by lm-eval (with its dense base's figures when given): DIR/benchmarks.json.
 
 This is the one module that joins measuring (weights, runtime, squad) to rendering
 (publish): rendering reads records only, never weights.
@@ -28,6 +29,7 @@ from analyzer.publish.card import CardOptions
 from analyzer.records import (
     Analysis,
     Bench,
+    Benchmarks,
     Environment,
     Evaluation,
     HubSource,
@@ -40,6 +42,7 @@ from analyzer.text import fixed
 
 if TYPE_CHECKING:
     from analyzer.audit.findings import AuditReport
+    from analyzer.lmeval.options import TaskSources
     from analyzer.perplexity.text import Text
 
 __all__ = [
@@ -80,6 +83,7 @@ class ReportOptions:
     stride: int | None = None
     seqlen: int | None = None
     limit_tokens: int | None = None
+    tasks: TaskSources | None = None  # causal LMs: lm-eval tasks run or imported (`--tasks`)
 
 
 def run_report(
@@ -101,6 +105,7 @@ def run_report(
 
     say = say or _stderr
     steps = ["analyze", "pack"] + ["bench"] * options.benchmark + ["eval"] * options.evaluate
+    steps += ["tasks"] * (options.tasks is not None)
     steps.append("card")
     progress = _Progress(steps, say)
     causal = _is_causal_lm(checkpoint, options, hub.label if hub else str(checkpoint))
@@ -181,6 +186,14 @@ def _run(
                 device=device,
                 progress=True,
             )
+    benchmarks = None
+    if options.tasks is not None:
+        from analyzer.lmeval.run import benchmarks as run_benchmarks
+
+        with progress.step("tasks"):
+            name = hub.label if hub else str(checkpoint)
+            benchmarks = run_benchmarks(checkpoint, options.tasks, name=name, hub=hub)
+            write_record(benchmarks, tmp / "benchmarks.json")
     with progress.step("card"):
         report = build_report(
             checkpoint,
@@ -188,6 +201,7 @@ def _run(
             bench=timing,
             evaluation=evaluation,
             perplexity=perplexity,
+            benchmarks=benchmarks,
             command=command,
             hub=hub,
         )
@@ -204,7 +218,8 @@ def _is_causal_lm(checkpoint: Path, options: ReportOptions, name: str) -> bool:
     from analyzer.weights.checkpoint import open_checkpoint
 
     causal = is_causal_lm(open_checkpoint(checkpoint).config)
-    squad = {"--data": options.data, "--limit": options.limit}
+    tasks = options.tasks is not None  # --limit then limits the tasks' documents
+    squad = {"--data": options.data, "--limit": None if tasks else options.limit}
     text = {
         "--text": options.text,
         "--text-dataset": options.text_dataset,
@@ -215,6 +230,8 @@ def _is_causal_lm(checkpoint: Path, options: ReportOptions, name: str) -> bool:
         "--limit-tokens": options.limit_tokens,
     }
     given = [name for name, value in (squad if causal else text).items() if value is not None]
+    if options.tasks is not None and not causal:
+        raise InputError(name, "is not a causal LM: --tasks and --results need one")
     if given and options.evaluate:
         kind = "is a causal LM (its perplexity is measured)" if causal else "is not a causal LM"
         raise InputError(name, f"{kind}: {given[0]} does not apply to it")
@@ -269,6 +286,7 @@ def build_report(
     bench: Bench | None = None,
     evaluation: Evaluation | None = None,
     perplexity: Perplexity | None = None,
+    benchmarks: Benchmarks | None = None,
     command: str | None = None,
     created: str | None = None,
     environment: Environment | None = None,
@@ -301,6 +319,7 @@ def build_report(
         bench=bench,
         evaluation=evaluation,
         perplexity=perplexity,
+        benchmarks=benchmarks,
     )
 
 
@@ -312,6 +331,7 @@ def card_from_files(
     bench: Path | None = None,
     evaluation: Path | None = None,
     perplexity: Path | None = None,
+    benchmarks: Path | None = None,
     report: Path | None = None,
     publication: Mapping[str, Any] | None = None,
     reference: Path | None = None,
@@ -335,6 +355,7 @@ def card_from_files(
     from analyzer.weights.sparsity import analyze
 
     checkpoint = Path(checkpoint)
+    root = checkpoint_folder(checkpoint)
     old = read_report(report) if report is not None else None
     a = load_record(Analysis, analysis) if analysis else (old.analysis if old else None)
     b = load_record(Bench, bench) if bench else (old.bench if old else None)
@@ -345,8 +366,12 @@ def card_from_files(
     if a is None:
         a = named(analyze(checkpoint), hub)
     ppl = load_record(Perplexity, perplexity) if perplexity else (old.perplexity if old else None)
-    new = build_report(checkpoint, analysis=a, bench=b, evaluation=e, perplexity=ppl, hub=hub)
-    root = checkpoint_folder(checkpoint)
+    tasks = load_record(Benchmarks, benchmarks) if benchmarks else (old.benchmarks if old else None)
+    new = build_report(
+        checkpoint, analysis=a, bench=b, evaluation=e, perplexity=ppl, benchmarks=tasks, hub=hub
+    )
+    if benchmarks and tasks and tasks.file_sha256 not in ({}, new.provenance.file_sha256):
+        raise InputError(benchmarks, f"describes other weights than {root} (sha256 differ)")
     if old is not None:
         if old.provenance.file_sha256 != new.provenance.file_sha256:
             named_as = hub.label if hub else checkpoint

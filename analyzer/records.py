@@ -25,6 +25,7 @@ __all__ = [
     "COMPRESSION_SCHEMA",
     "DECODER_HEAD_RULE",
     "EVAL_SCHEMA",
+    "HEADLINE_METRICS",
     "HEAD_RULE",
     "PATTERN_KINDS",
     "PERPLEXITY_PROTOCOLS",
@@ -44,6 +45,7 @@ __all__ = [
     "Compression",
     "ConfidenceInterval",
     "ConfigClaim",
+    "DataFile",
     "DecodeRate",
     "Environment",
     "Equivalence",
@@ -89,6 +91,8 @@ COMPRESSION_SCHEMA = "prunecard.compression/1"
 EVAL_SCHEMA = "prunecard.eval/1"
 # 2: the protocol (sliding or papers) and the dataset evaluated (Hub id, config, split)
 PERPLEXITY_SCHEMA = "prunecard.perplexity/2"
+# the metric a benchmark table shows per task, first found (TaskResult.headline)
+HEADLINE_METRICS = ("acc_norm", "acc", "word_perplexity")
 REPORT_SCHEMA = "prunecard.report/1"
 RECIPE_SCHEMA = "prunecard.recipe/1"
 
@@ -704,6 +708,14 @@ class TaskMetric:
 
 
 @dataclass(frozen=True)
+class DataFile:
+    """A local file a task read (lm-eval's `dataset_kwargs.data_files`): it has no Hub id."""
+
+    name: str  # the file name as the task config gave it, without its folder
+    sha256: str  # "" where the file could not be read (results imported from elsewhere)
+
+
+@dataclass(frozen=True)
 class TaskResult:
     """One lm-eval task: what was run and every metric it gave."""
 
@@ -717,10 +729,18 @@ class TaskResult:
     dataset_path: str = ""  # lm-eval's dataset_path (a Hub id, or a loader such as "json")
     dataset_name: str | None = None  # the dataset config
     split: str = ""
+    data_files: tuple[DataFile, ...] = ()  # a local-file task's (dataset_path json, csv, ...)
 
     @property
     def headline(self) -> TaskMetric:
-        """The task's first metric (lm-eval's metric_list order): the one a card table shows."""
+        """The metric a card table shows: acc_norm where the task reports it (the length-
+        normalised accuracy papers and leaderboards quote for multiple choice), else acc,
+        else word_perplexity (a rolling task's, as wikitext is quoted), else the task's first
+        metric in lm-eval's metric_list order; the unfiltered ("none") one first."""
+        for name in HEADLINE_METRICS:
+            named = [m for m in self.metrics if m.name == name]
+            if named:
+                return next((m for m in named if m.filter == "none"), named[0])
         return self.metrics[0]
 
     @property
@@ -744,6 +764,24 @@ class Benchmarks:
     source: str = "prunecard eval"  # or the name of the imported results file
     base: Benchmarks | None = None  # the dense base on the same tasks and shots
     schema: str = BENCHMARKS_SCHEMA
+
+    def same_run(self, other: Benchmarks) -> str | None:
+        """How `other` (a dense base) differs from this run's tasks, shots, documents and
+        limit, in words; None when it ran the same."""
+        mine = {t.task: t for t in self.tasks}
+        theirs = {t.task: t for t in other.tasks}
+        if set(mine) != set(theirs):
+            return f"tasks {', '.join(sorted(theirs))} instead of {', '.join(sorted(mine))}"
+        for name, t in sorted(mine.items()):
+            o = theirs[name]
+            if (o.num_fewshot, o.documents) != (t.num_fewshot, t.documents):
+                return (
+                    f"{name} at {o.num_fewshot}-shot on {o.documents} documents instead of "
+                    f"{t.num_fewshot}-shot on {t.documents}"
+                )
+        if other.limit != self.limit:
+            return f"--limit {other.limit} instead of {self.limit}"
+        return None
 
 
 # --------------------------------------------------------------------------- report

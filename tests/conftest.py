@@ -293,6 +293,18 @@ def pruned_minilm(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def lm_eval_tasks(tmp_path_factory) -> Path:
+    """The bundled lm-eval task YAML (data/lm_eval) with each JSONL named by absolute path
+    (lm-eval reads `data_files` relative to the working directory)."""
+    folder = tmp_path_factory.mktemp("lm_eval_tasks")
+    for task in sorted((DATA / "lm_eval").glob("*.yaml")):
+        data = DATA / "lm_eval" / f"{task.stem}.jsonl"
+        text = task.read_text(encoding="utf-8").replace(f"test: {data.name}", f"test: {data}")
+        (folder / task.name).write_text(text, encoding="utf-8")
+    return folder
+
+
+@pytest.fixture(scope="session")
 def nn_pruning_checkpoints(tmp_path_factory) -> list[Path]:
     """The three published nn_pruning structures as bert-base fp16 checkpoints."""
     base = tmp_path_factory.mktemp("nn_pruning")

@@ -17,22 +17,13 @@ from analyzer.lmeval.results import check_model, read_results, task_results
 from analyzer.lmeval.run import evaluate_checkpoint, run_tasks
 from analyzer.records import Benchmarks, HubSource, from_dict, to_dict
 
-DATA = Path(__file__).parent / "data" / "lm_eval"
 LLAMA3 = Path(__file__).parent / "data" / "tokenizers" / "llama3"
 TASKS = ("tiny_choice", "tiny_rolling")
 
 
 @pytest.fixture(scope="module")
-def tasks(tmp_path_factory) -> Path:
-    """The bundled task YAML with the JSONL named by absolute path (lm-eval reads
-    `data_files` relative to the working directory)."""
-    folder = tmp_path_factory.mktemp("tasks")
-    for name in TASKS:
-        text = (DATA / f"{name}.yaml").read_text(encoding="utf-8")
-        (folder / f"{name}.yaml").write_text(
-            text.replace(f"test: {name}.jsonl", f"test: {DATA / name}.jsonl"), encoding="utf-8"
-        )
-    return folder
+def tasks(lm_eval_tasks) -> Path:
+    return lm_eval_tasks
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +50,7 @@ def test_bundled_tasks_run_through_the_harness_stored_and_packed(llama, tasks):
         assert task.documents == task.documents_total == raw["n-samples"][task.task]["original"]
     choice, rolling = record.tasks
     assert [m.name for m in choice.metrics] == ["acc", "acc_norm"]  # metric_list order
-    assert choice.headline.name == "acc" and choice.output_type == "multiple_choice"
+    assert choice.headline.name == "acc_norm" and choice.output_type == "multiple_choice"
     assert choice.metrics[0].stderr is not None and choice.metrics[0].higher_is_better
     # 4 questions: an accuracy is a count of right answers over 4
     assert (4 * choice.headline.value) == pytest.approx(round(4 * choice.headline.value))

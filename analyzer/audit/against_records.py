@@ -11,11 +11,13 @@ from analyzer.audit import findings
 from analyzer.audit.claims import Claim, dataset_id
 from analyzer.errors import InputError
 from analyzer.records import (
+    BENCHMARKS_SCHEMA,
     EVAL_SCHEMA,
     PERPLEXITY_SCHEMA,
     REPORT_SCHEMA,
     STILL_READ,
     Bench,
+    Benchmarks,
     BenchShape,
     Evaluation,
     Perplexity,
@@ -54,11 +56,12 @@ class EvalScores:
     # the Hub dataset its text is ("wikitext"), or "" for a local text file
     dataset: str
     path: str
+    benchmarks: Benchmarks | None = None  # lm-eval tasks (with the dense base's), if given
 
 
 def load_eval(path: str | Path) -> EvalScores:
-    """An Evaluation or Perplexity record, a report.json with one, or the official
-    script's JSON."""
+    """An Evaluation, Perplexity or Benchmarks record, a report.json with them, or the
+    official script's JSON."""
     path = Path(path)
     data = read_json(path)
     if not isinstance(data, dict):
@@ -66,11 +69,16 @@ def load_eval(path: str | Path) -> EvalScores:
     schema = data.get("schema")
     if schema == REPORT_SCHEMA:
         report = load_record(Report, path)
+        tasks = report.benchmarks
         if report.evaluation is not None:
-            return _scores(report.evaluation.scores, "squad_v2", path)
+            return replace(_scores(report.evaluation.scores, "squad_v2", path), benchmarks=tasks)
         if report.perplexity is not None:
-            return _perplexity(report.perplexity, path)
+            return replace(_perplexity(report.perplexity, path), benchmarks=tasks)
+        if tasks is not None:
+            return EvalScores({}, "", str(path), tasks)
         raise InputError(path, "this report has no evaluation (run `prunecard eval`)")
+    if schema == BENCHMARKS_SCHEMA:
+        return EvalScores({}, "", str(path), load_record(Benchmarks, path))
     if schema == PERPLEXITY_SCHEMA or schema in STILL_READ[PERPLEXITY_SCHEMA]:
         return _perplexity(load_record(Perplexity, path), path)
     if schema is not None:

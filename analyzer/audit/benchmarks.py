@@ -25,8 +25,9 @@ from analyzer.text import fixed
 if TYPE_CHECKING:
     from analyzer.audit.against_records import EvalScores
     from analyzer.records import Analysis
+    from analyzer.records import Benchmarks as BenchmarksRecord
 
-__all__ = ["Benchmarks", "check_table_against", "task_key"]
+__all__ = ["Benchmarks", "against_record", "check_table_against", "task_key"]
 
 _TASK_HEAD = re.compile(r"^(?:tasks?|benchmarks?|datasets?|evaluations?|metrics?)\b")
 _SHOT_HEAD = re.compile(r"^(?:n-?shots?|#? ?shots?|few-shot|k-shot|num_fewshot)$")
@@ -250,6 +251,9 @@ class Benchmarks(Family):
     ) -> findings.AuditFinding | None:
         q = claim.quantity
         if q.startswith(("benchmark", "seed_", "table_")):
+            record = evaluation.benchmarks if evaluation is not None else None
+            if q in _FROM_RECORD and record is not None:
+                return against_record(claim, record)
             if q.startswith("benchmark") and not q.endswith(("_stderr", "_range")):
                 return findings.unchecked(
                     claim, "a benchmark score: checked against an lm-eval record", "evaluation"
@@ -368,3 +372,51 @@ def check_table_against(
         rule = "the measured score, rounded half up to the cell's decimals, must equal the cell"
         out.append(findings.compare(claim, "evaluation", value, claim.decimals, rule=rule))
     return out
+
+
+_FROM_RECORD = ("benchmark", "benchmark_average", "benchmark_recovery")
+_RECORD_RULE = (
+    "the lm-eval record (--eval) as the card prints it: {}, rounded half up to the cell's "
+    "decimals, must equal the cell"
+)
+
+
+def against_record(claim: Claim, record: BenchmarksRecord) -> findings.AuditFinding:
+    """A task figure, an average or a recovery of a benchmark table against the lm-eval
+    record the card was rendered from (its dense base for the dense column), exactly as
+    printed: task figures through `check_table_against`, averages and recoveries as the
+    card computes them (`publish.benchmarks`)."""
+    from analyzer.publish.benchmarks import benchmark_table, shown_scale
+
+    assert claim.cell is not None
+    dense = record.base is not None and claim.cell.column == claim.base
+    run = record.base if dense and record.base is not None else record
+    who = "its dense base" if dense else "the pruned model"
+    if claim.quantity == "benchmark":
+        scores = {(t.task, t.num_fewshot): shown_scale(t.headline) for t in run.tasks}
+        (found,) = check_table_against([claim], scores, model=claim.cell.column) or (
+            findings.unchecked(claim, "not a cell of this table's columns", "evaluation"),
+        )
+        return found
+    rows = {task_key(r.task or r.label): r for r in benchmark_table(record).rows}
+    row = rows.get(task_key(claim.cell.row))
+    figure = None
+    if row is not None:
+        figure = (
+            row.recovery
+            if claim.quantity == "benchmark_recovery"
+            else (row.dense if dense else row.pruned)
+        )
+    if row is None or figure is None or not figure[:1].isdigit():
+        return findings.unchecked(
+            claim, f"the lm-eval record has no {claim.cell.row} figure here", "evaluation"
+        )
+    what = (
+        "pruned / dense of the figures shown, in percent"
+        if claim.quantity.endswith("recovery")
+        else f"the mean of {who}'s figures shown"
+    )
+    return findings.compare(
+        claim, "evaluation", float(figure.rstrip("%")), claim.decimals,
+        rule=_RECORD_RULE.format(what),
+    )  # fmt: skip

@@ -163,7 +163,9 @@ def _measured(
                 claim, "no evaluation given (--eval); see the internal check", "evaluation"
             )
         if not evaluation.dataset:
-            return unchecked(claim, "the perplexity record's text is a local file, no dataset")
+            return unchecked(
+                claim, "the record names no dataset (a local text file or lm-eval tasks)"
+            )
         verdict = OK if claim.name == evaluation.dataset else MISMATCH
         return finding(
             claim,

@@ -244,17 +244,24 @@ def _agreement(claims: tuple[Claim, ...]) -> list[findings.AuditFinding]:
 
 def declared_dataset(partners: findings.Partners) -> Claim | None:
     """The card's dataset: its metadata `datasets`, else the first one it names."""
-    named = partners.named("dataset")
+    return _anchor(partners.named("dataset"))
+
+
+def _anchor(named: list[Claim]) -> Claim | None:
     declared = (c for c in named if c.source == "metadata" and c.text.startswith("datasets"))
     return next(declared, named[0] if named else None)
 
 
 def _datasets(partners: findings.Partners) -> list[findings.AuditFinding]:
-    """Every dataset named in headings, prose and tables must be the metadata's."""
-    anchor = declared_dataset(partners)
+    """Every dataset named in headings, prose and tables must be the metadata's. A
+    model-index of several benchmarks (lm-eval tasks) names one dataset per result: those
+    are each their own."""
+    index = [c for c in partners.named("dataset") if c.text.startswith("model-index dataset:")]
+    several = len({c.name for c in index}) > 1
+    named = [c for c in partners.named("dataset") if not (several and c in index)]
+    anchor = _anchor(named)
     if anchor is None:
         return []
-    named = partners.named("dataset")
     rule = "dataset names compared as Hub ids (SQuAD 2.0 = SQuAD v2 = squad_v2)"
     return [
         findings.judged(

@@ -200,7 +200,9 @@ def measured(
     if q in ("dataset_config", "dataset_split", "dataset_name"):
         return unchecked(claim, "a label of the evaluation")
     if q.startswith("metric:"):
-        return unchecked(claim, "prunecard measures SQuAD exact match and F1 only")
+        return unchecked(
+            claim, "a metadata copy of a score (an lm-eval task's: see its card table, --eval)"
+        )
     return None
 
 

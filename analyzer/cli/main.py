@@ -120,7 +120,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     source = _source(args.path)
     out = args.out or Path(f"{_model_name(source).rpartition('/')[2]}-report")
-    check_output(out, [_guarded(source), args.data, args.text, args.base_config], force=args.force)
+    inputs = [args.data, args.text, args.base_config, args.results, args.base_results]
+    check_output(out, [_guarded(source), *inputs], force=args.force)
     options = ReportOptions(
         data=args.data,
         text=args.text,
@@ -140,6 +141,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         align=args.align,
         accept_unstable=args.accept_unstable,
         base=args.base_config,
+        tasks=_task_sources(args),
     )
     publication = resolve_publication(None, _model_name(source), _publication_given(args))
     fetched = fetch(source, tokenizer=True)
@@ -263,7 +265,7 @@ def cmd_card(args: argparse.Namespace) -> int:
     source = _source(args.path)
     out = args.out or Path.cwd() / f"{_model_name(source).rpartition('/')[2]}-card"
     inputs = [
-        *(args.analysis, args.bench, args.eval, args.perplexity, args.report),
+        *(args.analysis, args.bench, args.eval, args.perplexity, args.benchmarks, args.report),
         *(args.reference_metrics, args.template),
     ]
     # a card goes into a local checkpoint folder (never into the Hub cache: it is an input)
@@ -284,6 +286,7 @@ def cmd_card(args: argparse.Namespace) -> int:
         bench=args.bench,
         evaluation=args.eval,
         perplexity=args.perplexity,
+        benchmarks=args.benchmarks,
         report=args.report,
         publication=_publication_given(args),
         reference=args.reference_metrics,
@@ -374,9 +377,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     fetched = fetch(source, tokenizer=True)
     path = fetched.path
     causal = is_causal_lm(open_checkpoint(path).config)
-    if causal and (args.tasks or args.results):
+    tasks = (args.tasks, args.results, args.dense_base, args.base_results)
+    if causal and any(v is not None for v in tasks):
         return _eval_tasks(args, fetched, guarded)
-    if args.tasks or args.results:
+    if any(v is not None for v in tasks):
         raise InputError(fetched.name, "is not a causal LM: --tasks and --results need one")
     if causal:
         _refuse(
@@ -449,44 +453,49 @@ def _eval_squad(args: argparse.Namespace, fetched: Any, guarded: Path) -> int:
 
 
 def _eval_tasks(args: argparse.Namespace, fetched: Any, guarded: Path) -> int:
-    """lm-eval tasks run on the model (`--tasks`) or imported (`--results`) into a record."""
-    from analyzer.lmeval.options import LmEvalOptions, parse_tasks
-    from analyzer.records import Benchmarks
+    """lm-eval tasks run on the model (`--tasks`) or imported (`--results`) into a record,
+    with the dense base's (`--dense-base`, `--base-results`) beside them."""
+    from analyzer.lmeval.run import benchmarks
 
-    _check_file(args.json, [guarded, args.results])
-    if args.results is not None:
-        from analyzer.lmeval.results import check_model, read_results, task_results
-        from analyzer.weights.checkpoint import checkpoint_hashes
-
-        data = read_results(args.results)
-        check_model(data, args.results, fetched.path, fetched.hub)
-        record = Benchmarks(
-            tasks=task_results(data, args.results),
-            lm_eval_version=str(data.get("lm_eval_version") or ""),
-            checkpoint=fetched.name,
-            file_sha256=checkpoint_hashes(fetched.path),
-            source=args.results.name,
-        )
-    else:
-        from analyzer.lmeval.run import evaluate_checkpoint
-
-        options = LmEvalOptions(
-            tasks=parse_tasks(args.tasks),
-            num_fewshot=args.num_fewshot,
-            limit=args.limit,
-            batch_size=args.batch_size or 1,
-            include_path=args.include_path,
-            packed=args.packed,
-            backend=args.backend,
-            model_args=args.model_args or "",
-        )
-        record = evaluate_checkpoint(fetched.path, options, name=fetched.name, hub=fetched.hub)
+    _check_file(args.json, [guarded, args.results, args.base_results])
+    record = benchmarks(fetched.path, _task_sources(args), name=fetched.name, hub=fetched.hub)
     lines = [
-        f"{t.task} ({t.num_fewshot}-shot, {t.documents:,} of {t.documents_total:,} documents): "
-        + ", ".join(f"{m.name} {fixed(m.value, 4)}" for m in t.metrics)
-        for t in record.tasks
+        f"{who}{t.task} ({t.num_fewshot}-shot, {t.documents:,} of {t.documents_total:,} "
+        "documents): " + ", ".join(f"{m.name} {fixed(m.value, 4)}" for m in t.metrics)
+        for who, run in (("", record), ("dense base: ", record.base))
+        if run is not None
+        for t in run.tasks
     ]
     return _show(record, "\n".join(lines), args.json, "benchmarks")
+
+
+def _task_sources(args: argparse.Namespace) -> Any:
+    """`--tasks` or `--results`, and the dense base (fetched first when a Hub id), as the
+    `TaskSources` of `eval` and `report`; None when no task option is given."""
+    from analyzer.lmeval.options import LmEvalOptions, TaskSources, parse_tasks
+    from analyzer.weights.hub import fetch
+
+    given = (args.tasks, args.results, args.dense_base, args.base_results)
+    if all(v is None for v in given):
+        return None
+    options = args.tasks and LmEvalOptions(
+        tasks=parse_tasks(args.tasks),
+        num_fewshot=args.num_fewshot,
+        limit=args.limit,
+        batch_size=getattr(args, "batch_size", None) or 1,
+        include_path=args.include_path,
+        packed=getattr(args, "packed", False),
+        backend=getattr(args, "backend", "hf"),
+        model_args=getattr(args, "model_args", None) or "",
+    )
+    base = args.dense_base and fetch(_source(args.dense_base), tokenizer=True)
+    return TaskSources(
+        options=options or None,
+        results=args.results,
+        base=base.path if base else None,
+        base_hub=base.hub if base else None,
+        base_results=args.base_results,
+    )
 
 
 def _eval_perplexity(args: argparse.Namespace, fetched: Any, guarded: Path) -> int:
@@ -785,6 +794,27 @@ def _base_config() -> argparse.ArgumentParser:
     )
 
 
+def _task_options(p: argparse.ArgumentParser) -> None:
+    """lm-eval's tasks (run or imported) and the dense base's, for `eval` and `report`
+    (`--dense-base`: `--base` is the Hub id a card names as its base_model)."""
+    p.add_argument("--tasks", metavar="T1,T2", help="causal LMs: lm-eval tasks to run")
+    p.add_argument("--num-fewshot", type=int, metavar="N", help="--tasks: shots (lm-eval's)")
+    p.add_argument("--include-path", type=Path, metavar="DIR", help="--tasks: your task YAML")
+    p.add_argument("--results", type=Path, metavar="F", help="import lm_eval's results JSON")
+    p.add_argument(
+        "--dense-base",
+        type=Path,
+        metavar="DIR_OR_ID",
+        help="the dense base: the same tasks and shots run on it (or see --base-results)",
+    )
+    p.add_argument(
+        "--base-results",
+        type=Path,
+        metavar="F",
+        help="the dense base's lm_eval results JSON (same tasks, shots and documents)",
+    )
+
+
 def _accept_unstable_option(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--accept-unstable",
@@ -849,6 +879,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-bench", action="store_true", help="skip the dense vs packed timing")
     p.add_argument("--quick", action="store_true", help="a short timing, as bench --quick")
     _accept_unstable_option(p)
+    _task_options(p)
 
     p = _command(
         sub,
@@ -956,6 +987,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--perplexity", type=Path, metavar="F", help="a causal LM's perplexity record (eval --json)"
     )
     p.add_argument(
+        "--benchmarks", type=Path, metavar="F", help="lm-eval tasks' record (eval --tasks --json)"
+    )
+    p.add_argument(
         "--report", type=Path, metavar="F", help="earlier report.json to take records from"
     )
     p.add_argument("--template", type=Path, metavar="F", help="your Jinja2 template for the body")
@@ -1006,8 +1040,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--eval",
         type=Path,
         metavar="FILE",
-        help="an Evaluation or Perplexity record, a report.json or the official script's "
-        "eval_metrics.json",
+        help="an Evaluation, Perplexity or Benchmarks (eval --tasks) record, a report.json or "
+        "the official script's eval_metrics.json",
     )
     p.add_argument(
         "--bench",
@@ -1056,10 +1090,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="perplexity and --tasks: evaluate the packed model (default: as stored)",
     )
     # lm-evaluation-harness (docs/evaluation.md); --limit, --batch-size, --json apply too
-    p.add_argument("--tasks", metavar="T1,T2", help="causal LMs: lm-eval tasks to run")
-    p.add_argument("--num-fewshot", type=int, metavar="N", help="--tasks: shots (lm-eval's)")
-    p.add_argument("--include-path", type=Path, metavar="DIR", help="--tasks: your task YAML")
-    p.add_argument("--results", type=Path, metavar="F", help="import lm_eval's results JSON")
+    _task_options(p)
     p.add_argument("--backend", choices=("hf", "vllm"), default="hf", help="--tasks: engine")
     p.add_argument("--model-args", metavar="ARGS", help="--tasks: passed to the backend")
 

@@ -6,8 +6,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from analyzer.errors import InputError
+from analyzer.records import HubSource
 
-__all__ = ["BACKENDS", "INSTALL_HINT", "LmEvalOptions", "parse_tasks", "require_lm_eval"]
+__all__ = [
+    "BACKENDS",
+    "INSTALL_HINT",
+    "LmEvalOptions",
+    "TaskSources",
+    "parse_tasks",
+    "require_lm_eval",
+]
 
 BACKENDS = ("hf", "vllm")  # lm-eval's model types prunecard drives
 INSTALL_HINT = "pip install 'prunecard[lm-eval]'"
@@ -39,6 +47,27 @@ class LmEvalOptions:
             raise InputError(None, f"--num-fewshot must be 0 or more, got {self.num_fewshot}")
         if self.include_path is not None and not Path(self.include_path).is_dir():
             raise InputError(self.include_path, "--include-path is not a folder")
+
+
+@dataclass(frozen=True)
+class TaskSources:
+    """Where a Benchmarks record's figures come from, for the pruned model and its dense
+    base: the tasks run (`options`) or lm_eval's results JSON imported (`results`)."""
+
+    options: LmEvalOptions | None = None
+    results: Path | None = None
+    base: Path | None = None  # the dense base's folder: runs `options`' tasks ...
+    base_hub: HubSource | None = None  # ... named by its Hub id and commit when fetched
+    base_results: Path | None = None  # ... or its results, bound to `base` when given
+
+    def __post_init__(self) -> None:
+        if (self.options is None) == (self.results is None):
+            given = "not both" if self.options is not None else "one of them"
+            raise InputError(None, f"--tasks runs the tasks, --results imports them: {given}")
+        if self.base is not None and not self.base.exists():
+            raise InputError(self.base, "--dense-base: no such checkpoint")
+        if self.base is not None and self.base_results is None and self.options is None:
+            raise InputError(self.base, "--dense-base runs the --tasks on it: give them")
 
 
 def parse_tasks(text: str) -> tuple[str, ...]:

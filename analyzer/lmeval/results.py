@@ -9,9 +9,25 @@ from pathlib import Path
 from typing import Any
 
 from analyzer.errors import InputError
-from analyzer.records import HubSource, TaskMetric, TaskResult, read_json
+from analyzer.records import (
+    Benchmarks,
+    DataFile,
+    HubSource,
+    TaskMetric,
+    TaskResult,
+    read_json,
+)
 
-__all__ = ["MAX_RESULTS_BYTES", "check_model", "read_results", "task_results"]
+__all__ = [
+    "MAX_RESULTS_BYTES",
+    "check_model",
+    "data_files",
+    "import_base",
+    "import_results",
+    "read_results",
+    "task_results",
+    "with_base",
+]
 
 MAX_RESULTS_BYTES = 64_000_000  # a results JSON with per-sample logs stays far below
 
@@ -55,8 +71,27 @@ def task_results(
                 if config.get("dataset_name") is None
                 else str(config["dataset_name"]),
                 split=str(config.get("test_split") or config.get("validation_split") or ""),
+                data_files=data_files(config),
             )
         )
+    return tuple(out)
+
+
+def data_files(config: Mapping[str, Any]) -> tuple[DataFile, ...]:
+    """The local files a task config reads (`dataset_kwargs.data_files`: a path, a list,
+    or a split -> path(s) mapping), each with its sha256 where the file is readable here."""
+    from analyzer.hashing import sha256_file
+
+    given = _object(config.get("dataset_kwargs"), None).get("data_files")
+    values = list(given.values()) if isinstance(given, dict) else [given]
+    paths = [str(p) for v in values for p in (v if isinstance(v, list) else [v]) if p]
+    out = []
+    for path in dict.fromkeys(paths):
+        try:
+            digest = sha256_file(Path(path)) if Path(path).is_file() else ""
+        except OSError:
+            digest = ""
+        out.append(DataFile(name=Path(path).name, sha256=digest))
     return tuple(out)
 
 
@@ -109,13 +144,7 @@ def _count(value: Any, task: str, where: str | Path | None) -> int:
 def check_model(data: Mapping[str, Any], path: Path, folder: Path, hub: HubSource | None) -> None:
     """Refuse results made for another model: the `pretrained` lm-eval names must be this
     Hub id (and its `model_sha` this commit, when given), or a folder of this one's name."""
-    config = _object(data.get("config"), None)
-    args = str(config.get("model_args") or "")
-    named = dict(p.split("=", 1) for p in args.split(",") if "=" in p).get("pretrained")
-    named = named or str(data.get("model_name") or config.get("model") or "")
-    if not named:
-        raise InputError(path, "names no model (config.model_args has no pretrained=...)")
-    sha = str(config.get("model_sha") or "")
+    named, sha = _named_model(data, path)
     if hub is not None:
         ok = named.rstrip("/") == hub.repo_id and (not sha or sha == hub.commit)
         this = hub.label
@@ -125,3 +154,60 @@ def check_model(data: Mapping[str, Any], path: Path, folder: Path, hub: HubSourc
     if not ok:
         made = named + (f"@{sha}" if sha else "")
         raise InputError(path, f"was made for {made}, not for {this}")
+
+
+def _named_model(data: Mapping[str, Any], path: Path) -> tuple[str, str]:
+    """The model a results JSON names (`pretrained=` of its model_args) and its commit."""
+    config = _object(data.get("config"), None)
+    args = str(config.get("model_args") or "")
+    named = dict(p.split("=", 1) for p in args.split(",") if "=" in p).get("pretrained")
+    named = named or str(data.get("model_name") or config.get("model") or "")
+    if not named:
+        raise InputError(path, "names no model (config.model_args has no pretrained=...)")
+    return named, str(config.get("model_sha") or "")
+
+
+def import_results(
+    path: Path, folder: Path, hub: HubSource | None, name: str, file_sha256: dict[str, str]
+) -> Benchmarks:
+    """A results JSON made for the checkpoint at `folder` (refused otherwise) as a record."""
+    data = read_results(path)
+    check_model(data, path, folder, hub)
+    return Benchmarks(
+        tasks=task_results(data, path),
+        lm_eval_version=str(data.get("lm_eval_version") or ""),
+        checkpoint=name,
+        file_sha256=file_sha256,
+        source=path.name,
+    )
+
+
+def import_base(path: Path, pruned: Path, hub: HubSource | None) -> Benchmarks:
+    """The dense base's results JSON given without its checkpoint: it names its model
+    itself, which must not be the pruned one (results of this model as its own base)."""
+    data = read_results(path)
+    named, sha = _named_model(data, path)
+    try:
+        check_model(data, path, pruned, hub)
+    except InputError:
+        pass  # made for another model, as a base's must be
+    else:
+        raise InputError(path, "was made for the pruned model itself, not for its dense base")
+    return Benchmarks(
+        tasks=task_results(data, path),
+        lm_eval_version=str(data.get("lm_eval_version") or ""),
+        checkpoint=named + (f"@{sha}" if sha else ""),
+        file_sha256={},
+        source=path.name,
+    )
+
+
+def with_base(pruned: Benchmarks, base: Benchmarks, where: str | Path | None) -> Benchmarks:
+    """The pruned run with its dense base, refused unless the base ran the same tasks at
+    the same shots on the same documents."""
+    from dataclasses import replace
+
+    problem = pruned.same_run(base)
+    if problem is not None:
+        raise InputError(where, f"the dense base ran {problem}: not comparable")
+    return replace(pruned, base=base)

@@ -6,11 +6,11 @@ from pathlib import Path
 from typing import Any
 
 from analyzer.errors import InputError
-from analyzer.lmeval.options import LmEvalOptions, require_lm_eval
-from analyzer.lmeval.results import task_results
+from analyzer.lmeval.options import LmEvalOptions, TaskSources, require_lm_eval
+from analyzer.lmeval.results import import_base, import_results, task_results, with_base
 from analyzer.records import Benchmarks, HubSource
 
-__all__ = ["evaluate_checkpoint", "run_tasks"]
+__all__ = ["benchmarks", "evaluate_checkpoint", "run_tasks"]
 
 
 def run_tasks(model: Any, tokenizer: Any, options: LmEvalOptions) -> dict[str, Any]:
@@ -66,3 +66,32 @@ def evaluate_checkpoint(
         backend=options.backend,
         model_args=options.model_args,
     )
+
+
+def benchmarks(
+    folder: Path, sources: TaskSources, *, name: str, hub: HubSource | None = None
+) -> Benchmarks:
+    """The pruned model's record (run or imported) with its dense base's, when one is given,
+    on the same tasks, shots and documents."""
+    from analyzer.weights.checkpoint import checkpoint_hashes
+
+    base, where = sources.base, sources.base_results or sources.base
+    if base is not None and base.resolve() == folder.resolve():
+        raise InputError(base, "--dense-base is the pruned checkpoint itself")
+    label = sources.base_hub.label if sources.base_hub else str(base)
+    dense = None  # imported results are read (and refused) before anything runs
+    if base is not None and sources.base_results is not None:
+        dense = import_results(
+            sources.base_results, base, sources.base_hub, label, checkpoint_hashes(base)
+        )
+    elif sources.base_results is not None:
+        dense = import_base(sources.base_results, folder, hub)
+    if sources.results is not None:
+        record = import_results(sources.results, folder, hub, name, checkpoint_hashes(folder))
+    else:
+        assert sources.options is not None
+        record = evaluate_checkpoint(folder, sources.options, name=name, hub=hub)
+    if dense is None and base is not None:
+        assert sources.options is not None
+        dense = evaluate_checkpoint(base, sources.options, name=label, hub=sources.base_hub)
+    return record if dense is None else with_base(record, dense, where)

@@ -34,12 +34,14 @@ from analyzer.records import (
     TIME_KINDS,
     Analysis,
     Bench,
+    Benchmarks,
     Compression,
     Evaluation,
     Perplexity,
     Publication,
     Recipe,
     Report,
+    TaskResult,
     read_json,
 )
 from analyzer.text import count, fixed, megabytes, percent, ratio, rounded, signed_difference
@@ -52,6 +54,7 @@ __all__ = [
     "SQUAD_V2_DEV_QUESTIONS",
     "CardOptions",
     "Reference",
+    "benchmark_results_yaml",
     "card_metadata",
     "compression_scheme",
     "eval_results_files",
@@ -68,6 +71,7 @@ __all__ = [
     "recipe_claims",
     "render_card",
     "resolve_publication",
+    "task_dataset",
     "validate_card",
     "write_card",
     "write_card_files",
@@ -358,6 +362,7 @@ def card_metadata(report: Report) -> Any:
     tags = list(dict.fromkeys([*tags, *publication.tags]))
     if causal:
         results = _perplexity_results(report.perplexity, publication)
+        results = (results or []) + _benchmark_results(report.benchmarks) or None
         metrics = ["perplexity"] if report.perplexity is not None else None
     else:
         results = _squad_results(report.evaluation, publication)
@@ -429,6 +434,63 @@ def _perplexity_results(perplexity: Perplexity | None, publication: Publication)
             metric_value=float(rounded(perplexity.perplexity, PERPLEXITY_DIGITS)),
         )
     ]
+
+
+LM_EVAL_URL = "https://github.com/EleutherAI/lm-evaluation-harness"
+
+
+def task_dataset(task: TaskResult) -> tuple[str, str]:
+    """A task's dataset as (id, words): lm-eval's `dataset_path` (a Hub id) and config; a
+    local-file task has no Hub id, so it is named by its file, the sha256 in the words."""
+    if task.data_files:
+        first = task.data_files[0]
+        digest = f"sha256 {first.sha256[:12]}" if first.sha256 else "sha256 not recorded"
+        files = ", ".join(f.name for f in task.data_files)
+        return first.name, f"{files} ({digest}), a local file read by lm-eval's {task.dataset_path}"
+    config = f" {task.dataset_name}" if task.dataset_name else ""
+    return task.dataset_path, f"{task.dataset_path}{config}"
+
+
+def _task_words(task: TaskResult) -> str:
+    """What a score is, for the model-index and .eval_results: the metric, shots, subset."""
+    from analyzer.publish.benchmarks import PERCENT_METRICS
+
+    metric = task.headline.name
+    words = f"{metric}, {task.num_fewshot}-shot" + (
+        ", percent" if metric in PERCENT_METRICS else ""
+    )
+    if task.subset:
+        words += f"; subset: {task.documents:,} of {task.documents_total:,} documents"
+    return words
+
+
+def _benchmark_results(benchmarks: Benchmarks | None) -> list:
+    """One text-generation result per lm-eval task: its headline metric as the card shows it."""
+    from huggingface_hub import EvalResult
+
+    from analyzer.publish.benchmarks import shown_value
+
+    if benchmarks is None:
+        return []
+    results = []
+    for task in benchmarks.tasks:
+        ident, words = task_dataset(task)
+        results.append(
+            EvalResult(
+                task_type="text-generation",
+                task_name=f"lm-eval {task.task}",
+                dataset_type=ident,
+                dataset_name=f"{task.task}: {words}",
+                dataset_config=None if task.data_files else task.dataset_name,
+                dataset_split=task.split or None,
+                metric_type=task.headline.name,
+                metric_name=_task_words(task),
+                metric_value=float(shown_value(task.headline)),
+                source_name=f"lm-evaluation-harness {benchmarks.lm_eval_version}".strip(),
+                source_url=LM_EVAL_URL,
+            )
+        )
+    return results
 
 
 def validate_card(text: str) -> list[str]:
@@ -535,10 +597,38 @@ def perplexity_results_yaml(report: Report) -> str | None:
     return yaml.safe_dump([entry], sort_keys=False, allow_unicode=True)
 
 
+def benchmark_results_yaml(report: Report) -> dict[str, str]:
+    """`.eval_results/<task>.yaml` per lm-eval task: the headline figure as the card shows
+    it, `notes` naming the metric, shots, any subset, lm-eval's version and, for a local
+    file, the file and its sha256 (no Hub id: `dataset` then holds the task id alone)."""
+    import yaml
+
+    from analyzer.publish.benchmarks import shown_value
+
+    benchmarks = report.benchmarks
+    if benchmarks is None:
+        return {}
+    files = {}
+    for task in benchmarks.tasks:
+        ident, words = task_dataset(task)
+        dataset = {"task_id": task.task} if task.data_files else {"id": ident, "task_id": task.task}
+        entry = {
+            "dataset": dataset,
+            "value": float(shown_value(task.headline)),
+            "date": report.provenance.created[:10],
+            "source": _results_source(report),
+            "notes": f"{_task_words(task)}; lm-evaluation-harness "
+            f"{benchmarks.lm_eval_version}; data {words}",
+        }
+        files[f"{task.task}.yaml"] = yaml.safe_dump([entry], sort_keys=False, allow_unicode=True)
+    return files
+
+
 def eval_results_files(report: Report) -> dict[str, str]:
     """The `.eval_results/` files a report gives, by file name."""
     files = {"squad_v2.yaml": eval_results_yaml(report)}
     files["perplexity.yaml"] = perplexity_results_yaml(report)
+    files.update(benchmark_results_yaml(report))
     return {name: text for name, text in files.items() if text is not None}
 
 
@@ -637,7 +727,15 @@ def template_context(report: Report, options: CardOptions, figures: tuple[str, .
         if analysis and analysis.compression
         else "",
         "recipe_claims": recipe_claims(analysis.recipe) if analysis and analysis.recipe else [],
+        "benchmarks": report.benchmarks,
+        "benchmark_table": _benchmark_table(report),
     }
+
+
+def _benchmark_table(report: Report) -> Any:
+    from analyzer.publish.benchmarks import benchmark_table
+
+    return benchmark_table(report.benchmarks) if report.benchmarks is not None else None
 
 
 def compression_scheme(compression: Compression) -> str:

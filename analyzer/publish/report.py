@@ -70,7 +70,21 @@ def portable(report: Report) -> Report:
             text=ppl.text if ppl.dataset else _name(ppl.text),  # a dataset's name is no path
             checkpoint=model(ppl.checkpoint),
         ),
+        benchmarks=report.benchmarks
+        and dataclasses.replace(
+            report.benchmarks,
+            checkpoint=model(report.benchmarks.checkpoint),
+            base=report.benchmarks.base
+            and dataclasses.replace(
+                report.benchmarks.base, checkpoint=_local_name(report.benchmarks.base.checkpoint)
+            ),
+        ),
     )
+
+
+def _local_name(model: str) -> str:
+    """A model named by a local path is reduced to its folder's name; a Hub id is kept."""
+    return _name(model) if model.startswith(("/", "~", ".")) or "\\" in model else model
 
 
 def _name(path: str) -> str:

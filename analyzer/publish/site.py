@@ -29,11 +29,12 @@ from pathlib import Path
 from analyzer.errors import InputError, OutputError
 from analyzer.front_matter import split_front_matter
 from analyzer.outputs import staged_dir
+from analyzer.publish.benchmarks import benchmark_table
 from analyzer.publish.card import PERPLEXITY_METHODS, perplexity_name, publication_of
 from analyzer.publish.frontier import Axis, Point, frontier, neighbours, score_axes
 from analyzer.publish.safe_html import md_code, md_text
 from analyzer.publish.site_hooks import GENERATED
-from analyzer.records import Analysis, LayerHeads, Report
+from analyzer.records import Analysis, Benchmarks, LayerHeads, Report
 from analyzer.text import fixed, megabytes, percent, ratio, signed_difference
 
 __all__ = [
@@ -525,6 +526,7 @@ class _Row:
     n: int | None
     perplexity: float | None
     base: bool = False  # the dense base the others are compared with
+    tasks: tuple[tuple[str, str], ...] = ()  # lm-eval rows as the card prints them (label, figure)
 
 
 def common_shape(pages: Sequence[ModelPage]) -> tuple[int, int] | None:
@@ -554,7 +556,16 @@ def _row(page: ModelPage, common: tuple[int, int] | None) -> _Row:
         f1=e.scores.f1 if e else None,
         n=e.n if e else None,
         perplexity=r.perplexity.perplexity if r.perplexity else None,
+        tasks=_task_cells(r.benchmarks),
     )
+
+
+def _task_cells(record: Benchmarks | None) -> tuple[tuple[str, str], ...]:
+    """The card's lm-eval rows (tasks with shots, then the Average), its pruned figures."""
+    if record is None:
+        return ()
+    table = benchmark_table(record)
+    return tuple((f"lm-eval {r.label}", r.pruned) for r in table.rows)
 
 
 def _cell(value: object, text: str, tip: str = "") -> str:
@@ -567,6 +578,7 @@ def _cell(value: object, text: str, tip: str = "") -> str:
 def _home_markdown(rows: Sequence[_Row], common: tuple[int, int] | None, notice: str = "") -> str:
     at = f"{common[0]} x {common[1]}" if common else ""
     base = next((r for r in rows if r.base), None)
+    tasks = tuple(dict.fromkeys(label for r in rows for label, _ in r.tasks))
     header = (
         "Model",
         "Linear density",
@@ -578,6 +590,7 @@ def _home_markdown(rows: Sequence[_Row], common: tuple[int, int] | None, notice:
         "F1",
         "Questions",
         "Perplexity",
+        *(escape(t) for t in tasks),
         *_delta_header(base),
     )
     body = []
@@ -603,6 +616,7 @@ def _home_markdown(rows: Sequence[_Row], common: tuple[int, int] | None, notice:
             _cell(r.f1, fixed(r.f1 or 0, 2)),
             _cell(r.n, f"{r.n or 0:,}"),
             _cell(r.perplexity, fixed(r.perplexity or 0, 2)),
+            *(_cell(dict(r.tasks).get(t), dict(r.tasks).get(t, "")) for t in tasks),
             *_delta_cells(r, base),
         ]
         body.append("<tr>" + "".join(cells) + "</tr>")
@@ -626,6 +640,12 @@ def _home_markdown(rows: Sequence[_Row], common: tuple[int, int] | None, notice:
             "; perplexity is a causal LM's on its text (lower is better; its page names the "
             "text); heads removed are query heads, with KV groups for grouped-query attention"
             if any(r.perplexity is not None or r.kv for r in rows)
+            else ""
+        )
+        + (
+            "; lm-eval columns are each task's figure as its card prints it (accuracies in "
+            "percent), the average the mean of its accuracy rows"
+            if tasks
             else ""
         )
         + "; the pattern is the one holding the most zeros of the linear matrices"
