@@ -38,6 +38,8 @@ from analyzer.records import (
 )
 
 if TYPE_CHECKING:
+    from types import TracebackType
+
     from analyzer.audit.findings import AuditReport
 
 __all__ = [
@@ -440,7 +442,12 @@ class _Step:
         self.began = time.perf_counter()
         self.say(f"{self.label} ...")
 
-    def __exit__(self, kind, value, traceback) -> None:
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
         if kind is None:
             self.say(f"{self.label} done in {time.perf_counter() - self.began:.1f} s")
 

@@ -807,7 +807,7 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
             return None
         inner = [t for t in options if t is not type(None)]
         return _convert(inner[0], value, where)
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):  # a class, not an instance
         if not isinstance(value, dict):
             raise TypeError(f"{where}: expected an object, got {type(value).__name__}")
         hints = get_type_hints(tp)
