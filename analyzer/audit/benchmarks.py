@@ -288,8 +288,8 @@ def _means(partners: findings.Partners) -> list[findings.AuditFinding]:
             ]
             if len(rows) < 2:
                 continue
-            mean = sum(_exact(c) for c in rows) / len(rows)
-            slack = sum(_half(c) for c in rows) / len(rows)
+            mean = sum((_exact(c) for c in rows), Decimal(0)) / len(rows)
+            slack = sum((_half(c) for c in rows), Decimal(0)) / len(rows)
             value, half = _exact(claim), _half(claim)
             ok = value - half < mean + slack and mean - slack < value + half
             printed = ", ".join(c.printed for c in rows)

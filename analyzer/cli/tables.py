@@ -82,7 +82,7 @@ def format_analysis(a: Analysis) -> str:
         lines += _base_lines(a)
     if a.layers and decoder:
         heads = {h.layer: h for h in a.heads.layers}
-        rows = [
+        rows: list[tuple[object, ...]] = [
             (
                 s.layer,
                 percent(s.density),
@@ -96,8 +96,7 @@ def format_analysis(a: Analysis) -> str:
             for s in a.layers
         ]
         header = ("layer", "density", "query heads", "KV groups", "removed", "dead, kept")
-        header = (*header, "MLP channels")
-        lines += ["", table((*header, "packed"), rows)]
+        lines += ["", table((*header, "MLP channels", "packed"), rows)]
     elif a.layers:
         heads = {h.layer: h for h in a.heads.layers}
         rows = [
