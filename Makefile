@@ -25,9 +25,10 @@ analyze: install         ## measure the embedded default checkpoint
 test: install            ## the whole test suite, slow end-to-end tests included
 	$(PY) -m pytest -q
 
-lint: install            ## ruff, and the import rules of the README's architecture section
+lint: install            ## ruff, mypy (analyzer/), and the import rules of the README's architecture section
 	$(BIN)/ruff check analyzer tests benchmarks scripts
 	$(BIN)/ruff format --check analyzer tests benchmarks scripts
+	$(BIN)/mypy
 	$(BIN)/lint-imports
 
 format: install

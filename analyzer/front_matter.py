@@ -92,9 +92,9 @@ def load_bounded_yaml(
                 raise _bound(path, event, what, "uses a YAML alias (*name); aliases are refused")
             if strict and getattr(event, "anchor", None) is not None:
                 raise _bound(path, event, what, "uses a YAML anchor (&name); anchors are refused")
-            if strict and getattr(event, "tag", None) is not None:
-                tag = event.tag[:40]
-                raise _bound(path, event, what, f"uses a YAML tag ({tag}); tags are refused")
+            tag = getattr(event, "tag", None)  # node events only
+            if strict and tag is not None:
+                raise _bound(path, event, what, f"uses a YAML tag ({tag[:40]}); tags are refused")
             if isinstance(event, yaml.CollectionStartEvent):
                 depth += 1
                 if depth > MAX_DEPTH:

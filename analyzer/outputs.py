@@ -181,9 +181,9 @@ def staged_dir(out: Path, *, force: bool = False) -> Iterator[Path]:
             moved = True
         os.replace(tmp, out)
     except BaseException as exc:
-        if moved and not out.exists():  # put the old output back where it was
+        if moved and old is not None and not out.exists():  # put the old output back
             with contextlib.suppress(OSError):
-                os.replace(old / "old", out)  # type: ignore[operator]
+                os.replace(old / "old", out)
         shutil.rmtree(tmp, ignore_errors=True)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)

@@ -41,6 +41,8 @@ from analyzer.records import (
 from analyzer.text import fixed
 
 if TYPE_CHECKING:
+    from types import TracebackType
+
     from analyzer.audit.findings import AuditReport
     from analyzer.lmeval.options import TaskSources
     from analyzer.perplexity.text import Text
@@ -491,7 +493,12 @@ class _Step:
         self.began = time.perf_counter()
         self.say(f"{self.label} ...")
 
-    def __exit__(self, kind, value, traceback) -> None:
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
         if kind is None:
             self.say(f"{self.label} done in {fixed(time.perf_counter() - self.began, 1)} s")
 

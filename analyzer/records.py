@@ -99,7 +99,7 @@ RECIPE_SCHEMA = "prunecard.recipe/1"
 # older schemas a reader still takes: their fields mean what they did, the fields added
 # since take their defaults, and the record read carries the current schema
 # (a prunecard.perplexity/1 record is a sliding window over a text with no dataset id)
-STILL_READ = {PERPLEXITY_SCHEMA: ("prunecard.perplexity/1",)}
+STILL_READ: dict[str, tuple[str, ...]] = {PERPLEXITY_SCHEMA: ("prunecard.perplexity/1",)}
 
 SQUAD_V2_ID = "rajpurkar/squad_v2"  # the Hub id of SQuAD v2
 PERPLEXITY_PROTOCOLS = ("sliding", "papers")  # analyzer/perplexity/windows.py plans each
@@ -867,7 +867,7 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
             return None
         inner = [t for t in options if t is not type(None)]
         return _convert(inner[0], value, where)
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):  # a class, not an instance
         if not isinstance(value, dict):
             raise TypeError(f"{where}: expected an object, got {type(value).__name__}")
         hints = get_type_hints(tp)
@@ -878,7 +878,7 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
             elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
                 raise TypeError(f"{where}: missing field {f.name!r}")
         current = getattr(tp.__dataclass_fields__.get("schema"), "default", None)
-        if kwargs.get("schema") in STILL_READ.get(current, ()):
+        if isinstance(current, str) and kwargs.get("schema") in STILL_READ.get(current, ()):
             kwargs["schema"] = current
         return tp(**kwargs)
     if origin is tuple:

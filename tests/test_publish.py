@@ -133,6 +133,13 @@ def test_wheel_is_what_runs(installed, tmp_path):
 
 
 @pytest.mark.slow
+def test_wheel_ships_the_type_marker(installed):
+    """PEP 561: a type checker reads an installed package's annotations only beside py.typed."""
+    (purelib,) = (installed / "lib").glob("python3*/site-packages")
+    assert (purelib / "analyzer" / "py.typed").is_file()
+
+
+@pytest.mark.slow
 def test_card_is_right_on_the_hub(published):
     model = published / "model"
     text = (model / "README.md").read_text()

@@ -196,15 +196,16 @@ def speedup(claim: Claim, bench: Bench | None) -> findings.AuditFinding:
     """Against the record the card was rendered from: exact as printed, no tolerance."""
     if bench is None:
         return findings.unchecked(claim, "no bench record given (--bench)", "bench")
-    assert claim.value is not None
+    value = claim.value
+    assert value is not None
     named = _shape(claim, bench)
     if claim.about.startswith("batch ") and named is None:
         return findings.unchecked(claim, f"the bench record has no {claim.about} shape", "bench")
     shapes = (named,) if named is not None else bench.shapes
-    printed = fixed(claim.value, claim.decimals)
+    printed = fixed(value, claim.decimals)
     best = next(
         (s for s in shapes if fixed(s.speedup, claim.decimals) == printed),
-        min(shapes, key=lambda s: abs(s.speedup - claim.value)),
+        min(shapes, key=lambda s: abs(s.speedup - value)),
     )
     which = "its shape" if named is not None else f"one of its {len(shapes)} shape(s)"
     found = findings.compare(
@@ -220,14 +221,15 @@ def speedup(claim: Claim, bench: Bench | None) -> findings.AuditFinding:
 def retimed(claim: Claim, bench: Bench) -> findings.AuditFinding:
     """Against a fresh re-measurement (`audit --rebench`): timings vary between runs and
     machines, so only here a speedup holds within SPEEDUP_TOLERANCE."""
-    assert claim.value is not None
+    value = claim.value
+    assert value is not None
     named = _shape(claim, bench)
     if claim.about.startswith("batch ") and named is None:
         return findings.unchecked(
             claim, f"the re-measurement has no {claim.about} shape", "re-timed"
         )
-    best = named or min(bench.shapes, key=lambda s: abs(s.speedup - claim.value))
-    ok = abs(best.speedup - claim.value) <= SPEEDUP_TOLERANCE * best.speedup
+    best = named or min(bench.shapes, key=lambda s: abs(s.speedup - value))
+    ok = abs(best.speedup - value) <= SPEEDUP_TOLERANCE * best.speedup
     rule = (
         f"a fresh re-measurement, not the card's record: timings vary between runs and "
         f"machines, so within {percent(SPEEDUP_TOLERANCE, 0)} of the speedup re-timed now "

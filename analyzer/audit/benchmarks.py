@@ -293,8 +293,8 @@ def _means(partners: findings.Partners) -> list[findings.AuditFinding]:
             ]
             if len(rows) < 2:
                 continue
-            mean = sum(_exact(c) for c in rows) / len(rows)
-            slack = sum(_half(c) for c in rows) / len(rows)
+            mean = sum((_exact(c) for c in rows), Decimal(0)) / len(rows)
+            slack = sum((_half(c) for c in rows), Decimal(0)) / len(rows)
             value, half = _exact(claim), _half(claim)
             ok = value - half < mean + slack and mean - slack < value + half
             printed = ", ".join(c.printed for c in rows)
@@ -393,7 +393,9 @@ def against_record(claim: Claim, record: BenchmarksRecord) -> findings.AuditFind
     run = record.base if dense and record.base is not None else record
     who = "its dense base" if dense else "the pruned model"
     if claim.quantity == "benchmark":
-        scores = {(t.task, t.num_fewshot): shown_scale(t.headline) for t in run.tasks}
+        scores: dict[tuple[str, int | None], float] = {
+            (t.task, t.num_fewshot): shown_scale(t.headline) for t in run.tasks
+        }
         (found,) = check_table_against([claim], scores, model=claim.cell.column) or (
             findings.unchecked(claim, "not a cell of this table's columns", "evaluation"),
         )

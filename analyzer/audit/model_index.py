@@ -103,10 +103,10 @@ def _any_metric(front: dict[str, Any], lines: list[str], body: int) -> list[Clai
                 read = _metric(metric) if isinstance(metric, dict) else None
                 if read is None:
                     continue
-                quantity, value, decimals = read
+                quantity, figure, decimals = read
                 raw = repr(metric["value"])
                 text = f"model-index {metric.get('type')} ({metric.get('name', '')}): {raw}"
-                meta(quantity, "value", text, raw, value=value, decimals=decimals)
+                meta(quantity, "value", text, raw, value=figure, decimals=decimals)
     return out
 
 
@@ -149,13 +149,14 @@ def _entries(entries: Any, lines: list[str], where: str) -> list[Claim]:
     for entry in as_list(entries):
         if not isinstance(entry, dict):
             continue
-        dataset = entry.get("dataset") if isinstance(entry.get("dataset"), dict) else {}
+        dataset = entry.get("dataset")
+        dataset = dataset if isinstance(dataset, dict) else {}
         ident, task = str(dataset.get("id", "")), str(dataset.get("task_id", ""))
         value = entry.get("value")
         numeric = isinstance(value, int | float) and not isinstance(value, bool)
         raw = repr(value) if numeric else str(value)
         line = finder.find("value", raw)
-        source = {"section": where, "source": "eval results", "file": where}
+        source: dict[str, Any] = {"section": where, "source": "eval results", "file": where}
         if ident:
             out.append(
                 Claim("dataset", f"dataset: {ident}", line, name=dataset_id(ident), **source)

@@ -216,7 +216,7 @@ def _smaller(partners: findings.Partners) -> list[findings.AuditFinding]:
             pair = [c for c in partners.named(quantity) if c.line == claim.line and c.value]
             if len(pair) != 2:
                 continue
-            a, b = (x.value * (SIZE_BYTES.get(x.unit) or _scale(x)) for x in pair)  # type: ignore[operator]  # values checked above
+            a, b = (x.value * (SIZE_BYTES.get(x.unit) or _scale(x)) for x in pair if x.value)
             small, large = min(a, b), max(a, b)
             expected = 100 * (1 - small / large)
             slack = findings.half(claim) + 100 * small / large * sum(

@@ -166,11 +166,11 @@ class NnPruning(Family):
                     a.add("reference_file_size", m.group(3), "MB", about=m.group(2).strip())
                 out += a.out
         if trained := _TRAINED.search(plain_line):
-            m = _ON_SQUAD.search(plain_line, trained.end())
-            if m and plain_line[m.start() - 1 : m.start()] == " ":
-                text = plain_line[m.start() : m.end()].replace("[", "")
+            on = _ON_SQUAD.search(plain_line, trained.end())
+            if on and plain_line[on.start() - 1 : on.start()] == " ":
+                text = plain_line[on.start() : on.end()].replace("[", "")
                 out.append(
-                    Claim("dataset", text, line, section, "prose", name=dataset_id(m.group(1)))
+                    Claim("dataset", text, line, section, "prose", name=dataset_id(on.group(1)))
                 )
         return out
 
@@ -192,10 +192,10 @@ class NnPruning(Family):
         if not isinstance(data, dict) or not ({"f1", "exact", "exact_match"} & set(data)):
             return out
         for offset, raw in enumerate(block):
-            m = _JSON_LINE.match(raw)
-            if m and m.group(1) in _JSON_KEYS:
+            entry = _JSON_LINE.match(raw)
+            if entry and entry.group(1) in _JSON_KEYS:
                 a = Adder(raw.strip().rstrip(","), first_line + offset, section, "metrics JSON")
-                a.add(_JSON_KEYS[m.group(1)], m.group(2))
+                a.add(_JSON_KEYS[entry.group(1)], entry.group(2))
                 out += a.out
         return out
 

@@ -264,7 +264,7 @@ def satisfies(kind: str, claimed: str) -> bool:
     if kind == "cols":
         return cols == 1
     block = _BLOCK_NAME.fullmatch(kind)
-    return bool(block) and int(block.group(1)) % rows == 0 and int(block.group(2)) % cols == 0
+    return block is not None and int(block.group(1)) % rows == 0 and int(block.group(2)) % cols == 0
 
 
 def _pattern(claim: Claim, analysis: Analysis | None) -> findings.AuditFinding:

@@ -147,7 +147,9 @@ def _heading(stripped: str) -> str | None:
 
 def _body_claims(lines: list[str], start: int) -> list[Claim]:
     out: list[Claim] = []
-    section, fence, block, block_start = "(top)", None, [], 0
+    section, block_start = "(top)", 0
+    fence: str | None = None
+    block: list[str] = []
     table: Rows = []
     for i in range(start, len(lines)):
         raw, number = lines[i], i + 1

@@ -13,10 +13,10 @@ import shlex
 import signal
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from analyzer import __version__
 from analyzer.errors import InputError, PrunecardError, printable
@@ -30,7 +30,7 @@ EXIT_OK, EXIT_MISMATCH, EXIT_BAD_INPUT = 0, 1, 2
 class _Parser(argparse.ArgumentParser):
     """argparse that exits with 2 and one line, like every other bad input."""
 
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         self.exit(EXIT_BAD_INPUT, f"prunecard: error: {printable(message)} (see --help)\n")
 
 
@@ -246,7 +246,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return code
 
 
-def _protocol_options(args: argparse.Namespace) -> dict[str, float | int | None]:
+def _protocol_options(args: argparse.Namespace) -> dict[str, Any]:
     return {"min_repeats": args.repeats, "threshold": args.threshold, "budget_s": args.budget}
 
 
@@ -610,7 +610,7 @@ BUNDLED_SAMPLE = "the bundled SQuAD v2 sample"
 BUNDLED_TEXT = "the bundled SQuAD v2 sample's Wikipedia paragraphs"
 
 
-def _option_group(*options: Callable[[argparse.ArgumentParser], object]):
+def _option_group(*options: Callable[[argparse.ArgumentParser], object]) -> argparse.ArgumentParser:
     parent = argparse.ArgumentParser(add_help=False)
     for option in options:
         option(parent)
@@ -1184,7 +1184,7 @@ class _Signalled(KeyboardInterrupt):
 
 
 @contextlib.contextmanager
-def _signals_interrupt():
+def _signals_interrupt() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return

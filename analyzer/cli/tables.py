@@ -82,7 +82,7 @@ def format_analysis(a: Analysis) -> str:
         lines += _base_lines(a)
     if a.layers and decoder:
         heads = {h.layer: h for h in a.heads.layers}
-        rows = [
+        rows: list[tuple[object, ...]] = [
             (
                 s.layer,
                 percent(s.density),
@@ -96,8 +96,7 @@ def format_analysis(a: Analysis) -> str:
             for s in a.layers
         ]
         header = ("layer", "density", "query heads", "KV groups", "removed", "dead, kept")
-        header = (*header, "MLP channels")
-        lines += ["", table((*header, "packed"), rows)]
+        lines += ["", table((*header, "MLP channels", "packed"), rows)]
     elif a.layers:
         heads = {h.layer: h for h in a.heads.layers}
         rows = [
@@ -338,6 +337,11 @@ def _shape_table(shapes: tuple[BenchShape, ...], other: str) -> str:
     )
 
 
+def _fixed_or_dash(value: float | None, digits: int = 2) -> str:
+    """A score the official script may leave out (a split with no question of a kind)."""
+    return "-" if value is None else fixed(value, digits)
+
+
 def format_evaluation(ev: Evaluation) -> str:
     """SQuAD v2 figures with their CIs, then per question type and answer length."""
     s, ci = ev.scores, ev.ci
@@ -345,7 +349,7 @@ def format_evaluation(ev: Evaluation) -> str:
     rows = [
         ("all", s.total, fixed(s.exact), fixed(s.f1)),
         *(
-            (name, total, fixed(exact), fixed(f1))
+            (name, total, _fixed_or_dash(exact), _fixed_or_dash(f1))
             for name, total, exact, f1 in (
                 ("has answer", s.HasAns_total, s.HasAns_exact, s.HasAns_f1),
                 ("no answer", s.NoAns_total, s.NoAns_exact, s.NoAns_f1),
@@ -364,8 +368,9 @@ def format_evaluation(ev: Evaluation) -> str:
     ]
     if s.best_f1 is not None:
         lines.append(
-            f"best EM / F1    {fixed(s.best_exact)} (threshold {fixed(s.best_exact_thresh, 4)}) / "
-            f"{fixed(s.best_f1)} (threshold {fixed(s.best_f1_thresh, 4)})"
+            f"best EM / F1    {_fixed_or_dash(s.best_exact)} (threshold "
+            f"{_fixed_or_dash(s.best_exact_thresh, 4)}) / {fixed(s.best_f1)} (threshold "
+            f"{_fixed_or_dash(s.best_f1_thresh, 4)})"
         )
     if ev.checkpoint:
         lines.append(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import signal
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -47,7 +47,8 @@ _PRELOAD = [
     "analyzer.audit.checks",
     "transformers",
 ]
-Executor = Callable[[Sequence[Task], Runner], Iterator["Finished"]]
+# a generator: run_collection closes it on Ctrl-C, which stops the workers
+Executor = Callable[[Sequence[Task], Runner], Generator["Finished", None, None]]
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ def died(task: Task, attempts: int, why: str) -> Finished:
     return Finished(task, TaskResult(task.folder, (), None, error, {}), attempts)
 
 
-def serial(tasks: Sequence[Task], runner: Runner) -> Iterator[Finished]:
+def serial(tasks: Sequence[Task], runner: Runner) -> Generator[Finished, None, None]:
     """One after the other in this process (`--jobs 1`)."""
     for task in tasks:
         yield Finished(task, runner(task), 1)
@@ -94,7 +95,7 @@ def cores() -> int:
     return len(affinity(0)) if affinity else os.cpu_count() or 1
 
 
-def pool(tasks: Sequence[Task], runner: Runner, jobs: int) -> Iterator[Finished]:
+def pool(tasks: Sequence[Task], runner: Runner, jobs: int) -> Generator[Finished, None, None]:
     """`jobs` worker processes; at most `jobs` models are in flight, so when a worker dies
     (which breaks the whole pool) the models it may have held are known and started again
     in a new pool."""
@@ -159,7 +160,9 @@ def _stop(executor: ProcessPoolExecutor) -> None:
         process.join(timeout=10)
 
 
-def ray_tasks(tasks: Sequence[Task], runner: Runner, address: str) -> Iterator[Finished]:
+def ray_tasks(
+    tasks: Sequence[Task], runner: Runner, address: str
+) -> Generator[Finished, None, None]:
     """One Ray task per model, on whichever node has a free CPU; the task fetches its model
     into that node's Hub cache and returns only the records. Ray is joined at `address`
     ("auto": the cluster this machine belongs to) unless this process has joined one."""

@@ -108,26 +108,28 @@ def _metrics(
         name, comma, filt = str(key).partition(",")
         if not comma or name.endswith("_stderr"):
             continue
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or not math.isfinite(value)
-        ):
+        number = _finite(value)
+        if number is None:
             raise InputError(where, f"{task}: {key} is not a finite number ({value!r})")
-        stderr = entry.get(f"{name}_stderr,{filt}")
-        numeric = isinstance(stderr, int | float) and not isinstance(stderr, bool)
         hib = better.get(name)
         found.append(
             TaskMetric(
                 name=name,
                 filter=filt,
-                value=float(value),
-                stderr=float(stderr) if numeric and math.isfinite(stderr) else None,
+                value=number,
+                stderr=_finite(entry.get(f"{name}_stderr,{filt}")),
                 higher_is_better=hib if isinstance(hib, bool) else None,
             )
         )
     order = {name: i for i, name in enumerate(listed)}
     return tuple(sorted(found, key=lambda m: (order.get(m.name, len(order)), m.name, m.filter)))
+
+
+def _finite(value: object) -> float | None:
+    """A finite int or float as a float; None for anything else (a bool, NaN, a string)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value)
 
 
 def _object(value: Any, key: str | None) -> dict[str, Any]:

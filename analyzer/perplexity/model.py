@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from analyzer.errors import CheckpointError
 from analyzer.weights.families import find_family, is_decoder
@@ -88,12 +88,17 @@ def _from_folder(checkpoint: Any, dtype: Any, device: str) -> Any:
     check_model_config(config, config_path, {r.name: r.shape for r in checkpoint.tensors.values()})
     try:
         with _quiet():
-            model, info = AutoModelForCausalLM.from_pretrained(
-                root,
-                config=config,
-                local_files_only=True,
-                dtype=dtype or "auto",
-                output_loading_info=True,
+            # output_loading_info=True returns (model, info); transformers' annotation
+            # gives the model alone
+            model, info = cast(
+                "tuple[Any, dict[str, Any]]",
+                AutoModelForCausalLM.from_pretrained(
+                    root,
+                    config=config,
+                    local_files_only=True,
+                    dtype=dtype or "auto",
+                    output_loading_info=True,
+                ),
             )
     except Exception as exc:  # a class transformers lacks, tensors that do not fit, ...
         raise CheckpointError(root, f"cannot be loaded as a causal LM ({_line(exc)})") from None

@@ -135,8 +135,9 @@ def benchmark_table(record: Benchmarks) -> BenchmarkTable:
             )
         )
     has_base = record.base is not None
-    columns = ("Task", "Metric", DENSE, PRUNED, "Recovery")
-    columns = columns if has_base else ("Task", "Metric", PRUNED)
+    columns: tuple[str, ...] = (
+        ("Task", "Metric", DENSE, PRUNED, "Recovery") if has_base else ("Task", "Metric", PRUNED)
+    )
     return BenchmarkTable(
         rows=(*rows, *lower),
         has_base=has_base,

@@ -163,6 +163,7 @@ def _checked(publication: Publication) -> Publication:
     text each, and Hub ids where the Hub expects one."""
     p = publication
     lines = (("--name", p.model_id), ("--license", p.license), ("--language", p.language))
+    value: str | None
     for option, value in (*lines, *(("--tag", tag) for tag in p.tags)):
         if value is not None and (not value or _CONTROL.search(value)):
             raise InputError(option, f"must be one line of text, got {value!r}")
@@ -289,7 +290,7 @@ FILTERS = {
 
 
 def _hub_id(name: str | None) -> bool:
-    return bool(name) and "/" in name
+    return name is not None and "/" in name
 
 
 def evaluation_scope(evaluation: Evaluation, dataset: str) -> str | None:
@@ -389,7 +390,7 @@ def _squad_results(evaluation: Evaluation | None, publication: Publication) -> l
         return None
     scope = evaluation_scope(evaluation, publication.eval_dataset)
     dataset_name = "SQuAD v2 validation" + (f" ({scope})" if scope else "")
-    common = {
+    common: dict[str, Any] = {  # EvalResult's keyword arguments, each a string
         "task_type": "question-answering",
         "task_name": "Extractive question answering",
         "dataset_type": publication.eval_dataset,

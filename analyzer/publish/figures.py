@@ -15,12 +15,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from analyzer.outputs import atomic_write_bytes
 from analyzer.publish.frontier import Axis, Point, frontier
 from analyzer.records import LINEAR_ROLES, Analysis, LayerHeads, MatrixStats
 from analyzer.text import percent
+
+if TYPE_CHECKING:  # matplotlib is imported where a figure is drawn
+    from matplotlib.typing import RcKeyType
 
 __all__ = [
     "FIGURES",
@@ -61,7 +64,7 @@ DEAD_KEPT = "#56B4E9"  # a dead query head packing keeps (its K/V group is live)
 # patterns drawn as the share of zeros they explain instead of a block map
 BAR_PATTERNS = ("2:4", "1:4", "4:8", "1x4")
 FIGURES = ("density", "heads", "blocks")  # file stems under assets/
-_STYLE = {
+_STYLE: dict[RcKeyType, Any] = {
     "font.family": "DejaVu Sans",
     "font.size": 9,
     "axes.titlesize": 10,
@@ -123,6 +126,7 @@ def _density(analysis: Analysis, linear: list[MatrixStats]) -> Any:
     per_layer = len(roles) + 1  # one empty slot between layers
     ticks: dict[int, list[float]] = {}
     for m in sorted(linear, key=_matrix_order):
+        assert m.layer is not None  # write_figures draws the matrices of a layer only
         x = m.layer * per_layer + roles.index(m.role)
         dense = _numel(m.dense_shape)
         ax.bar(x, dense / 1e6, width=0.85, color="#EEEEEE", edgecolor="#BBBBBB", linewidth=0.4)
@@ -312,6 +316,7 @@ def _oriented_map(m: MatrixStats, heads: LayerHeads | None, head_dim: int) -> _M
     re-expanded to the dense size when pruned_heads removed rows from the file."""
     import numpy as np
 
+    assert m.block is not None  # _mappable: a matrix not drawn as a bar has a block map
     grid = occupancy_grid(m).astype(np.uint8)
     br, bc = m.block.block_rows, m.block.block_cols
     rows, cols = m.shape
@@ -333,7 +338,7 @@ def _blocks(analysis: Analysis, mapped: list[MatrixStats]) -> Any:
     from matplotlib.colors import ListedColormap
     from matplotlib.patches import Patch
 
-    layers = sorted({m.layer for m in mapped})
+    layers = sorted({m.layer for m in mapped if m.layer is not None})
     heads = {h.layer: h for h in analysis.heads.layers}
     head_dim = analysis.head_dim or (
         analysis.hidden_size // analysis.num_heads if analysis.num_heads else 1
@@ -370,6 +375,7 @@ def _blocks(analysis: Analysis, mapped: list[MatrixStats]) -> Any:
                 if c == first[layer]:
                     ax.set_ylabel(f"layer {layer}", fontsize=8)
                 continue
+            assert m.block is not None  # _mappable: a matrix not drawn as a bar has a block map
             fm = _oriented_map(m, heads.get(layer), head_dim)
             ax.imshow(
                 fm.image,
@@ -576,11 +582,11 @@ def _place_labels(fig: Any, ax: Any, points: Sequence[Point]) -> None:
             if best is not None and best[0] == 0:
                 break
         assert best is not None
-        _, (dx, dy, ha, va), box = best
-        label.set_position((dx, dy))
+        _, (off_x, off_y, ha, va), box = best
+        label.set_position((off_x, off_y))
         label.set_horizontalalignment(ha)
         label.set_verticalalignment(va)
-        if max(abs(dx), abs(dy)) <= _RADII[1]:  # beside its point: no leader line
+        if max(abs(off_x), abs(off_y)) <= _RADII[1]:  # beside its point: no leader line
             label.arrow_patch.set_visible(False)
         taken.append(box)
 

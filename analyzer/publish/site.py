@@ -161,7 +161,7 @@ def _unique_slugs(pages: Sequence[ModelPage]) -> list[ModelPage]:
 
     count = Counter(p.slug for p in pages)
     pages = [replace(p, slug=f"{p.slug}-{digest(p)}") if count[p.slug] > 1 else p for p in pages]
-    count, seen = Counter(p.slug for p in pages), Counter()
+    count, seen = Counter(p.slug for p in pages), Counter[str]()
     numbered = {}
     for p in sorted(pages, key=lambda p: str(p.path.resolve())):
         if count[p.slug] > 1:
@@ -471,12 +471,12 @@ def model_markdown(page: ModelPage, assets: Path, *, notice: str = "", extra: st
     card = card.rstrip() + "\n" if card else f"# {md_text(page.title)}\n"
     parts = [FRONT_MATTER + _with_notice(card, notice)]
     drawn = sorted(assets.glob("*.svg")) if assets.is_dir() else []
-    sections, extra = extra, [svg for svg in drawn if f"assets/{svg.stem}.png" not in card]
-    if extra:
+    unshown = [svg for svg in drawn if f"assets/{svg.stem}.png" not in card]
+    if unshown:
         parts.append("## Figures\n")
-        parts += [_figure_block(svg.stem) for svg in extra]
-    if sections:
-        parts.append(sections)
+        parts += [_figure_block(svg.stem) for svg in unshown]
+    if extra:
+        parts.append(extra)
     parts += [
         "## Measurement details\n\nEverything report.json holds, in full.\n",
         _layer_section(page),

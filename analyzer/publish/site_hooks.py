@@ -13,8 +13,15 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from analyzer.publish.safe_html import clean_html, content_security_policy
+
+if TYPE_CHECKING:  # mkdocs imports this file; these name the types it passes
+    from jinja2 import Environment
+    from mkdocs.config.defaults import MkDocsConfig
+    from mkdocs.structure.files import Files
+    from mkdocs.structure.pages import Page
 
 GENERATED = "generated"  # the front-matter value `prunecard: generated`
 _SLOT = re.compile(r'<figure\b[^<>]*\bdata-prunecard-svg="([a-z0-9-]+)"[^<>]*>')
@@ -22,20 +29,21 @@ _IMAGE = re.compile(r"<img\b([^<>]*)>")  # in nh3's output: attributes quoted, n
 _ATTRIBUTE = re.compile(r'([a-z-]+)="([^"]*)"')
 
 
-def on_env(env, config, files):
+def on_env(env: Environment, config: MkDocsConfig, files: Files) -> Environment:
     env.filters["prunecard_csp"] = content_security_policy
     return env
 
 
-def on_page_content(html, page, config, files):
+def on_page_content(html: str, page: Page, config: MkDocsConfig, files: Files) -> str:
     if page.meta.get("prunecard") != GENERATED:
         return html
     from analyzer.publish.site import inline_svg
 
-    assets = Path(page.file.abs_src_path).parent / "assets"
+    source = page.file.abs_src_path  # None for a page with no file: no figures beside it
+    assets = Path(source).parent / "assets" if source else None
     # each figure is inlined once per page (ids stay unique; a card repeating an image
     # cannot multiply the page's size): the drawn figures not inlined yet
-    drawn = {svg.stem: svg for svg in assets.glob("*.svg")} if assets.is_dir() else {}
+    drawn = {svg.stem: svg for svg in assets.glob("*.svg")} if assets and assets.is_dir() else {}
 
     def svg(stem: str) -> str:
         return inline_svg(drawn.pop(stem).read_text("utf-8"), f"fig-{stem}")

@@ -259,13 +259,13 @@ def measure(
             inputs = _inputs(dense.config, batch, seq, device)
             if last_logits:
                 inputs["logits_to_keep"] = 1
-            runs = [_runner(m, inputs, graphs) for m in (dense, packed)]
+            runs = (_runner(dense, inputs, graphs), _runner(packed, inputs, graphs))
             samples = time_interleaved(*runs, protocol, clock=clock, cpu_clock=cpu_clock)
-            profiles = [
+            dense_profile, packed_profile = (
                 profile_shares(run, profile_runs, device) if profile_runs else () for run in runs
-            ]
+            )
             head_ms = _time_lm_head(head, batch, seq, clock) if last_logits else None
-            measured.append((batch, seq, samples, head_ms, *profiles))
+            measured.append((batch, seq, samples, head_ms, dense_profile, packed_profile))
             bar.update(1)
     bar.close()
     judge = functools.partial(
@@ -362,8 +362,12 @@ def _decode(
     generator = torch.Generator().manual_seed(batch * 100_003 + prompt)
     inputs = {"input_ids": _random_ids(dense.config, (batch, prompt), generator).to(device)}
     with torch.inference_mode():
-        runs = [_runner(m, inputs, False, new_tokens=new_tokens) for m in (dense, packed)]
-        samples = time_interleaved(*runs, protocol, clock=clock, cpu_clock=cpu_clock)
+        dense_run, packed_run = (
+            _runner(m, inputs, False, new_tokens=new_tokens) for m in (dense, packed)
+        )
+        samples = time_interleaved(
+            dense_run, packed_run, protocol, clock=clock, cpu_clock=cpu_clock
+        )
     flops = [
         decode_flops(model_layer_shapes(m.config), batch, prompt, new_tokens)
         for m in (dense, packed)
@@ -401,8 +405,8 @@ def _semi_structured(
     with torch.inference_mode():
         for batch, seq in shapes:
             inputs = _inputs(dense.config, batch, seq, "cuda")
-            runs = [_runner(m, inputs, False) for m in (dense, sparse)]
-            samples = time_interleaved(*runs, protocol, clock=clock, cpu_clock=None)
+            dense_run, sparse_run = (_runner(m, inputs, False) for m in (dense, sparse))
+            samples = time_interleaved(dense_run, sparse_run, protocol, clock=clock, cpu_clock=None)
             dense_flops = forward_flops(model_layer_shapes(dense.config), batch, seq)
             saved = sum(batch * seq * rows * cols for rows, cols in converted.values())
             shape = _shape(batch, seq, samples, dense_flops, dense_flops - saved)

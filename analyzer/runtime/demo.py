@@ -176,7 +176,7 @@ def prune_by_norm(
     return out
 
 
-def _zero_smallest_blocks(matrix, fraction: float, size: int) -> None:
+def _zero_smallest_blocks(matrix: torch.Tensor, fraction: float, size: int) -> None:
     """Zero the `fraction` of non-empty size x size blocks with the smallest norm, in place."""
     rows, cols = matrix.shape
     blocks = matrix.reshape(rows // size, size, cols // size, size)

@@ -100,8 +100,13 @@ class _Source:
     names: dict[tuple[int, str, str], str]
     dense_shapes: dict[str, tuple[int, ...]]  # parameter -> its shape in the dense model
 
-    def name(self, layer: int, role: str, kind: str = "weight") -> str | None:
+    def name(self, layer: int, role: str, kind: str) -> str | None:
+        """A bias or norm, which a layer may lack."""
         return self.names.get((layer, role, kind))
+
+    def weight(self, layer: int, role: str) -> str:
+        """A linear weight, which every layer has (`check_shapes` refused any missing)."""
+        return self.names[(layer, role, "weight")]
 
     @property
     def packed(self) -> bool:
@@ -144,7 +149,7 @@ def _pack(src: _Source, align: int) -> tuple[dict[str, Any], dict[str, Any], tup
     plans: list[LayerPlan] = []
     removed_heads: dict[str, list[int]] = {}
     for layer in range(g.num_layers):
-        w = {r: state[src.name(layer, r)] for r in ("q", "k", "v", "o", "ffn_in", "ffn_out")}
+        w = {r: state[src.weight(layer, r)] for r in ("q", "k", "v", "o", "ffn_in", "ffn_out")}
         stored = g.kept_heads(layer)
         alive = heads_alive(w["v"].ne(0).any(dim=1), w["o"].ne(0).any(dim=0), hd).tolist()
         keep = [i for i, ok in enumerate(alive) if ok]
@@ -153,7 +158,7 @@ def _pack(src: _Source, align: int) -> tuple[dict[str, Any], dict[str, Any], tup
             [i * hd + j for i, ok in enumerate(alive) if not ok for j in range(hd)],
             dtype=torch.long,
         )
-        o_name = src.name(layer, "o")
+        o_name = src.weight(layer, "o")
         v_bias = src.name(layer, "v", "bias")
         if len(dead) and v_bias is not None:
             o_bias = bias_name(o_name)
@@ -161,7 +166,7 @@ def _pack(src: _Source, align: int) -> tuple[dict[str, Any], dict[str, Any], tup
             fold = w["o"][:, dead].double() @ state[v_bias][dead].double()
             state[o_bias] = (bias.double() + fold).to(w["o"].dtype)
         for role in _ATTN_ROLES:
-            state[src.name(layer, role)] = w[role][rows].contiguous()
+            state[src.weight(layer, role)] = w[role][rows].contiguous()
             b = src.name(layer, role, "bias")
             if b is not None:
                 state[b] = state[b][rows].contiguous()
@@ -174,7 +179,7 @@ def _pack(src: _Source, align: int) -> tuple[dict[str, Any], dict[str, Any], tup
         units = units_alive(w["ffn_in"].ne(0).any(dim=1), w["ffn_out"].ne(0).any(dim=0))
         idx = units.nonzero().squeeze(1)
         width = -(-len(idx) // align) * align
-        in_name, out_name = src.name(layer, "ffn_in"), src.name(layer, "ffn_out")
+        in_name, out_name = src.weight(layer, "ffn_in"), src.weight(layer, "ffn_out")
         state[in_name] = _take(w["ffn_in"], idx, width, dim=0)
         state[out_name] = _take(w["ffn_out"], idx, width, dim=1)
         in_bias = src.name(layer, "ffn_in", "bias")
@@ -302,7 +307,7 @@ def _views(src: _Source, state: dict[str, Any], layer: int) -> dict[str, tuple[A
     family = src.family
     out: dict[str, tuple[Any, Any]] = {}
     for role in family.layer_roles:
-        weight = state[src.name(layer, role)]
+        weight = state[src.weight(layer, role)]
         bias_key = src.name(layer, role, "bias")
         bias = state[bias_key] if bias_key is not None else None
         if role in family.fused:
@@ -323,7 +328,7 @@ def _store(
 
     for role in src.family.layer_roles:
         parts = [views[r] for r in src.family.fused.get(role, (role,))]
-        state[src.name(layer, role)] = torch.cat([w for w, _ in parts]).contiguous()
+        state[src.weight(layer, role)] = torch.cat([w for w, _ in parts]).contiguous()
         bias_key = src.name(layer, role, "bias")
         if bias_key is not None:
             state[bias_key] = torch.cat([b for _, b in parts]).contiguous()

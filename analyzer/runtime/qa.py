@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -97,8 +97,8 @@ class Answer:
 
 
 def load_qa_model(
-    path, *, packed: bool = True, dtype: Any = None, device: str = "cpu", align: int = 1
-):
+    path: str | Path, *, packed: bool = True, dtype: Any = None, device: str = "cpu", align: int = 1
+) -> tuple[Any, Any]:
     """A question-answering model and its tokenizer from a checkpoint folder; `packed` slices
     removed heads and FFN units out first (same outputs, less work), padding FFN widths to
     multiples of `align`."""
@@ -139,14 +139,14 @@ def load_qa_model(
     return model, tokenizer
 
 
-def answer(model, tokenizer, question: str, context: str, **kwargs: Any) -> Answer:
+def answer(model: Any, tokenizer: Any, question: str, context: str, **kwargs: Any) -> Answer:
     """Answer one question from its context (see `answer_batch` for the keywords)."""
     return answer_batch(model, tokenizer, [question], [context], **kwargs)[0]
 
 
 def answer_batch(
-    model,
-    tokenizer,
+    model: Any,
+    tokenizer: Any,
     questions: Sequence[str],
     contexts: Sequence[str],
     *,
@@ -233,7 +233,7 @@ def plan_batches(
     return plan
 
 
-def _to_device(array: np.ndarray, device: str):
+def _to_device(array: np.ndarray, device: str) -> Any:
     import torch
 
     tensor = torch.from_numpy(array)
@@ -256,7 +256,9 @@ class _Windows:
     example: np.ndarray  # question of each window, ascending
     cls_id: int | None
 
-    def batch(self, rows: np.ndarray, length: int, pad: int):
+    def batch(
+        self, rows: np.ndarray, length: int, pad: int
+    ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
         """Model inputs for `rows`, right-padded to `length`; context mask; [CLS] index."""
         position = np.arange(length)
         real = position < self.lengths[rows, None]
@@ -275,7 +277,9 @@ class _Windows:
         return inputs, context, cls
 
 
-def _tokenize(tokenizer, questions, contexts, settings: QASettings) -> _Windows:
+def _tokenize(
+    tokenizer: Any, questions: Sequence[str], contexts: Sequence[str], settings: QASettings
+) -> _Windows:
     """Tokenize into overlapping windows with the fast (Rust) tokenizer, in one parallel
     call; the question goes on the side the tokenizer does not pad."""
     backend = getattr(tokenizer, "backend_tokenizer", None)
@@ -283,7 +287,7 @@ def _tokenize(tokenizer, questions, contexts, settings: QASettings) -> _Windows:
         raise ValueError(f"{type(tokenizer).__name__} has no fast tokenizer (offsets needed)")
     question_first = tokenizer.padding_side == "right"
     questions = [q.lstrip() for q in questions]
-    pairs = zip(questions, contexts, strict=True)
+    pairs: Iterable[tuple[str, str]] = zip(questions, contexts, strict=True)
     if not question_first:
         pairs = ((context, question) for question, context in pairs)
     saved = backend.truncation, backend.padding
@@ -327,7 +331,7 @@ def _tokenize(tokenizer, questions, contexts, settings: QASettings) -> _Windows:
     )
 
 
-def _check_room(backend, special: int, questions: list[str], settings: QASettings) -> None:
+def _check_room(backend: Any, special: int, questions: Sequence[str], settings: QASettings) -> None:
     """Every question must leave its context more than `stride` tokens per window (the Rust
     tokenizer would fail with a panic, not an error, otherwise)."""
     tokens = np.array(
@@ -338,7 +342,9 @@ def _check_room(backend, special: int, questions: list[str], settings: QASetting
         raise QuestionTooLong(int(short[0]), int(tokens[short[0]]), settings)
 
 
-def _restore(backend, truncation, padding) -> None:
+def _restore(
+    backend: Any, truncation: dict[str, Any] | None, padding: dict[str, Any] | None
+) -> None:
     if truncation is None:
         backend.no_truncation()
     else:
@@ -349,7 +355,9 @@ def _restore(backend, truncation, padding) -> None:
         backend.enable_padding(**padding)
 
 
-def _decode(start, end, context, cls_index, settings: QASettings):
+def _decode(
+    start: Any, end: Any, context: Any, cls_index: Any, settings: QASettings
+) -> tuple[Any, Any, Any, Any]:
     """Per window: the n-best span scores, their first and last tokens, the null score."""
     import torch
 
@@ -372,7 +380,15 @@ def _decode(start, end, context, cls_index, settings: QASettings):
     return scores, starts, starts + flat % width, null
 
 
-def _gather(windows: _Windows, scores, starts, ends, null, contexts, settings) -> list[Answer]:
+def _gather(
+    windows: _Windows,
+    scores: np.ndarray,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    null: np.ndarray,
+    contexts: Sequence[str],
+    settings: QASettings,
+) -> list[Answer]:
     """Merge the windows of each question: the n best spans overall, the lowest null."""
     n_windows, k = scores.shape
     first_window = np.searchsorted(windows.example, np.arange(len(contexts)))
@@ -399,8 +415,8 @@ def _gather(windows: _Windows, scores, starts, ends, null, contexts, settings) -
             Span(context[a:b], a, b, s)
             for a, b, s in zip(char_start[lo:hi], char_end[lo:hi], kept_scores[lo:hi], strict=True)
         )
-        null, top = float(nulls[q]), (spans[0].score if spans else -math.inf)
-        na_prob = 1.0 if top == -math.inf else 1.0 / (1.0 + math.exp(min(top - null, 700.0)))
-        text = spans[0].text if spans and not null > top else ""
+        lowest, top = float(nulls[q]), (spans[0].score if spans else -math.inf)
+        na_prob = 1.0 if top == -math.inf else 1.0 / (1.0 + math.exp(min(top - lowest, 700.0)))
+        text = spans[0].text if spans and not lowest > top else ""
         answers.append(Answer(text=text, na_prob=na_prob, spans=spans))
     return answers

@@ -42,7 +42,7 @@ _SENTENCEPIECE_NEEDS = ("sentencepiece", "google.protobuf")
 _JSON_FILES = ("tokenizer_config.json", "special_tokens_map.json", "added_tokens.json")
 
 
-def load_tokenizer(path) -> Any:
+def load_tokenizer(path: str | Path) -> Any:
     """The checkpoint's own tokenizer, or None when it ships no vocabulary file.
 
     Its files must be regular files within the size limits. A file that cannot be used (a

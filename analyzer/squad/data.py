@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import json
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -133,7 +134,13 @@ def parse_squad(raw: Any, source: str) -> SquadData:
     return SquadData(source=source, raw=raw, questions=tuple(questions))
 
 
-def _parse_qa(qa: Any, where: str, fail, paragraph: dict, title: Any) -> SquadQuestion:
+def _parse_qa(
+    qa: Any,
+    where: str,
+    fail: Callable[[str, str], InputError],
+    paragraph: dict[str, Any],
+    title: Any,
+) -> SquadQuestion:
     if not isinstance(qa, dict):
         raise fail(where, "expected an object")
     for key in ("id", "question"):
@@ -194,7 +201,7 @@ def paragraph_sample(data: SquadData, questions: int, seed: int) -> SquadData:
     return parse_squad(raw, data.source)
 
 
-def _keep(data: SquadData, keep) -> SquadData:
+def _keep(data: SquadData, keep: Callable[[dict[str, Any]], bool]) -> SquadData:
     raw = copy.deepcopy(data.raw)
     for article in raw["data"]:
         for paragraph in article["paragraphs"]:

@@ -112,7 +112,9 @@ def score_files(
     )
 
 
-def predict(model, tokenizer, data: SquadData, **kwargs: Any):
+def predict(
+    model: Any, tokenizer: Any, data: SquadData, **kwargs: Any
+) -> tuple[dict[str, str], dict[str, float], float]:
     """Answers for every question: (predictions, na_probs, questions per second)."""
     from analyzer.runtime.qa import answer_batch
 
@@ -134,8 +136,8 @@ def predict(model, tokenizer, data: SquadData, **kwargs: Any):
 
 
 def run_eval(
-    model,
-    tokenizer,
+    model: Any,
+    tokenizer: Any,
     data_path: str | Path,
     out: str | Path,
     *,

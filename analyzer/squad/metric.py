@@ -33,6 +33,7 @@ import re
 import string
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from analyzer.records import ConfidenceInterval, ScoreGroup, SquadScores
 from analyzer.squad.data import SquadData, SquadQuestion
@@ -143,8 +144,7 @@ def score_predictions(
     )
 
 
-def _summary(exact: Sequence[float], f1: Sequence[float], rows) -> dict:
-    rows = list(rows)
+def _summary(exact: Sequence[float], f1: Sequence[float], rows: Sequence[int]) -> dict[str, Any]:
     return {
         "exact": 100.0 * sum(exact[i] for i in rows) / len(rows),
         "f1": 100.0 * sum(f1[i] for i in rows) / len(rows),
@@ -162,7 +162,8 @@ def _best_thresh(
     the threshold; start from abstaining everywhere and lower the threshold one question at
     a time, keeping the first strict improvement."""
     has_answer = {q.id: q.has_answer for q in questions}
-    score = best = sum(1 for q in questions if not q.has_answer and q.id in raw)
+    score: float = sum(1 for q in questions if not q.has_answer and q.id in raw)
+    best = score
     thresh = 0.0
     for qid in sorted((k for k in na_probs if k in raw), key=lambda k: na_probs[k]):
         if has_answer[qid]:

@@ -315,14 +315,15 @@ def check_shapes(
         dense[ref.name] = dense_shape(ref.name, ref.shape, param, geometry, ref.file)
         if param.layer is not None and param.kind == "weight":
             present.add((param.layer, param.role))
-    for layer in range(geometry.num_layers if family and geometry else 0):
-        missing = [r for r in family.layer_roles if (layer, r) not in present]
-        if missing:
-            raise CheckpointError(
-                config_path,
-                f"config.json's layer count is {geometry.num_layers}, but layer {layer} has no "
-                f"{', '.join(missing)} weights in the checkpoint",
-            )
+    if family is not None and geometry is not None:
+        for layer in range(geometry.num_layers):
+            missing = [r for r in family.layer_roles if (layer, r) not in present]
+            if missing:
+                raise CheckpointError(
+                    config_path,
+                    f"config.json's layer count is {geometry.num_layers}, but layer {layer} has "
+                    f"no {', '.join(missing)} weights in the checkpoint",
+                )
     return dense
 
 

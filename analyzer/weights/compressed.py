@@ -541,7 +541,8 @@ def _module(
     if not (sparse or quantized):
         return None
     weight = f"{module}.weight" if module else "weight"
-    where = parts.get("compressed") or parts.get("weight_packed") or parts.get("weight")
+    # one of the three is there: sparse has "compressed", quantized "weight_packed" or "weight"
+    where = parts.get("compressed") or parts.get("weight_packed") or parts["weight"]
     if "weight_g_idx" in parts:
         raise CheckpointError(
             where.file,

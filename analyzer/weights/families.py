@@ -122,7 +122,7 @@ _DECODER_KEYS = {
     "num_kv_heads": "num_key_value_heads",  # optional: defaults to num_attention_heads
     "head_dim": "head_dim",  # optional: defaults to hidden_size / num_attention_heads
 }
-_ATTENTION_BIAS = {"attention_bias": ("q", "k", "v", "o")}
+_ATTENTION_BIAS: dict[str, tuple[str, ...]] = {"attention_bias": ("q", "k", "v", "o")}
 
 
 def _decoder(

@@ -30,11 +30,14 @@ import re
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from analyzer.errors import CheckpointError, InputError
 from analyzer.records import HubSource
 from analyzer.weights.checkpoint import INDEXES, TOKENIZER_FILES, shard_names, weights_entry
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 __all__ = [
     "Fetched",
@@ -53,7 +56,7 @@ COMMIT = re.compile(r"[0-9a-f]{40}")
 # a branch or tag name: git's ref rules, simplified (no "..", "//", "@{", no leading "-")
 REVISION = re.compile(r"(?!.*\.\.)(?!.*//)(?!.*@\{)[\w+=][\w.+=/-]*(?<![/.])", re.ASCII)
 
-R = TypeVar("R")
+R = TypeVar("R", bound="DataclassInstance")  # a record with a `checkpoint` field
 
 
 @dataclass(frozen=True)
@@ -123,7 +126,7 @@ def _looks_like_id(text: str) -> bool:
 
 def named(record: R, hub: HubSource | None) -> R:
     """`record` with its `checkpoint` naming the Hub id and commit instead of a cache path."""
-    if hub is None or record is None:
+    if hub is None:
         return record
     return dataclasses.replace(record, checkpoint=hub.label)
 

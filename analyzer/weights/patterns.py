@@ -272,9 +272,10 @@ def summarize_patterns(
         row[1] += rows * cols
         row[2] += found.zeros
     summary = tuple(
-        PatternTotals(kind, *totals[kind], runtime=_runtime(kind, totals[kind][2]))
+        PatternTotals(kind, matrices, weights, zeros, _runtime(kind, zeros))
         for kind in PATTERN_KINDS
         if kind in totals
+        for matrices, weights, zeros in [totals[kind]]
     )
     return tuple(out), summary
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable
 from typing import Any, TypeVar
 
 __all__ = ["DEPTH", "JOIN_SECONDS", "read_ahead", "touch_pages"]
@@ -29,7 +29,7 @@ _END, _ITEM, _ERROR = range(3)
 
 def read_ahead(
     items: Iterable[T], *, depth: int = DEPTH, prepare: Callable[[T], Any] | None = None
-) -> Iterator[T]:
+) -> Generator[T, None, None]:
     """Yield `items` in order, iterated (and each passed to `prepare`) on a reader thread
     at most `depth` items ahead of the caller."""
     if depth < 1:

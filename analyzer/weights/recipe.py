@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -201,8 +202,11 @@ def _number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+_KINDS: dict[type, str] = {dict: "a mapping", list: "a list", str: "a string"}
+
+
 def _kind(value: Any) -> str:
-    return {dict: "a mapping", list: "a list", str: "a string"}.get(type(value), "a scalar")
+    return _KINDS.get(type(value), "a scalar")
 
 
 def _compile(pattern: str, where: str, path: Path | str) -> re.Pattern[str]:
@@ -223,10 +227,10 @@ def _compile(pattern: str, where: str, path: Path | str) -> re.Pattern[str]:
 
 
 def _parse(pattern: str) -> Any:
-    try:
-        import re._parser as sre_parse  # type: ignore[import-not-found]  # Python 3.11+
-    except ImportError:  # pragma: no cover - Python 3.10
-        import sre_parse  # type: ignore[no-redef]
+    if sys.version_info >= (3, 11):
+        import re._parser as sre_parse  # type: ignore[import-not-found]  # not in typeshed
+    else:  # pragma: no cover - Python 3.10
+        import sre_parse
     return sre_parse.parse(pattern)
 
 
@@ -361,7 +365,7 @@ def _targeted(
         # patterns are measured on the linear layers' roles: an lm_head has none
         unmeasured = [n for n in names if modules[n].pattern is None]
         measured = [n for n in names if n not in unmeasured]
-        bad = [n for n in measured if modules[n].pattern.kind not in accepted]  # type: ignore[union-attr]
+        bad = [n for n in measured if _pattern_kind(modules[n]) not in accepted]
         found = _verdict(modifier, "pattern", structure, None, measured, bad, modules)
         if unmeasured and found.verdict != "unchecked":
             reason = f"{', '.join(unmeasured)}: no pattern measured, not checked"
@@ -396,10 +400,7 @@ def _verdict(
 ) -> RecipeCheck:
     if not names:
         return _unchecked(modifier, claim, "its targets take no matrix of the weights", expected)
-    failures = tuple(
-        RecipeMatrix(n, modules[n].pattern.kind if modules[n].pattern else "", modules[n].density)
-        for n in bad
-    )
+    failures = tuple(RecipeMatrix(n, _pattern_kind(modules[n]), modules[n].density) for n in bad)
     densities = [modules[n].density for n in names]
     return RecipeCheck(
         modifier=modifier.type,
@@ -411,6 +412,11 @@ def _verdict(
         failures=failures,
         density_range=(min(densities), max(densities)),
     )
+
+
+def _pattern_kind(matrix: MatrixStats) -> str:
+    """The measured pattern's kind ("" where none was measured: an lm_head)."""
+    return matrix.pattern.kind if matrix.pattern is not None else ""
 
 
 def _unchecked(

@@ -303,7 +303,11 @@ def _summarize_matrix(tensor: Any, ref: TensorRef, *, lines: bool, patterns: boo
         finest[start // _FINEST : (start + step) // _FINEST] = _block_any(mask, _FINEST)
         if patterns:
             piece_groups = group_stats(mask, mask.numel() - piece_nnz)
-            groups = piece_groups if groups is None else groups + piece_groups
+            # None (an input width no multiple of 4) is the same for every piece
+            if groups is None or piece_groups is None:
+                groups = piece_groups
+            else:
+                groups += piece_groups
     row_any, col_any = row_any.bool(), col_any.bool()
     candidates, grids = _granularities(finest, row_any, col_any)
     zeros = tensor.numel() - nnz
