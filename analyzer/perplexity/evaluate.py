@@ -20,12 +20,13 @@ from analyzer.errors import CheckpointError, InputError
 from analyzer.perplexity.text import Text
 from analyzer.perplexity.windows import Window, default_window, plan_windows
 from analyzer.records import Perplexity
+from analyzer.weights.checkpoint import Checkpoint
 
 __all__ = ["evaluate_perplexity", "measure_perplexity", "perplexity_interval", "window_nll"]
 
 
 def measure_perplexity(
-    checkpoint: Path,
+    checkpoint: Path | Checkpoint,
     text_file: Path | None,
     *,
     window: int | None = None,
@@ -53,7 +54,7 @@ def measure_perplexity(
         stride=stride,
         limit_tokens=limit_tokens,
         packed=packed,
-        checkpoint=str(checkpoint),
+        checkpoint=str(checkpoint.root if isinstance(checkpoint, Checkpoint) else checkpoint),
         progress=True,
     )
 

@@ -65,7 +65,7 @@ def load_causal_lm(
         from analyzer.runtime.packing import load
 
         layout = "packed" if packed else "stored"
-        model = load(path, layout=layout, dtype=dtype, device=device, align=align)
+        model = load(checkpoint, layout=layout, dtype=dtype, device=device, align=align)
     else:  # a causal LM of a family prunecard does not know: transformers builds it
         model = _from_folder(checkpoint, dtype, device)
     if not type(model).__name__.endswith("ForCausalLM"):
