@@ -11,7 +11,7 @@ that was written).
 from __future__ import annotations
 
 import json
-from collections import Counter
+import sys
 from pathlib import Path
 
 import pytest
@@ -24,60 +24,16 @@ from safetensors.torch import load_file
 from analyzer.pipeline import ReportOptions, run_report
 from analyzer.records import Publication
 
+sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+from read_counter import ReadCounter  # the benchmarks' counter, shared
+
 ALIGN = 8  # not the CPU's default of 1: the folder must be packed as bench timed it
 
 
-class _Counting:
-    """safe_open counting opens per path and the bytes of every tensor (or slice) read."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.opens: Counter[str] = Counter()
-        self.bytes = 0
-        real = safetensors.safe_open
-
-        def counting(path, *args, **kwargs):
-            self.opens[str(Path(path).resolve())] += 1
-            return _Handle(real(path, *args, **kwargs), self)
-
-        monkeypatch.setattr(safetensors, "safe_open", counting)
-
-
-class _Handle:
-    def __init__(self, handle, counter: _Counting) -> None:
-        self.handle, self.counter = handle, counter
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return None
-
-    def keys(self):
-        return self.handle.keys()
-
-    def get_tensor(self, name):
-        return self._count(self.handle.get_tensor(name))
-
-    def get_slice(self, name):
-        return _Slice(self.handle.get_slice(name), self)
-
-    def _count(self, tensor):
-        self.counter.bytes += tensor.numel() * tensor.element_size()
-        return tensor
-
-
-class _Slice:
-    def __init__(self, piece, handle: _Handle) -> None:
-        self.piece, self.handle = piece, handle
-
-    def get_dtype(self):
-        return self.piece.get_dtype()
-
-    def get_shape(self):
-        return self.piece.get_shape()
-
-    def __getitem__(self, index):
-        return self.handle._count(self.piece[index])
+def _counting(monkeypatch: pytest.MonkeyPatch) -> ReadCounter:
+    counter = ReadCounter()
+    monkeypatch.setattr(safetensors, "safe_open", counter.safe_open)
+    return counter
 
 
 def _capture_timed(monkeypatch: pytest.MonkeyPatch) -> list:
@@ -97,7 +53,7 @@ def _capture_timed(monkeypatch: pytest.MonkeyPatch) -> list:
 def test_report_opens_its_checkpoint_once_and_keeps_the_model_it_timed(tmp_path, monkeypatch):
     folder = build_minilm(tmp_path / "in")
     weights = folder / "model.safetensors"
-    counting = _Counting(monkeypatch)
+    counting = _counting(monkeypatch)
     timed = _capture_timed(monkeypatch)
     options = ReportOptions(limit=4, quick=True, accept_unstable=True, align=ALIGN)
     out = tmp_path / "report"
@@ -135,7 +91,7 @@ def test_report_opens_its_checkpoint_once_and_keeps_the_model_it_timed(tmp_path,
 def test_a_causal_lm_report_opens_its_checkpoint_once(tmp_path, monkeypatch):
     """The perplexity path too: the stored model is built through the same Checkpoint."""
     folder = build_decoder(tmp_path / "llama", "llama")
-    counting = _Counting(monkeypatch)
+    counting = _counting(monkeypatch)
     options = ReportOptions(limit_tokens=64, quick=True, accept_unstable=True)
     run_report(folder, tmp_path / "r", Publication(model_id="m"), options, say=lambda _: None)
     assert counting.opens == {str((folder / "model.safetensors").resolve()): 1}
