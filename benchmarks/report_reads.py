@@ -74,7 +74,10 @@ def run(tree: Path, checkpoint: Path, out: Path, limit: int) -> dict:
     env = {**os.environ, "PYTHONPATH": str(tree), "HF_HUB_OFFLINE": "1"}
     args = [sys.executable, "-c", CHILD, str(checkpoint), str(out), str(limit), str(HERE)]
     began = time.perf_counter()
-    done = subprocess.run(args, env=env, capture_output=True, text=True, check=False)
+    # run outside the worktree: `python -c` puts the working folder first on sys.path
+    done = subprocess.run(
+        args, env=env, capture_output=True, text=True, check=False, cwd=out.parent
+    )
     if done.returncode:
         raise SystemExit(f"report failed under {tree}:\n{done.stderr[-3000:]}")
     result = json.loads(done.stdout.strip().splitlines()[-1])
