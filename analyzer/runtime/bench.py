@@ -127,7 +127,7 @@ def bench(
     decode_batches: Sequence[int] | None = None,
     prompt_tokens: int | None = None,
     new_tokens: int | None = None,
-    plan: PackPlan | None = None,
+    pack_plan: PackPlan | None = None,
     packed: Any = None,
 ) -> Bench:
     """Build dense and packed models from `path` (a folder, or a `Checkpoint` already
@@ -136,7 +136,8 @@ def bench(
     decoding `new_tokens` tokens after `prompt_tokens` per batch size in `decode_batches`.
     What is None comes from `bench_plan` (by `quick` and the kind of model). `packed`: the
     packed model to time, built by the caller (`report` times the model it writes, built at
-    `align` in `dtype` on `device`); else it is packed here by `plan` (None: decided now)."""
+    `align` in `dtype` on `device`); else it is packed here by `pack_plan` (None: decided
+    now)."""
     import torch
 
     from analyzer.runtime.packing import load
@@ -181,7 +182,7 @@ def bench(
             device=device,
             layout="packed",
             align=align,
-            plan=plan,
+            plan=pack_plan,
         )
     if fuse:
         from analyzer.runtime.fusion import fuse as fuse_model
