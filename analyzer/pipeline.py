@@ -150,14 +150,12 @@ def _run(
     with progress.step("pack"):
         packed = pack_state(opened, measured.plan, align=align)
         written = write_packed(opened, packed, tmp / "packed")
-    # the packed model bench times and eval evaluates: built once, from what was written
+    # the packed model bench times and eval evaluates: built once, from the state written
     model = None
-    if options.benchmark or (options.evaluate and not causal):
-        model = build(opened, packed, dtype=torch_dtype(dtype), device=device)
-    del packed
     timing = None
     if options.benchmark:
         with progress.step("bench"):
+            model = build(opened, packed, dtype=torch_dtype(dtype), device=device)
             timing = bench(  # shapes, protocol and profiling: bench_plan's
                 opened,
                 device=device,
@@ -180,6 +178,8 @@ def _run(
             write_record(perplexity, tmp / "perplexity.json")
     elif options.evaluate:
         with progress.step("eval"):
+            if model is None:
+                model = build(opened, packed, dtype=torch_dtype(dtype), device=device)
             model, tokenizer = load_qa_model(
                 opened, dtype=torch_dtype(dtype), device=device, align=align, model=model
             )

@@ -38,10 +38,13 @@ counter.install()
 from analyzer.pipeline import ReportOptions, run_report
 from analyzer.records import Publication
 options = ReportOptions(limit=int(sys.argv[3]), quick=True, accept_unstable=True)
+lines = []
 began = time.perf_counter()
-run_report(sys.argv[1], sys.argv[2], Publication(model_id="m"), options, say=lambda _: None)
+run_report(sys.argv[1], sys.argv[2], Publication(model_id="m"), options, say=lines.append)
 wall = time.perf_counter() - began
-print(json.dumps({"wall_s": wall, "opens": dict(counter.opens), "bytes": counter.bytes}))
+steps = [line.split("] ")[1].replace(" done in ", " ") for line in lines if " done in " in line]
+print(json.dumps({"wall_s": wall, "opens": dict(counter.opens), "bytes": counter.bytes,
+                  "steps": steps}))
 """
 
 
@@ -102,7 +105,8 @@ def main() -> None:
             "demo": lambda: demo_checkpoint(),
             "bert-base": lambda: build_twin(tmp / "bert"),
         }
-        print(f"{'model':10} {'tree':7} {'wall s':>7} {'opens':>6} {'read MB':>9} {'x file':>7}")
+        head = f"{'model':10} {'tree':7} {'wall s':>7} {'opens':>6} {'read MB':>9} {'x file':>7}"
+        print(f"{head}  steps")
         for name in args.only.split(","):
             checkpoint = builders[name]()
             size = sum(f.stat().st_size for f in checkpoint.glob("*.safetensors"))
@@ -111,11 +115,12 @@ def main() -> None:
                 opens = sum(r["opens"].values())
                 print(
                     f"{name:10} {side:7} {r['wall_s']:7.1f} {opens:6d} {r['bytes'] / 1e6:9.1f} "
-                    f"{r['bytes'] / size:7.2f}",
+                    f"{r['bytes'] / size:7.2f}  {', '.join(r['steps'])}",
                     flush=True,
                 )
         print("opens: safe_open calls in the whole report; read MB: tensor bytes read;")
-        print("x file: read MB over the checkpoint's weight files (wall s: report only)")
+        print("x file: read MB over the checkpoint's weight files (wall s: report only);")
+        print("steps: each step's wall time as the report prints it")
 
 
 if __name__ == "__main__":

@@ -5,16 +5,18 @@ model can take as it is, in one of three layouts:
 
 - "dense": every head and FFN unit present; heads a legacy checkpoint removed come back as
   zeros, so the model runs at the dense model's cost with the same outputs;
-- "packed": heads and units found removed by the analyzer's rule (`heads_alive`,
-  `units_alive`) are sliced out; a removed head's constant contribution W_O[:, h] b_V[h]
-  is folded into the output bias; kept FFN widths are padded with zero units up to a
-  multiple of `align` (GPU tensor-core tiles);
+- "packed": heads and units the pack plan drops are sliced out; a removed head's constant
+  contribution W_O[:, h] b_V[h] is folded into the output bias; kept FFN widths are padded
+  with zero units up to a multiple of `align` (GPU tensor-core tiles);
 - "stored": whatever the file holds (packed for prunecard-packed checkpoints, dense for
   everything else).
 
-Decoder LLMs (every decoder family of `analyzer.weights.families`) lose whole K/V groups,
-those whose query heads are all dead (`kv_groups_alive`), and dead MLP channels
-(`channels_alive`); their stored K/V groups per layer are recorded as
+Packing never decides what is alive: the pack plan (`analyzer.weights.liveness.PackPlan`)
+comes from analysis, which applies the rules to the masks it takes (`report` hands over
+the plan of its own analysis; `pack` and `load` alone have one made from the layer
+matrices). Matrices that lose rows are read by the rows kept (`Checkpoint.load_rows`).
+Decoder LLMs (every decoder family of `analyzer.weights.families`) lose whole dead K/V
+groups and dead MLP channels; their stored K/V groups per layer are recorded as
 `prunecard_packing.kv_heads`. What differs between families (fused matrices and how they
 split, norms narrowed with the rows they normalise) is read from the family's entry.
 

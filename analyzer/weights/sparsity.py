@@ -341,9 +341,12 @@ def _summarize_matrix(tensor: Any, ref: TensorRef, *, lines: bool, patterns: boo
         if not _finite(piece):
             raise CheckpointError(ref.file, f"{ref.name} contains NaN or infinite values")
         mask = ((piece.view(bits) & magnitude) != 0).view(torch.uint8)
-        piece_nnz = int(mask.sum(dtype=torch.int64))
+        # per-row counts in int32 (along contiguous memory), then their sum: several times
+        # faster than one int64 sum of the mask, and the rows holding a non-zero come free
+        row_counts = mask.sum(dim=1, dtype=torch.int32)
+        piece_nnz = int(row_counts.sum())
         nnz += piece_nnz
-        row_any[start : start + step] = mask.amax(dim=1)
+        row_any[start : start + step] = row_counts > 0
         torch.maximum(col_any, mask.amax(dim=0), out=col_any)
         finest[start // _FINEST : (start + step) // _FINEST] = _block_any(mask, _FINEST)
         if patterns:
