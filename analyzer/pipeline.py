@@ -422,11 +422,12 @@ def audit_checkpoint(
     sha256, and with `rebench` a fresh timing at the record's shapes), then audit the card.
     Auditing itself imports no torch and opens no weights; `hub` names the weights by id."""
     from analyzer.audit.checks import audit, load_bench
-    from analyzer.weights.checkpoint import checkpoint_hashes
+    from analyzer.weights.checkpoint import checkpoint_hashes, open_checkpoint
     from analyzer.weights.hub import named
     from analyzer.weights.sparsity import analyze
 
-    analysis = named(analyze(checkpoint), hub) if checkpoint is not None else None
+    opened = open_checkpoint(checkpoint) if checkpoint is not None else None  # once
+    analysis = named(analyze(opened), hub) if opened is not None else None
     hashes = checkpoint_hashes(checkpoint) if checkpoint is not None else None
     fresh = None
     if rebench:
@@ -436,7 +437,7 @@ def audit_checkpoint(
             raise InputError(card, "--rebench times the weights: drop --no-weights")
         record = load_bench(bench_path) if bench_path is not None else None
         shapes = [(s.batch, s.seq) for s in record.shapes] if record else None  # None: default
-        fresh = bench(checkpoint, shapes=shapes, progress=sys.stderr.isatty())
+        fresh = bench(opened, shapes=shapes, progress=sys.stderr.isatty())
     return audit(
         card,
         analysis,
