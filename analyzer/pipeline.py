@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from analyzer.audit.findings import AuditReport
     from analyzer.lmeval.options import TaskSources
     from analyzer.perplexity.text import Text
+    from analyzer.weights.checkpoint import Checkpoint
 
 __all__ = [
     "DEMO_LIMIT",
@@ -102,24 +103,39 @@ def run_report(
     """analyze → pack → bench → eval → card, into `out` (all or nothing); `publication`
     is kept in report.json for every later `card` and `site`; `hub`: the Hub id and commit
     `checkpoint` was fetched as, which the records name instead of its path; `command`:
-    the provenance's command (None: this process's command line)."""
+    the provenance's command (None: this process's command line).
+
+    The checkpoint is opened once and every step reads through that one `Checkpoint`;
+    analysis decides the pack plan, and the packed model written to DIR/packed (at the
+    bench's alignment) is the one bench times and eval evaluates."""
     from analyzer.outputs import staged_dir
+    from analyzer.weights.checkpoint import open_checkpoint
 
     say = say or _stderr
     steps = ["analyze", "pack"] + ["bench"] * options.benchmark + ["eval"] * options.evaluate
     steps += ["tasks"] * (options.tasks is not None)
     steps.append("card")
     progress = _Progress(steps, say)
-    causal = _is_causal_lm(checkpoint, options, hub.label if hub else str(checkpoint))
+    opened = open_checkpoint(checkpoint)
+    causal = _is_causal_lm(opened, options, hub.label if hub else str(checkpoint))
     text = _perplexity_text(options) if causal and options.evaluate else None
     with staged_dir(out, force=force) as tmp:
         return _run(
-            checkpoint, tmp, publication, options, progress, text=text, hub=hub, command=command
+            checkpoint,
+            opened,
+            tmp,
+            publication,
+            options,
+            progress,
+            text=text,
+            hub=hub,
+            command=command,
         )
 
 
 def _run(
     checkpoint: Path,
+    opened: Checkpoint,
     tmp: Path,
     publication: Publication,
     options: ReportOptions,
@@ -132,48 +148,54 @@ def _run(
     from analyzer.publish.card import write_card_files
     from analyzer.records import write_record
     from analyzer.runtime.bench import bench, resolve_options, torch_dtype
-    from analyzer.runtime.packing import pack
+    from analyzer.runtime.packing import build, pack_state, write_packed
     from analyzer.runtime.qa import load_qa_model
     from analyzer.runtime.timing import require_plausible
     from analyzer.squad.data import bundled_sample_path
     from analyzer.squad.evaluate import run_eval
     from analyzer.weights.hub import named
-    from analyzer.weights.sparsity import analyze
+    from analyzer.weights.sparsity import analyze_with_plan
 
     device, dtype, align = resolve_options(options.device, options.dtype, options.align)
     with progress.step("analyze"):
-        analysis = named(analyze(checkpoint, base=options.base), hub)
+        measured = analyze_with_plan(opened, base=options.base)
+        analysis = named(measured.analysis, hub)
         write_record(analysis, tmp / "analysis.json")
     with progress.step("pack"):
-        packed = pack(checkpoint, tmp / "packed")
+        packed = pack_state(opened, measured.plan, align=align)
+        written = write_packed(opened, packed, tmp / "packed")
+    # the packed model bench times and eval evaluates: built once, from the state written
+    model = None
     timing = None
     if options.benchmark:
         with progress.step("bench"):
+            model = build(opened, packed, dtype=torch_dtype(dtype), device=device)
             timing = bench(  # shapes, protocol and profiling: bench_plan's
-                checkpoint,
+                opened,
                 device=device,
                 dtype=dtype,
                 align=align,
                 quick=options.quick,
                 progress=True,
+                packed=model,
             )
             if not options.accept_unstable:
                 require_plausible(timing)  # before anything is kept
             timing = replace(
-                timing, packed_bytes=packed.packed_bytes, original_bytes=packed.original_bytes
+                timing, packed_bytes=written.packed_bytes, original_bytes=written.original_bytes
             )
             write_record(timing, tmp / "bench.json")
     evaluation = perplexity = None
     if options.evaluate and text is not None:
         with progress.step("eval"):
-            perplexity = named(
-                _perplexity(checkpoint, text, options, device, torch_dtype(dtype)), hub
-            )
+            perplexity = named(_perplexity(opened, text, options, device, torch_dtype(dtype)), hub)
             write_record(perplexity, tmp / "perplexity.json")
     elif options.evaluate:
         with progress.step("eval"):
+            if model is None:
+                model = build(opened, packed, dtype=torch_dtype(dtype), device=device)
             model, tokenizer = load_qa_model(
-                checkpoint, dtype=torch_dtype(dtype), device=device, align=align
+                opened, dtype=torch_dtype(dtype), device=device, align=align, model=model
             )
             evaluation = run_eval(
                 model,
@@ -212,14 +234,13 @@ def _run(
     return report
 
 
-def _is_causal_lm(checkpoint: Path, options: ReportOptions, name: str) -> bool:
+def _is_causal_lm(checkpoint: Checkpoint, options: ReportOptions, name: str) -> bool:
     """Whether the checkpoint is a causal LM (evaluated by perplexity, not SQuAD v2). The
     options of the other kind of evaluation are refused before any step runs: they would
     be ignored without a word."""
     from analyzer.perplexity.model import is_causal_lm
-    from analyzer.weights.checkpoint import open_checkpoint
 
-    causal = is_causal_lm(open_checkpoint(checkpoint).config)
+    causal = is_causal_lm(checkpoint.config)
     tasks = options.tasks is not None  # --limit then limits the tasks' documents
     squad = {"--data": options.data, "--limit": None if tasks else options.limit}
     text = {
@@ -250,7 +271,7 @@ def _perplexity_text(options: ReportOptions) -> Text:
 
 
 def _perplexity(
-    checkpoint: Path, text: Text, options: ReportOptions, device: str, dtype: Any
+    checkpoint: Checkpoint, text: Text, options: ReportOptions, device: str, dtype: Any
 ) -> Perplexity:
     """The causal LM as stored over the text (the figure never depends on packing)."""
     from analyzer.perplexity.evaluate import measure_perplexity, plan_options
@@ -450,21 +471,22 @@ def audit_checkpoint(
     sha256, and with `rebench` a fresh timing at the record's shapes), then audit the card.
     Auditing itself imports no torch and opens no weights; `hub` names the weights by id."""
     from analyzer.audit.checks import audit, load_bench
-    from analyzer.weights.checkpoint import checkpoint_hashes
+    from analyzer.weights.checkpoint import checkpoint_hashes, open_checkpoint
     from analyzer.weights.hub import named
     from analyzer.weights.sparsity import analyze
 
-    analysis = named(analyze(checkpoint), hub) if checkpoint is not None else None
+    opened = open_checkpoint(checkpoint) if checkpoint is not None else None  # once
+    analysis = named(analyze(opened), hub) if opened is not None else None
     hashes = checkpoint_hashes(checkpoint) if checkpoint is not None else None
     fresh = None
     if rebench:
         from analyzer.runtime.bench import bench
 
-        if checkpoint is None:
+        if opened is None:
             raise InputError(card, "--rebench times the weights: drop --no-weights")
         record = load_bench(bench_path) if bench_path is not None else None
         shapes = [(s.batch, s.seq) for s in record.shapes] if record else None  # None: default
-        fresh = bench(checkpoint, shapes=shapes, progress=sys.stderr.isatty())
+        fresh = bench(opened, shapes=shapes, progress=sys.stderr.isatty())
     return audit(
         card,
         analysis,

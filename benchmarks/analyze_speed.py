@@ -91,13 +91,18 @@ print(nnz, peak[0])
 )
 
 
-def build_bert(out: Path) -> None:
-    """A bert-large QA checkpoint, half its attention blocks and FFN units zeroed."""
+BERT_LARGE = {"hidden": 1024, "ffn": 4096, "layers": 24, "heads": 16}
+BERT_BASE = {"hidden": 768, "ffn": 3072, "layers": 12, "heads": 12}
+
+
+def build_bert(out: Path, geometry: dict[str, int] = BERT_LARGE) -> None:
+    """A BERT QA checkpoint (default: bert-large's geometry), half its attention blocks
+    zeroed and 70% of its FFN units."""
     import torch
     from safetensors.torch import save_file
 
     torch.manual_seed(0)
-    hidden, ffn, layers = 1024, 4096, 24
+    hidden, ffn, layers = geometry["hidden"], geometry["ffn"], geometry["layers"]
     state = {
         "bert.embeddings.word_embeddings.weight": torch.randn(30522, hidden),
         "bert.embeddings.position_embeddings.weight": torch.randn(512, hidden),
@@ -134,7 +139,7 @@ def build_bert(out: Path) -> None:
         "architectures": ["BertForQuestionAnswering"],
         "hidden_size": hidden,
         "num_hidden_layers": layers,
-        "num_attention_heads": 16,
+        "num_attention_heads": geometry["heads"],
         "intermediate_size": ffn,
         "vocab_size": 30522,
         "max_position_embeddings": 512,

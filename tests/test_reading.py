@@ -122,15 +122,15 @@ def test_a_file_that_fails_while_read_is_the_one_line_error(tmp_path, monkeypatc
     import analyzer.weights.checkpoint as checkpoint
 
     folder = build_minilm(tmp_path / "c", tokenizer=False)
-    real = checkpoint._read_file
+    real, reads = checkpoint._Handles.read, []
 
-    def failing(path, refs):
-        reading = real(path, refs)
-        yield next(reading)
-        yield next(reading)
-        raise CheckpointError(path, "corrupt safetensors file (truncated)")
+    def failing(self, ref):
+        reads.append(ref.name)
+        if len(reads) == 3:  # the third tensor read
+            raise CheckpointError(ref.file, "corrupt safetensors file (truncated)")
+        return real(self, ref)
 
-    monkeypatch.setattr(checkpoint, "_read_file", failing)
+    monkeypatch.setattr(checkpoint._Handles, "read", failing)
     assert main(["analyze", str(folder)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.splitlines() == [

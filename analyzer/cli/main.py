@@ -219,12 +219,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
     _check_file(args.json, [_guarded(source)])
     path = fetch(source, tokenizer=True).path
     quick = args.quick
-    plan = bench_plan(quick=quick, causal=is_causal_lm(open_checkpoint(path).config))
+    checkpoint = open_checkpoint(path)  # opened once: bench reads through it
+    plan = bench_plan(quick=quick, causal=is_causal_lm(checkpoint.config))
     protocol = replace(
         plan.protocol, **{k: v for k, v in _protocol_options(args).items() if v is not None}
     )
     result = bench(
-        path,
+        checkpoint,
         device=args.device,
         dtype=args.dtype,
         align=args.align,

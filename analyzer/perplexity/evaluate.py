@@ -22,6 +22,7 @@ from analyzer.errors import CheckpointError, InputError
 from analyzer.perplexity.text import Text
 from analyzer.perplexity.windows import Window, default_window, plan_blocks, plan_windows
 from analyzer.records import PERPLEXITY_PROTOCOLS, Perplexity
+from analyzer.weights.checkpoint import Checkpoint
 
 __all__ = [
     "evaluate_perplexity",
@@ -34,7 +35,7 @@ __all__ = [
 
 
 def measure_perplexity(
-    checkpoint: Path,
+    checkpoint: Path | Checkpoint,
     text: Text,
     *,
     protocol: str = "sliding",
@@ -62,7 +63,7 @@ def measure_perplexity(
         stride=stride,
         limit_tokens=limit_tokens,
         packed=packed,
-        checkpoint=str(checkpoint),
+        checkpoint=str(checkpoint.root if isinstance(checkpoint, Checkpoint) else checkpoint),
         progress=True,
     )
 

@@ -10,10 +10,13 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from analyzer.errors import CheckpointError
 from analyzer.weights.families import find_family, is_decoder
+
+if TYPE_CHECKING:
+    from analyzer.weights.checkpoint import Checkpoint
 
 __all__ = ["is_causal_lm", "load_causal_lm"]
 
@@ -28,7 +31,7 @@ def is_causal_lm(config: Mapping[str, Any]) -> bool:
 
 
 def load_causal_lm(
-    path: str | Path,
+    path: str | Path | Checkpoint,
     *,
     packed: bool = False,
     dtype: Any = None,
@@ -65,7 +68,7 @@ def load_causal_lm(
         from analyzer.runtime.packing import load
 
         layout = "packed" if packed else "stored"
-        model = load(path, layout=layout, dtype=dtype, device=device, align=align)
+        model = load(checkpoint, layout=layout, dtype=dtype, device=device, align=align)
     else:  # a causal LM of a family prunecard does not know: transformers builds it
         model = _from_folder(checkpoint, dtype, device)
     if not type(model).__name__.endswith("ForCausalLM"):

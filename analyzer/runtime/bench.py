@@ -42,9 +42,10 @@ from analyzer.runtime.timing import (
     verdict,
 )
 from analyzer.weights.architecture import usable_positions
-from analyzer.weights.checkpoint import checkpoint_folder
+from analyzer.weights.checkpoint import Checkpoint
 from analyzer.weights.families import is_decoder
 from analyzer.weights.flops import decode_flops, forward_flops, model_layer_shapes
+from analyzer.weights.liveness import PackPlan
 
 __all__ = [
     "DTYPES",
@@ -109,7 +110,7 @@ def dtype_option(dtype: Any) -> str:
 
 
 def bench(
-    path: str | Path,
+    path: str | Path | Checkpoint,
     *,
     device: str | None = None,
     dtype: str | None = None,
@@ -126,15 +127,21 @@ def bench(
     decode_batches: Sequence[int] | None = None,
     prompt_tokens: int | None = None,
     new_tokens: int | None = None,
+    pack_plan: PackPlan | None = None,
+    packed: Any = None,
 ) -> Bench:
-    """Build dense and packed models from `path`, check they agree, time them per
-    (batch, seq) shape; `fuse` ("both" or "packed") runs those through `analyzer.runtime.fusion`.
-    Causal LMs are also timed decoding `new_tokens` tokens after `prompt_tokens` per batch
-    size in `decode_batches`. What is None comes from `bench_plan` (by `quick` and the
-    kind of model)."""
+    """Build dense and packed models from `path` (a folder, or a `Checkpoint` already
+    opened), check they agree, time them per (batch, seq) shape; `fuse` ("both" or
+    "packed") runs those through `analyzer.runtime.fusion`. Causal LMs are also timed
+    decoding `new_tokens` tokens after `prompt_tokens` per batch size in `decode_batches`.
+    What is None comes from `bench_plan` (by `quick` and the kind of model). `packed`: the
+    packed model to time, built by the caller (`report` times the model it writes, built at
+    `align` in `dtype` on `device`); else it is packed here by `pack_plan` (None: decided
+    now)."""
     import torch
 
     from analyzer.runtime.packing import load
+    from analyzer.weights.checkpoint import open_checkpoint
 
     device, dtype, align = resolve_options(device, dtype, align)
     if graphs and device != "cuda":
@@ -147,7 +154,8 @@ def bench(
         raise InputError(None, f"--fuse must be both or packed, got {fuse!r}")
     if threads is not None:
         torch.set_num_threads(threads)
-    dense = load(path, dtype=torch_dtype(dtype), device=device, layout="dense")
+    checkpoint = open_checkpoint(path)
+    dense = load(checkpoint, dtype=torch_dtype(dtype), device=device, layout="dense")
     causal = is_decoder(dense.config.model_type)
     plan = bench_plan(quick=quick, causal=causal)
     shapes = plan.shapes if shapes is None else tuple(shapes)
@@ -163,11 +171,19 @@ def bench(
     longest = max(max(seq for _, seq in shapes), prompt_tokens + new_tokens if causal else 0)
     if longest > usable_positions(dense.config):
         raise CheckpointError(
-            checkpoint_folder(path) / "config.json",
+            checkpoint.root / "config.json",
             f"max_position_embeddings {dense.config.max_position_embeddings} leaves "
             f"{usable_positions(dense.config)} positions, fewer than the {longest} tokens to run",
         )
-    packed = load(path, dtype=torch_dtype(dtype), device=device, layout="packed", align=align)
+    if packed is None:
+        packed = load(
+            checkpoint,
+            dtype=torch_dtype(dtype),
+            device=device,
+            layout="packed",
+            align=align,
+            plan=pack_plan,
+        )
     if fuse:
         from analyzer.runtime.fusion import fuse as fuse_model
 
@@ -177,7 +193,7 @@ def bench(
     return measure(
         dense,
         packed,
-        path=Path(path),
+        path=checkpoint.root,
         dtype=dtype,
         align=align,
         shapes=shapes,

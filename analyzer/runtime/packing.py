@@ -5,16 +5,18 @@ model can take as it is, in one of three layouts:
 
 - "dense": every head and FFN unit present; heads a legacy checkpoint removed come back as
   zeros, so the model runs at the dense model's cost with the same outputs;
-- "packed": heads and units found removed by the analyzer's rule (`heads_alive`,
-  `units_alive`) are sliced out; a removed head's constant contribution W_O[:, h] b_V[h]
-  is folded into the output bias; kept FFN widths are padded with zero units up to a
-  multiple of `align` (GPU tensor-core tiles);
+- "packed": heads and units the pack plan drops are sliced out; a removed head's constant
+  contribution W_O[:, h] b_V[h] is folded into the output bias; kept FFN widths are padded
+  with zero units up to a multiple of `align` (GPU tensor-core tiles);
 - "stored": whatever the file holds (packed for prunecard-packed checkpoints, dense for
   everything else).
 
-Decoder LLMs (every decoder family of `analyzer.weights.families`) lose whole K/V groups,
-those whose query heads are all dead (`kv_groups_alive`), and dead MLP channels
-(`channels_alive`); their stored K/V groups per layer are recorded as
+Packing never decides what is alive: the pack plan (`analyzer.weights.liveness.PackPlan`)
+comes from analysis, which applies the rules to the masks it takes (`report` hands over
+the plan of its own analysis; `pack` and `load` alone have one made from the layer
+matrices). Matrices that lose rows are read by the rows kept (`Checkpoint.load_rows`).
+Decoder LLMs (every decoder family of `analyzer.weights.families`) lose whole dead K/V
+groups and dead MLP channels; their stored K/V groups per layer are recorded as
 `prunecard_packing.kv_heads`. What differs between families (fused matrices and how they
 split, norms narrowed with the rows they normalise) is read from the family's entry.
 
@@ -47,9 +49,20 @@ from analyzer.weights.architecture import (
 from analyzer.weights.checkpoint import Checkpoint, copy_tokenizer_files, open_checkpoint
 from analyzer.weights.compressed import plain_config
 from analyzer.weights.families import FAMILIES, Family
-from analyzer.weights.sparsity import channels_alive, heads_alive, kv_groups_alive, units_alive
+from analyzer.weights.liveness import LayerKeep, PackPlan
+from analyzer.weights.sparsity import pack_plan
 
-__all__ = ["LAYOUTS", "LayerPlan", "PackResult", "load", "pack"]
+__all__ = [
+    "LAYOUTS",
+    "LayerPlan",
+    "PackResult",
+    "Packed",
+    "build",
+    "load",
+    "pack",
+    "pack_state",
+    "write_packed",
+]
 
 LAYOUTS = ("stored", "dense", "packed")
 PACKING_FORMAT = 1
@@ -113,7 +126,7 @@ class _Source:
         return bool(self.checkpoint.config.get("prunecard_packing"))
 
 
-def _open(path: str | Path) -> _Source:
+def _open(path: str | Path | Checkpoint) -> _Source:
     checkpoint = open_checkpoint(path)
     config_path = checkpoint.root / "config.json"
     family, geometry = detect(checkpoint.config, config_path)
@@ -137,56 +150,134 @@ def _open(path: str | Path) -> _Source:
 # --------------------------------------------------------------------------- state dicts
 
 
-def _pack(src: _Source, align: int) -> tuple[dict[str, Any], dict[str, Any], tuple[LayerPlan, ...]]:
-    import torch
+@dataclass(frozen=True)
+class Packed:
+    """A packed model in memory: what `pack` writes and what `bench` and `eval` run, so the
+    folder a report keeps is the model it timed."""
 
+    state: dict[str, Any]
+    config: dict[str, Any]
+    layers: tuple[LayerPlan, ...]
+    align: int
+
+
+def pack_state(
+    source: str | Path | Checkpoint, plan: PackPlan | None = None, *, align: int = 1
+) -> Packed:
+    """The packed state dict and config.json of a checkpoint, by `plan` (None: decided now,
+    by analysis's rules, from the layer matrices). Each sliced matrix is read by the rows
+    it keeps (`Checkpoint.load_rows`); the rest whole."""
     if align < 1:
         raise ValueError(f"align must be at least 1, got {align}")
-    if src.family.kind == "decoder":
-        return _pack_decoder(src, align)
-    g, state = src.geometry, src.checkpoint.state_dict()
-    hd = g.head_dim
-    plans: list[LayerPlan] = []
-    removed_heads: dict[str, list[int]] = {}
-    for layer in range(g.num_layers):
-        w = {r: state[src.weight(layer, r)] for r in ("q", "k", "v", "o", "ffn_in", "ffn_out")}
-        stored = g.kept_heads(layer)
-        alive = heads_alive(w["v"].ne(0).any(dim=1), w["o"].ne(0).any(dim=0), hd).tolist()
-        keep = [i for i, ok in enumerate(alive) if ok]
-        rows = torch.tensor([i * hd + j for i in keep for j in range(hd)], dtype=torch.long)
-        dead = torch.tensor(
-            [i * hd + j for i, ok in enumerate(alive) if not ok for j in range(hd)],
-            dtype=torch.long,
+    src = _open(source)
+    if plan is None:
+        plan = pack_plan(src.checkpoint, src.family, src.geometry)
+    if len(plan.layers) != src.geometry.num_layers:
+        raise ValueError(
+            f"the plan has {len(plan.layers)} layers, the checkpoint {src.geometry.num_layers}"
         )
-        o_name = src.weight(layer, "o")
-        v_bias = src.name(layer, "v", "bias")
-        if len(dead) and v_bias is not None:
-            o_bias = bias_name(o_name)
-            bias = state.get(o_bias, torch.zeros(g.hidden_size, dtype=w["o"].dtype))
-            fold = w["o"][:, dead].double() @ state[v_bias][dead].double()
-            state[o_bias] = (bias.double() + fold).to(w["o"].dtype)
-        for role in _ATTN_ROLES:
-            state[src.weight(layer, role)] = w[role][rows].contiguous()
-            b = src.name(layer, role, "bias")
-            if b is not None:
-                state[b] = state[b][rows].contiguous()
-        state[o_name] = w["o"][:, rows].contiguous()
-        kept_heads = tuple(stored[i] for i in keep)
-        gone = [h for h in range(g.num_heads) if h not in kept_heads]
+    state: dict[str, Any] = {}
+    plans, removed_heads = [], {}
+    for keep in plan.layers:
+        plans.append(_pack_layer(src, keep, align, state))
+        gone = [h for h in range(src.geometry.num_heads) if h not in keep.heads]
         if gone:
-            removed_heads[str(layer)] = gone
+            removed_heads[str(keep.layer)] = gone
+    checkpoint = src.checkpoint
+    rest = (r.name for r in checkpoint.tensors.values() if r.is_parameter and r.name not in state)
+    state.update((name, checkpoint.load(name)) for name in rest)
+    order = [r.name for r in checkpoint.tensors.values() if r.name in state]
+    state = {name: state[name] for name in [*order, *(n for n in state if n not in order)]}
+    return Packed(state, _packed_config(src, plans, removed_heads, align), tuple(plans), align)
 
-        units = units_alive(w["ffn_in"].ne(0).any(dim=1), w["ffn_out"].ne(0).any(dim=0))
-        idx = units.nonzero().squeeze(1)
-        width = -(-len(idx) // align) * align
-        in_name, out_name = src.weight(layer, "ffn_in"), src.weight(layer, "ffn_out")
-        state[in_name] = _take(w["ffn_in"], idx, width, dim=0)
-        state[out_name] = _take(w["ffn_out"], idx, width, dim=1)
-        in_bias = src.name(layer, "ffn_in", "bias")
-        if in_bias is not None:
-            state[in_bias] = _take(state[in_bias], idx, width, dim=0)
-        plans.append(LayerPlan(layer, kept_heads, len(idx), width))
-    return state, _packed_config(src, plans, removed_heads, align), tuple(plans)
+
+def _pack_layer(src: _Source, keep: LayerKeep, align: int, state: dict[str, Any]) -> LayerPlan:
+    """One layer's matrices, biases and whole-width norms, sliced by `keep` into `state`.
+    Rows kept are read alone; O and the FFN's second matrix lose columns (read whole). An
+    encoder's removed head leaves its constant W_O[:, h] b_V[h] in the output bias."""
+    import torch
+
+    g, family, checkpoint, layer = src.geometry, src.family, src.checkpoint, keep.layer
+    hd = g.head_dim
+    stored_heads = g.kept_heads(layer)
+    q_rows = _rows([stored_heads.index(h) for h in keep.heads], hd)
+    kv_rows = q_rows
+    if family.kind == "decoder":
+        kv_rows = _rows([g.kept_kv_groups(layer).index(k) for k in keep.kv_groups], hd)
+    units = torch.tensor(keep.units, dtype=torch.long)
+    width = -(-len(units) // align) * align
+    # unfused part -> (positions kept along its slicing dimension, size stored)
+    parts = {
+        "q": (q_rows, len(q_rows)),
+        "k": (kv_rows, len(kv_rows)),
+        "v": (kv_rows, len(kv_rows)),
+        "ffn_gate": (units, width),
+        "ffn_in": (units, width),
+        "o": (q_rows, len(q_rows)),
+        "ffn_out": (units, width),
+    }
+    whole: dict[str, Any] = {}
+    for role in family.layer_roles:
+        name, bias = src.weight(layer, role), src.name(layer, role, "bias")
+        if role in ("o", "ffn_out"):  # columns: the matrix is read whole
+            idx, size = parts[role]
+            weight = whole[role] = checkpoint.load(name)
+            state[name] = _take(weight, idx, size, dim=1)
+            if bias is not None:
+                state[bias] = checkpoint.load(bias)
+            continue
+        sections = family.fused.get(role, (role,))
+        sizes = fused_sizes(family, g, layer, role) if role in family.fused else (0,)
+        offsets = [sum(sizes[:i]) for i in range(len(sections))]
+        kept = [parts[part] for part in sections]
+        rows = torch.cat(
+            [torch.zeros(0, dtype=torch.long)]
+            + [idx + off for (idx, _), off in zip(kept, offsets, strict=True)]
+        )
+        state[name] = _pad_sections(checkpoint.load_rows(name, rows.tolist()), kept)
+        if bias is not None:
+            state[bias] = _pad_sections(checkpoint.load_rows(bias, rows.tolist()), kept)
+        for part, (idx, _) in zip(sections, kept, strict=True):
+            norm = src.name(layer, part, "norm")
+            if norm is not None:
+                state[norm] = checkpoint.load_rows(norm, idx.tolist())
+    if family.kind != "decoder":
+        _fold_removed_heads(src, layer, q_rows, whole["o"], state)
+    kv_groups = keep.kv_groups if family.kind == "decoder" else ()
+    return LayerPlan(layer, keep.heads, len(units), width, kv_groups)
+
+
+def _pad_sections(tensor: Any, kept: list[tuple[Any, int]]) -> Any:
+    """Rows read as consecutive sections (one per fused part), each zero-padded from its
+    kept rows up to its stored size."""
+    import torch
+
+    pieces = tensor.split([len(idx) for idx, _ in kept])
+    padded = [
+        _take(piece, torch.arange(len(idx)), size, dim=0)
+        for piece, (idx, size) in zip(pieces, kept, strict=True)
+    ]
+    return torch.cat(padded).contiguous()
+
+
+def _fold_removed_heads(
+    src: _Source, layer: int, q_rows: Any, o: Any, state: dict[str, Any]
+) -> None:
+    """An encoder's removed heads add a constant W_O[:, h] b_V[h] to every output: it goes
+    into the output bias (computed in float64, from the stored O, `o`, and V bias)."""
+    import torch
+
+    g = src.geometry
+    v_bias = src.name(layer, "v", "bias")
+    stored = len(g.kept_heads(layer)) * g.head_dim
+    dead = sorted(set(range(stored)) - set(q_rows.tolist()))
+    if not dead or v_bias is None:
+        return
+    dead_rows = torch.tensor(dead, dtype=torch.long)
+    o_bias = bias_name(src.weight(layer, "o"))
+    bias = state.get(o_bias, torch.zeros(g.hidden_size, dtype=o.dtype))
+    fold = o[:, dead_rows].double() @ src.checkpoint.load(v_bias)[dead_rows].double()
+    state[o_bias] = (bias.double() + fold).to(o.dtype)
 
 
 def _packed_config(
@@ -334,69 +425,6 @@ def _store(
             state[bias_key] = torch.cat([b for _, b in parts]).contiguous()
 
 
-def _pack_decoder(
-    src: _Source, align: int
-) -> tuple[dict[str, Any], dict[str, Any], tuple[LayerPlan, ...]]:
-    """A causal LM's dead K/V groups (every query head of the group dead; with a norm over
-    the whole width of Q or K, those rows zero too) and dead MLP channels removed; a
-    non-zero bias keeps its row alive (decoders have no output bias to fold a removed
-    head's constant into). Such a norm's weight goes with the rows it normalises."""
-    g, state = src.geometry, src.checkpoint.state_dict()
-    hd = g.head_dim
-    plans: list[LayerPlan] = []
-    removed_heads: dict[str, list[int]] = {}
-    for layer in range(g.num_layers):
-        views = _views(src, state, layer)
-        (v, v_bias), (o, _) = views["v"], views["o"]
-        alive = heads_alive(_rows_any(v, v_bias), o.ne(0).any(dim=0), hd, g.group_size)
-        normed = [_rows_any(*views[n.role]) for n in src.family.width_norms]
-        groups = kv_groups_alive(alive, g.group_size, normed).nonzero().squeeze(1).tolist()
-        kv_rows = _rows(groups, hd)
-        q_heads = [i * g.group_size + j for i in groups for j in range(g.group_size)]
-        q_rows = _rows(q_heads, hd)
-        for role, rows in (("q", q_rows), ("k", kv_rows), ("v", kv_rows)):
-            weight, bias = views[role]
-            views[role] = (weight[rows], bias[rows] if bias is not None else None)
-            norm = src.name(layer, role, "norm")
-            if norm is not None:
-                state[norm] = state[norm][rows].contiguous()
-        views["o"] = (o[:, q_rows], views["o"][1])
-
-        gate, up, (down, down_bias) = views["ffn_gate"], views["ffn_in"], views["ffn_out"]
-        channels = (
-            channels_alive(_rows_any(*gate), _rows_any(*up), down.ne(0).any(dim=0))
-            .nonzero()
-            .squeeze(1)
-        )
-        width = -(-len(channels) // align) * align
-        for role in ("ffn_gate", "ffn_in"):
-            weight, bias = views[role]
-            views[role] = (
-                _take(weight, channels, width, dim=0),
-                _take(bias, channels, width, dim=0) if bias is not None else None,
-            )
-        views["ffn_out"] = (_take(down, channels, width, dim=1), down_bias)
-        _store(src, state, layer, views)
-
-        stored_heads, stored_groups = g.kept_heads(layer), g.kept_kv_groups(layer)
-        kept_heads = tuple(stored_heads[i] for i in q_heads)
-        gone = [h for h in range(g.num_heads) if h not in kept_heads]
-        if gone:
-            removed_heads[str(layer)] = gone
-        plans.append(
-            LayerPlan(
-                layer, kept_heads, len(channels), width, tuple(stored_groups[i] for i in groups)
-            )
-        )
-    return state, _packed_config(src, plans, removed_heads, align), tuple(plans)
-
-
-def _rows_any(weight: Any, bias: Any) -> Any:
-    """Per row: a non-zero weight or bias?"""
-    rows = weight.ne(0).any(dim=1)
-    return rows if bias is None else rows | bias.ne(0)
-
-
 def _place(tensor: Any, idx: Any, size: int, *, dim: int) -> Any:
     """A zero tensor of `size` along `dim` holding `tensor` at positions `idx`."""
     import torch
@@ -412,34 +440,47 @@ def _place(tensor: Any, idx: Any, size: int, *, dim: int) -> Any:
 
 
 def load(
-    path: str | Path,
+    path: str | Path | Checkpoint,
     *,
     dtype: Any = None,
     device: str = "cpu",
     layout: str = "stored",
     align: int = 1,
+    plan: PackPlan | None = None,
 ) -> Any:
     """A transformers 5 model (eval mode) for an unpacked, legacy-pruned or packed checkpoint.
 
     `path` is a local folder or file, or a Hub id ("owner/name" or "owner/name@revision")
     that is not one, fetched with huggingface_hub into its cache (offline, a cached copy is
-    used; see `analyzer.weights.hub`). `dtype` defaults to the checkpoint's weights' dtype;
-    `layout` picks "stored", "dense" or "packed" (see the module docstring); `align`
-    applies to "packed".
+    used; see `analyzer.weights.hub`), or a `Checkpoint` already opened. `dtype` defaults to
+    the checkpoint's weights' dtype; `layout` picks "stored", "dense" or "packed" (see the
+    module docstring); `align` and `plan` (None: decided now) apply to "packed".
     """
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
-    src = _open(_local(path))
+    src = _open(path if isinstance(path, Checkpoint) else _local(path))
     config = plain_config(src.checkpoint.config)
     if layout == "packed":
-        state, config, _ = _pack(src, align)
-    elif layout == "dense" or not src.packed:
+        return build(
+            src.checkpoint,
+            pack_state(src.checkpoint, plan, align=align),
+            dtype=dtype,
+            device=device,
+        )
+    if layout == "dense" or not src.packed:
         state = _dense_state(src)
         config.pop("prunecard_packing", None)
         config["pruned_heads"] = {}
     else:
         state = src.checkpoint.state_dict()
     return _build(src, config, state, dtype=dtype, device=device)
+
+
+def build(checkpoint: Checkpoint, packed: Packed, *, dtype: Any = None, device: str = "cpu") -> Any:
+    """The model of a `Packed` state of `checkpoint` (what `load(layout="packed")` gives)."""
+    return _build(
+        _open(checkpoint), dict(packed.config), dict(packed.state), dtype=dtype, device=device
+    )
 
 
 def _local(path: str | Path) -> Path:
@@ -689,41 +730,61 @@ def _no_heads(out_proj: Any, hidden_states: Any, *args: Any, **kwargs: Any) -> t
 # --------------------------------------------------------------------------- writing
 
 
-def pack(path: str | Path, out: str | Path, *, align: int = 1, force: bool = False) -> PackResult:
-    """Write a packed copy of the checkpoint at `path` to the folder `out`.
+def pack(
+    path: str | Path | Checkpoint,
+    out: str | Path,
+    *,
+    align: int = 1,
+    force: bool = False,
+    plan: PackPlan | None = None,
+) -> PackResult:
+    """Write a packed copy of the checkpoint at `path` to the folder `out`, by `plan` (None:
+    decided now).
 
     The input is only read. `out` must not exist unless `force`; it appears complete or
     not at all.
     """
+    checkpoint = open_checkpoint(path)
+    _check_out(checkpoint, Path(out), force)
+    return write_packed(checkpoint, pack_state(checkpoint, plan, align=align), out, force=force)
+
+
+def _check_out(checkpoint: Checkpoint, out: Path, force: bool) -> None:
+    from analyzer.errors import OutputError
+
+    if out.exists() and not force:
+        raise OutputError(out, "already exists (pass --force to replace it)")
+    if out.resolve() == checkpoint.root.resolve():
+        raise OutputError(out, "is the input checkpoint; choose another folder")
+
+
+def write_packed(
+    checkpoint: Checkpoint, packed: Packed, out: str | Path, *, force: bool = False
+) -> PackResult:
+    """Write `packed` (from `pack_state(checkpoint)`) to the folder `out`, with the
+    checkpoint's tokenizer files."""
     from safetensors.torch import save_file
 
-    src = _open(path)
     out = Path(out)
-    if out.exists() and not force:
-        from analyzer.errors import OutputError
-
-        raise OutputError(out, "already exists (pass --force to replace it)")
-    if out.resolve() == src.checkpoint.root.resolve():
-        from analyzer.errors import OutputError
-
-        raise OutputError(out, "is the input checkpoint; choose another folder")
-    state, config, plans = _pack(src, align)
+    _check_out(checkpoint, out, force)
+    src = _open(checkpoint)
     with staged_dir(out, force=force) as tmp:
         save_file(
-            {k: v.contiguous() for k, v in state.items()},
+            {k: v.contiguous() for k, v in packed.state.items()},
             str(tmp / "model.safetensors"),
             metadata={"format": "pt"},
         )
-        (tmp / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-        copy_tokenizer_files(src.checkpoint.root, tmp)
+        text = json.dumps(packed.config, indent=2) + "\n"
+        (tmp / "config.json").write_text(text, encoding="utf-8")
+        copy_tokenizer_files(checkpoint.root, tmp)
         packed_bytes = (tmp / "model.safetensors").stat().st_size
     return PackResult(
         out=out,
-        layers=plans,
+        layers=packed.layers,
         num_heads=src.geometry.num_heads,
         intermediate_size=src.geometry.intermediate_size,
-        align=align,
-        original_bytes=sum(f.stat().st_size for f in src.checkpoint.weight_files),
+        align=packed.align,
+        original_bytes=sum(f.stat().st_size for f in checkpoint.weight_files),
         packed_bytes=packed_bytes,
         num_kv_heads=src.geometry.num_kv_heads if src.family.kind == "decoder" else 0,
     )

@@ -37,13 +37,16 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from analyzer.errors import CheckpointError
 from analyzer.runtime.environment import pick_device
 from analyzer.runtime.graphs import GraphedForward
+
+if TYPE_CHECKING:
+    from analyzer.weights.checkpoint import Checkpoint
 from analyzer.runtime.tokenizer import load_tokenizer, pad_token
 from analyzer.weights.checkpoint import checkpoint_folder
 
@@ -97,25 +100,35 @@ class Answer:
 
 
 def load_qa_model(
-    path: str | Path, *, packed: bool = True, dtype: Any = None, device: str = "cpu", align: int = 1
+    path: str | Path | Checkpoint,
+    *,
+    packed: bool = True,
+    dtype: Any = None,
+    device: str = "cpu",
+    align: int = 1,
+    model: Any = None,
 ) -> tuple[Any, Any]:
-    """A question-answering model and its tokenizer from a checkpoint folder; `packed` slices
-    removed heads and FFN units out first (same outputs, less work), padding FFN widths to
-    multiples of `align`."""
+    """A question-answering model and its tokenizer from a checkpoint folder (or an opened
+    `Checkpoint`); `packed` slices removed heads and FFN units out first (same outputs,
+    less work), padding FFN widths to multiples of `align`. `model`: the model already
+    built from it (`report` evaluates the packed model it timed), checked as a loaded one."""
     from analyzer.runtime.packing import load
     from analyzer.weights.architecture import usable_positions
 
     tokenizer = load_tokenizer(path)
     if tokenizer is None:
         raise CheckpointError(
-            Path(path),
+            checkpoint_folder(path),
             "has no tokenizer files (tokenizer.json or vocab.txt, ...); evaluation needs the "
             "tokenizer the model was trained with: copy it into the checkpoint folder",
         )
     if getattr(tokenizer, "backend_tokenizer", None) is None:
-        raise CheckpointError(Path(path), "tokenizer has no fast (Rust) version, which QA needs")
-    layout = "packed" if packed else "stored"
-    model = load(path, layout=layout, dtype=dtype, device=device, align=align)
+        raise CheckpointError(
+            checkpoint_folder(path), "tokenizer has no fast (Rust) version, which QA needs"
+        )
+    if model is None:
+        layout = "packed" if packed else "stored"
+        model = load(path, layout=layout, dtype=dtype, device=device, align=align)
     config_path = checkpoint_folder(path) / "config.json"
     if not type(model).__name__.endswith("ForQuestionAnswering"):
         raise CheckpointError(

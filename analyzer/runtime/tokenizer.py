@@ -24,7 +24,7 @@ from typing import Any
 
 from analyzer.errors import CheckpointError
 from analyzer.records import TokenizerInfo
-from analyzer.weights.checkpoint import TOKENIZER_FILES, checkpoint_folder
+from analyzer.weights.checkpoint import TOKENIZER_FILES, Checkpoint, checkpoint_folder
 
 __all__ = ["load_tokenizer", "pad_token", "tokenizer_info"]
 
@@ -42,7 +42,7 @@ _SENTENCEPIECE_NEEDS = ("sentencepiece", "google.protobuf")
 _JSON_FILES = ("tokenizer_config.json", "special_tokens_map.json", "added_tokens.json")
 
 
-def load_tokenizer(path: str | Path) -> Any:
+def load_tokenizer(path: str | Path | Checkpoint) -> Any:
     """The checkpoint's own tokenizer, or None when it ships no vocabulary file.
 
     Its files must be regular files within the size limits. A file that cannot be used (a

@@ -1,7 +1,11 @@
 """Finding a checkpoint's files and reading its tensors lazily, one at a time.
 
-This is the only module that opens weight files. safetensors files are read through
-`safe_open` (headers first, each tensor only when asked for); `.bin` files through
+This is the only module that opens weight files, and it opens each one once: `open_checkpoint`
+keeps the handles in the `Checkpoint` it returns, and every later read of that checkpoint
+(analysis, packing, loading, in one command) goes through them, so a command opens its
+checkpoint once and passes the object down (every function that takes a checkpoint path
+takes an opened `Checkpoint` too). safetensors files are read through `safe_open` (headers
+first, each tensor, or some of its rows, only when asked for); `.bin` files through
 `torch.load(weights_only=True, mmap=True)`, so a pickle that would run code is refused and
 tensors are paged in from disk only when touched.
 
@@ -17,8 +21,8 @@ command (`analyzer.weights.quantization`).
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -104,9 +108,31 @@ class TensorRef:
         return self.is_float and not self.tied_to
 
 
+class _Handles:
+    """Each weight file opened once, on first use, and kept for the checkpoint's lifetime: a
+    safetensors handle (memory-mapped; safe to read from the reader thread) or a `.bin`
+    file's memory-mapped state dict."""
+
+    def __init__(self) -> None:
+        self._open: dict[Path, Any] = {}
+
+    def get(self, path: Path) -> Any:
+        if path not in self._open:
+            self._open[path] = _open_file(path)
+        return self._open[path]
+
+    def read(self, ref: TensorRef) -> Any:
+        """A stored tensor, whole."""
+        handle = self.get(ref.file)
+        if isinstance(handle, dict):
+            return handle[ref.name]
+        return _safely(ref.file, lambda: handle.get_tensor(ref.name))
+
+
 @dataclass(frozen=True)
 class Checkpoint:
-    """A checkpoint folder: its config.json and an index of every tensor in its weight files."""
+    """A checkpoint folder: its config.json, an index of every tensor in its weight files,
+    and the files' handles (opened once, by `open_checkpoint`)."""
 
     root: Path
     config: dict[str, Any]
@@ -114,26 +140,46 @@ class Checkpoint:
     tensors: dict[str, TensorRef]
     # compressed-tensors: how the logical `tensors` are stored and decoded; None otherwise
     layout: CompressedLayout | None = None
+    handles: _Handles = field(default_factory=_Handles, compare=False, repr=False)
 
     def iter_tensors(self) -> Iterator[tuple[TensorRef, Any]]:
         """Yield (ref, tensor) file by file; each tensor is read (and decompressed) only
         when reached."""
         if self.layout is not None:
-            yield from iter_decoded(self.layout, list(self.tensors.values()), self.weight_files)
+            refs = list(self.tensors.values())
+            yield from iter_decoded(self.layout, refs, self.weight_files, self.handles.read)
             return
         for path in self.weight_files:
-            refs = [r for r in self.tensors.values() if r.file == path]
-            yield from _read_file(path, refs)
+            for ref in self.tensors.values():
+                if ref.file == path:
+                    yield ref, self.handles.read(ref)
 
     def load(self, name: str) -> Any:
         """One tensor by name (a torch.Tensor)."""
         ref = self.tensors[name]
         if self.layout is not None:
-            for _, tensor in iter_decoded(self.layout, [ref], [ref.file]):
+            for _, tensor in iter_decoded(self.layout, [ref], [ref.file], self.handles.read):
                 return tensor
-        for _, tensor in _read_file(ref.file, [ref]):
-            return tensor
-        raise CheckpointError(ref.file, f"tensor {name!r} listed but not readable")
+            raise CheckpointError(ref.file, f"tensor {name!r} listed but not readable")
+        return self.handles.read(ref)
+
+    def load_rows(self, name: str, rows: Sequence[int]) -> Any:
+        """The rows `rows` (in order) of one tensor: a safetensors file reads only those
+        rows' bytes, run by run of consecutive rows; anything else is read whole first."""
+        import torch
+
+        ref = self.tensors[name]
+        handle = None if self.layout is not None else self.handles.get(ref.file)
+        if handle is None or isinstance(handle, dict):
+            return self.load(name).index_select(0, torch.tensor(list(rows), dtype=torch.long))
+        piece = _safely(ref.file, lambda: handle.get_slice(name))
+        runs = _runs(rows)
+        if len(runs) == 1:
+            return _safely(ref.file, lambda: piece[runs[0][0] : runs[0][1]])
+        empty = torch.empty((0, *ref.shape[1:]), dtype=getattr(torch, ref.dtype))
+        return torch.cat(
+            [empty, *(_safely(ref.file, lambda a=a, b=b: piece[a:b]) for a, b in runs)]
+        )
 
     @property
     def buffers(self) -> tuple[str, ...]:
@@ -153,8 +199,11 @@ class Checkpoint:
         return {ref.name: tensor for ref, tensor in self.iter_tensors() if ref.is_parameter}
 
 
-def open_checkpoint(path: str | Path) -> Checkpoint:
-    """Index a checkpoint folder (or one weights file beside its config.json)."""
+def open_checkpoint(path: str | Path | Checkpoint) -> Checkpoint:
+    """Index a checkpoint folder (or one weights file beside its config.json); an opened
+    `Checkpoint` is returned as it is (callers pass either down)."""
+    if isinstance(path, Checkpoint):
+        return path
     path = Path(path)
     try:
         path.stat()
@@ -165,33 +214,38 @@ def open_checkpoint(path: str | Path) -> Checkpoint:
     root = checkpoint_folder(path)
     weight_files = _find_weight_files(path)
     config = _read_config(root)
+    handles = _Handles()
     tensors: dict[str, TensorRef] = {}
     for file in weight_files:
-        for ref in _list_file(file):
+        for ref in _list_file(file, handles):
             if ref.name in tensors:
                 raise CheckpointError(file, f"tensor {ref.name!r} appears in two weight files")
             tensors[ref.name] = ref
     if not tensors:
         raise CheckpointError(weight_files[0], "holds no tensors")
-    compressed = read_layout(config, root / "config.json", tensors)
+    compressed = read_layout(config, root / "config.json", tensors, handles.read)
     if compressed is not None:
         layout, logical = compressed
-        return Checkpoint(root, config, weight_files, logical, layout)
+        return Checkpoint(root, config, weight_files, logical, layout, handles)
     refuse_quantized(config, root / "config.json", tensors.values())
-    return Checkpoint(root=root, config=config, weight_files=weight_files, tensors=tensors)
+    return Checkpoint(root, config, weight_files, tensors, handles=handles)
 
 
-def checkpoint_folder(path: str | Path) -> Path:
+def checkpoint_folder(path: str | Path | Checkpoint) -> Path:
     """The folder a checkpoint lives in: the path itself, or the folder of a weights file."""
+    if isinstance(path, Checkpoint):
+        return path.root
     path = Path(path)
     return path if path.is_dir() else path.parent
 
 
-def checkpoint_hashes(path: str | Path) -> dict[str, str]:
+def checkpoint_hashes(path: str | Path | Checkpoint) -> dict[str, str]:
     """sha256 of every weight file, shard index and config.json, keyed by path in the folder.
 
     Files are found by name only (no weights are read), so hashing never unpickles a `.bin`.
     """
+    if isinstance(path, Checkpoint):
+        path = path.root if len(path.weight_files) != 1 else path.weight_files[0]
     path = Path(path)
     if not path.exists():
         raise CheckpointError(path, "no such file or folder")
@@ -286,15 +340,15 @@ def _read_config(root: Path) -> dict[str, Any]:
 # --------------------------------------------------------------------------- reading files
 
 
-def _list_file(path: Path) -> list[TensorRef]:
+def _list_file(path: Path, handles: _Handles) -> list[TensorRef]:
     check_regular_file(path, error=CheckpointError)  # never a pipe or a device
     if path.stat().st_size == 0:
         raise CheckpointError(path, "file is empty (0 bytes)")
     if path.suffix == ".safetensors":
-        return _list_safetensors(path)
+        return _list_safetensors(path, handles.get(path))
     first_of: dict[tuple, str] = {}
     refs = []
-    for name, t in _load_pickle(path).items():
+    for name, t in handles.get(path).items():
         key = _storage_key(t)
         tied_to = first_of.setdefault(key, name) if key is not None else name
         refs.append(
@@ -323,41 +377,50 @@ def _storage_key(tensor: Any) -> tuple | None:
     )
 
 
-def _list_safetensors(path: Path) -> list[TensorRef]:
+def _list_safetensors(path: Path, handle: Any) -> list[TensorRef]:
+    def listing() -> list[TensorRef]:
+        refs = []
+        for name in handle.keys():  # noqa: SIM118 - safe_open is not a mapping
+            piece = handle.get_slice(name)
+            dtype = piece.get_dtype()
+            refs.append(
+                TensorRef(name, tuple(piece.get_shape()), _ST_DTYPES.get(dtype, dtype), path)
+            )
+        return refs
+
+    return _safely(path, listing)
+
+
+def _open_file(path: Path) -> Any:
+    """A safetensors handle, or a `.bin` file's state dict."""
+    if path.suffix != ".safetensors":
+        return _load_pickle(path)
     from safetensors import safe_open
 
+    return _safely(path, lambda: safe_open(str(path), framework="pt"))
+
+
+def _safely(path: Path, read: Any) -> Any:
+    """`read()`, a corrupt or unreadable safetensors file's error made one `CheckpointError`."""
     try:
-        with safe_open(str(path), framework="pt") as handle:
-            refs = []
-            for name in handle.keys():  # noqa: SIM118 - safe_open is not a mapping
-                piece = handle.get_slice(name)
-                dtype = piece.get_dtype()
-                refs.append(
-                    TensorRef(name, tuple(piece.get_shape()), _ST_DTYPES.get(dtype, dtype), path)
-                )
-            return refs
+        return read()
+    except CheckpointError:
+        raise
     except PermissionError:
         raise CheckpointError(path, "not readable (permission denied)") from None
     except Exception as exc:  # safetensors raises its own error types for corrupt files
         raise CheckpointError(path, f"corrupt safetensors file ({_first_line(exc)})") from None
 
 
-def _read_file(path: Path, refs: list[TensorRef]) -> Iterator[tuple[TensorRef, Any]]:
-    if path.suffix == ".safetensors":
-        from safetensors import safe_open
-
-        try:
-            with safe_open(str(path), framework="pt") as handle:
-                for ref in refs:
-                    yield ref, handle.get_tensor(ref.name)
-        except CheckpointError:
-            raise
-        except Exception as exc:
-            raise CheckpointError(path, f"corrupt safetensors file ({_first_line(exc)})") from None
-    else:
-        state = _load_pickle(path)
-        for ref in refs:
-            yield ref, state[ref.name]
+def _runs(rows: Sequence[int]) -> list[tuple[int, int]]:
+    """Consecutive rows as [start, stop) runs, in order: [0, 1, 2, 5] -> [(0, 3), (5, 6)]."""
+    runs: list[tuple[int, int]] = []
+    for row in rows:
+        if runs and runs[-1][1] == row:
+            runs[-1] = (runs[-1][0], row + 1)
+        else:
+            runs.append((row, row + 1))
+    return runs
 
 
 def _load_pickle(path: Path) -> dict[str, Any]:

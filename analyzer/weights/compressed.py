@@ -25,7 +25,7 @@ sparsity_structure, targets, ignore) is a claim, checked against the measured we
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -181,10 +181,14 @@ def plain_config(config: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def read_layout(
-    config: Mapping[str, Any], config_path: Path, stored: Mapping[str, Any]
+    config: Mapping[str, Any],
+    config_path: Path,
+    stored: Mapping[str, Any],
+    read: Callable[[Any], Any],
 ) -> tuple[CompressedLayout, dict[str, Any]] | None:
     """The layout and the logical tensors (name -> TensorRef) of a compressed-tensors
-    checkpoint; None for any other. Reads only the small `shape` / `weight_shape` tensors."""
+    checkpoint; None for any other. Reads (by `read`, one stored ref -> its tensor) only the
+    small `shape` / `weight_shape` tensors."""
     found = compression_spec(config)
     if found is None:
         return None
@@ -224,7 +228,7 @@ def read_layout(
     quantization = _quantization(quant_spec, config_path) if needs_library else None
     modules: dict[str, _Module] = {}
     logical: dict[str, Any] = {}
-    small = _small_tensors(stored, by_module)
+    small = _small_tensors(by_module, read)
     for module, parts in by_module.items():
         entry = _module(module, parts, quantization, small, config_path)
         if entry is None:  # stored as it is (activation and KV-cache scales: not weights)
@@ -503,11 +507,9 @@ def _compressor(layout: CompressedLayout, scheme: Any) -> Any:
 
 
 def _small_tensors(
-    stored: Mapping[str, Any], by_module: Mapping[str, dict[str, Any]]
+    by_module: Mapping[str, dict[str, Any]], read: Callable[[Any], Any]
 ) -> dict[str, tuple[int, ...]]:
     """The dense shapes stored as tensors (`shape`, `weight_shape`), read once at opening."""
-    from safetensors import safe_open
-
     wanted = [
         ref
         for parts in by_module.values()
@@ -518,11 +520,9 @@ def _small_tensors(
     for file in dict.fromkeys(ref.file for ref in wanted):
         if file.suffix != ".safetensors":
             raise CheckpointError(file, "compressed-tensors checkpoints are stored as .safetensors")
-        with safe_open(str(file), framework="pt") as handle:
-            for ref in wanted:
-                if ref.file == file:
-                    values = handle.get_tensor(ref.name).flatten().tolist()
-                    shapes[ref.name] = tuple(int(v) for v in values)
+        for ref in wanted:
+            if ref.file == file:
+                shapes[ref.name] = tuple(int(v) for v in read(ref).flatten().tolist())
     return shapes
 
 
@@ -685,35 +685,27 @@ def _nbytes(shape: Sequence[int], dtype: str) -> int:
 
 
 def iter_decoded(
-    layout: CompressedLayout, refs: Sequence[Any], files: Sequence[Path]
+    layout: CompressedLayout,
+    refs: Sequence[Any],
+    files: Sequence[Path],
+    read: Callable[[Any], Any],
 ) -> Iterator[tuple[Any, Any]]:
-    """(logical ref, tensor) file by file: each compressed module decoded when reached,
-    from handles kept open for the pass (a module's parts may lie in two shards)."""
-    from contextlib import ExitStack
-
-    from safetensors import safe_open
-
-    with ExitStack() as stack:
-        handles: dict[Path, Any] = {}
-
-        def read(ref: Any) -> Any:
-            if ref.file not in handles:
-                handles[ref.file] = stack.enter_context(safe_open(str(ref.file), framework="pt"))
-            return handles[ref.file].get_tensor(ref.name)
-
-        for path in files:
-            for ref in refs:
-                if ref.file != path:
-                    continue
-                if ref.name in layout.modules:
-                    try:
-                        yield ref, layout.decode(ref.name, read)
-                    except CheckpointError:
-                        raise
-                    except Exception as exc:  # a part missing or of the wrong shape
-                        line = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-                        raise CheckpointError(
-                            ref.file, f"{ref.name}: cannot be decompressed ({line})"
-                        ) from None
-                else:
-                    yield ref, read(ref)
+    """(logical ref, tensor) file by file: each compressed module decoded when reached, its
+    stored parts read by `read` (the checkpoint's handles: a module's parts may lie in two
+    shards)."""
+    for path in files:
+        for ref in refs:
+            if ref.file != path:
+                continue
+            if ref.name in layout.modules:
+                try:
+                    yield ref, layout.decode(ref.name, read)
+                except CheckpointError:
+                    raise
+                except Exception as exc:  # a part missing or of the wrong shape
+                    line = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+                    raise CheckpointError(
+                        ref.file, f"{ref.name}: cannot be decompressed ({line})"
+                    ) from None
+            else:
+                yield ref, read(ref)

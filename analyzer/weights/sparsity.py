@@ -10,7 +10,7 @@ FFN units; for decoder LLMs, query heads, K/V groups and MLP channels.
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -47,6 +47,14 @@ from analyzer.weights.checkpoint import Checkpoint, TensorRef, open_checkpoint
 from analyzer.weights.compressed import config_claims
 from analyzer.weights.families import Family
 from analyzer.weights.lineage import compare_with_base, lineage_notes
+from analyzer.weights.liveness import (
+    LayerKeep,
+    PackPlan,
+    channels_alive,
+    heads_alive,
+    kv_groups_alive,
+    units_alive,
+)
 from analyzer.weights.patterns import (
     GroupStats,
     MaskPatterns,
@@ -57,13 +65,7 @@ from analyzer.weights.patterns import (
 from analyzer.weights.reading import read_ahead, touch_pages
 from analyzer.weights.recipe import RECIPE_FILE, check_recipe, read_recipe, tied_lm_head
 
-__all__ = [
-    "analyze",
-    "channels_alive",
-    "heads_alive",
-    "kv_groups_alive",
-    "units_alive",
-]
+__all__ = ["Measured", "analyze", "analyze_with_plan", "pack_plan"]
 
 _LARGEST, _FINEST = BLOCK_SIZES[0], BLOCK_SIZES[-1]
 
@@ -79,9 +81,23 @@ class _Summary:
     patterns: MaskPatterns | None = None  # for linear matrices: what pattern detection keeps
 
 
-def analyze(path: str | Path, base: str | Path | None = None) -> Analysis:
+@dataclass(frozen=True)
+class Measured:
+    """An analysis and the pack plan its masks give (None in generic mode: no family)."""
+
+    analysis: Analysis
+    plan: PackPlan | None
+
+
+def analyze(path: str | Path | Checkpoint, base: str | Path | None = None) -> Analysis:
     """Measure a checkpoint folder (or weights file) from its weights alone; with `base`
     (the dense model's config.json, or its folder), compare a decoder's shapes with it."""
+    return analyze_with_plan(path, base).analysis
+
+
+def analyze_with_plan(path: str | Path | Checkpoint, base: str | Path | None = None) -> Measured:
+    """`analyze`, and the pack plan decided from the same masks (what `report` packs,
+    times and evaluates, so no later step reads the weights to decide it again)."""
     checkpoint = open_checkpoint(path)
     config_path = checkpoint.root / "config.json"
     family, geometry = detect(checkpoint.config, config_path)
@@ -90,12 +106,44 @@ def analyze(path: str | Path, base: str | Path | None = None) -> Analysis:
     if base is not None:  # before reading any weights: a wrong base fails at once
         comparison = compare_with_base(base, checkpoint.config, family, geometry)
     modifiers = read_recipe(checkpoint.root)  # before the weights too: a bad recipe fails fast
-    analysis = _analyze(checkpoint, family, geometry, dense_shapes, comparison)
+    analysis, plan = _analyze(checkpoint, family, geometry, dense_shapes, comparison)
     if modifiers is None:
-        return analysis
+        return Measured(analysis, plan)
     lm_head = tied_lm_head(checkpoint.config, analysis.tied, [m.name for m in analysis.matrices])
     recipe = check_recipe(modifiers, analysis.matrices, tied_lm_head=lm_head, source=RECIPE_FILE)
-    return replace(analysis, recipe=recipe)
+    return Measured(replace(analysis, recipe=recipe), plan)
+
+
+def pack_plan(checkpoint: Checkpoint, family: Family, geometry: Geometry) -> PackPlan:
+    """The pack plan alone (`pack`, `load` and `bench` without an analysis at hand): the
+    masks taken as analysis takes them, of the layer matrices and biases only, then the
+    same rules."""
+    wanted = {
+        name
+        for name in checkpoint.tensors
+        if (p := classify(name, family)).layer is not None and p.role in LINEAR_ROLES
+    }
+    summaries = {
+        ref.name: _summarize(tensor, ref, lines=True, patterns=False)
+        for ref, tensor in _read(checkpoint, wanted)
+    }
+    return PackPlan(tuple(_layers(checkpoint, family, geometry, summaries, [])[4]))
+
+
+def _read(
+    checkpoint: Checkpoint, names: set[str] | None = None
+) -> Generator[tuple[TensorRef, Any], None, None]:
+    """The checkpoint's parameters (those in `names`, or all), read ahead on a thread while
+    the caller reduces one; closing stops that thread at once when a tensor is refused or
+    the run is interrupted."""
+    items = (
+        (ref, checkpoint.load(ref.name))
+        for ref in checkpoint.tensors.values()
+        if ref.is_parameter and (names is None or ref.name in names)
+    )
+    ahead = read_ahead(items, prepare=lambda item: touch_pages(item[1]))
+    with _one_torch_thread(), closing(ahead) as reading:
+        yield from reading
 
 
 def _analyze(
@@ -104,18 +152,14 @@ def _analyze(
     geometry: Geometry | None,
     dense_shapes: dict[str, tuple[int, ...]],
     base: BaseComparison | None = None,
-) -> Analysis:
+) -> tuple[Analysis, PackPlan | None]:
     summaries: dict[str, _Summary] = {}
     matrices: list[MatrixStats] = []
     dense_of: dict[str, int] = {}
     float_dtypes: set[str] = set()
-    # the next tensors are paged in on a reader thread while this one is reduced; closing
-    # stops that thread at once when a tensor is refused or the run is interrupted
-    ahead = read_ahead(checkpoint.iter_tensors(), prepare=lambda item: touch_pages(item[1]))
-    with _one_torch_thread(), closing(ahead) as items:
+    # buffers (position_ids) and tied aliases are listed, never counted
+    with closing(_read(checkpoint)) as items:
         for ref, tensor in items:
-            if not ref.is_parameter:
-                continue  # buffers (position_ids) and tied aliases: listed, never counted
             float_dtypes.add(ref.dtype)
             param = classify(ref.name, family)
             dshape = dense_shapes[ref.name]
@@ -146,7 +190,9 @@ def _analyze(
     if not float_dtypes:
         raise CheckpointError(checkpoint.weight_files[0], "holds no floating-point weights")
     linear = [m for m in matrices if m.role in (*LINEAR_ROLES, GENERIC_LINEAR)]
-    layers, heads, ffn, removed_stored = _layers(checkpoint, family, geometry, summaries, linear)
+    layers, heads, ffn, removed_stored, keep = _layers(
+        checkpoint, family, geometry, summaries, linear
+    )
     masks = {n: s.patterns for n, s in summaries.items() if s.patterns is not None}
     listed, patterns = summarize_patterns(matrices, masks, geometry.head_dim if geometry else 0)
     linear_dense = sum(dense_of[m.name] for m in linear) if linear else 0
@@ -160,7 +206,7 @@ def _analyze(
     if checkpoint.layout is not None:  # compressed-tensors: the claims of its config.json
         claims = config_claims(checkpoint.layout, listed, overall_nnz, stored)
         compression = checkpoint.layout.describe(claims)
-    return Analysis(
+    analysis = Analysis(
         model_type=str(config.get("model_type", "unknown")),
         family=family.name if family else "generic",
         checkpoint=str(checkpoint.root),
@@ -206,6 +252,7 @@ def _analyze(
         patterns=patterns,
         compression=compression,
     )
+    return analysis, PackPlan(tuple(keep)) if family is not None else None
 
 
 @contextmanager
@@ -296,9 +343,12 @@ def _summarize_matrix(tensor: Any, ref: TensorRef, *, lines: bool, patterns: boo
         if not _finite(piece):
             raise CheckpointError(ref.file, f"{ref.name} contains NaN or infinite values")
         mask = ((piece.view(bits) & magnitude) != 0).view(torch.uint8)
-        piece_nnz = int(mask.sum(dtype=torch.int64))
+        # per-row counts in int32 (along contiguous memory), then their sum: several times
+        # faster than one int64 sum of the mask, and the rows holding a non-zero come free
+        row_counts = mask.sum(dim=1, dtype=torch.int32)
+        piece_nnz = int(row_counts.sum())
         nnz += piece_nnz
-        row_any[start : start + step] = mask.amax(dim=1)
+        row_any[start : start + step] = row_counts > 0
         torch.maximum(col_any, mask.amax(dim=0), out=col_any)
         finest[start // _FINEST : (start + step) // _FINEST] = _block_any(mask, _FINEST)
         if patterns:
@@ -428,38 +478,6 @@ def _pack_bits(grid: Any) -> str:
 # --------------------------------------------------------------------------- heads and units
 
 
-def heads_alive(v_rows_any: Any, o_cols_any: Any, head_dim: int, group_size: int = 1) -> Any:
-    """Per stored (query) head: a non-zero value row in its K/V group and a non-zero output
-    column of its own? With grouped-query attention `group_size` query heads share one
-    group's value rows; 1 is classic multi-head attention."""
-    groups = v_rows_any.reshape(-1, head_dim).any(dim=1)
-    return groups.repeat_interleave(group_size) & o_cols_any.reshape(-1, head_dim).any(dim=1)
-
-
-def kv_groups_alive(query_alive: Any, group_size: int, normed_rows: Sequence[Any] = ()) -> Any:
-    """Per K/V group: is any of its query heads alive? Only a group whose every query head
-    is removed can itself be removed. `normed_rows`: per row, non-zero?, of each projection
-    a norm reads over its whole width (OLMo2's Q and K, `families.WidthNorm`): each row
-    enters the mean the other groups are divided by, so a group with one stays too."""
-    alive = query_alive.reshape(-1, group_size).any(dim=1)
-    for rows in normed_rows:
-        alive = alive | rows.reshape(len(alive), -1).any(dim=1)
-    return alive
-
-
-def units_alive(in_rows_any: Any, out_cols_any: Any) -> Any:
-    """Per stored FFN unit: a non-zero row in the first matrix or column in the second."""
-    return in_rows_any | out_cols_any
-
-
-def channels_alive(gate_rows_any: Any, up_rows_any: Any, down_cols_any: Any) -> Any:
-    """Per channel of a gated MLP, down(act(gate x) * up x): alive only with a non-zero
-    down column, up row and gate row. A zero up row makes the product zero; a zero gate row
-    makes it act(0) * up x = 0 for SiLU, GELU and ReLU, the activations of every supported
-    family. Callers fold non-zero biases into the row masks (a bias keeps a row alive)."""
-    return gate_rows_any & up_rows_any & down_cols_any
-
-
 def _layer_summaries(
     family: Family, summaries: dict[str, _Summary]
 ) -> dict[int, dict[str, tuple[str, _Summary]]]:
@@ -477,17 +495,20 @@ def _layers(
     geometry: Geometry | None,
     summaries: dict[str, _Summary],
     linear: list[MatrixStats],
-) -> tuple[list[LayerStats], HeadTotals, FfnTotals, int]:
-    """Per-layer heads and FFN units, and the stored parameters packing removes (zero
-    heads' Q/K/V rows, biases and O columns; dead units' rows, biases and columns)."""
+) -> tuple[list[LayerStats], HeadTotals, FfnTotals, int, list[LayerKeep]]:
+    """Per-layer heads and FFN units, the stored parameters packing removes (zero heads'
+    Q/K/V rows, biases and O columns; dead units' rows, biases and columns), and what
+    packing keeps of each layer (the pack plan)."""
     if family is None or geometry is None:
-        return [], HeadTotals(total=0, removed=0, layers=(), rule=HEAD_RULE), FfnTotals(0, 0), 0
+        heads = HeadTotals(total=0, removed=0, layers=(), rule=HEAD_RULE)
+        return [], heads, FfnTotals(0, 0), 0, []
     g = geometry
     by_layer = _layer_summaries(family, summaries)
     if family.kind == "decoder":
         return _decoder_layers(family, g, by_layer, summaries, linear)
     stats: list[LayerStats] = []
     head_layers: list[LayerHeads] = []
+    keep: list[LayerKeep] = []
     units_kept_total = 0
     removed_stored = 0
     for layer in range(g.num_layers):
@@ -508,6 +529,8 @@ def _layers(
         per_unit = 2 * g.hidden_size + has_bias["ffn_in"]
         removed_stored += len(zero_heads) * per_head + (len(units) - units_kept) * per_unit
         head_layers.append(LayerHeads(layer, removed, kept, pruned, zero_heads))
+        kept_heads = tuple(h for h, ok in zip(stored_heads, alive, strict=True) if ok)
+        keep.append(LayerKeep(layer, kept_heads, _positions(units)))
         stats.append(
             _layer_stats(
                 layer,
@@ -525,7 +548,12 @@ def _layers(
         rule=HEAD_RULE,
     )
     ffn = FfnTotals(units_total=g.num_layers * g.intermediate_size, units_kept=units_kept_total)
-    return stats, heads, ffn, removed_stored
+    return stats, heads, ffn, removed_stored, keep
+
+
+def _positions(alive: Any) -> tuple[int, ...]:
+    """The positions of a bool vector's True entries."""
+    return tuple(alive.nonzero().flatten().tolist())
 
 
 def _layer_stats(
@@ -552,13 +580,14 @@ def _decoder_layers(
     by_layer: dict[int, dict[str, tuple[str, _Summary]]],
     summaries: dict[str, _Summary],
     linear: list[MatrixStats],
-) -> tuple[list[LayerStats], HeadTotals, FfnTotals, int]:
+) -> tuple[list[LayerStats], HeadTotals, FfnTotals, int, list[LayerKeep]]:
     """Removed and dead-but-kept query heads, removable K/V groups and dead MLP channels per
     layer, and the stored parameters decoder packing removes: whole dead K/V groups (their
     K and V rows and biases, the Q rows, Q biases and O columns of all their query heads)
     and dead channels (gate and up rows and biases, down columns), and the entries of a
     whole-width norm that go with the rows. A dead query head in a live group stays.
-    Groups a packed checkpoint no longer stores (`pruned_heads`) count as removed."""
+    Groups a packed checkpoint no longer stores (`pruned_heads`) count as removed. Packing
+    keeps every query head of a live group."""
     hidden, head_dim, group = g.hidden_size, g.head_dim, g.group_size
     group_weights = 2 * (group + 1) * head_dim * hidden  # Q rows + O columns, K and V rows
     # bias entries that go with one removed K/V group, per role holding a bias
@@ -567,6 +596,7 @@ def _decoder_layers(
     group_norms = sum(group_bias_rows[n.role] for n in family.width_norms)
     stats: list[LayerStats] = []
     head_layers: list[LayerHeads] = []
+    keep: list[LayerKeep] = []
     channels_kept_total = removed_stored = 0
     for layer in range(g.num_layers):
         roles = by_layer[layer]
@@ -611,6 +641,10 @@ def _decoder_layers(
                 dead_kept=dead_kept,
             )
         )
+        live = _positions(groups)
+        kept_heads = tuple(stored_heads[k * group + j] for k in live for j in range(group))
+        kept_groups = tuple(stored_groups[k] for k in live)
+        keep.append(LayerKeep(layer, kept_heads, _positions(channels), kept_groups))
         packed = kv_kept * group_weights + channels_kept * 3 * hidden
         stats.append(_layer_stats(layer, linear, packed, g.intermediate_size, channels_kept))
     heads = HeadTotals(
@@ -623,7 +657,7 @@ def _decoder_layers(
         dead_kept=sum(len(h.dead_kept) for h in head_layers),
     )
     ffn = FfnTotals(units_total=g.num_layers * g.intermediate_size, units_kept=channels_kept_total)
-    return stats, heads, ffn, removed_stored
+    return stats, heads, ffn, removed_stored, keep
 
 
 def _part_rows(

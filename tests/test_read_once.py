@@ -1,0 +1,97 @@
+"""One read, one plan: `report` opens its checkpoint once, and the packed folder it keeps is
+the model its bench timed.
+
+The rule counted: every step of `report` (the architecture check, analyze, pack, bench's
+dense and packed models, eval) reads the input through one `Checkpoint`, so each of its
+weight files is opened with `safetensors.safe_open` exactly once; the packed folder
+report writes is never opened again (bench and eval run the model built from the state
+that was written).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import safetensors
+import torch
+from conftest import build_minilm
+from decoders import build_decoder
+from safetensors.torch import load_file
+
+from analyzer.pipeline import ReportOptions, run_report
+from analyzer.records import Publication
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+from read_counter import ReadCounter  # the benchmarks' counter, shared
+
+ALIGN = 8  # not the CPU's default of 1: the folder must be packed as bench timed it
+
+
+def _counting(monkeypatch: pytest.MonkeyPatch) -> ReadCounter:
+    counter = ReadCounter()
+    monkeypatch.setattr(safetensors, "safe_open", counter.safe_open)
+    return counter
+
+
+def _capture_timed(monkeypatch: pytest.MonkeyPatch) -> list:
+    """The packed models bench times, as `measure` receives them."""
+    import analyzer.runtime.bench as bench
+
+    timed, real = [], bench.measure
+
+    def measure(dense, packed, **kwargs):
+        timed.append(packed)
+        return real(dense, packed, **kwargs)
+
+    monkeypatch.setattr(bench, "measure", measure)
+    return timed
+
+
+def test_report_opens_its_checkpoint_once_and_keeps_the_model_it_timed(tmp_path, monkeypatch):
+    folder = build_minilm(tmp_path / "in")
+    weights = folder / "model.safetensors"
+    counting = _counting(monkeypatch)
+    timed = _capture_timed(monkeypatch)
+    options = ReportOptions(limit=4, quick=True, accept_unstable=True, align=ALIGN)
+    out = tmp_path / "report"
+    run_report(folder, out, Publication(model_id="m"), options, say=lambda _: None)
+
+    assert counting.opens == {str(weights.resolve()): 1}  # the packed folder: never reopened
+    # analysis reads every tensor once, bench's dense model once more, packing the rows it
+    # keeps: under three times the file (it was five: analyze, pack, dense, packed, eval)
+    assert counting.bytes < 3 * weights.stat().st_size
+
+    # the folder kept is the model bench timed: the same tensors, packed at bench's align
+    (model,) = timed
+    written = load_file(str(out / "packed" / "model.safetensors"))
+    config = json.loads((out / "packed" / "config.json").read_text())
+    bench = json.loads((out / "bench.json").read_text())
+    assert config["prunecard_packing"]["align"] == bench["align"] == ALIGN
+    widths = config["prunecard_packing"]["intermediate_sizes"]
+    units = config["prunecard_packing"]["units_kept"]
+    assert all(w % ALIGN == 0 for w in widths) and widths != units  # padded: not align 1
+    timed_state = {k: v for k, v in model.state_dict().items() if v.is_floating_point()}
+    layers = [n for n in written if ".layer." in n]
+    assert len(layers) == 16 * 6  # every encoder matrix, bias and norm of the six layers
+    for name in layers:  # the file's names may lack the model's prefix ("bert.")
+        (key,) = [k for k in timed_state if k == name or k.endswith("." + name)]
+        assert torch.equal(timed_state.pop(key), written[name]), name
+    for key, tensor in timed_state.items():  # embeddings, the QA head: also as written
+        assert torch.equal(tensor, written[key]), key
+    assert bench["packed_bytes"] == (out / "packed" / "model.safetensors").stat().st_size
+    intermediate = [
+        m.out_features for n, m in model.named_modules() if n.endswith("intermediate.dense")
+    ]
+    assert intermediate == widths
+
+
+def test_a_causal_lm_report_opens_its_checkpoint_once(tmp_path, monkeypatch):
+    """The perplexity path too: the stored model is built through the same Checkpoint."""
+    folder = build_decoder(tmp_path / "llama", "llama")
+    counting = _counting(monkeypatch)
+    options = ReportOptions(limit_tokens=64, quick=True, accept_unstable=True)
+    run_report(folder, tmp_path / "r", Publication(model_id="m"), options, say=lambda _: None)
+    assert counting.opens == {str((folder / "model.safetensors").resolve()): 1}
