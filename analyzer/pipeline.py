@@ -216,7 +216,7 @@ def _run(
 
         with progress.step("tasks"):
             name = hub.label if hub else str(checkpoint)
-            benchmarks = run_benchmarks(checkpoint, options.tasks, name=name, hub=hub)
+            benchmarks = run_benchmarks(opened, options.tasks, name=name, hub=hub)
             write_record(benchmarks, tmp / "benchmarks.json")
     with progress.step("card"):
         report = build_report(

@@ -27,6 +27,8 @@ from analyzer.records import Publication
 sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
 from read_counter import ReadCounter  # the benchmarks' counter, shared
 
+LLAMA3 = Path(__file__).parent / "data" / "tokenizers" / "llama3"  # has no pad token
+
 ALIGN = 8  # not the CPU's default of 1: the folder must be packed as bench timed it
 
 
@@ -95,3 +97,22 @@ def test_a_causal_lm_report_opens_its_checkpoint_once(tmp_path, monkeypatch):
     options = ReportOptions(limit_tokens=64, quick=True, accept_unstable=True)
     run_report(folder, tmp_path / "r", Publication(model_id="m"), options, say=lambda _: None)
     assert counting.opens == {str((folder / "model.safetensors").resolve()): 1}
+
+
+def test_a_report_with_lm_eval_tasks_opens_its_checkpoint_once(
+    tmp_path, monkeypatch, lm_eval_tasks
+):
+    """The tasks step loads the model through the report's Checkpoint, not its path."""
+    from analyzer.lmeval.options import LmEvalOptions, TaskSources
+
+    folder = build_decoder(tmp_path / "llama", tokenizer=LLAMA3)
+    counting = _counting(monkeypatch)
+    tasks = TaskSources(LmEvalOptions(tasks=("tiny_choice",), include_path=lm_eval_tasks))
+    options = ReportOptions(
+        limit_tokens=64, quick=True, accept_unstable=True, benchmark=False, tasks=tasks
+    )
+    report = run_report(
+        folder, tmp_path / "r", Publication(model_id="m"), options, say=lambda _: None
+    )
+    assert counting.opens == {str((folder / "model.safetensors").resolve()): 1}
+    assert [t.task for t in report.benchmarks.tasks] == ["tiny_choice"]

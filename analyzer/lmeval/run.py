@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from analyzer.errors import InputError
 from analyzer.lmeval.options import LmEvalOptions, TaskSources, require_lm_eval
 from analyzer.lmeval.results import import_base, import_results, task_results, with_base
 from analyzer.records import Benchmarks, HubSource
+
+if TYPE_CHECKING:
+    from analyzer.weights.checkpoint import Checkpoint
 
 __all__ = ["benchmarks", "evaluate_checkpoint", "run_tasks"]
 
@@ -47,9 +50,10 @@ def run_tasks(model: Any, tokenizer: Any, options: LmEvalOptions) -> dict[str, A
 
 
 def evaluate_checkpoint(
-    folder: Path, options: LmEvalOptions, *, name: str, hub: HubSource | None = None
+    folder: Path | Checkpoint, options: LmEvalOptions, *, name: str, hub: HubSource | None = None
 ) -> Benchmarks:
-    """Load the causal LM at `folder` (as stored, or packed) and run the tasks on it."""
+    """Load the causal LM at `folder` (as stored, or packed; a path or the `Checkpoint` a
+    command already opened) and run the tasks on it."""
     from analyzer.perplexity.model import load_causal_lm
     from analyzer.weights.checkpoint import checkpoint_hashes
 
@@ -69,12 +73,14 @@ def evaluate_checkpoint(
 
 
 def benchmarks(
-    folder: Path, sources: TaskSources, *, name: str, hub: HubSource | None = None
+    checkpoint: Path | Checkpoint, sources: TaskSources, *, name: str, hub: HubSource | None = None
 ) -> Benchmarks:
     """The pruned model's record (run or imported) with its dense base's, when one is given,
-    on the same tasks, shots and documents."""
-    from analyzer.weights.checkpoint import checkpoint_hashes
+    on the same tasks, shots and documents. `checkpoint`: a path, or the `Checkpoint` the
+    command opened (`report` reads it once)."""
+    from analyzer.weights.checkpoint import checkpoint_folder, checkpoint_hashes
 
+    folder = checkpoint_folder(checkpoint)
     base, where = sources.base, sources.base_results or sources.base
     if base is not None and base.resolve() == folder.resolve():
         raise InputError(base, "--dense-base is the pruned checkpoint itself")
@@ -87,10 +93,10 @@ def benchmarks(
     elif sources.base_results is not None:
         dense = import_base(sources.base_results, folder, hub)
     if sources.results is not None:
-        record = import_results(sources.results, folder, hub, name, checkpoint_hashes(folder))
+        record = import_results(sources.results, folder, hub, name, checkpoint_hashes(checkpoint))
     else:
         assert sources.options is not None
-        record = evaluate_checkpoint(folder, sources.options, name=name, hub=hub)
+        record = evaluate_checkpoint(checkpoint, sources.options, name=name, hub=hub)
     if dense is None and base is not None:
         assert sources.options is not None
         dense = evaluate_checkpoint(base, sources.options, name=label, hub=sources.base_hub)
