@@ -25,7 +25,6 @@ from analyzer.weights.patterns import (
     explain_groups,
     group_counts,
     group_stats,
-    histogram,
 )
 
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -181,14 +180,16 @@ def masks(draw, width_groups: int = 4):
 
 @given(masks())
 @SETTINGS
-def test_histograms_count_every_group(mask):
+def test_group_stats_count_every_group(mask):
     counts = group_counts(mask)
     assert counts.tolist() == [sum(group) for group in groups(mask, 4)]
-    for size in (4, 8):
-        counted = [0] * (size + 1)
-        for group in groups(mask, size):
-            counted[sum(group)] += 1
-        assert histogram(counts, size).tolist() == counted
+    stats = group_stats(mask, zeros_of(mask))
+    if 2 * zeros_of(mask) < mask.numel():  # then only the empty groups are counted
+        assert stats.most4 == 3 and stats.over_half8
+    else:
+        assert stats.most4 == min(3, max(sum(group) for group in groups(mask, 4)))
+        assert stats.over_half8 == any(sum(group) > 4 for group in groups(mask, 8))
+    assert stats.empty4 == sum(not any(group) for group in groups(mask, 4))
 
 
 @given(masks())

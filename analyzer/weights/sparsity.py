@@ -10,6 +10,7 @@ FFN units; for decoder LLMs, query heads, K/V groups and MLP channels.
 from __future__ import annotations
 
 import base64
+import math
 from collections.abc import Generator, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, replace
@@ -384,7 +385,8 @@ def _finite(tensor: Any) -> bool:
     overflow of huge finite values) is the exact element-wise check needed."""
     import torch
 
-    return bool(torch.isfinite(tensor.sum(dtype=torch.float32))) or bool(
+    # math.isfinite on the Python float: torch.isfinite of a 0-d tensor costs more than the sum
+    return math.isfinite(float(tensor.sum(dtype=torch.float32))) or bool(
         torch.isfinite(tensor).all()
     )
 
