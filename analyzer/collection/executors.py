@@ -37,16 +37,16 @@ RETRIES = 2  # starts after a worker's death, per model
 RAY_EXTRA = "--ray needs Ray: pip install 'prunecard[ray]'"
 
 Runner = Callable[[Task], TaskResult]
-# what a model's run imports (torch and transformers among them), imported once by the
-# forkserver instead of once per worker
+# what a model's run imports (torch among them), imported once by the forkserver instead
+# of once per worker; transformers (a second more) only where models are loaded: --report
 _PRELOAD = [
     "analyzer.collection.work",
     "analyzer.weights.sparsity",
     "analyzer.runtime.environment",
     "analyzer.pipeline",
     "analyzer.audit.checks",
-    "transformers",
 ]
+_PRELOAD_REPORT = [*_PRELOAD, "transformers"]
 # a generator: run_collection closes it on Ctrl-C, which stops the workers
 Executor = Callable[[Sequence[Task], Runner], Generator["Finished", None, None]]
 
@@ -106,7 +106,8 @@ def pool(tasks: Sequence[Task], runner: Runner, jobs: int) -> Generator[Finished
     method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
     context = multiprocessing.get_context(method)
     if method == "forkserver":
-        context.set_forkserver_preload(_PRELOAD)
+        report = any(task.options.report for task in tasks)
+        context.set_forkserver_preload(_PRELOAD_REPORT if report else _PRELOAD)
     threads = max(1, cores() // jobs)
     pending = deque(tasks)
     attempts: dict[str, int] = {}

@@ -10,6 +10,7 @@ import platform
 import re
 import subprocess
 import sys
+from importlib import metadata
 from pathlib import Path
 
 from analyzer.errors import InputError
@@ -42,7 +43,6 @@ def device_name(device: str) -> str:
 def detect_environment(device: str = "cpu") -> Environment:
     """Describe this process's machine; `device` is "cpu" or a torch device such as "cuda"."""
     import torch
-    import transformers
 
     gpu, driver, clocks = "", "", ""
     if device != "cpu" and torch.cuda.is_available():
@@ -54,7 +54,9 @@ def detect_environment(device: str = "cpu") -> Environment:
         cpu=cpu_name(),
         cores=os.cpu_count() or 0,
         torch=torch.__version__,
-        transformers=transformers.__version__,
+        # the installed distribution's version, without importing it (a second of imports
+        # where nothing else needs transformers: analyze, audit, a collection's workers)
+        transformers=metadata.version("transformers"),
         device=gpu or "cpu",
         gpu_driver=driver,
         gpu_clocks=clocks,
