@@ -18,8 +18,6 @@ from lmeval_models import TASKS, expected_rows, headline
 from analyzer.cli.main import main
 from analyzer.records import Benchmarks, load_record, write_record
 
-pytestmark = pytest.mark.slow
-
 
 @pytest.fixture(scope="module")
 def report_dir(lm_eval_family, lm_eval_tasks, tmp_path_factory) -> Path:
@@ -31,6 +29,7 @@ def report_dir(lm_eval_family, lm_eval_tasks, tmp_path_factory) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_report_runs_the_tasks_on_the_model_and_its_dense_base(lm_eval_raw, report_dir):
     raw_dense, raw_pruned = lm_eval_raw
     record = load_record(Benchmarks, report_dir / "benchmarks.json")
@@ -54,6 +53,7 @@ def test_report_runs_the_tasks_on_the_model_and_its_dense_base(lm_eval_raw, repo
         assert scores["value"] == float(value) and scores["notes"].startswith(metric)
 
 
+@pytest.mark.slow
 def test_the_site_model_page_lists_the_tasks(lm_eval_raw, report_dir, tmp_path):
     from analyzer.publish.site import build_site
 
@@ -85,6 +85,7 @@ def _edit(folder: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new), encoding="utf-8")
 
 
+@pytest.mark.slow
 def test_audit_checks_model_index_and_eval_results_against_the_record(
     lm_eval_family, lm_eval_raw, report_dir, tmp_path
 ):
@@ -149,3 +150,53 @@ def test_audit_checks_model_index_and_eval_results_against_the_record(
         f["reason"] == "the lm-eval record has no task tiny_rolling (it ran tiny_choice, tiny_pick)"
         for f in rolling
     )
+
+
+GSM8K = {  # lm-eval's output shape for gsm8k: exact_match under two filters, no "none"
+    "results": {"gsm8k": {"exact_match,strict-match": 0.25, "exact_match,flexible-extract": 0.375}},
+    "configs": {
+        "gsm8k": {
+            "metric_list": [{"metric": "exact_match"}],
+            "dataset_path": "openai/gsm8k",
+            "dataset_name": "main",
+            "test_split": "test",
+        }
+    },
+    "higher_is_better": {"gsm8k": {"exact_match": True}},
+    "n-shot": {"gsm8k": 5},
+    "n-samples": {"gsm8k": {"original": 1319, "effective": 1319}},
+    "versions": {"gsm8k": 3.0},
+}
+
+
+def test_an_exact_match_task_score_is_lm_evals_not_squads(tmp_path):
+    """gsm8k's `exact_match` in the model-index is the task's score (never read as SQuAD's
+    exact match); a card without a dense base; the filter the table shows (flexible-extract:
+    no unfiltered one, the first by name) is the one the model-index copy is held to."""
+    from decoder_reports import report
+
+    from analyzer.audit.against_records import EvalScores
+    from analyzer.audit.checks import audit_claims
+    from analyzer.audit.walker import read_card
+    from analyzer.lmeval.results import task_results
+    from analyzer.publish.card import render_card
+
+    record = Benchmarks(
+        tasks=task_results(GSM8K), lm_eval_version="0.4.13", checkpoint="x", file_sha256={}
+    )
+    text = render_card(report(benchmarks=record))
+    shown = f"{100 * GSM8K['results']['gsm8k']['exact_match,flexible-extract']:.2f}"
+    assert f"| gsm8k (5-shot) | exact_match | {shown} |" in text.splitlines()
+    card = tmp_path / "README.md"
+    card.write_text(text, encoding="utf-8")
+    evaluation = EvalScores({}, "", "benchmarks.json", record)
+    found = audit_claims(read_card(card), None, evaluation).findings
+    assert not [f for f in found if f.quantity in ("exact", "f1")]
+    scores = [f for f in found if f.quantity == "task_score"]
+    assert {(f.check, f.verdict) for f in scores} == {("evaluation", "ok"), ("internal", "ok")}
+    strict = 100 * GSM8K["results"]["gsm8k"]["exact_match,strict-match"]
+    card.write_text(text.replace(f"value: {float(shown)}", f"value: {strict}"), encoding="utf-8")
+    found = audit_claims(read_card(card), None, evaluation).findings
+    bad = {f.check: f for f in found if f.quantity == "task_score" and f.verdict == "mismatch"}
+    assert set(bad) == {"evaluation", "internal"}
+    assert bad["evaluation"].measured == shown and "gsm8k" in bad["evaluation"].reason

@@ -6,7 +6,8 @@ dataset `type`; this module reads the rest, as the Hub's model card spec and the
 `split`, and metrics of any `type` (a `type: squad` metric named "EM" or "F1" is read as
 exact / f1). The Hub's newer `.eval_results/*.yaml` files (a list of
 `{dataset: {id, task_id}, value}` entries) beside the card are read the same way, with
-the front matter's bounded reader (`analyzer.front_matter`).
+the front matter's bounded reader (`analyzer.front_matter`). An lm-eval task's result and
+score file (prunecard's `lm-eval <task>`) are read by `task_scores.py` instead.
 """
 
 from __future__ import annotations
