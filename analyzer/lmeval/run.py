@@ -67,8 +67,10 @@ def run_backend(folder: Path, options: LmEvalOptions) -> dict[str, Any]:
     if "," in str(folder):
         raise InputError(folder, "lm-eval's model_args cannot name a path with a comma")
     args = ",".join(filter(None, (f"pretrained={folder}", options.model_args)))
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    return _evaluate(options.backend, options, model_args=args, device=device)
+    placed: dict[str, str] = {}  # vLLM places the model itself (it ignores a device)
+    if options.backend == "hf":
+        placed["device"] = "cuda" if torch.cuda.is_available() else "cpu"
+    return _evaluate(options.backend, options, model_args=args, **placed)
 
 
 def evaluate_checkpoint(
