@@ -324,3 +324,20 @@ def browser():
         pytest.skip(INSTALL_HINT)
     with launch() as launched:
         yield launched
+
+
+@pytest.fixture(scope="session")
+def lm_eval_family(tmp_path_factory) -> tuple[Path, Path]:
+    """(dense, pruned) tiny Llamas for the lm-eval tests (tests/lmeval_models.py)."""
+    from lmeval_models import build_family
+
+    return build_family(tmp_path_factory.mktemp("lm_eval_family"))
+
+
+@pytest.fixture(scope="session")
+def lm_eval_raw(lm_eval_family, lm_eval_tasks) -> tuple[dict, dict]:
+    """lm-eval's own results dicts (dense, pruned) on the bundled tasks."""
+    from lmeval_models import lm_eval_results
+
+    dense, pruned = lm_eval_family
+    return lm_eval_results(dense, lm_eval_tasks), lm_eval_results(pruned, lm_eval_tasks)

@@ -67,6 +67,27 @@ def test_bundled_tasks_run_through_the_harness_stored_and_packed(llama, tasks):
     assert from_dict(Benchmarks, json.loads(json.dumps(to_dict(record)))) == record
 
 
+@pytest.mark.slow
+def test_model_args_have_lm_eval_load_the_stored_checkpoint_itself(llama, tasks, monkeypatch):
+    """`--model-args` passed through: HFLM loads the folder itself (as `parallelize=True`
+    needs), and scores what it scores on the model prunecard loads, key for key."""
+    from analyzer.perplexity.model import load_causal_lm
+
+    model, tokenizer = load_causal_lm(llama)
+    raw = run_tasks(model, tokenizer, LmEvalOptions(tasks=TASKS, include_path=tasks))
+    options = LmEvalOptions(tasks=TASKS, include_path=tasks, model_args="dtype=float32")
+
+    def not_prunecard(*args, **kwargs):
+        raise AssertionError("prunecard loaded the model: lm-eval was to load it")
+
+    monkeypatch.setattr("analyzer.perplexity.model.load_causal_lm", not_prunecard)
+    record = evaluate_checkpoint(llama, options, name=str(llama))
+    assert (record.backend, record.model_args, record.packed) == ("hf", "dtype=float32", False)
+    for task in record.tasks:
+        for m in task.metrics:
+            assert m.value == pytest.approx(raw["results"][task.task][f"{m.name},{m.filter}"])
+
+
 def _results(pretrained: str, sha: str = "") -> dict:
     return {
         "results": {"tiny_choice": {"acc,none": 0.5, "acc_stderr,none": 0.25, "alias": "x"}},
@@ -118,6 +139,28 @@ def test_options_are_checked_and_the_missing_extra_named(monkeypatch):
         LmEvalOptions(tasks=("a",), limit=0)
     with pytest.raises(InputError, match="--backend must be one of hf, vllm"):
         LmEvalOptions(tasks=("a",), backend="tgi")
+    for bad, problem in (
+        ({"model_args": "parallelize"}, "--model-args takes key=value,key=value"),
+        ({"model_args": "pretrained=other"}, "pretrained is the checkpoint prunecard was given"),
+        ({"model_args": "parallelize=True", "packed": True}, "give one or the other"),
+        ({"backend": "vllm", "packed": True}, "give one or the other"),
+    ):
+        with pytest.raises(InputError, match=problem):
+            LmEvalOptions(tasks=("a",), **bad)
+    assert LmEvalOptions(tasks=("a",), model_args="parallelize=True").loads_itself
+    assert not LmEvalOptions(tasks=("a",), packed=True).loads_itself
+    # vLLM absent: one line naming what to install, before any model is loaded
+    import importlib.util
+
+    from analyzer.lmeval.options import VLLM_HINT
+    from analyzer.lmeval.run import run_backend
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == "vllm" else real(n))
+    with pytest.raises(InputError, match="--backend vllm needs vLLM") as caught:
+        run_backend(Path("ckpt"), LmEvalOptions(tasks=("a",), backend="vllm"))
+    assert VLLM_HINT in str(caught.value)
+    monkeypatch.undo()
     monkeypatch.setitem(sys.modules, "lm_eval", None)
     with pytest.raises(InputError) as caught:
         require_lm_eval()

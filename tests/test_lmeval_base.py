@@ -8,97 +8,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 import yaml
-from decoders import build_decoder, layer_weight
+from lmeval_models import DATA, TASKS, expected_rows, half_up, headline, results_file
 
 from analyzer.cli.main import main
 from analyzer.records import Benchmarks, load_record
-
-LLAMA3 = Path(__file__).parent / "data" / "tokenizers" / "llama3"
-DATA = Path(__file__).parent / "data" / "lm_eval"
-TASKS = ("tiny_choice", "tiny_pick", "tiny_rolling")
-ACCURACIES = ("acc_norm", "acc")  # shown in percent; the first the task reports is the headline
-
-
-def _prune(state) -> None:
-    """Half of every layer's MLP channels dead (gate and up rows, down columns zero)."""
-    for layer in range(2):
-        for module in ("mlp.gate_proj", "mlp.up_proj"):
-            layer_weight(state, layer, module)[::2] = 0
-        layer_weight(state, layer, "mlp.down_proj")[:, ::2] = 0
-
-
-@pytest.fixture(scope="module")
-def family(tmp_path_factory):
-    root = tmp_path_factory.mktemp("family")
-    dense = build_decoder(root / "tiny-llama-dense", tokenizer=LLAMA3)
-    # another initialisation too: a random tiny model's scores barely move when pruned
-    pruned = build_decoder(root / "tiny-llama-pruned", tokenizer=LLAMA3, prune=_prune, seed=1)
-    return dense, pruned
-
-
-def _lm_eval(folder: Path, include: Path) -> dict:
-    """lm-eval's results dict, straight from the harness (HFLM over the model as stored)."""
-    import lm_eval
-    from lm_eval.models.huggingface import HFLM
-    from lm_eval.tasks import TaskManager
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    model = AutoModelForCausalLM.from_pretrained(folder).eval()
-    lm = HFLM(pretrained=model, tokenizer=AutoTokenizer.from_pretrained(folder), batch_size=1)
-    manager = TaskManager(include_path=str(include))
-    return lm_eval.simple_evaluate(model=lm, tasks=list(TASKS), task_manager=manager)
-
-
-@pytest.fixture(scope="module")
-def raw(family, lm_eval_tasks):
-    dense, pruned = family
-    return _lm_eval(dense, lm_eval_tasks), _lm_eval(pruned, lm_eval_tasks)
-
-
-def _half_up(value: float | Decimal, digits: int) -> Decimal:
-    return Decimal(repr(value) if isinstance(value, float) else value).quantize(
-        Decimal(1).scaleb(-digits), ROUND_HALF_UP
-    )
-
-
-def _headline(results: dict, task: str) -> tuple[str, Decimal]:
-    """(metric, figure as printed): acc_norm, else acc (percent), else word_perplexity."""
-    entry = results["results"][task]
-    for name in (*ACCURACIES, "word_perplexity"):
-        if f"{name},none" in entry:
-            value = entry[f"{name},none"]
-            return name, _half_up(100 * value if name in ACCURACIES else value, 2)
-    raise AssertionError(f"{task}: no headline metric in {sorted(entry)}")
-
-
-def _recovery(pruned: Decimal, dense: Decimal) -> str:
-    return f"{_half_up(100 * pruned / dense, 1)}%" if dense else "n/a (dense is 0)"
-
-
-def _expected_rows(raw_dense: dict, raw_pruned: dict) -> list[str]:
-    """The card's table rows, from lm-eval's output alone."""
-    rows, lower, shown = [], [], []
-    for task in sorted(TASKS):
-        metric, pruned = _headline(raw_pruned, task)
-        _, dense = _headline(raw_dense, task)
-        shots = raw_pruned["n-shot"][task]
-        if metric == "word_perplexity":  # lower is better: listed after the Average
-            lower.append(
-                f"| {task} ({shots}-shot) | {metric} (lower is better) | {dense} | {pruned} | - |"
-            )
-            continue
-        shown.append((pruned, dense))
-        recovery = _recovery(pruned, dense)
-        rows.append(f"| {task} ({shots}-shot) | {metric} | {dense} | {pruned} | {recovery} |")
-    mean_p = _half_up(sum(p for p, _ in shown) / len(shown), 2)
-    mean_d = _half_up(sum(d for _, d in shown) / len(shown), 2)
-    average = f"| Average | mean of the {len(shown)} rows above | {mean_d} | {mean_p} | "
-    return [*rows, average + f"{_recovery(mean_p, mean_d)} |", *lower]
 
 
 def _eval(args: list[str], capsys) -> tuple[int, str]:
@@ -107,8 +25,8 @@ def _eval(args: list[str], capsys) -> tuple[int, str]:
 
 
 @pytest.fixture(scope="module")
-def record_file(family, lm_eval_tasks, tmp_path_factory) -> Path:
-    dense, pruned = family
+def record_file(lm_eval_family, lm_eval_tasks, tmp_path_factory) -> Path:
+    dense, pruned = lm_eval_family
     out = tmp_path_factory.mktemp("records") / "benchmarks.json"
     tasks = ["--tasks", ",".join(TASKS), "--include-path", str(lm_eval_tasks)]
     assert main(["eval", str(pruned), *tasks, "--dense-base", str(dense), "--json", str(out)]) == 0
@@ -117,12 +35,12 @@ def record_file(family, lm_eval_tasks, tmp_path_factory) -> Path:
 
 @pytest.mark.slow
 def test_eval_base_records_both_models_stored_and_packed(
-    family, raw, record_file, lm_eval_tasks, tmp_path
+    lm_eval_family, lm_eval_raw, record_file, lm_eval_tasks, tmp_path
 ):
-    dense, pruned = family
+    dense, pruned = lm_eval_family
     record = load_record(Benchmarks, record_file)
     assert record.base is not None and record.base.checkpoint == str(dense)
-    for run, results in ((record, raw[1]), (record.base, raw[0])):
+    for run, results in ((record, lm_eval_raw[1]), (record.base, lm_eval_raw[0])):
         for task in run.tasks:
             for m in task.metrics:
                 assert m.value == pytest.approx(results["results"][task.task][f"{m.name},none"])
@@ -142,25 +60,25 @@ def test_eval_base_records_both_models_stored_and_packed(
 
 
 @pytest.fixture(scope="module")
-def card(family, record_file, tmp_path_factory) -> Path:
-    _, pruned = family
+def card(lm_eval_family, record_file, tmp_path_factory) -> Path:
+    _, pruned = lm_eval_family
     out = tmp_path_factory.mktemp("card") / "card"
     assert main(["card", str(pruned), "--benchmarks", str(record_file), "--out", str(out)]) == 0
     return out
 
 
 @pytest.mark.slow
-def test_card_table_model_index_and_eval_results(raw, card):
+def test_card_table_model_index_and_eval_results(lm_eval_raw, card):
     text = (card / "README.md").read_text(encoding="utf-8")
     lines = text.splitlines()
-    for row in _expected_rows(*raw):
+    for row in expected_rows(*lm_eval_raw):
         assert row in lines, row
     assert "| Task | Metric | Dense | Pruned | Recovery |" in lines
     front = yaml.safe_load(text.split("---\n")[1])
     results = front["model-index"][0]["results"]
-    version = raw[1]["lm_eval_version"]
+    version = lm_eval_raw[1]["lm_eval_version"]
     for task in TASKS:
-        metric, value = _headline(raw[1], task)
+        metric, value = headline(lm_eval_raw[1], task)
         (entry,) = [r for r in results if r["task"].get("name") == f"lm-eval {task}"]
         digest = hashlib.sha256((DATA / f"{task}.jsonl").read_bytes()).hexdigest()
         assert entry["task"]["type"] == "text-generation"
@@ -175,29 +93,31 @@ def test_card_table_model_index_and_eval_results(raw, card):
 
 
 @pytest.mark.slow
-def test_site_table_gains_the_tasks_and_the_average(raw, card, tmp_path):
+def test_site_table_gains_the_tasks_and_the_average(lm_eval_raw, card, tmp_path):
     from analyzer.publish.site import build_site
 
     build_site([card], tmp_path / "site")
     home = (tmp_path / "site" / "docs" / "index.md").read_text(encoding="utf-8")
     for task in TASKS:
-        _, value = _headline(raw[1], task)
+        _, value = headline(lm_eval_raw[1], task)
         assert f"<th>lm-eval {task} (0-shot)</th>" in home
         assert f'<td data-sort="{value}">{value}</td>' in home
-    average = _expected_rows(*raw)[2].split(" | ")[3]
+    average = expected_rows(*lm_eval_raw)[2].split(" | ")[3]
     assert "<th>lm-eval Average</th>" in home and f">{average}</td>" in home
 
 
 @pytest.mark.slow
-def test_audit_checks_every_figure_against_the_record(family, raw, card, record_file, tmp_path):
-    _, pruned = family
+def test_audit_checks_every_figure_against_the_record(
+    lm_eval_family, lm_eval_raw, card, record_file, tmp_path
+):
+    _, pruned = lm_eval_family
     readme = card / "README.md"
     out = tmp_path / "audit.json"
     args = ["audit", str(pruned), "--card", str(readme), "--eval", str(record_file)]
     assert main([*args, "--json", str(out)]) == 0
     findings = json.loads(out.read_text())["findings"]
     lines = readme.read_text(encoding="utf-8").splitlines()
-    rows = _expected_rows(*raw)
+    rows = expected_rows(*lm_eval_raw)
     table = [lines.index(r) + 1 for r in rows]
     checked = [f for f in findings if f["line"] in table and f["check"] == "evaluation"]
     # 4 tasks' dense and pruned cells, the Average's two, and the 3 recoveries shown
@@ -218,20 +138,13 @@ def test_audit_checks_every_figure_against_the_record(family, raw, card, record_
     assert any(f["quantity"] == "benchmark" for f in bad if f["line"] == pick + 1)
 
 
-def _results_file(path: Path, results: dict, model: str, **changes) -> Path:
-    """lm-eval's output as `lm_eval --output_path` writes it for `model`."""
-    data = json.loads(json.dumps(results, default=str))
-    data["config"]["model_args"] = f"pretrained={model}"
-    data.update(changes)
-    path.write_text(json.dumps(data), encoding="utf-8")
-    return path
-
-
 @pytest.mark.slow
-def test_imported_base_results_are_bound_and_compared(family, raw, tmp_path, capsys):
-    dense, pruned = family
-    mine = _results_file(tmp_path / "pruned.json", raw[1], f"/cluster/{pruned.name}")
-    base = _results_file(tmp_path / "dense.json", raw[0], f"/cluster/{dense.name}")
+def test_imported_base_results_are_bound_and_compared(
+    lm_eval_family, lm_eval_raw, tmp_path, capsys
+):
+    dense, pruned = lm_eval_family
+    mine = results_file(tmp_path / "pruned.json", lm_eval_raw[1], f"/cluster/{pruned.name}")
+    base = results_file(tmp_path / "dense.json", lm_eval_raw[0], f"/cluster/{dense.name}")
     out = tmp_path / "b.json"
     code, _ = _eval([str(pruned), "--results", str(mine), "--base-results", str(base),
                      "--json", str(out)], capsys)  # fmt: skip
@@ -247,21 +160,23 @@ def test_imported_base_results_are_bound_and_compared(family, raw, tmp_path, cap
     assert code == 2 and f"was made for /cluster/{pruned.name}, not for" in err
     # other shots: not comparable
     shots = {task: 5 for task in TASKS}
-    other = _results_file(tmp_path / "5shot.json", raw[0], "/cluster/dense", **{"n-shot": shots})
+    other = results_file(
+        tmp_path / "5shot.json", lm_eval_raw[0], "/cluster/dense", **{"n-shot": shots}
+    )
     code, err = _eval([str(pruned), "--results", str(mine), "--base-results", str(other)], capsys)
     assert code == 2 and "ran tiny_choice at 5-shot on 4 documents instead of 0-shot" in err
 
 
 @pytest.mark.slow
-def test_report_carries_the_benchmarks_into_its_card(family, raw, tmp_path):
-    dense, pruned = family
-    mine = _results_file(tmp_path / "pruned.json", raw[1], f"/cluster/{pruned.name}")
-    base = _results_file(tmp_path / "dense.json", raw[0], f"/cluster/{dense.name}")
+def test_report_carries_the_benchmarks_into_its_card(lm_eval_family, lm_eval_raw, tmp_path):
+    dense, pruned = lm_eval_family
+    mine = results_file(tmp_path / "pruned.json", lm_eval_raw[1], f"/cluster/{pruned.name}")
+    base = results_file(tmp_path / "dense.json", lm_eval_raw[0], f"/cluster/{dense.name}")
     out = tmp_path / "report"
     argv = ["report", str(pruned), "--no-bench", "--no-eval", "--out", str(out)]
     assert main([*argv, "--results", str(mine), "--base-results", str(base)]) == 0
     lines = (out / "README.md").read_text(encoding="utf-8").splitlines()
-    for row in _expected_rows(*raw):
+    for row in expected_rows(*lm_eval_raw):
         assert row in lines, row
     assert load_record(Benchmarks, out / "benchmarks.json").base is not None
 
@@ -292,7 +207,7 @@ def test_a_limit_run_without_a_base_is_marked_a_subset_and_names_its_hub_dataset
     )
     text = render_card(report(benchmarks=record))
     lines = text.splitlines()
-    shown = _half_up(100 * results["results"]["arc_easy"]["acc_norm,none"], 2)
+    shown = half_up(100 * results["results"]["arc_easy"]["acc_norm,none"], 2)
     assert "| Task | Metric | Pruned |" in lines
     assert f"| arc_easy (5-shot) | acc_norm, 2 of 2,376 documents (subset) | {shown} |" in lines
     assert "marked tasks are a subset (`--limit`)" in text
@@ -303,9 +218,9 @@ def test_a_limit_run_without_a_base_is_marked_a_subset_and_names_its_hub_dataset
 
 
 def test_a_bad_base_is_refused_in_one_line_before_anything_runs(
-    family, lm_eval_tasks, tmp_path, capsys
+    lm_eval_family, lm_eval_tasks, tmp_path, capsys
 ):
-    _, pruned = family
+    _, pruned = lm_eval_family
     tasks = [str(pruned), "--tasks", "tiny_choice", "--include-path", str(lm_eval_tasks)]
     for extra, problem in (
         (["--dense-base", str(tmp_path / "nope")], "--dense-base: no such checkpoint"),

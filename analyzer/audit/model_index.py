@@ -6,7 +6,8 @@ dataset `type`; this module reads the rest, as the Hub's model card spec and the
 `split`, and metrics of any `type` (a `type: squad` metric named "EM" or "F1" is read as
 exact / f1). The Hub's newer `.eval_results/*.yaml` files (a list of
 `{dataset: {id, task_id}, value}` entries) beside the card are read the same way, with
-the front matter's bounded reader (`analyzer.front_matter`).
+the front matter's bounded reader (`analyzer.front_matter`). An lm-eval task's result and
+score file (prunecard's `lm-eval <task>`) are read by `task_scores.py` instead.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from analyzer.audit import task_scores
 from analyzer.audit.against_weights import causal_lm, question_answering
 from analyzer.audit.claims import (
     CardClaims,
@@ -99,7 +101,8 @@ def _any_metric(front: dict[str, Any], lines: list[str], body: int) -> list[Clai
                     if key == "name" and not _SQUAD.search(value):
                         quantity = "dataset_name"
                     meta(quantity, key, f"model-index dataset {key}: {value}", value, name=name)
-            for metric in as_list(result.get("metrics")):
+            lm_eval = task_scores.lm_eval_task(result) is not None  # read by metadata()
+            for metric in as_list(result.get("metrics")) if not lm_eval else ():
                 read = _metric(metric) if isinstance(metric, dict) else None
                 if read is None:
                     continue
@@ -163,6 +166,10 @@ def _entries(entries: Any, lines: list[str], where: str) -> list[Claim]:
             )
         if not numeric:
             continue
+        score = task_scores.eval_results_claim(entry, task, line, where)
+        if score is not None:
+            out.append(score)
+            continue
         # the Hub's format has no metric field: prunecard's notes name it ("F1, percent")
         named = str(entry.get("notes") or "").split(",", 1)[0]
         quantity = (
@@ -192,6 +199,8 @@ def measured(
     claim: Claim, analysis: Analysis | None, evaluation: EvalScores | None
 ) -> AuditFinding | None:
     q = claim.quantity
+    if q == task_scores.QUANTITY:
+        return task_scores.measured(claim, evaluation)
     if q == "task":
         if claim.name == "text-generation":
             return causal_lm(claim, analysis)
@@ -202,7 +211,9 @@ def measured(
         return unchecked(claim, "a label of the evaluation")
     if q.startswith("metric:"):
         return unchecked(
-            claim, "a metadata copy of a score (an lm-eval task's: see its card table, --eval)"
+            claim,
+            "a score of a metric prunecard does not measure (an lm-eval task's model-index "
+            "result is named 'lm-eval <task>')",
         )
     return None
 
@@ -249,6 +260,12 @@ def metadata(front: dict[str, Any], lines: list[str], body: int) -> list[Claim]:
             if isinstance(dataset, dict) and dataset.get("type"):
                 kind = str(dataset["type"])
                 meta("dataset", "type", f"model-index dataset: {kind}", name=dataset_id(kind))
+            task = task_scores.lm_eval_task(result)
+            if task is not None:  # an lm-eval task's metrics are its scores, never SQuAD's
+                out += task_scores.model_index_claims(
+                    result, lambda raw: finder.find("value", raw), task
+                )
+                continue
             for metric in as_list(result.get("metrics")):
                 if not isinstance(metric, dict) or "value" not in metric:
                     continue
@@ -280,3 +297,4 @@ def _measured_metric_name(
 class ModelIndex(Family):
     metadata = staticmethod(metadata)
     measured = staticmethod(_measured_metric_name)
+    internal = staticmethod(task_scores.internal)

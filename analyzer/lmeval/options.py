@@ -11,6 +11,7 @@ from analyzer.records import HubSource
 __all__ = [
     "BACKENDS",
     "INSTALL_HINT",
+    "VLLM_HINT",
     "LmEvalOptions",
     "TaskSources",
     "parse_tasks",
@@ -19,6 +20,8 @@ __all__ = [
 
 BACKENDS = ("hf", "vllm")  # lm-eval's model types prunecard drives
 INSTALL_HINT = "pip install 'prunecard[lm-eval]'"
+VLLM_HINT = "pip install 'lm-eval[vllm]' (a CUDA GPU)"
+_NAMED_BY_PRUNECARD = ("pretrained", "tokenizer")  # model_args keys prunecard sets itself
 MAX_TASKS = 64
 
 
@@ -47,6 +50,24 @@ class LmEvalOptions:
             raise InputError(None, f"--num-fewshot must be 0 or more, got {self.num_fewshot}")
         if self.include_path is not None and not Path(self.include_path).is_dir():
             raise InputError(self.include_path, "--include-path is not a folder")
+        for pair in filter(None, self.model_args.split(",")):
+            key = pair.split("=", 1)[0].strip()
+            if "=" not in pair or not key:
+                raise InputError(None, f"--model-args takes key=value,key=value, got {pair!r}")
+            if key in _NAMED_BY_PRUNECARD:
+                raise InputError(None, f"--model-args: {key} is the checkpoint prunecard was given")
+        if self.packed and self.loads_itself:
+            raise InputError(
+                None,
+                "--packed builds the packed model in memory; --model-args and --backend vllm "
+                "have lm-eval load the stored weights itself: give one or the other",
+            )
+
+    @property
+    def loads_itself(self) -> bool:
+        """lm-eval's backend loads the stored checkpoint (vLLM, or HFLM with --model-args
+        such as parallelize=True); otherwise it runs on the model prunecard loaded."""
+        return self.backend != "hf" or bool(self.model_args)
 
 
 @dataclass(frozen=True)

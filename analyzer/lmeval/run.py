@@ -2,51 +2,75 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from analyzer.errors import InputError
-from analyzer.lmeval.options import LmEvalOptions, TaskSources, require_lm_eval
+from analyzer.lmeval.options import VLLM_HINT, LmEvalOptions, TaskSources, require_lm_eval
 from analyzer.lmeval.results import import_base, import_results, task_results, with_base
 from analyzer.records import Benchmarks, HubSource
 
 if TYPE_CHECKING:
     from analyzer.weights.checkpoint import Checkpoint
 
-__all__ = ["benchmarks", "evaluate_checkpoint", "run_tasks"]
+__all__ = ["benchmarks", "evaluate_checkpoint", "run_backend", "run_tasks"]
 
 
-def run_tasks(model: Any, tokenizer: Any, options: LmEvalOptions) -> dict[str, Any]:
-    """lm-eval's `simple_evaluate` on a model already in memory (HFLM over it), offline:
-    the task YAML of `include_path` and lm-eval's own registry."""
+def _evaluate(model: Any, options: LmEvalOptions, **backend: Any) -> dict[str, Any]:
+    """lm-eval's `simple_evaluate` offline over the task YAML of `include_path` and
+    lm-eval's own registry; `model` an LM object, or a backend name with `backend`'s
+    `model_args` and device."""
     require_lm_eval()
     import lm_eval
-    from lm_eval.models.huggingface import HFLM
     from lm_eval.tasks import TaskManager
 
-    if options.backend != "hf":
-        raise InputError(
-            None,
-            f"--backend {options.backend} runs through lm_eval itself: see "
-            "docs/evaluation.md, then import its results with --results",
-        )
     include = str(options.include_path) if options.include_path is not None else None
     manager = TaskManager(include_path=include)
     unknown = [t for t in options.tasks if t not in manager.all_tasks]
     if unknown:
         raise InputError(options.include_path, f"lm-eval knows no task {unknown[0]!r}")
-    lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=options.batch_size)
     results = lm_eval.simple_evaluate(
-        model=lm,
+        model=model,
         tasks=list(options.tasks),
         num_fewshot=options.num_fewshot,
         limit=options.limit,
+        batch_size=options.batch_size,
         task_manager=manager,
         log_samples=False,
+        **backend,
     )
     if not results:
         raise InputError(None, "lm-eval returned no results")
     return results
+
+
+def run_tasks(model: Any, tokenizer: Any, options: LmEvalOptions) -> dict[str, Any]:
+    """The tasks on a model already in memory (HFLM over it): the packed model, or the
+    stored one as prunecard loads it."""
+    require_lm_eval()
+    from lm_eval.models.huggingface import HFLM
+
+    lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=options.batch_size)
+    return _evaluate(lm, options)
+
+
+def run_backend(folder: Path, options: LmEvalOptions) -> dict[str, Any]:
+    """The tasks through lm-eval's own backend loading the stored checkpoint at `folder`
+    (`--backend vllm`, or `--model-args` such as `parallelize=True`, which HFLM honours
+    only when it loads the model itself), on the GPU when there is one."""
+    require_lm_eval()
+    import torch
+
+    if options.backend == "vllm" and importlib.util.find_spec("vllm") is None:
+        raise InputError(None, f"--backend vllm needs vLLM: {VLLM_HINT}")
+    if "," in str(folder):
+        raise InputError(folder, "lm-eval's model_args cannot name a path with a comma")
+    args = ",".join(filter(None, (f"pretrained={folder}", options.model_args)))
+    placed: dict[str, str] = {}  # vLLM places the model itself (it ignores a device)
+    if options.backend == "hf":
+        placed["device"] = "cuda" if torch.cuda.is_available() else "cpu"
+    return _evaluate(options.backend, options, model_args=args, **placed)
 
 
 def evaluate_checkpoint(
@@ -55,11 +79,14 @@ def evaluate_checkpoint(
     """Load the causal LM at `folder` (as stored, or packed; a path or the `Checkpoint` a
     command already opened) and run the tasks on it."""
     from analyzer.perplexity.model import load_causal_lm
-    from analyzer.weights.checkpoint import checkpoint_hashes
+    from analyzer.weights.checkpoint import checkpoint_folder, checkpoint_hashes
 
     version = require_lm_eval()
-    model, tokenizer = load_causal_lm(folder, packed=options.packed)
-    results = run_tasks(model, tokenizer, options)
+    if options.loads_itself:
+        results = run_backend(checkpoint_folder(folder), options)
+    else:
+        model, tokenizer = load_causal_lm(folder, packed=options.packed)
+        results = run_tasks(model, tokenizer, options)
     return Benchmarks(
         tasks=task_results(results),
         lm_eval_version=str(results.get("lm_eval_version") or version),

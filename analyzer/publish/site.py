@@ -381,6 +381,46 @@ def _evaluation_section(page: ModelPage) -> str:
     )
 
 
+def _benchmarks_section(page: ModelPage) -> str:
+    """The lm-eval tasks as the card's table computes them (`publish.benchmarks`, one
+    computation for card, site and audit), shots in their own column, and the run."""
+    record = page.report.benchmarks
+    if record is None:
+        return ""
+    table = benchmark_table(record)
+    rows = [
+        (
+            md_text(r.task or r.label),
+            "" if r.shots is None else r.shots,
+            md_text(r.metric),
+            *((r.dense if r.dense is not None else NOT_MEASURED,) if table.has_base else ()),
+            r.pruned,
+            *((r.recovery or "-",) if table.has_base else ()),
+        )
+        for r in table.rows
+    ]
+    header = ("Task", "Shots", "Metric", *table.columns[2:])
+    base = record.base
+    details = _md_table(
+        ("Detail", "Value"),
+        [
+            ("lm-evaluation-harness", md_text(record.lm_eval_version or "version not recorded")),
+            ("Model evaluated", "packed" if record.packed else "as stored"),
+            ("Backend, model args", md_text(f"{record.backend}, {record.model_args or 'none'}")),
+            ("Source", md_text(record.source)),
+            ("Dense base", md_text(base.checkpoint) if base is not None else "none given"),
+            ("Documents", "a subset (--limit)" if table.subset else "every document of each task"),
+        ],
+    )
+    subset = " Tasks marked a subset scored only part of their split (`--limit`)." * table.subset
+    return (
+        "### lm-evaluation-harness tasks\n\nEvery figure as the card prints it, from the "
+        "record: accuracies in percent, the Average the mean of the figures above it"
+        + (", recovery pruned / dense of the figures shown" if table.has_base else "")
+        + f".{subset}\n\n{_md_table(header, rows)}\n\n{details}\n"
+    )
+
+
 def _timing_section(page: ModelPage) -> str:
     b = page.report.bench
     if b is None:
@@ -481,10 +521,11 @@ def model_markdown(page: ModelPage, assets: Path, *, notice: str = "", extra: st
         "## Measurement details\n\nEverything report.json holds, in full.\n",
         _layer_section(page),
         _evaluation_section(page),
+        _benchmarks_section(page),
         _timing_section(page),
         _provenance_section(page),
     ]
-    return "\n".join(parts)
+    return "\n".join(p for p in parts if p)
 
 
 def write_model_page(page: ModelPage, folder: Path, *, notice: str = "", extra: str = "") -> Path:
