@@ -66,6 +66,7 @@ def run(listing: Path, out: Path, executor, name: str) -> tuple[float, float]:
     from analyzer.collection.records import CollectionOptions
     from analyzer.collection.run import run_collection
 
+    shutil.rmtree(out, ignore_errors=True)  # a kept folder (--keep) would resume, not run
     start = time.perf_counter()
     summary = run_collection(
         read_list(listing),
