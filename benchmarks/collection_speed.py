@@ -4,9 +4,11 @@ Ray tasks on a local instance, side by side in one run.
 Forty Llama-geometry decoders (hidden 384, 4 layers, intermediate 1024, vocab 8192,
 about 40 MB each in fp32; random weights with half of every MLP's channels zeroed, so
 analyze has units to find) are written to a temporary folder, then the same LIST runs
-three times into fresh folders: `--jobs 1`, `--jobs N` and `--ray` on a local instance
-started with N CPUs (started before its run and not timed; its workers' imports are
-timed, as each run's are). Each run is timed two ways: the models' phase (collection.json's
+three times into fresh folders: `prunecard collection LIST --audit --jobs 1` and `--jobs N`
+as a user runs them (fresh processes, so each pays its own imports: the serial run in its
+first model, the pool in its forkserver), and Ray tasks on a local instance started with N
+CPUs in this process (started before its run and not timed; its workers' imports are timed,
+as each run's are). Each run is timed two ways: the models' phase (collection.json's
 `seconds.models`: every model fetched, analyzed and its records written) and the whole run
 (the site over the forty included, built serially in every case). The records of the three
 runs are compared byte for byte. The script prints the load average before and after:
@@ -24,10 +26,12 @@ import argparse
 import os
 import shlex
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
@@ -61,14 +65,29 @@ def build(root: Path, count: int, hidden: int, intermediate: int) -> Path:
     return listing
 
 
-def run(listing: Path, out: Path, executor, name: str) -> tuple[float, float]:
+def run(listing: Path, out: Path, flags: list[str]) -> tuple[float, float]:
+    """`prunecard collection LIST --audit FLAGS` in a process of its own: the models phase
+    and the whole run, in seconds."""
+    shutil.rmtree(out, ignore_errors=True)  # a kept folder (--keep) would resume, not run
+    command = [sys.executable, "-m", "analyzer.cli.main", "collection", str(listing)]
+    start = time.perf_counter()
+    done = subprocess.run(
+        [*command, "--out", str(out), "--audit", *flags], capture_output=True, text=True
+    )
+    total = time.perf_counter() - start
+    assert done.returncode == 0, done.stderr
+    return _summary(out).seconds["models"], total
+
+
+def run_here(listing: Path, out: Path, executor: Any, name: str) -> tuple[float, float]:
+    """The same run in this process, through `executor` (Ray: this process is its driver)."""
     from analyzer.collection.listing import read_list
     from analyzer.collection.records import CollectionOptions
     from analyzer.collection.run import run_collection
 
-    shutil.rmtree(out, ignore_errors=True)  # a kept folder (--keep) would resume, not run
+    shutil.rmtree(out, ignore_errors=True)
     start = time.perf_counter()
-    summary = run_collection(
+    run_collection(
         read_list(listing),
         out,
         CollectionOptions(audit=True),
@@ -78,9 +97,17 @@ def run(listing: Path, out: Path, executor, name: str) -> tuple[float, float]:
         command=shlex.join(["prunecard", "collection", str(listing), "--audit"]),
     )
     total = time.perf_counter() - start
+    return _summary(out).seconds["models"], total
+
+
+def _summary(out: Path) -> Any:
+    from analyzer.collection.records import Collection
+    from analyzer.records import load_record
+
+    summary = load_record(Collection, out / "collection.json")
     failed = [m.listed for m in summary.models if m.status != "done"]
     assert not failed, failed
-    return summary.seconds["models"], total
+    return summary
 
 
 def records(out: Path) -> dict[str, bytes]:
@@ -114,9 +141,8 @@ def main() -> None:
         )
         print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         results = {}
-        results["serial"] = run(listing, root / "serial", executors.serial, "serial")
-        pool = lambda tasks, runner: executors.pool(tasks, runner, args.jobs)  # noqa: E731
-        results[f"pool of {args.jobs}"] = run(listing, root / "pool", pool, "pool")
+        results["serial"] = run(listing, root / "serial", ["--jobs", "1"])
+        results[f"pool of {args.jobs}"] = run(listing, root / "pool", ["--jobs", str(args.jobs)])
         import ray
 
         t = time.perf_counter()
@@ -124,7 +150,7 @@ def main() -> None:
         ray_start = time.perf_counter() - t
         on_ray = lambda tasks, runner: executors.ray_tasks(tasks, runner, "auto")  # noqa: E731
         try:
-            results[f"ray, {args.jobs} CPUs"] = run(listing, root / "ray", on_ray, "ray")
+            results[f"ray, {args.jobs} CPUs"] = run_here(listing, root / "ray", on_ray, "ray")
         finally:
             ray.shutdown()
         print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
