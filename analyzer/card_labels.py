@@ -28,6 +28,8 @@ class SummaryLabels:
     params: str = "Parameters: dense / stored / packed"
     files: str = "Weight files: as stored / packed"
     speedup: str = "Speedup, packed vs dense"
+    decoding: str = "Decoding, batch"  # then "{batch}: tokens/s dense / packed"
+    semi_structured: str = "Semi-structured sparse kernels on the 2:4 matrices vs dense"
     perplexity: str = "Perplexity"
 
 
