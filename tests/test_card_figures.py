@@ -148,12 +148,21 @@ def _unstructured() -> spec.Analysis:
     return dataclasses.replace(a, patterns=(dataclasses.replace(row, kind="unstructured"),))
 
 
+def _dead_head_kept() -> spec.Analysis:
+    """Query head 1 of layer 0 dead in a live KV group: packing keeps it."""
+    a = spec.analysis()
+    first, *rest = a.heads.layers
+    layers = (dataclasses.replace(first, dead_kept=(1,)), *rest)
+    return dataclasses.replace(a, heads=dataclasses.replace(a.heads, layers=layers, dead_kept=1))
+
+
 VARIANTS = {
     "default": {},
     "local text file": {"perplexity": spec.LOCAL_PERPLEXITY},
     "no bench, no perplexity": {"bench": None, "perplexity": None},
     "no base": {"analysis": spec.analysis(base=False)},
     "all 2:4": {"analysis": _all_two_four()},
+    "a dead head kept": {"analysis": _dead_head_kept()},
     "unstructured": {  # no 2:4 matrix: no semi-structured kernels timed
         "analysis": _unstructured(),
         "bench": dataclasses.replace(spec.bench(), semi_structured=()),
@@ -223,6 +232,11 @@ def test_an_edited_pattern_row_is_a_mismatch_on_its_line(tmp_path, variant, edit
         ("removed (query heads) |", "removed |", "head_kind"),
         ("0.4 MB, float16)", "0.4 MB, bfloat16)", "weights_dtype"),
         ("| 1 of 2 | 4, 5, 6, 7 |", "| 1 of 2 | 3, 5, 6, 7 |", "removed_head"),
+        (
+            "| 1 of 2 | 4, 5, 6, 7 |",
+            "| 1 of 2 | 4, 5, 6, 7; dead (kept by packing): 2 |",
+            "dead_head",
+        ),
         ("| heads | 1 | 5.9% |", "| heads | 2 | 5.9% |", "pattern_table_matrices"),
         ("| 240.0 | **1.14x** | 10 |", "| 240.0 | **1.41x** | 10 |", "decode_speedup"),
         ("2.10 ms dense, 1.50 ms sparse", "2.10 ms dense, 1.05 ms sparse", "sparse_kernel_speedup"),

@@ -286,9 +286,11 @@ def _layer_row(n: int, cells: list[str], header: list[str], section: str) -> lis
             a.add(f"layer_{what}_total", m.group(2))
             if m.group(3):
                 a.add(f"layer_{what}_kept_pct", m.group(3), "%")
-        elif head == "heads removed":
-            for index in _LAYER.findall(cell):  # "4, 5, 6, 7" (or "none")
-                a.add("removed_head", index)
+        elif head == "heads removed":  # "4, 5, 6, 7", "none; dead (kept by packing): 5"
+            removed, _, dead = cell.partition(f"; {SUMMARY.dead}:")
+            for quantity, indices in (("removed_head", removed), ("dead_head", dead)):
+                for index in _LAYER.findall(indices):
+                    a.add(quantity, index)
         elif head == "packed linear weights" and (m := _NUMBER.fullmatch(cell)):
             a.add("layer_linear_packed", m.group(1))
     return a.out

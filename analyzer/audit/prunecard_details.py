@@ -14,6 +14,7 @@ from analyzer.audit.claims import NUM, Claim, number, plain
 from analyzer.audit.consistency import ratio_check
 from analyzer.audit.nn_pruning import Adder
 from analyzer.audit.registry import Family, Rows, register
+from analyzer.card_labels import SUMMARY
 from analyzer.text import fixed
 
 if TYPE_CHECKING:
@@ -38,6 +39,10 @@ _PROSE: tuple[tuple[re.Pattern[str], tuple[tuple[str, str], ...]], ...] = tuple(
         (
             rf"{NUM} of {NUM} KV groups \({NUM}%\) are removed",
             (("heads_kv_removed", ""), ("heads_kv_total", ""), ("heads_kv_removed_pct", "%")),
+        ),
+        (
+            rf"{NUM} more query heads? (?:is|are) {re.escape(SUMMARY.dead)}",
+            (("heads_dead_kept", ""),),
         ),
         (rf"medians of {NUM} runs", (("timing_runs", ""),)),
         (rf", {NUM} threads\)", (("threads", ""),)),
@@ -74,6 +79,7 @@ _DECODE = {
 }
 # semi-structured-table columns -> quantity stem (a "± spread" cell adds `_spread`)
 _SEMI = {"dense (ms)": "sparse_kernel_dense", "sparse (ms)": "sparse_kernel_sparse"}
+_HEAD_LISTS = {"removed_head": "removed", "dead_head": "dead_kept"}  # claim -> LayerHeads field
 _PATTERN_COLUMNS = ("pattern_table_matrices", "pattern_share", "pattern_zeros")
 _RATIOS = (  # (claim, numerator, denominator): speedups printed beside their two figures
     ("decode_speedup", "decode_packed_tps", "decode_dense_tps"),
@@ -125,7 +131,7 @@ class PrunecardDetails(Family):
         q = claim.quantity
         if q == "reference_questions":
             return findings.unchecked(claim, "describes the reference model's evaluation")
-        if q not in (*_PATTERN_COLUMNS, "pattern_zeros_pct", "base_params", "removed_head"):
+        if q not in (*_PATTERN_COLUMNS, "pattern_zeros_pct", "base_params", *_HEAD_LISTS):
             return None
         if analysis is None:
             return findings.unchecked(claim, "no weights read (--no-weights)", "weights")
@@ -133,8 +139,8 @@ class PrunecardDetails(Family):
             if analysis.base is None or not analysis.base.base_parameters:
                 return findings.unchecked(claim, "no dense base given (--base-config)", "weights")
             return findings.compare(claim, "weights", analysis.base.base_parameters, 0)
-        if q == "removed_head":
-            return _removed_head(claim, analysis)
+        if q in _HEAD_LISTS:
+            return _listed_head(claim, analysis)
         return _pattern_figure(claim, analysis)
 
     def internal(self, partners: findings.Partners) -> list[findings.AuditFinding]:
@@ -253,12 +259,15 @@ def _ci_column(rows: Rows, column: int, section: str) -> list[Claim]:
     return out
 
 
-def _removed_head(claim: Claim, analysis: Analysis) -> findings.AuditFinding:
+def _listed_head(claim: Claim, analysis: Analysis) -> findings.AuditFinding:
+    """A head index of the per-layer table's "Heads removed" cell, against that layer's
+    removed heads (or, after "dead (kept by packing):", its dead heads packing keeps)."""
     layer = int(claim.about.removeprefix("layer "))
-    removed = next((h.removed for h in analysis.heads.layers if h.layer == layer), ())
-    shown = ", ".join(map(str, removed)) or "none"
-    rule = "each head listed as removed is one the lossless rule removes in that layer"
-    return findings.judged(claim, "weights", shown, rule, int(claim.value or 0) in removed)
+    heads = next((h for h in analysis.heads.layers if h.layer == layer), None)
+    listed = () if heads is None else getattr(heads, _HEAD_LISTS[claim.quantity])
+    shown = ", ".join(map(str, listed)) or "none"
+    rule = f"each head listed is one the lossless rule finds {claim.quantity.split('_')[0]}"
+    return findings.judged(claim, "weights", shown, rule, int(claim.value or 0) in listed)
 
 
 def _pattern_figure(claim: Claim, analysis: Analysis) -> findings.AuditFinding:
