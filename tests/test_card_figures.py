@@ -251,3 +251,14 @@ def test_an_edited_figure_of_the_decoder_card_is_a_mismatch_on_its_line(
 ):
     line, mismatches = _audited(tmp_path, "default", (old, new))
     assert (line, quantity) in mismatches
+
+
+def test_the_model_index_dataset_name_is_located_at_its_line():
+    """A long dataset name YAML folds over lines (the decoder card's perplexity text) is
+    found at its `name:` key's line, after `dataset:`, not at the model's `- name:` line."""
+    text = (GOLDEN / "decoder_card.md").read_text(encoding="utf-8")
+    lines = text.splitlines()
+    expected = next(n for n, line in enumerate(lines, 1) if line.strip() == "dataset:") + 1
+    assert lines[expected - 1].strip().startswith("name: ")
+    (claim,) = [c for c in extract_claims(text).claims if c.quantity == "dataset_name"]
+    assert claim.line == expected
