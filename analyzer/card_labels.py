@@ -19,6 +19,7 @@ class SummaryLabels:
     heads: str = "Attention heads removed"
     query_heads: str = "(query heads)"  # after `heads` where K/V heads are counted apart
     dead_kept: str = "Query heads dead, kept by packing (their KV group is live)"
+    dead: str = "dead (kept by packing)"  # a per-layer heads cell's dead heads, and prose
     kv_groups: str = "KV groups removed (every query head sharing the group removed)"
     units_decoder: str = "MLP channels"
     units_encoder: str = "FFN units"
@@ -28,6 +29,8 @@ class SummaryLabels:
     params: str = "Parameters: dense / stored / packed"
     files: str = "Weight files: as stored / packed"
     speedup: str = "Speedup, packed vs dense"
+    decoding: str = "Decoding, batch"  # then "{batch}: tokens/s dense / packed"
+    semi_structured: str = "Semi-structured sparse kernels on the 2:4 matrices vs dense"
     perplexity: str = "Perplexity"
 
 

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import decoder_reports as spec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from analyzer.audit.benchmarks import check_table_against
-from analyzer.audit.checks import audit_claims
+from analyzer.audit.checks import audit, audit_claims
 from analyzer.audit.registry import UnknownFamily, family, registered
 from analyzer.audit.walker import extract_claims
 
@@ -173,3 +174,55 @@ def test_a_card_consistent_by_construction_has_no_mismatch(rows):
     text = "\n".join(["---\nlicense: mit\n---", "| Task | Shots | Dense | Pruned | Recovery |",
                       "| --- | --- | --- | --- | --- |", *body, average, recovery])  # fmt: skip
     assert findings(text, "mismatch") == []
+
+
+LEVELS_AND_PATTERNS = {"sparsity_pattern", "linear_sparsity", "overall_sparsity", "linear_density"}
+
+
+@pytest.mark.parametrize(
+    ("name", "prose"),
+    [
+        ("See [it](https://huggingface.co/org/Llama-2-7b-2:4-sparse).", "It is 2:4 sparse."),
+        ("Weights: https://example.org/llama-50%-sparse/", "Weights: 50% sparse."),
+        ("Load `org/Llama-3-8B-4:8-sparse` with transformers.", "It is 4:8 sparse."),
+        ("Load org/llama-90%-sparse with transformers.", "The model is 90% sparse."),
+        ("The file model-2:4-sparse.safetensors holds it.", "The file is 2:4 sparse."),
+        ("Read config-90%-sparse.json first.", "It is 90% sparse."),
+        ("Also in org/bert-32x32-blocks.", "Pruned with 32x32 blocks."),
+    ],
+)
+def test_a_url_model_id_or_file_name_never_states_a_pattern_or_level(name, prose):
+    """The same words read as prose are a claim (so the test can fail); inside a URL, a
+    link target, a Hub model id or a file name they are a name."""
+
+    def read(line: str) -> list[str]:
+        return [c.quantity for c in extract_claims(f"# m\n\n{line}\n").claims
+                if c.quantity in LEVELS_AND_PATTERNS]  # fmt: skip
+
+    assert read(prose)
+    assert read(name) == []
+    report = audit_claims(extract_claims(f"# m\n\n{name}\n"), spec.analysis())
+    assert [f for f in report.findings if f.verdict == "mismatch"] == []
+
+
+def test_placeholders_are_a_warning_at_most(tmp_path):
+    """Usage-block and prose placeholders are never the author's machine nor a figure: with
+    the weights, every finding on their lines is a warning or not checkable; a real home
+    path beside them is a mismatch (so the test can fail)."""
+    lines = [
+        "Download it to /path/to/weights/model.safetensors and pass <your-model>.",
+        "```bash",
+        "prunecard audit /path/to/model --token YOUR_TOKEN --card <your-model>/README.md",
+        "huggingface-cli download <your-model> --local-dir ~/path/to/model",
+        "```",
+    ]
+    readme = tmp_path / "README.md"
+    readme.write_text("---\nlicense: mit\n---\n\n# m\n\n" + "\n".join(lines) + "\n")
+    at = {n for n, line in enumerate(readme.read_text().splitlines(), 1) if line in lines}
+    found = [f for f in audit(readme, spec.analysis()).findings if f.line in at]
+    named = {f.claimed for f in found}
+    assert {"/path/to/model", "YOUR_TOKEN", "<your-model>"} <= named
+    assert {f.verdict for f in found} <= {"warning", "not checkable"}
+    readme.write_text(readme.read_text().replace("/path/to/model ", "/home/me/model "))
+    paths = [f for f in audit(readme, spec.analysis()).findings if f.quantity == "local path"]
+    assert [f.claimed for f in paths if f.verdict == "mismatch"] == ["/home/me/model"]

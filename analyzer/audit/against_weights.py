@@ -44,14 +44,19 @@ def _weights(analysis: Analysis) -> dict[str, tuple[float, int]]:
         "linear_dense": (analysis.linear.dense, 0),
         "linear_packed": (analysis.linear.packed, 0),
     }
-    kept = {h.layer: h.kept for h in analysis.heads.layers}
+    heads = {h.layer: h for h in analysis.heads.layers}
     for layer in analysis.layers:
         about = f"layer {layer.layer}"
         out[f"layer_density/{about}"] = (100 * layer.density, 3)
         out[f"layer_ffn_units_kept/{about}"] = (layer.ffn_units_kept, 0)
         out[f"layer_linear_packed/{about}"] = (layer.linear_packed, 0)
-        if layer.layer in kept:
-            out[f"layer_heads_kept/{about}"] = (kept[layer.layer], 0)
+        if layer.ffn_units_total:
+            out[f"layer_ffn_units_total/{about}"] = (layer.ffn_units_total, 0)
+            share = 100 * layer.ffn_units_kept / layer.ffn_units_total
+            out[f"layer_ffn_units_kept_pct/{about}"] = (share, 3)
+        if h := heads.get(layer.layer):
+            out[f"layer_heads_kept/{about}"] = (h.kept, 0)
+            out[f"layer_heads_total/{about}"] = (h.kept + len(h.removed), 0)
     if analysis.heads.total:
         out["heads_removed"] = (analysis.heads.removed, 0)
         out["heads_total"] = (analysis.heads.total, 0)
@@ -65,6 +70,9 @@ def _weights(analysis: Analysis) -> dict[str, tuple[float, int]]:
         out["heads_kv_removed_pct"] = (100 * kv.kv_removed / kv.kv_total, 3)
         for h in kv.layers:
             out[f"layer_kv_kept/layer {h.layer}"] = (h.kv_kept, 0)
+            out[f"layer_kv_total/layer {h.layer}"] = (h.kv_kept + len(h.kv_removed), 0)
+        if analysis.num_kv_heads:
+            out["heads_per_kv_group"] = (analysis.num_heads / analysis.num_kv_heads, 0)
     if analysis.ffn.units_total:
         out["ffn_units_kept"] = (analysis.ffn.units_kept, 0)
         out["ffn_units_total"] = (analysis.ffn.units_total, 0)

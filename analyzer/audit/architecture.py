@@ -127,6 +127,8 @@ class Architecture(Family):
         """`| Layers | 32 |` rows; with several value columns, each about its header
         (a column named dense/base/original is the dense base)."""
         header = [plain(c) for c in rows[0][1]]
+        if header[0].lower() == "pattern":
+            return []  # prunecard's pattern table: its "heads" row names a pattern kind
         out: list[Claim] = []
         for n, raw in [(rows[0][0], rows[0][1]), *rows[1:]]:
             cells = [plain(c) for c in raw]

@@ -181,6 +181,15 @@ _META_KEYS = ("datasets", "metrics", "tags", "type", "value", "name", "config", 
 _KEY_LINE = {key: re.compile(rf"^\s*(?:-\s*)?{key}\s*:") for key in _META_KEYS}
 
 
+def _holds(line: str, needle: str) -> bool:
+    """`line` states `needle`, or begins it: a long value YAML folds over several lines
+    has its first part on the line of its key ("name: WikiText-2 raw, test split (...")."""
+    if needle in line:
+        return True
+    head = line.split(":", 1)[-1].strip().strip("'\"")
+    return len(head) >= 20 and needle.startswith(head)
+
+
 class LineFinder:
     """Lines of metadata items, found by one forward pass per key: items are listed in the
     order YAML reads them, so each search resumes where the previous one of its key stopped
@@ -200,7 +209,7 @@ class LineFinder:
             )
             self.cursor[key] = self.key_line[key]
         for i in range(self.cursor[key], self.end):
-            if needle and needle in self.lines[i]:
+            if needle and _holds(self.lines[i], needle):
                 self.cursor[key] = i
                 return i + 1
         self.cursor[key] = self.end  # not found: later items of this key fall back too

@@ -1,7 +1,8 @@
 """Every phrasing family, imported once in the order the walker asks them (importing a
 family module registers its class in `registry.py`):
 
-- `nn_pruning`, `prunecard_card`: nn_pruning's and prunecard's own cards;
+- `nn_pruning`, `prunecard_card`, `prunecard_details`: nn_pruning's and prunecard's own
+  cards (the summary; the detail tables and sentences);
 - `trainer_card`: the HF Trainer's auto-generated card and the example scripts' metrics;
 - `model_index`: front matter (`datasets`, `metrics` as metric names, `tags`) and every
   task, dataset and metric of `model-index` (and `.eval_results/`);
@@ -31,6 +32,7 @@ from analyzer.audit import (  # noqa: F401  (the order is the walker's)
     nn_pruning,
     placeholders,
     prunecard_card,
+    prunecard_details,
     sparsity_phrases,
     stated_sizes,
     trainer_card,

@@ -93,6 +93,16 @@ _SUMMARY = (
         (rf"{NUM}x \(FLOP bound {NUM}x\)", ("x", "x")),
         ("speedup", "flop_bound"),
     ),
+    (
+        "^" + re.escape(SUMMARY.decoding.lower()),
+        (rf"{NUM} / {NUM} \({NUM}x\)", ("", "", "x")),
+        ("decode_dense_tps", "decode_packed_tps", "decode_speedup"),
+    ),
+    (
+        "^" + re.escape(SUMMARY.semi_structured.lower()),
+        (rf"{NUM}x \({NUM} ms dense, {NUM} ms sparse\)", ("x", "", "")),
+        ("sparse_kernel_speedup", "sparse_kernel_dense_ms", "sparse_kernel_sparse_ms"),
+    ),
     (_label(SUMMARY.perplexity) + r"\b", _BARE, ("perplexity",)),
     (r"exact match \(", _BARE, ("exact",)),
     (r"\bf1 \(", _BARE, ("f1",)),
@@ -104,14 +114,23 @@ _SUMMARY_PATTERNS = tuple(
 _PATTERN_ITEM = re.compile(r"([\w:]{1,12}) \((\d{1,9}) of (\d{1,9})\)")
 _BASE_ITEM = re.compile(r"([a-zA-Z][a-zA-Z /]{0,40}?) (\d[\d,]{0,20}) -> (\d[\d,]{0,20})")
 _QUESTIONS = re.compile(rf"\({NUM} questions\)")
-_SHAPE_LABEL = re.compile(r"batch (\d+) x (\d+)")
+_TOKENS = re.compile(rf"\({NUM} tokens\)")
+_CI = re.compile(rf"\({NUM}% CI {NUM} to {NUM}\)")
+_SHAPE_LABEL = re.compile(r"batch (\d+)(?: x (\d+))?")
 _SHAPE_CELL = re.compile(r"^(\d+) x (\d+)")
 _LAYER = re.compile(r"\d+")
 _NUMBER = re.compile(NUM)
 _PERCENT_CELL = re.compile(rf"{NUM}%")
-_OF_CELL = re.compile(rf"{NUM} of")
+_OF_CELL = re.compile(rf"{NUM} of {NUM}(?: \({NUM}%\))?")
 _RATIO_CELL = re.compile(rf"{NUM}x")
 _TIME_CELL = re.compile(rf"{NUM}(?: ± {NUM})?")
+_HEAD_WORD = re.compile(r"\(([\w/-]{1,12} heads)\)")  # the row's "(query heads)"
+_KEPT = {  # a per-layer "N of M" column -> its claims' stem
+    "heads kept": "heads",
+    "kv groups kept": "kv",
+    "ffn units kept": "ffn_units",
+    "mlp channels kept": "ffn_units",
+}
 _HEX = re.compile(r"^[0-9a-f]{64}$")
 BASE_QUANTITY = {  # a width/depth row's words -> the claim and Analysis field
     "layers": "arch_layers",
@@ -170,11 +189,14 @@ class PrunecardCard(Family):
         if claim.quantity == "head_kind":
             if analysis is None:
                 return findings.unchecked(claim, "no weights read (--no-weights)", "weights")
-            counted = bool(analysis.heads.kv_total)
+            expected = SUMMARY.query_heads.strip("()") if analysis.heads.kv_total else "heads"
             kv = analysis.num_kv_heads or analysis.num_heads
-            shown = f"{analysis.num_heads} query heads, {kv} K/V heads"
-            rule = "'query heads' is printed where K/V heads are counted apart (a decoder)"
-            return findings.judged(claim, "weights", shown, rule, counted)
+            shown = f"{expected}: {analysis.num_heads} query heads, {kv} K/V heads"
+            rule = (
+                "the heads row says 'query heads' exactly where K/V heads are counted apart "
+                "(a decoder), plain 'heads' elsewhere"
+            )
+            return findings.judged(claim, "weights", shown, rule, claim.name == expected)
         return None
 
     def internal(self, partners: findings.Partners) -> list[findings.AuditFinding]:
@@ -199,15 +221,25 @@ def _summary_row(n: int, cells: list[str], section: str) -> list[Claim]:
     shape = _SHAPE_LABEL.search(label)
     a = Adder(" | ".join(cells), n, section, "summary table")
     if shape:
-        a.about = f"batch {shape.group(1)} x {shape.group(2)}"
+        a.about = f"batch {shape.group(1)}" + (f" x {shape.group(2)}" if shape.group(2) else "")
     for label_pattern, value_pattern, quantities in _SUMMARY_PATTERNS:
         if label_pattern.search(label) and (m := value_pattern.match(value)):
             for index, (quantity, unit) in enumerate(quantities, 1):
                 a.add(quantity, m.group(index), unit)
             break
+    if (m := _CI.search(value)) and a.out:
+        main = a.out[0].quantity
+        a.add("ci_level", m.group(1), "%", about=main)
+        a.add("ci_low", m.group(2), about=main)
+        a.add("ci_high", m.group(3), about=main)
+    if m := _TOKENS.search(label):
+        a.add("eval_tokens", m.group(1))
     out = a.out
-    if label.lower().startswith(SUMMARY.heads.lower()) and SUMMARY.query_heads in label:
-        out.append(Claim("head_kind", a.text, n, section, "summary table", name="query heads"))
+    if label.lower().startswith(SUMMARY.heads.lower()):
+        kind = m.group(1) if (m := _HEAD_WORD.search(label)) else "heads"
+        out.append(Claim("head_kind", a.text, n, section, "summary table", name=kind))
+    if label.lower().startswith(SUMMARY.semi_structured.lower()):
+        out.append(Claim("sparsity_pattern", a.text, n, section, "summary table", name="2:4"))
     if label.lower().startswith(SUMMARY.patterns.lower()):
         for m in _PATTERN_ITEM.finditer(value):
             count = float(m.group(2))
@@ -249,12 +281,16 @@ def _layer_row(n: int, cells: list[str], header: list[str], section: str) -> lis
         cell = cells[index]
         if head == "linear density" and (m := _PERCENT_CELL.fullmatch(cell)):
             a.add("layer_density", m.group(1), "%")
-        elif head == "heads kept" and (m := _OF_CELL.match(cell)):
-            a.add("layer_heads_kept", m.group(1))
-        elif head == "kv groups kept" and (m := _OF_CELL.match(cell)):
-            a.add("layer_kv_kept", m.group(1))
-        elif head in ("ffn units kept", "mlp channels kept") and (m := _OF_CELL.match(cell)):
-            a.add("layer_ffn_units_kept", m.group(1))
+        elif (what := _KEPT.get(head)) and (m := _OF_CELL.match(cell)):
+            a.add(f"layer_{what}_kept", m.group(1))
+            a.add(f"layer_{what}_total", m.group(2))
+            if m.group(3):
+                a.add(f"layer_{what}_kept_pct", m.group(3), "%")
+        elif head == "heads removed":  # "4, 5, 6, 7", "none; dead (kept by packing): 5"
+            removed, _, dead = cell.partition(f"; {SUMMARY.dead}:")
+            for quantity, indices in (("removed_head", removed), ("dead_head", dead)):
+                for index in _LAYER.findall(indices):
+                    a.add(quantity, index)
         elif head == "packed linear weights" and (m := _NUMBER.fullmatch(cell)):
             a.add("layer_linear_packed", m.group(1))
     return a.out
@@ -278,6 +314,8 @@ def _speed_row(n: int, cells: list[str], header: list[str], section: str) -> lis
                 a.add(f"{side}_spread_ms", m.group(2))
         elif head == "share of bound" and (m := _PERCENT_CELL.match(cell)):
             a.add("share_of_bound", m.group(1), "%")
+        elif head == "runs" and (m := _NUMBER.fullmatch(cell)):
+            a.add("timing_runs", m.group(1))
     return a.out
 
 
