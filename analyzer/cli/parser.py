@@ -52,6 +52,8 @@ def _command(
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The `prunecard` parser: every command, in the order --help lists them, each declared
+    by a function of its own below."""
     parser = _Parser(
         prog="prunecard",
         description="Measure pruned transformer checkpoints, render model cards, audit claims.",
@@ -59,6 +61,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"prunecard {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    _demo(sub)
+    _report(sub)
+    _analyze(sub)
+    _pack(sub)
+    _bench(sub)
+    _card(sub)
+    _site(sub)
+    _audit(sub)
+    _eval(sub)
+    _score(sub)
+    _collection(sub)
+    return parser
+
+
+def _demo(sub: argparse._SubParsersAction) -> None:
     p = _command(
         sub,
         commands.cmd_demo,
@@ -67,6 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(out=Path("prunecard-demo"))
     shared.limit(p)
 
+
+def _report(sub: argparse._SubParsersAction) -> None:
     p = _command(
         sub,
         commands.cmd_report,
@@ -86,7 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
     shared.accept_unstable(p)
     shared.task_options(p)
 
-    p = _command(
+
+def _analyze(sub: argparse._SubParsersAction) -> None:
+    _command(
         sub,
         commands.cmd_analyze,
         shared.json_record("analysis"),
@@ -94,6 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
         shared.base_config(),
     )
 
+
+def _pack(sub: argparse._SubParsersAction) -> None:
     p = _command(sub, commands.cmd_pack)
     p.add_argument(
         "path",
@@ -107,6 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--force", action="store_true", help="replace OUT if it exists")
 
+
+def _bench(sub: argparse._SubParsersAction) -> None:
     p = _command(
         sub,
         commands.cmd_bench,
@@ -182,6 +207,8 @@ def build_parser() -> argparse.ArgumentParser:
         "packed one only",
     )
 
+
+def _card(sub: argparse._SubParsersAction) -> None:
     p = _command(
         sub,
         commands.cmd_card,
@@ -212,6 +239,8 @@ def build_parser() -> argparse.ArgumentParser:
         '({"exact": .., "f1": ..})',
     )
 
+
+def _site(sub: argparse._SubParsersAction) -> None:
     p = _command(
         sub,
         commands.cmd_site,
@@ -234,6 +263,8 @@ def build_parser() -> argparse.ArgumentParser:
         "and the plots mark it (default: the one report whose weights measure dense, if any)",
     )
 
+
+def _audit(sub: argparse._SubParsersAction) -> None:
     p = _command(sub, commands.cmd_audit, shared.json_record("audit"))
     p.add_argument(
         "path",
@@ -280,6 +311,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="exit 1 on warnings too (missing or ambiguous metadata), not only on mismatches",
     )
 
+
+def _eval(sub: argparse._SubParsersAction) -> None:
     p = _command(
         sub,
         commands.cmd_eval,
@@ -307,6 +340,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=("hf", "vllm"), default="hf", help="--tasks: engine")
     p.add_argument("--model-args", metavar="ARGS", help="--tasks: passed to the backend")
 
+
+def _score(sub: argparse._SubParsersAction) -> None:
     p = _command(sub, commands.cmd_score)
     p.add_argument("data", type=Path, help="SQuAD v2 JSON, official format")
     p.add_argument("predictions", type=Path, help='JSON object: id -> answer text ("" = none)')
@@ -322,6 +357,8 @@ def build_parser() -> argparse.ArgumentParser:
         "v1.1 data is refused otherwise (default: 2.0)",
     )
 
+
+def _collection(sub: argparse._SubParsersAction) -> None:
     p = _command(sub, commands.cmd_collection)
     p.add_argument(
         "--out",
@@ -346,5 +383,3 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ADDRESS",
         help="one Ray task per model on the cluster at ADDRESS (auto: this machine's)",
     )
-
-    return parser
