@@ -176,3 +176,13 @@ def test_pack_reads_each_weight_at_most_once(tmp_path, monkeypatch, model):
     assert all(torch.equal(ours[n], theirs[n]) for n in ours)
     stored = load_file(str(weights))
     assert any(ours[n].shape != stored[n].shape for n in ours)  # something was sliced
+
+
+def test_bench_opens_its_checkpoint_once(tmp_path, monkeypatch):
+    qa = tiny_qa(tmp_path / "qa", tokenizer=True, vocab=30522)
+    counting = _counting(monkeypatch)
+    args = ["bench", str(qa), "--quick", "--repeats", "2", "--budget", "0.5", "--no-profile"]
+    assert main([*args, "--accept-unstable", "--json", str(tmp_path / "b.json")]) == 0
+    assert counting.opens == {str((qa / "model.safetensors").resolve()): 1}
+    bench = json.loads((tmp_path / "b.json").read_text())
+    assert [(s["batch"], s["seq"]) for s in bench["shapes"]] == [(1, 128)]  # --quick's shape

@@ -191,7 +191,6 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from analyzer.cli.tables import format_bench
     from analyzer.pipeline import BenchOptions, run_bench
     from analyzer.runtime.timing import require_plausible
-    from analyzer.weights.checkpoint import open_checkpoint
     from analyzer.weights.hub import fetch
 
     options = BenchOptions(
@@ -215,7 +214,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     )
     source = _source(args.path)
     check_file(args.json, [_guarded(source)])
-    result = run_bench(open_checkpoint(fetch(source, tokenizer=True).path), options)
+    result = run_bench(fetch(source, tokenizer=True).path, options)  # opened once, there
     code = _show(result, format_bench(result), args.json, "bench")
     if not options.accept_unstable:
         require_plausible(result)

@@ -144,8 +144,7 @@ class EvalOptions:
         """Which evaluation the checkpoint `name` gets (SQUAD, PERPLEXITY or TASKS), the
         options of the other kinds refused."""
         if self._given(_TASK_SOURCES):
-            if not causal:
-                raise InputError(name, "is not a causal LM: --tasks and --results need one")
+            _tasks_need_a_causal_lm(causal, name)
             return TASKS
         if causal:
             self._refuse(
@@ -303,8 +302,8 @@ class ReportOptions:
     def check_kind(self, causal: bool, name: str) -> None:
         """The options of the other kind of evaluation refused before any step runs: they
         would be ignored without a word."""
-        if self.tasks is not None and not causal:
-            raise InputError(name, "is not a causal LM: --tasks and --results need one")
+        if self.tasks is not None:
+            _tasks_need_a_causal_lm(causal, name)
         if not self.evaluate:
             return
         tasks = self.tasks is not None  # --limit then limits the tasks' documents
@@ -321,6 +320,11 @@ class ReportOptions:
     def bench_options(self, device: str, dtype: str, align: int) -> BenchOptions:
         """The bench of `report`: the default plan, on the device the report runs on."""
         return BenchOptions(device=device, dtype=dtype, align=align, quick=self.quick)
+
+
+def _tasks_need_a_causal_lm(causal: bool, name: str) -> None:
+    if not causal:
+        raise InputError(name, "is not a causal LM: --tasks and --results need one")
 
 
 def _spelled(field: str) -> str:

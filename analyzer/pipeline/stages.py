@@ -112,15 +112,18 @@ def measure_perplexity(
     )
 
 
-def run_bench(checkpoint: Checkpoint, options: BenchOptions, *, packed: Any = None) -> Bench:
+def run_bench(checkpoint: Path | Checkpoint, options: BenchOptions, *, packed: Any = None) -> Bench:
     """`prunecard bench`, and `report`'s bench step (`packed`: the model it writes, built by
-    the caller): the dense model against the packed one, by `options`' plan."""
+    the caller): the dense model against the packed one, by `options`' plan. `checkpoint`:
+    a folder or weights file, or the `Checkpoint` the caller opened (read through it)."""
     from analyzer.perplexity.model import is_causal_lm
     from analyzer.runtime.bench import bench
+    from analyzer.weights.checkpoint import open_checkpoint
 
-    plan = options.plan(causal=is_causal_lm(checkpoint.config))
+    opened = open_checkpoint(checkpoint)
+    plan = options.plan(causal=is_causal_lm(opened.config))
     return bench(
-        checkpoint,
+        opened,
         device=options.device,
         dtype=options.dtype,
         align=options.align,
