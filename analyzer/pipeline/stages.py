@@ -5,12 +5,14 @@ options record of `analyzer.pipeline.options`."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from analyzer.outputs import check_file, check_output
 from analyzer.pipeline.options import PERPLEXITY, SQUAD, BenchOptions, EvalOptions, PerplexityRun
 from analyzer.records import Bench, Benchmarks, Evaluation, HubSource, Perplexity
-from analyzer.weights.checkpoint import Checkpoint
+
+if TYPE_CHECKING:
+    from analyzer.weights.checkpoint import Checkpoint
 
 __all__ = ["measure_perplexity", "run_bench", "run_eval"]
 
