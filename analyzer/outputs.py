@@ -30,6 +30,7 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_text",
     "check_apart",
+    "check_file",
     "check_output",
     "staged_dir",
 ]
@@ -101,6 +102,13 @@ def check_output(
             "prunecard's own output folders: remove it yourself or choose another output",
         )
     return out
+
+
+def check_file(out: str | Path | None, inputs: Iterable[str | Path | None] = ()) -> None:
+    """A single-file output (--json, --markdown, score --out), when one is given: never an
+    input, never a folder (`check_output`)."""
+    if out is not None:
+        check_output(out, inputs, folder=False)
 
 
 def check_apart(out: str | Path, inputs: Iterable[str | Path | None]) -> None:

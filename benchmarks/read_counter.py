@@ -17,11 +17,13 @@ from typing import Any
 
 class ReadCounter:
     """Install with `install()` (or a pytest monkeypatch's `setattr`); `opens`: safe_open
-    calls per resolved path; `bytes`: bytes of the tensors read."""
+    calls per resolved path; `bytes`: bytes of the tensors read; `by_name`: those bytes per
+    tensor name (a tensor read once, whole or by rows, adds at most its size)."""
 
     def __init__(self) -> None:
         self.opens: Counter[str] = Counter()
         self.bytes = 0
+        self.by_name: Counter[str] = Counter()
         import safetensors
 
         self.real = safetensors.safe_open
@@ -35,8 +37,10 @@ class ReadCounter:
 
         safetensors.safe_open = self.safe_open
 
-    def count(self, tensor: Any) -> Any:
-        self.bytes += tensor.numel() * tensor.element_size()
+    def count(self, name: str, tensor: Any) -> Any:
+        size = tensor.numel() * tensor.element_size()
+        self.bytes += size
+        self.by_name[name] += size
         return tensor
 
 
@@ -57,15 +61,15 @@ class _Handle:
         return self.handle.metadata()
 
     def get_tensor(self, name: str) -> Any:
-        return self.counter.count(self.handle.get_tensor(name))
+        return self.counter.count(name, self.handle.get_tensor(name))
 
     def get_slice(self, name: str) -> _Slice:
-        return _Slice(self.handle.get_slice(name), self.counter)
+        return _Slice(self.handle.get_slice(name), self.counter, name)
 
 
 class _Slice:
-    def __init__(self, piece: Any, counter: ReadCounter) -> None:
-        self.piece, self.counter = piece, counter
+    def __init__(self, piece: Any, counter: ReadCounter, name: str) -> None:
+        self.piece, self.counter, self.name = piece, counter, name
 
     def get_dtype(self) -> str:
         return self.piece.get_dtype()
@@ -74,4 +78,4 @@ class _Slice:
         return self.piece.get_shape()
 
     def __getitem__(self, index: Any) -> Any:
-        return self.counter.count(self.piece[index])
+        return self.counter.count(self.name, self.piece[index])

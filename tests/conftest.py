@@ -293,6 +293,23 @@ def pruned_minilm(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_llama(tmp_path_factory) -> Path:
+    """The tests' tiny Llama (tests/decoders.py: 256 positions, MiniLM's tokenizer), dense,
+    shared by the perplexity tests (read-only use please)."""
+    from decoders import build_decoder
+
+    return build_decoder(tmp_path_factory.mktemp("tiny-llama") / "llama", "llama")
+
+
+@pytest.fixture(scope="session")
+def tiny_llama_model(tiny_llama: Path) -> tuple:
+    """`tiny_llama` loaded as stored: (model, tokenizer), eval mode (do not modify)."""
+    from analyzer.perplexity.model import load_causal_lm
+
+    return load_causal_lm(tiny_llama)
+
+
+@pytest.fixture(scope="session")
 def lm_eval_tasks(tmp_path_factory) -> Path:
     """The bundled lm-eval task YAML (data/lm_eval) with each JSONL named by absolute path
     (lm-eval reads `data_files` relative to the working directory)."""

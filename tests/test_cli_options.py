@@ -61,3 +61,47 @@ def test_every_command_has_a_help_line_and_an_example_from_its_docstring():
         assert help_text and "Example" not in help_text, name
         assert example.startswith(f"prunecard {name}"), (name, example)
         assert commands[name].epilog == f"Example:\n  {example}"
+
+
+@pytest.mark.parametrize(
+    "option",
+    [
+        ["--protocol", "papers"],
+        ["--seqlen", "64"],
+        ["--stride", "8"],
+        ["--window", "16"],
+        ["--dataset", "wikitext2"],
+        ["--text", "t.txt"],
+        ["--limit-tokens", "100"],
+        ["--data", "dev.json"],
+        ["--no-pack"],
+    ],
+)
+@pytest.mark.parametrize("tasks", [["--tasks", "arc_easy"], ["--results", "results.json"]])
+def test_eval_refuses_options_that_lm_eval_tasks_would_ignore(option, tasks, tmp_path, capsys):
+    """`eval --tasks` (or --results) measures lm-eval's tasks only: a perplexity or SQuAD v2
+    option beside it was silently ignored; it is refused in one line before anything is
+    read (the checkpoint named does not even exist)."""
+    from badio import one_line_error
+
+    from analyzer.cli.main import main
+
+    code = main(["eval", str(tmp_path / "none"), *tasks, *option])
+    line = one_line_error(code, capsys.readouterr())
+    assert f"{option[0]} does not apply to {tasks[0]}" in line
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_bench_options_replace_the_default_plan_only_where_given():
+    from analyzer.pipeline import BenchOptions
+    from analyzer.runtime.plan import FULL, QUICK_LM_PLAN, QUICK_PLAN
+
+    assert BenchOptions().plan(causal=True) == BenchOptions().plan(causal=False) == FULL
+    assert BenchOptions(quick=True).plan(causal=False) == QUICK_PLAN
+    assert BenchOptions(quick=True).plan(causal=True) == QUICK_LM_PLAN
+    plan = BenchOptions(seqs=(64, 96), repeats=3, profile=False).plan(causal=False)
+    assert plan.shapes == tuple((b, s) for s in (64, 96) for b in FULL.batches)
+    assert plan.protocol.min_repeats == 3 and plan.profile_runs == 0
+    assert plan.protocol.threshold == FULL.protocol.threshold
+    assert plan.protocol.budget_s == FULL.protocol.budget_s
+    assert (plan.decode_batches, plan.new_tokens) == (FULL.decode_batches, FULL.new_tokens)

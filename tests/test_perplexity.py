@@ -95,16 +95,6 @@ def test_impossible_plans_are_refused(tokens, window, stride, problem):
 # --------------------------------------------------------------------------- a real model
 
 
-@pytest.fixture(scope="module")
-def llama(tmp_path_factory):
-    return build_decoder(tmp_path_factory.mktemp("ppl") / "llama", "llama")
-
-
-@pytest.fixture(scope="module")
-def loaded(llama):
-    return load_causal_lm(llama)
-
-
 @pytest.fixture
 def text_file(tmp_path):
     path = tmp_path / "normans.txt"
@@ -112,8 +102,8 @@ def text_file(tmp_path):
     return path
 
 
-def test_one_window_equals_the_models_own_loss(loaded, text_file):
-    model, tokenizer = loaded
+def test_one_window_equals_the_models_own_loss(tiny_llama_model, text_file):
+    model, tokenizer = tiny_llama_model
     ids = torch.tensor([tokenizer(TEXT)["input_ids"]])
     assert ids.shape[1] < 256  # fits one window of the model's 256 positions
     with torch.no_grad():
@@ -135,8 +125,8 @@ def test_every_decoder_family_loads_and_matches_its_loss(model_type, tmp_path, t
     assert record.perplexity == pytest.approx(math.exp(loss.item()), rel=1e-5)
 
 
-def test_strided_windows_equal_a_token_by_token_loop(loaded, text_file):
-    model, tokenizer = loaded
+def test_strided_windows_equal_a_token_by_token_loop(tiny_llama_model, text_file):
+    model, tokenizer = tiny_llama_model
     window, stride, n = 16, 6, 50
     ids = tokenizer(TEXT)["input_ids"][:n]
     nll = 0.0
@@ -167,8 +157,8 @@ def test_uniform_logits_give_the_vocabulary_size(tmp_path, text_file):
         assert figure == pytest.approx(VOCAB, rel=1e-5)
 
 
-def test_the_ci_contains_the_estimate_and_is_reproducible(loaded, text_file):
-    model, tokenizer = loaded
+def test_the_ci_contains_the_estimate_and_is_reproducible(tiny_llama_model, text_file):
+    model, tokenizer = tiny_llama_model
     options = dict(window=12, stride=4)
     record = evaluate_perplexity(model, tokenizer, read_text(text_file), **options)
     assert record.windows > 10
@@ -229,26 +219,28 @@ BAD_TEXTS = {
 
 
 @pytest.mark.parametrize("name", sorted(BAD_TEXTS))
-def test_bad_text_files_are_one_line_errors(name, llama, tmp_path, capsys):
+def test_bad_text_files_are_one_line_errors(name, tiny_llama, tmp_path, capsys):
     content, problem = BAD_TEXTS[name]
     path = tmp_path / f"{name}.txt"
     path.write_bytes(content)
-    code = main(["eval", str(llama), "--text", str(path), "--json", str(tmp_path / "p.json")])
+    code = main(["eval", str(tiny_llama), "--text", str(path), "--json", str(tmp_path / "p.json")])
     assert problem in one_line_error(code, capsys.readouterr(), str(path))
     assert not (tmp_path / "p.json").exists()
 
 
-def test_an_oversized_text_a_folder_and_a_fifo_are_refused(llama, tmp_path, capsys, monkeypatch):
+def test_an_oversized_text_a_folder_and_a_fifo_are_refused(
+    tiny_llama, tmp_path, capsys, monkeypatch
+):
     big = tmp_path / "big.txt"
     big.write_text("word " * 400)
     monkeypatch.setattr("analyzer.perplexity.text.DATA_LIMIT", 1000)
     assert "over the" in one_line_error(
-        main(["eval", str(llama), "--text", str(big)]), capsys.readouterr(), str(big)
+        main(["eval", str(tiny_llama), "--text", str(big)]), capsys.readouterr(), str(big)
     )
     fifo = tmp_path / "fifo.txt"
     os.mkfifo(fifo)
     for path in (tmp_path, fifo):
-        one_line_error(main(["eval", str(llama), "--text", str(path)]), capsys.readouterr())
+        one_line_error(main(["eval", str(tiny_llama), "--text", str(path)]), capsys.readouterr())
 
 
 # --------------------------------------------------------------------------- the CLI
@@ -259,15 +251,21 @@ def _three_decimals(x: float) -> str:
     return str(Decimal(repr(x)).quantize(Decimal("0.001"), ROUND_HALF_UP))
 
 
-def test_eval_writes_the_record_and_prints_the_figures(llama, loaded, text_file, tmp_path, capsys):
+def test_eval_writes_the_record_and_prints_the_figures(
+    tiny_llama, tiny_llama_model, text_file, tmp_path, capsys
+):
     out = tmp_path / "ppl.json"
-    args = ["eval", str(llama), "--text", str(text_file), "--window", "12", "--stride", "5"]
+    args = ["eval", str(tiny_llama), "--text", str(text_file), "--window", "12", "--stride", "5"]
     assert main([*args, "--json", str(out)]) == 0
     record = load_record(Perplexity, out)
-    expected = evaluate_perplexity(*loaded, read_text(text_file), window=12, stride=5)
+    expected = evaluate_perplexity(*tiny_llama_model, read_text(text_file), window=12, stride=5)
     assert record.perplexity == pytest.approx(expected.perplexity, rel=1e-6)
     assert (record.window, record.stride, record.windows) == (12, 5, expected.windows)
-    assert (record.text, record.checkpoint, record.packed) == (str(text_file), str(llama), False)
+    assert (record.text, record.checkpoint, record.packed) == (
+        str(text_file),
+        str(tiny_llama),
+        False,
+    )
     assert (record.device, record.dtype) == ("cpu", "fp32") and record.tokens_per_second > 0
     printed = capsys.readouterr().out
     shown = [_three_decimals(x) for x in (record.perplexity, record.ci_low)]
@@ -276,9 +274,9 @@ def test_eval_writes_the_record_and_prints_the_figures(llama, loaded, text_file,
     assert f"perplexity written to {out}" in printed
 
 
-def test_eval_defaults_to_the_bundled_text(llama, tmp_path, capsys):
+def test_eval_defaults_to_the_bundled_text(tiny_llama, tmp_path, capsys):
     out = tmp_path / "ppl.json"
-    assert main(["eval", str(llama), "--limit-tokens", "300", "--json", str(out)]) == 0
+    assert main(["eval", str(tiny_llama), "--limit-tokens", "300", "--json", str(out)]) == 0
     record = load_record(Perplexity, out)
     assert (record.text, record.tokens, record.limit_tokens) == (BUNDLED_TEXT, 300, 300)
     assert (record.window, record.stride) == (256, 128)  # the model's positions, halved
@@ -286,8 +284,8 @@ def test_eval_defaults_to_the_bundled_text(llama, tmp_path, capsys):
     assert BUNDLED_TEXT in capsys.readouterr().out
 
 
-def test_one_window_claims_no_interval(llama, capsys):
-    assert main(["eval", str(llama), "--limit-tokens", "50"]) == 0
+def test_one_window_claims_no_interval(tiny_llama, capsys):
+    assert main(["eval", str(tiny_llama), "--limit-tokens", "50"]) == 0
     printed = capsys.readouterr().out
     assert "one window: no confidence interval" in printed and "CI" not in printed
 
@@ -301,16 +299,16 @@ def test_the_packed_model_has_the_perplexity_of_the_stored_one(tmp_path):
         layer_weight(state, 0, "self_attn.v_proj")[:8] = 0  # K/V group 0 of layer 0
         layer_weight(state, 1, "mlp.down_proj")[:, :20] = 0  # 20 channels of layer 1
 
-    llama = build_decoder(tmp_path / "llama", "llama", prune=prune, heads=4, kv_heads=2)
+    tiny_llama = build_decoder(tmp_path / "llama", "llama", prune=prune, heads=4, kv_heads=2)
     records = []
     for extra in ([], ["--packed"]):
         out = tmp_path / f"ppl{len(extra)}.json"
-        args = ["eval", str(llama), "--limit-tokens", "200", "--json", str(out), *extra]
+        args = ["eval", str(tiny_llama), "--limit-tokens", "200", "--json", str(out), *extra]
         assert main(args) == 0
         records.append(load_record(Perplexity, out))
     stored, packed = records
     assert (stored.packed, packed.packed) == (False, True)
-    packed_config = load_causal_lm(llama, packed=True)[0].config
+    packed_config = load_causal_lm(tiny_llama, packed=True)[0].config
     assert packed_config.prunecard_packing["kv_heads"] == [1, 2]  # the group is really gone
     assert packed.perplexity == pytest.approx(stored.perplexity, rel=1e-5)
     assert packed.scored == stored.scored == 199
@@ -327,8 +325,10 @@ def test_the_packed_model_has_the_perplexity_of_the_stored_one(tmp_path):
         (["--limit-tokens", "1"], "--limit-tokens must be at least 2"),
     ],
 )
-def test_options_that_do_not_fit_a_causal_lm_are_refused(options, problem, llama, tmp_path, capsys):
-    code = main(["eval", str(llama), *options, "--json", str(tmp_path / "p.json")])
+def test_options_that_do_not_fit_a_causal_lm_are_refused(
+    options, problem, tiny_llama, tmp_path, capsys
+):
+    code = main(["eval", str(tiny_llama), *options, "--json", str(tmp_path / "p.json")])
     assert problem in one_line_error(code, capsys.readouterr())
     assert not (tmp_path / "p.json").exists() and not (tmp_path / "folder").exists()
 
@@ -378,10 +378,10 @@ def test_report_on_a_causal_lm_measures_perplexity(tmp_path, capsys):
     from analyzer.records import Publication
 
     # query heads = KV heads: packing (part of `report`) handles this layout on every branch
-    llama = build_decoder(tmp_path / "llama", "llama", kv_heads=4)
+    tiny_llama = build_decoder(tmp_path / "llama", "llama", kv_heads=4)
     out = tmp_path / "report"
     options = ReportOptions(benchmark=False, limit_tokens=200)
-    report = run_report(llama, out, Publication(model_id="tiny-llama"), options, say=print)
+    report = run_report(tiny_llama, out, Publication(model_id="tiny-llama"), options, say=print)
     assert report.evaluation is None and report.perplexity is not None
     assert report.perplexity.tokens == 200 and report.perplexity.text == BUNDLED_TEXT
     assert load_record(Perplexity, out / "perplexity.json") == report.perplexity
@@ -392,20 +392,23 @@ def test_report_on_a_causal_lm_measures_perplexity(tmp_path, capsys):
     assert (out / "README.md").is_file()
     # `card --report` re-renders with the record it holds; `card --perplexity` takes eval's
     card = tmp_path / "card"
-    assert main(["card", str(llama), "--report", str(out / "report.json"), "--out", str(card)]) == 0
+    assert (
+        main(["card", str(tiny_llama), "--report", str(out / "report.json"), "--out", str(card)])
+        == 0
+    )
     assert read_report(card).perplexity == stored.perplexity
     record = tmp_path / "ppl.json"
-    assert main(["eval", str(llama), "--limit-tokens", "40", "--json", str(record)]) == 0
+    assert main(["eval", str(tiny_llama), "--limit-tokens", "40", "--json", str(record)]) == 0
     card = tmp_path / "card2"
-    assert main(["card", str(llama), "--perplexity", str(record), "--out", str(card)]) == 0
+    assert main(["card", str(tiny_llama), "--perplexity", str(record), "--out", str(card)]) == 0
     assert read_report(card).perplexity.tokens == 40
 
 
-def test_report_refuses_squad_options_for_a_causal_lm(llama, tmp_path):
+def test_report_refuses_squad_options_for_a_causal_lm(tiny_llama, tmp_path):
     from analyzer.pipeline import ReportOptions, run_report
     from analyzer.records import Publication
 
     options = ReportOptions(benchmark=False, limit=10)
     with pytest.raises(InputError, match=r"is a causal LM .*: --limit does not apply"):
-        run_report(llama, tmp_path / "r", Publication(model_id="m"), options)
+        run_report(tiny_llama, tmp_path / "r", Publication(model_id="m"), options)
     assert not (tmp_path / "r").exists()

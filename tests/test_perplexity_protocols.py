@@ -64,16 +64,6 @@ def test_a_papers_plan_by_hand():
 # --------------------------------------------------------------------------- the figure
 
 
-@pytest.fixture(scope="module")
-def llama(tmp_path_factory):
-    return build_decoder(tmp_path_factory.mktemp("papers") / "llama", "llama")
-
-
-@pytest.fixture(scope="module")
-def loaded(llama):
-    return load_causal_lm(llama)
-
-
 @pytest.fixture
 def raw_file(tmp_path):
     """A text laid out as WikiText's wiki.test.raw: a heading line, blank lines, then
@@ -92,11 +82,11 @@ def _rows(path) -> list[str]:
         return [row if row.strip() else "" for row in f]
 
 
-def test_the_papers_protocol_is_sparsegpts_computation(loaded, raw_file):
+def test_the_papers_protocol_is_sparsegpts_computation(tiny_llama_model, raw_file):
     """SparseGPT's `opt_eval` / Wanda's `eval_ppl_wikitext` with transformers' own loss:
     the rows joined with "\\n\\n", tokenized once, nsamples = numel // seqlen windows, each
     window's mean loss times seqlen, exp(sum / (nsamples * seqlen))."""
-    model, tokenizer = loaded
+    model, tokenizer = tiny_llama_model
     enc = torch.tensor([tokenizer("\n\n".join(_rows(raw_file)))["input_ids"]])
     n = enc.numel() // SEQLEN
     assert n >= 10 and enc.numel() % SEQLEN  # many windows, and a partial one to drop
@@ -129,8 +119,8 @@ def test_the_papers_protocol_is_sparsegpts_computation(loaded, raw_file):
     assert text.joined() == "\n\n".join(_rows(raw_file)) != text.content
 
 
-def test_the_default_seqlen_is_the_context_capped_at_2048(loaded, tmp_path):
-    model, tokenizer = loaded  # 256 positions
+def test_the_default_seqlen_is_the_context_capped_at_2048(tiny_llama_model, tmp_path):
+    model, tokenizer = tiny_llama_model  # 256 positions
     record = evaluate_perplexity(model, tokenizer, bundled_text(), protocol="papers")
     assert (record.window, record.stride) == (256, 256)
     assert record.windows == record.tokens // 256
@@ -141,9 +131,9 @@ def test_the_default_seqlen_is_the_context_capped_at_2048(loaded, tmp_path):
     assert evaluate_perplexity(*long, bundled_text(), limit_tokens=1500).window == 1024
 
 
-def test_the_bundled_text_is_filed_under_squad_v2_validation(llama, tmp_path, capsys):
+def test_the_bundled_text_is_filed_under_squad_v2_validation(tiny_llama, tmp_path, capsys):
     out = tmp_path / "p.json"
-    args = ["eval", str(llama), "--protocol", "papers", "--seqlen", "64", "--json", str(out)]
+    args = ["eval", str(tiny_llama), "--protocol", "papers", "--seqlen", "64", "--json", str(out)]
     assert main([*args, "--limit-tokens", "640"]) == 0
     record = load_record(Perplexity, out)
     assert (record.dataset, record.dataset_config, record.dataset_split) == (
@@ -186,14 +176,16 @@ def _hub_folder(root, rows: list[str]) -> None:
 
 
 def test_wikitext2_is_read_through_datasets_offline(
-    llama, raw_file, tmp_path, monkeypatch, offline, capsys
+    tiny_llama, raw_file, tmp_path, monkeypatch, offline, capsys
 ):
     rows = _rows(raw_file)
     _hub_folder(tmp_path / "hub", rows)
     monkeypatch.chdir(tmp_path / "hub")
     papers = ["--protocol", "papers", "--seqlen", str(SEQLEN)]
     out = tmp_path / "w.json"
-    assert main(["eval", str(llama), "--dataset", "wikitext2", *papers, "--json", str(out)]) == 0
+    assert (
+        main(["eval", str(tiny_llama), "--dataset", "wikitext2", *papers, "--json", str(out)]) == 0
+    )
     record = load_record(Perplexity, out)
     assert (record.dataset, record.dataset_config, record.dataset_split) == WIKITEXT
     assert record.text == "WikiText-2 raw, test split"
@@ -202,7 +194,9 @@ def test_wikitext2_is_read_through_datasets_offline(
 
     # the same rows as wiki.test.raw: the same text scored, the same figure, no dataset id
     local = tmp_path / "l.json"
-    assert main(["eval", str(llama), "--text", str(raw_file), *papers, "--json", str(local)]) == 0
+    assert (
+        main(["eval", str(tiny_llama), "--text", str(raw_file), *papers, "--json", str(local)]) == 0
+    )
     file_record = load_record(Perplexity, local)
     assert (file_record.perplexity, file_record.tokens) == (record.perplexity, record.tokens)
     assert file_record.dataset == "" and file_record.text == str(raw_file)
@@ -211,26 +205,29 @@ def test_wikitext2_is_read_through_datasets_offline(
     assert any(offline.iterdir())
     monkeypatch.chdir(tmp_path)
     again = tmp_path / "again.json"
-    assert main(["eval", str(llama), "--dataset", "wikitext2", *papers, "--json", str(again)]) == 0
+    assert (
+        main(["eval", str(tiny_llama), "--dataset", "wikitext2", *papers, "--json", str(again)])
+        == 0
+    )
     assert load_record(Perplexity, again).perplexity == record.perplexity
 
 
 def test_wikitext2_offline_without_a_cache_is_one_line(
-    llama, tmp_path, monkeypatch, offline, capsys
+    tiny_llama, tmp_path, monkeypatch, offline, capsys
 ):
     from analyzer.pipeline import ReportOptions, run_report
     from analyzer.records import Publication
 
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "p.json"
-    code = main(["eval", str(llama), "--dataset", "wikitext2", "--json", str(out)])
+    code = main(["eval", str(tiny_llama), "--dataset", "wikitext2", "--json", str(out)])
     line = one_line_error(code, capsys.readouterr(), WIKITEXT_ERROR_NAME)
     assert "not in the datasets cache and the Hub cannot be reached (offline" in line
     assert not out.exists()
     # report loads the text before any step runs: nothing is measured, nothing written
     options = ReportOptions(text_dataset="wikitext2", benchmark=False)
     with pytest.raises(InputError, match="not in the datasets cache"):
-        run_report(llama, tmp_path / "r", Publication(model_id="m"), options, say=print)
+        run_report(tiny_llama, tmp_path / "r", Publication(model_id="m"), options, say=print)
     assert not (tmp_path / "r").exists() and "analyze" not in capsys.readouterr().out
 
 
@@ -252,8 +249,8 @@ def test_wikitext2_offline_without_a_cache_is_one_line(
         (["--text", "t.txt", "--dataset", "wikitext2"], "--text and a dataset name two texts"),
     ],
 )
-def test_options_of_the_other_protocol_are_refused(options, problem, llama, tmp_path, capsys):
-    code = main(["eval", str(llama), *options, "--json", str(tmp_path / "p.json")])
+def test_options_of_the_other_protocol_are_refused(options, problem, tiny_llama, tmp_path, capsys):
+    code = main(["eval", str(tiny_llama), *options, "--json", str(tmp_path / "p.json")])
     assert problem in one_line_error(code, capsys.readouterr())
     assert not (tmp_path / "p.json").exists()
 
@@ -262,9 +259,9 @@ def test_options_of_the_other_protocol_are_refused(options, problem, llama, tmp_
     ("options", "choice"),
     [(["--dataset", "wikitext103"], "wikitext2"), (["--protocol", "x"], "papers")],
 )
-def test_an_unknown_dataset_or_protocol_is_one_line(options, choice, llama, capsys):
+def test_an_unknown_dataset_or_protocol_is_one_line(options, choice, tiny_llama, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        main(["eval", str(llama), *options])
+        main(["eval", str(tiny_llama), *options])
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and len(err.strip().splitlines()) == 1
     assert f"invalid choice: {options[1]!r}" in err and choice in err
@@ -285,10 +282,10 @@ def test_report_measures_by_the_papers_protocol(tmp_path):
     from analyzer.publish.report import read_report
     from analyzer.records import Publication
 
-    llama = build_decoder(tmp_path / "llama", "llama", kv_heads=4)
+    tiny_llama = build_decoder(tmp_path / "llama", "llama", kv_heads=4)
     out = tmp_path / "report"
     options = ReportOptions(benchmark=False, protocol="papers", seqlen=64, limit_tokens=200)
-    run_report(llama, out, Publication(model_id="org/tiny-llama"), options, say=print)
+    run_report(tiny_llama, out, Publication(model_id="org/tiny-llama"), options, say=print)
     record = read_report(out).perplexity
     assert (record.protocol, record.window, record.windows, record.dropped) == (
         "papers",
@@ -305,7 +302,7 @@ def test_report_measures_by_the_papers_protocol(tmp_path):
     assert entry["dataset"]["id"] == "rajpurkar/squad_v2"
     with pytest.raises(InputError, match="--window applies to --protocol sliding"):
         bad = ReportOptions(benchmark=False, protocol="papers", window=64)
-        run_report(llama, tmp_path / "r2", Publication(model_id="m"), bad)
+        run_report(tiny_llama, tmp_path / "r2", Publication(model_id="m"), bad)
     assert not (tmp_path / "r2").exists()
 
 
@@ -320,8 +317,8 @@ def _version_1(record: Perplexity) -> dict:
     return {**data, "schema": "prunecard.perplexity/1"}
 
 
-def test_a_version_1_record_still_reads(loaded, tmp_path):
-    record = evaluate_perplexity(*loaded, bundled_text(), limit_tokens=100)
+def test_a_version_1_record_still_reads(tiny_llama_model, tmp_path):
+    record = evaluate_perplexity(*tiny_llama_model, bundled_text(), limit_tokens=100)
     old = tmp_path / "old.json"
     old.write_text(json.dumps(_version_1(record)))
     read = load_record(Perplexity, old)
@@ -334,8 +331,8 @@ def test_a_version_1_record_still_reads(loaded, tmp_path):
         load_record(Perplexity, future)
 
 
-def test_without_the_datasets_library_the_error_names_the_extra(llama, monkeypatch, capsys):
+def test_without_the_datasets_library_the_error_names_the_extra(tiny_llama, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "datasets", None)  # `import datasets` fails
-    code = main(["eval", str(llama), "--dataset", "wikitext2"])
+    code = main(["eval", str(tiny_llama), "--dataset", "wikitext2"])
     line = one_line_error(code, capsys.readouterr(), WIKITEXT_ERROR_NAME)
     assert "needs the datasets library (pip install 'prunecard[datasets]')" in line

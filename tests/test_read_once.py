@@ -1,5 +1,5 @@
-"""One read, one plan: `report` opens its checkpoint once, and the packed folder it keeps is
-the model its bench timed.
+"""One read, one plan: `report` and `eval` open their checkpoint once, `pack` reads no
+weight twice, and the packed folder `report` keeps is the model its bench timed.
 
 The rule counted: every step of `report` (the architecture check, analyze, pack, bench's
 dense and packed models, eval) reads the input through one `Checkpoint`, so each of its
@@ -17,10 +17,12 @@ from pathlib import Path
 import pytest
 import safetensors
 import torch
+from badio import tiny_qa
 from conftest import build_minilm
-from decoders import build_decoder
+from decoders import build_decoder, layer_weight
 from safetensors.torch import load_file
 
+from analyzer.cli.main import main
 from analyzer.pipeline import ReportOptions, run_report
 from analyzer.records import Publication
 
@@ -116,3 +118,71 @@ def test_a_report_with_lm_eval_tasks_opens_its_checkpoint_once(
     )
     assert counting.opens == {str((folder / "model.safetensors").resolve()): 1}
     assert [t.task for t in report.benchmarks.tasks] == ["tiny_choice"]
+
+
+def test_eval_opens_a_qa_checkpoint_once(tmp_path, monkeypatch):
+    """The kind check (is it a causal LM?) and the SQuAD run read through one Checkpoint."""
+    qa = tiny_qa(tmp_path / "qa", tokenizer=True, vocab=30522)  # MiniLM's tokenizer
+    counting = _counting(monkeypatch)
+    assert main(["eval", str(qa), "--limit", "2", "--out", str(tmp_path / "e")]) == 0
+    assert counting.opens == {str((qa / "model.safetensors").resolve()): 1}
+
+
+@pytest.mark.parametrize("packed", [[], ["--packed"]])
+def test_eval_opens_a_causal_lm_once(tmp_path, monkeypatch, packed):
+    folder = build_decoder(tmp_path / "llama", "llama")
+    counting = _counting(monkeypatch)
+    args = ["eval", str(folder), "--limit-tokens", "64", "--json", str(tmp_path / "p.json")]
+    assert main([*args, *packed]) == 0
+    assert counting.opens == {str((folder / "model.safetensors").resolve()): 1}
+
+
+def _tensor_bytes(weights: Path) -> dict[str, int]:
+    return {n: t.numel() * t.element_size() for n, t in load_file(str(weights)).items()}
+
+
+def _prune_llama(state):
+    layer_weight(state, 0, "self_attn.v_proj")[:8] = 0  # K/V group 0 of layer 0
+    layer_weight(state, 1, "mlp.down_proj")[:, :20] = 0  # 20 channels of layer 1
+
+
+@pytest.mark.parametrize("model", ["minilm", "llama"])
+def test_pack_reads_each_weight_at_most_once(tmp_path, monkeypatch, model):
+    """A standalone `pack` decides each layer's plan from the matrices it reads, then slices
+    those: one open, no tensor's bytes read twice (it was twice for every layer matrix: once
+    for the plan, again by the rows kept), and the same packed model as analysis's plan."""
+    from analyzer.runtime.packing import pack
+    from analyzer.weights.sparsity import analyze_with_plan
+
+    if model == "minilm":
+        folder = build_minilm(tmp_path / "in")
+    else:
+        folder = build_decoder(tmp_path / "in", "llama", prune=_prune_llama, heads=4, kv_heads=2)
+    weights = folder / "model.safetensors"
+    sizes = _tensor_bytes(weights)
+    counting = _counting(monkeypatch)
+    assert main(["pack", str(folder), str(tmp_path / "packed")]) == 0
+    assert counting.opens == {str(weights.resolve()): 1}
+    assert set(counting.by_name) <= set(sizes)
+    twice = {n: (read, sizes[n]) for n, read in counting.by_name.items() if read > sizes[n]}
+    assert not twice
+    assert counting.bytes <= sum(sizes.values())
+
+    monkeypatch.undo()
+    pack(folder, tmp_path / "by-analysis", plan=analyze_with_plan(folder).plan)
+    ours = load_file(str(tmp_path / "packed" / "model.safetensors"))
+    theirs = load_file(str(tmp_path / "by-analysis" / "model.safetensors"))
+    assert ours.keys() == theirs.keys()
+    assert all(torch.equal(ours[n], theirs[n]) for n in ours)
+    stored = load_file(str(weights))
+    assert any(ours[n].shape != stored[n].shape for n in ours)  # something was sliced
+
+
+def test_bench_opens_its_checkpoint_once(tmp_path, monkeypatch):
+    qa = tiny_qa(tmp_path / "qa", tokenizer=True, vocab=30522)
+    counting = _counting(monkeypatch)
+    args = ["bench", str(qa), "--quick", "--repeats", "2", "--budget", "0.5", "--no-profile"]
+    assert main([*args, "--accept-unstable", "--json", str(tmp_path / "b.json")]) == 0
+    assert counting.opens == {str((qa / "model.safetensors").resolve()): 1}
+    bench = json.loads((tmp_path / "b.json").read_text())
+    assert [(s["batch"], s["seq"]) for s in bench["shapes"]] == [(1, 128)]  # --quick's shape

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from analyzer.records import Analysis, Bench, BenchShape, Evaluation, Perplexity, TokenizerInfo
+from analyzer.records import (
+    Analysis,
+    Bench,
+    Benchmarks,
+    BenchShape,
+    Evaluation,
+    Perplexity,
+    TokenizerInfo,
+)
 from analyzer.text import count, fixed, megabytes, percent, ratio, table
 
 if TYPE_CHECKING:
@@ -13,6 +21,7 @@ if TYPE_CHECKING:
 __all__ = [
     "format_analysis",
     "format_bench",
+    "format_benchmarks",
     "format_evaluation",
     "format_pack",
     "format_patterns",
@@ -389,6 +398,17 @@ def format_evaluation(ev: Evaluation) -> str:
         if groups:
             lines += ["", table((title, "n", "EM", "F1"), groups)]
     return "\n".join(lines)
+
+
+def format_benchmarks(record: Benchmarks) -> str:
+    """One line per lm-eval task: the model's metrics, then the dense base's."""
+    return "\n".join(
+        f"{who}{t.task} ({t.num_fewshot}-shot, {t.documents:,} of {t.documents_total:,} "
+        "documents): " + ", ".join(f"{m.name} {fixed(m.value, 4)}" for m in t.metrics)
+        for who, run in (("", record), ("dense base: ", record.base))
+        if run is not None
+        for t in run.tasks
+    )
 
 
 def _perplexity_ci(p: Perplexity) -> str:

@@ -13,8 +13,9 @@ model can take as it is, in one of three layouts:
 
 Packing never decides what is alive: the pack plan (`analyzer.weights.liveness.PackPlan`)
 comes from analysis, which applies the rules to the masks it takes (`report` hands over
-the plan of its own analysis; `pack` and `load` alone have one made from the layer
-matrices). Matrices that lose rows are read by the rows kept (`Checkpoint.load_rows`).
+the plan of its own analysis, and matrices that lose rows are then read by the rows kept,
+`Checkpoint.load_rows`; `pack` and `load` alone have it made layer by layer from the layer
+matrices, which are then sliced as read, so no weight is read twice).
 Decoder LLMs (every decoder family of `analyzer.weights.families`) lose whole dead K/V
 groups and dead MLP channels; their stored K/V groups per layer are recorded as
 `prunecard_packing.kv_heads`. What differs between families (fused matrices and how they
@@ -50,7 +51,7 @@ from analyzer.weights.checkpoint import Checkpoint, copy_tokenizer_files, open_c
 from analyzer.weights.compressed import plain_config
 from analyzer.weights.families import FAMILIES, Family
 from analyzer.weights.liveness import LayerKeep, PackPlan
-from analyzer.weights.sparsity import pack_plan
+from analyzer.weights.sparsity import planned_layers
 
 __all__ = [
     "LAYOUTS",
@@ -165,21 +166,25 @@ def pack_state(
     source: str | Path | Checkpoint, plan: PackPlan | None = None, *, align: int = 1
 ) -> Packed:
     """The packed state dict and config.json of a checkpoint, by `plan` (None: decided now,
-    by analysis's rules, from the layer matrices). Each sliced matrix is read by the rows
-    it keeps (`Checkpoint.load_rows`); the rest whole."""
+    layer by layer, by analysis's rules from the layer matrices, which are then sliced as
+    read: each weight is read once). By a plan given, each sliced matrix is read by the
+    rows it keeps (`Checkpoint.load_rows`); the rest whole."""
     if align < 1:
         raise ValueError(f"align must be at least 1, got {align}")
     src = _open(source)
-    if plan is None:
-        plan = pack_plan(src.checkpoint, src.family, src.geometry)
-    if len(plan.layers) != src.geometry.num_layers:
+    if plan is not None and len(plan.layers) != src.geometry.num_layers:
         raise ValueError(
             f"the plan has {len(plan.layers)} layers, the checkpoint {src.geometry.num_layers}"
         )
+    layers = (
+        planned_layers(src.checkpoint, src.family, src.geometry)
+        if plan is None
+        else ((keep, {}) for keep in plan.layers)
+    )
     state: dict[str, Any] = {}
     plans, removed_heads = [], {}
-    for keep in plan.layers:
-        plans.append(_pack_layer(src, keep, align, state))
+    for keep, held in layers:
+        plans.append(_pack_layer(_Reader(src.checkpoint, held), src, keep, align, state))
         gone = [h for h in range(src.geometry.num_heads) if h not in keep.heads]
         if gone:
             removed_heads[str(keep.layer)] = gone
@@ -191,13 +196,36 @@ def pack_state(
     return Packed(state, _packed_config(src, plans, removed_heads, align), tuple(plans), align)
 
 
-def _pack_layer(src: _Source, keep: LayerKeep, align: int, state: dict[str, Any]) -> LayerPlan:
+@dataclass(frozen=True)
+class _Reader:
+    """One layer's tensors: those its plan was just decided from (`held`, in memory), else
+    read from the checkpoint, by the rows kept where only some are."""
+
+    checkpoint: Checkpoint
+    held: dict[str, Any]
+
+    def whole(self, name: str) -> Any:
+        held = self.held.get(name)
+        return self.checkpoint.load(name) if held is None else held
+
+    def rows(self, name: str, rows: list[int]) -> Any:
+        import torch
+
+        held = self.held.get(name)
+        if held is None:
+            return self.checkpoint.load_rows(name, rows)
+        return held.index_select(0, torch.tensor(rows, dtype=torch.long))
+
+
+def _pack_layer(
+    read: _Reader, src: _Source, keep: LayerKeep, align: int, state: dict[str, Any]
+) -> LayerPlan:
     """One layer's matrices, biases and whole-width norms, sliced by `keep` into `state`.
     Rows kept are read alone; O and the FFN's second matrix lose columns (read whole). An
     encoder's removed head leaves its constant W_O[:, h] b_V[h] in the output bias."""
     import torch
 
-    g, family, checkpoint, layer = src.geometry, src.family, src.checkpoint, keep.layer
+    g, family, layer = src.geometry, src.family, keep.layer
     hd = g.head_dim
     stored_heads = g.kept_heads(layer)
     q_rows = _rows([stored_heads.index(h) for h in keep.heads], hd)
@@ -221,10 +249,10 @@ def _pack_layer(src: _Source, keep: LayerKeep, align: int, state: dict[str, Any]
         name, bias = src.weight(layer, role), src.name(layer, role, "bias")
         if role in ("o", "ffn_out"):  # columns: the matrix is read whole
             idx, size = parts[role]
-            weight = whole[role] = checkpoint.load(name)
+            weight = whole[role] = read.whole(name)
             state[name] = _take(weight, idx, size, dim=1)
             if bias is not None:
-                state[bias] = checkpoint.load(bias)
+                state[bias] = read.whole(bias)
             continue
         sections = family.fused.get(role, (role,))
         sizes = fused_sizes(family, g, layer, role) if role in family.fused else (0,)
@@ -234,15 +262,15 @@ def _pack_layer(src: _Source, keep: LayerKeep, align: int, state: dict[str, Any]
             [torch.zeros(0, dtype=torch.long)]
             + [idx + off for (idx, _), off in zip(kept, offsets, strict=True)]
         )
-        state[name] = _pad_sections(checkpoint.load_rows(name, rows.tolist()), kept)
+        state[name] = _pad_sections(read.rows(name, rows.tolist()), kept)
         if bias is not None:
-            state[bias] = _pad_sections(checkpoint.load_rows(bias, rows.tolist()), kept)
+            state[bias] = _pad_sections(read.rows(bias, rows.tolist()), kept)
         for part, (idx, _) in zip(sections, kept, strict=True):
             norm = src.name(layer, part, "norm")
             if norm is not None:
-                state[norm] = checkpoint.load_rows(norm, idx.tolist())
+                state[norm] = read.rows(norm, idx.tolist())
     if family.kind != "decoder":
-        _fold_removed_heads(src, layer, q_rows, whole["o"], state)
+        _fold_removed_heads(read, src, layer, q_rows, whole["o"], state)
     kv_groups = keep.kv_groups if family.kind == "decoder" else ()
     return LayerPlan(layer, keep.heads, len(units), width, kv_groups)
 
@@ -261,7 +289,7 @@ def _pad_sections(tensor: Any, kept: list[tuple[Any, int]]) -> Any:
 
 
 def _fold_removed_heads(
-    src: _Source, layer: int, q_rows: Any, o: Any, state: dict[str, Any]
+    read: _Reader, src: _Source, layer: int, q_rows: Any, o: Any, state: dict[str, Any]
 ) -> None:
     """An encoder's removed heads add a constant W_O[:, h] b_V[h] to every output: it goes
     into the output bias (computed in float64, from the stored O, `o`, and V bias)."""
@@ -276,7 +304,7 @@ def _fold_removed_heads(
     dead_rows = torch.tensor(dead, dtype=torch.long)
     o_bias = bias_name(src.weight(layer, "o"))
     bias = state.get(o_bias, torch.zeros(g.hidden_size, dtype=o.dtype))
-    fold = o[:, dead_rows].double() @ src.checkpoint.load(v_bias)[dead_rows].double()
+    fold = o[:, dead_rows].double() @ read.whole(v_bias)[dead_rows].double()
     state[o_bias] = (bias.double() + fold).to(o.dtype)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 import math
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -66,7 +66,7 @@ from analyzer.weights.patterns import (
 from analyzer.weights.reading import read_ahead, touch_pages
 from analyzer.weights.recipe import RECIPE_FILE, check_recipe, read_recipe, tied_lm_head
 
-__all__ = ["Measured", "analyze", "analyze_with_plan", "pack_plan"]
+__all__ = ["Measured", "analyze", "analyze_with_plan", "planned_layers"]
 
 _LARGEST, _FINEST = BLOCK_SIZES[0], BLOCK_SIZES[-1]
 
@@ -115,20 +115,25 @@ def analyze_with_plan(path: str | Path | Checkpoint, base: str | Path | None = N
     return Measured(replace(analysis, recipe=recipe), plan)
 
 
-def pack_plan(checkpoint: Checkpoint, family: Family, geometry: Geometry) -> PackPlan:
-    """The pack plan alone (`pack`, `load` and `bench` without an analysis at hand): the
-    masks taken as analysis takes them, of the layer matrices and biases only, then the
-    same rules."""
-    wanted = {
-        name
-        for name in checkpoint.tensors
-        if (p := classify(name, family)).layer is not None and p.role in LINEAR_ROLES
-    }
-    summaries = {
-        ref.name: _summarize(tensor, ref, lines=True, patterns=False)
-        for ref, tensor in _read(checkpoint, wanted)
-    }
-    return PackPlan(tuple(_layers(checkpoint, family, geometry, summaries, [])[4]))
+def planned_layers(
+    checkpoint: Checkpoint, family: Family, geometry: Geometry
+) -> Iterator[tuple[LayerKeep, dict[str, Any]]]:
+    """The pack plan one layer at a time (`pack` and `load` without an analysis at hand),
+    each layer's keep with the matrices and biases it was decided from, as read: packing
+    slices the rows it keeps from these, so no weight is read twice. The masks are taken
+    as analysis takes them, then the same rules."""
+    wanted: dict[int, set[str]] = {}
+    for name in checkpoint.tensors:
+        param = classify(name, family)
+        if param.layer is not None and param.role in LINEAR_ROLES:
+            wanted.setdefault(param.layer, set()).add(name)
+    for layer in range(geometry.num_layers):
+        read = list(_read(checkpoint, wanted.get(layer, set())))
+        summaries = {
+            ref.name: _summarize(tensor, ref, lines=True, patterns=False) for ref, tensor in read
+        }
+        (keep,) = _layers(checkpoint, family, geometry, summaries, [], only=layer)[4]
+        yield keep, {ref.name: tensor for ref, tensor in read}
 
 
 def _read(
@@ -497,23 +502,26 @@ def _layers(
     geometry: Geometry | None,
     summaries: dict[str, _Summary],
     linear: list[MatrixStats],
+    only: int | None = None,
 ) -> tuple[list[LayerStats], HeadTotals, FfnTotals, int, list[LayerKeep]]:
     """Per-layer heads and FFN units, the stored parameters packing removes (zero heads'
     Q/K/V rows, biases and O columns; dead units' rows, biases and columns), and what
-    packing keeps of each layer (the pack plan)."""
+    packing keeps of each layer (the pack plan); `only`: that layer alone (`summaries`
+    holding its tensors; the totals then count it alone)."""
     if family is None or geometry is None:
         heads = HeadTotals(total=0, removed=0, layers=(), rule=HEAD_RULE)
         return [], heads, FfnTotals(0, 0), 0, []
     g = geometry
     by_layer = _layer_summaries(family, summaries)
+    layers = range(g.num_layers) if only is None else (only,)
     if family.kind == "decoder":
-        return _decoder_layers(family, g, by_layer, summaries, linear)
+        return _decoder_layers(family, g, by_layer, summaries, linear, layers)
     stats: list[LayerStats] = []
     head_layers: list[LayerHeads] = []
     keep: list[LayerKeep] = []
     units_kept_total = 0
     removed_stored = 0
-    for layer in range(g.num_layers):
+    for layer in layers:
         roles = by_layer[layer]
         stored_heads = g.kept_heads(layer)
         alive = heads_alive(roles["v"][1].row_any, roles["o"][1].col_any, g.head_dim).tolist()
@@ -582,6 +590,7 @@ def _decoder_layers(
     by_layer: dict[int, dict[str, tuple[str, _Summary]]],
     summaries: dict[str, _Summary],
     linear: list[MatrixStats],
+    layers: Iterable[int],
 ) -> tuple[list[LayerStats], HeadTotals, FfnTotals, int, list[LayerKeep]]:
     """Removed and dead-but-kept query heads, removable K/V groups and dead MLP channels per
     layer, and the stored parameters decoder packing removes: whole dead K/V groups (their
@@ -600,7 +609,7 @@ def _decoder_layers(
     head_layers: list[LayerHeads] = []
     keep: list[LayerKeep] = []
     channels_kept_total = removed_stored = 0
-    for layer in range(g.num_layers):
+    for layer in layers:
         roles = by_layer[layer]
         biased = {r for r, (name, _) in roles.items() if bias_name(name) in summaries}
         v_rows, gate_rows, up_rows, *normed = (
