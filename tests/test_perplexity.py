@@ -373,14 +373,14 @@ def test_which_configs_are_causal_lms():
 
 
 def test_report_on_a_causal_lm_measures_perplexity(tmp_path, capsys):
-    from analyzer.pipeline import ReportOptions, run_report
+    from analyzer.pipeline import PerplexityOptions, ReportOptions, run_report
     from analyzer.publish.report import read_report
     from analyzer.records import Publication
 
     # query heads = KV heads: packing (part of `report`) handles this layout on every branch
     tiny_llama = build_decoder(tmp_path / "llama", "llama", kv_heads=4)
     out = tmp_path / "report"
-    options = ReportOptions(benchmark=False, limit_tokens=200)
+    options = ReportOptions(benchmark=False, perplexity=PerplexityOptions(limit_tokens=200))
     report = run_report(tiny_llama, out, Publication(model_id="tiny-llama"), options, say=print)
     assert report.evaluation is None and report.perplexity is not None
     assert report.perplexity.tokens == 200 and report.perplexity.text == BUNDLED_TEXT

@@ -215,7 +215,7 @@ def test_wikitext2_is_read_through_datasets_offline(
 def test_wikitext2_offline_without_a_cache_is_one_line(
     tiny_llama, tmp_path, monkeypatch, offline, capsys
 ):
-    from analyzer.pipeline import ReportOptions, run_report
+    from analyzer.pipeline import PerplexityOptions, ReportOptions, run_report
     from analyzer.records import Publication
 
     monkeypatch.chdir(tmp_path)
@@ -225,7 +225,7 @@ def test_wikitext2_offline_without_a_cache_is_one_line(
     assert "not in the datasets cache and the Hub cannot be reached (offline" in line
     assert not out.exists()
     # report loads the text before any step runs: nothing is measured, nothing written
-    options = ReportOptions(text_dataset="wikitext2", benchmark=False)
+    options = ReportOptions(perplexity=PerplexityOptions(dataset="wikitext2"), benchmark=False)
     with pytest.raises(InputError, match="not in the datasets cache"):
         run_report(tiny_llama, tmp_path / "r", Publication(model_id="m"), options, say=print)
     assert not (tmp_path / "r").exists() and "analyze" not in capsys.readouterr().out
@@ -278,13 +278,16 @@ def test_a_qa_model_refuses_the_protocol_options(option, tmp_path, capsys):
 
 
 def test_report_measures_by_the_papers_protocol(tmp_path):
-    from analyzer.pipeline import ReportOptions, run_report
+    from analyzer.pipeline import PerplexityOptions, ReportOptions, run_report
     from analyzer.publish.report import read_report
     from analyzer.records import Publication
 
     tiny_llama = build_decoder(tmp_path / "llama", "llama", kv_heads=4)
     out = tmp_path / "report"
-    options = ReportOptions(benchmark=False, protocol="papers", seqlen=64, limit_tokens=200)
+    options = ReportOptions(
+        benchmark=False,
+        perplexity=PerplexityOptions(protocol="papers", seqlen=64, limit_tokens=200),
+    )
     run_report(tiny_llama, out, Publication(model_id="org/tiny-llama"), options, say=print)
     record = read_report(out).perplexity
     assert (record.protocol, record.window, record.windows, record.dropped) == (
@@ -301,7 +304,8 @@ def test_report_measures_by_the_papers_protocol(tmp_path):
     (entry,) = yaml.safe_load((out / ".eval_results" / "perplexity.yaml").read_text())
     assert entry["dataset"]["id"] == "rajpurkar/squad_v2"
     with pytest.raises(InputError, match="--window applies to --protocol sliding"):
-        bad = ReportOptions(benchmark=False, protocol="papers", window=64)
+        papers = PerplexityOptions(protocol="papers", window=64)
+        bad = ReportOptions(benchmark=False, perplexity=papers)
         run_report(tiny_llama, tmp_path / "r2", Publication(model_id="m"), bad)
     assert not (tmp_path / "r2").exists()
 

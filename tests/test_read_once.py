@@ -23,7 +23,7 @@ from decoders import build_decoder, layer_weight
 from safetensors.torch import load_file
 
 from analyzer.cli.main import main
-from analyzer.pipeline import ReportOptions, run_report
+from analyzer.pipeline import PerplexityOptions, ReportOptions, run_report
 from analyzer.records import Publication
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
@@ -96,7 +96,9 @@ def test_a_causal_lm_report_opens_its_checkpoint_once(tmp_path, monkeypatch):
     """The perplexity path too: the stored model is built through the same Checkpoint."""
     folder = build_decoder(tmp_path / "llama", "llama")
     counting = _counting(monkeypatch)
-    options = ReportOptions(limit_tokens=64, quick=True, accept_unstable=True)
+    options = ReportOptions(
+        perplexity=PerplexityOptions(limit_tokens=64), quick=True, accept_unstable=True
+    )
     run_report(folder, tmp_path / "r", Publication(model_id="m"), options, say=lambda _: None)
     assert counting.opens == {str((folder / "model.safetensors").resolve()): 1}
 
@@ -111,7 +113,11 @@ def test_a_report_with_lm_eval_tasks_opens_its_checkpoint_once(
     counting = _counting(monkeypatch)
     tasks = TaskSources(LmEvalOptions(tasks=("tiny_choice",), include_path=lm_eval_tasks))
     options = ReportOptions(
-        limit_tokens=64, quick=True, accept_unstable=True, benchmark=False, tasks=tasks
+        perplexity=PerplexityOptions(limit_tokens=64),
+        quick=True,
+        accept_unstable=True,
+        benchmark=False,
+        tasks=tasks,
     )
     report = run_report(
         folder, tmp_path / "r", Publication(model_id="m"), options, say=lambda _: None

@@ -15,7 +15,7 @@ from analyzer.errors import InputError, printable
 from analyzer.outputs import check_apart, check_file, check_output
 
 if TYPE_CHECKING:
-    from analyzer.pipeline import EvalOptions
+    from analyzer.pipeline import EvalOptions, PerplexityOptions
 
 EXIT_OK, EXIT_MISMATCH, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -104,13 +104,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     check_output(out, [_guarded(source), *inputs], force=args.force)
     options = ReportOptions(
         data=args.data,
-        text=args.text,
-        text_dataset=args.text_dataset,
-        protocol=args.protocol,
-        window=args.window,
-        stride=args.stride,
-        seqlen=args.seqlen,
-        limit_tokens=args.limit_tokens,
+        perplexity=_perplexity_options(args, args.text_dataset),
         limit=args.limit,
         seed=args.seed or 0,
         evaluate=not args.no_eval,
@@ -377,18 +371,28 @@ def _eval_options(args: argparse.Namespace) -> EvalOptions:
         no_pack=args.no_pack,
         batch_size=args.batch_size,
         no_graphs=args.no_graphs,
-        text=args.text,
-        dataset=args.dataset,
-        protocol=args.protocol,
-        window=args.window,
-        stride=args.stride,
-        seqlen=args.seqlen,
-        limit_tokens=args.limit_tokens,
+        perplexity=_perplexity_options(args, args.dataset),
         packed=args.packed,
         json=args.json,
         backend=args.backend,
         model_args=args.model_args,
         **_task_options(args),
+    )
+
+
+def _perplexity_options(args: argparse.Namespace, dataset: str | None) -> PerplexityOptions:
+    """The perplexity options `eval` and `report` share (`shared.text`); `dataset` is
+    `eval`'s --dataset or `report`'s --text-dataset."""
+    from analyzer.pipeline import PerplexityOptions
+
+    return PerplexityOptions(
+        text=args.text,
+        dataset=dataset,
+        protocol=args.protocol,
+        window=args.window,
+        stride=args.stride,
+        seqlen=args.seqlen,
+        limit_tokens=args.limit_tokens,
     )
 
 

@@ -79,11 +79,11 @@ class PerplexityRun:
 # the evaluation each kind of model gets; the options of the other kinds are refused
 SQUAD, PERPLEXITY, TASKS = "squad", "perplexity", "tasks"
 _SQUAD_ONLY = ("data", "limit", "seed", "out", "force", "no_pack", "batch_size", "no_graphs")
-_TEXT = ("text", "dataset", "protocol", "window", "stride", "seqlen", "limit_tokens")
-_PERPLEXITY_ONLY = (*_TEXT, "packed", "json")
+_PERPLEXITY_ONLY = ("packed", "json")  # beside `PerplexityOptions`' own
 _TASK_SOURCES = ("tasks", "results", "dense_base", "base_results")
 # lm-eval's tasks take --limit (documents per task), --batch-size, --packed and --json
-_NOT_FOR_TASKS = (*(o for o in _SQUAD_ONLY if o not in ("limit", "batch_size")), *_TEXT)
+# (and the perplexity's options)
+_NOT_FOR_TASKS = tuple(o for o in _SQUAD_ONLY if o not in ("limit", "batch_size"))
 
 
 @dataclass(frozen=True)
@@ -103,14 +103,7 @@ class EvalOptions:
     no_pack: bool = False
     batch_size: int | None = None  # windows per batch (None: 32; lm-eval: 1)
     no_graphs: bool = False
-    # causal LMs: perplexity
-    text: Path | None = None
-    dataset: str | None = None
-    protocol: str | None = None
-    window: int | None = None
-    stride: int | None = None
-    seqlen: int | None = None
-    limit_tokens: int | None = None
+    perplexity: PerplexityOptions = PerplexityOptions()  # causal LMs
     packed: bool = False  # perplexity and tasks: the packed model (default: as stored)
     json: Path | None = None  # perplexity and tasks: where the record is written
     # causal LMs: lm-eval's tasks run (`tasks`, "t1,t2") or imported (`results`), and the
@@ -126,19 +119,13 @@ class EvalOptions:
 
     def __post_init__(self) -> None:
         sources = self._given(_TASK_SOURCES)
-        ignored = self._given(_NOT_FOR_TASKS)
+        ignored = self._given(_NOT_FOR_TASKS) + self.perplexity.given()
         if sources and ignored:
             raise InputError(
                 None,
                 f"{ignored[0]} does not apply to {sources[0]} (lm-eval's tasks): measure the "
                 "perplexity or SQuAD v2 in a run of its own",
             )
-
-    @property
-    def perplexity(self) -> PerplexityOptions:
-        return PerplexityOptions(
-            **{f.name: getattr(self, f.name) for f in fields(PerplexityOptions)}
-        )
 
     def kind(self, causal: bool, name: str) -> str:
         """Which evaluation the checkpoint `name` gets (SQUAD, PERPLEXITY or TASKS), the
@@ -154,12 +141,13 @@ class EvalOptions:
                 "see --text)",
             )
             return PERPLEXITY
-        self._refuse(
-            _PERPLEXITY_ONLY,
-            name,
-            "is not a causal LM: {option} is a perplexity option (it is evaluated on SQuAD v2; "
-            "see --data)",
-        )
+        given = self.perplexity.given() + self._given(_PERPLEXITY_ONLY)
+        if given:
+            raise InputError(
+                name,
+                f"is not a causal LM: {given[0]} is a perplexity option (it is evaluated on "
+                "SQuAD v2; see --data)",
+            )
         if self.out is None:
             raise InputError(None, "--out DIR is required for a SQuAD v2 evaluation (its results)")
         if self.squad_batch < 1:
@@ -277,27 +265,9 @@ class ReportOptions:
     batch_size: int = SQUAD_BATCH
     accept_unstable: bool = False  # keep an implausible timing (the card marks it)
     base: Path | None = None  # the dense base's config.json or folder (decoders: `--base-config`)
-    # causal LMs: perplexity as `eval` measures it (`PerplexityOptions`)
-    text: Path | None = None
-    text_dataset: str | None = None
-    protocol: str | None = None
-    window: int | None = None
-    stride: int | None = None
-    seqlen: int | None = None
-    limit_tokens: int | None = None
-    tasks: TaskSources | None = None  # causal LMs: lm-eval tasks run or imported (`--tasks`)
-
-    @property
-    def perplexity(self) -> PerplexityOptions:
-        return PerplexityOptions(
-            text=self.text,
-            dataset=self.text_dataset,
-            protocol=self.protocol,
-            window=self.window,
-            stride=self.stride,
-            seqlen=self.seqlen,
-            limit_tokens=self.limit_tokens,
-        )
+    # causal LMs: perplexity as `eval` measures it, and lm-eval tasks run or imported
+    perplexity: PerplexityOptions = PerplexityOptions()
+    tasks: TaskSources | None = None
 
     def check_kind(self, causal: bool, name: str) -> None:
         """The options of the other kind of evaluation refused before any step runs: they

@@ -41,7 +41,7 @@ def run_eval(
     if kind == PERPLEXITY:
         from analyzer.runtime.bench import resolve_options
 
-        check_file(options.json, [guarded, options.text])
+        check_file(options.json, [guarded, options.perplexity.text])
         run = options.perplexity.prepare()
         device, dtype, align = resolve_options(options.device, options.dtype, options.align)
         record = measure_perplexity(
