@@ -18,7 +18,9 @@ import torch
 from conftest import PruneSpec, build_minilm
 from safetensors.torch import save_file
 
+from analyzer.api import analyze
 from analyzer.cli.main import main
+from analyzer.errors import CheckpointError
 
 SMALL = PruneSpec(zero_heads={1: (2,)})
 
@@ -410,3 +412,27 @@ def test_output_piped_into_a_closed_reader_is_not_an_error(pruned_minilm, unbuff
     )
     assert done.stdout.strip() == "0"
     assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+@pytest.mark.parametrize("shape", [(64, 64), (64,)], ids=["matrix", "bias"])
+def test_a_non_finite_value_is_refused_in_every_float_dtype(tmp_path, dtype, value, shape):
+    name = W if len(shape) == 2 else W.replace(".weight", ".bias")
+    tensor = torch.randn(shape).to(dtype)
+    tensor.view(-1)[-1] = value  # the last weight: in the last slice of the matrix
+    folder = _tiny(tmp_path / "c", tensors=_tiny_tensors(**{name: tensor}))
+    with pytest.raises(CheckpointError, match=f"{name} contains NaN or infinite values"):
+        analyze(folder)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+def test_the_largest_finite_values_are_weights(tmp_path, dtype):
+    """Every weight at the dtype's largest magnitude: finite, though a float32 sum of them
+    overflows; and -0.0 is a zero like +0.0."""
+    big = torch.full((64, 64), torch.finfo(dtype).max, dtype=dtype)
+    big[::2] = -torch.finfo(dtype).max
+    big[:, :16] = -0.0
+    folder = _tiny(tmp_path / "c", tensors=_tiny_tensors(**{W: big}))
+    (query,) = [m for m in analyze(folder).matrices if m.name == W]
+    assert query.nnz == 64 * 48

@@ -38,8 +38,7 @@ chance (two thirds of them at 90% unstructured sparsity), so a partial 1x4 share
 about how the matrix was pruned.
 
 Group counts are vectorised: one count per group of 4 (its 4 mask bytes summed as one
-int32), one bincount of those counts, and for groups of 8 one add of neighbouring counts and
-a second bincount; a mask with fewer zeros than half its weights needs no counts (it cannot
+int32), their maximum, and for groups of 8 one add of neighbouring counts and its maximum; a mask with fewer zeros than half its weights needs no counts (it cannot
 be N:M), only its empty groups. What N:M and 1x4 need (`GroupStats`: empty groups of 4, the
 fullest group of 4, whether a group of 8 holds more than 4) adds up over slices of rows, so
 a matrix can be reduced slice by slice (`analyzer.weights.sparsity`) with the same answer.
@@ -118,20 +117,22 @@ class MaskPatterns:
     col_any: Any = None  # bool tensor: columns holding a non-zero
 
 
-def group_counts(mask: Any) -> Any:
+def group_counts(mask: Any, out: Any = None) -> Any:
     """Non-zeros per aligned group of 4 input weights (int32, row-major), or None where the
     input dimension is not a multiple of 4. `mask` is the bool or uint8 non-zero mask,
-    out x in. Each group's 4 bytes are read as one int32 and their bytes summed in place
-    (bytes 0+1 and 2+3 in 16-bit lanes, then the two lanes): four contiguous integer ops,
-    cheaper than adding strided byte halves."""
+    out x in. Each group's 4 bytes are read as one int32 word and multiplied by 0x01010101:
+    the top byte of the product is the sum of the word's bytes (at most 4, so no carry
+    reaches it, and the sign bit stays clear), the bytes above the word wrap away; one
+    multiply and one shift, cheaper than adding byte lanes. `out`: an int32 tensor of one
+    element per group to write the counts into (a caller's reused buffer)."""
     import torch
 
     mask = mask.view(torch.uint8) if mask.dtype == torch.bool else mask
     if mask.shape[-1] % 4 or not mask.numel():
         return None
-    words = mask.contiguous().view(torch.int32)  # every byte 0 or 1: no sign, no carry
-    pairs = (words & 0x00FF00FF) + ((words >> 8) & 0x00FF00FF)
-    return ((pairs & 0xFFFF) + (pairs >> 16)).reshape(-1)
+    words = mask.contiguous().view(torch.int32)  # every byte 0 or 1
+    counts = torch.mul(words.reshape(-1), 0x01010101, out=out)
+    return counts.bitwise_right_shift_(24)
 
 
 @dataclass(frozen=True)
@@ -151,11 +152,12 @@ class GroupStats:
         )
 
 
-def group_stats(mask: Any, zeros: int) -> GroupStats | None:
+def group_stats(mask: Any, zeros: int, out: Any = None) -> GroupStats | None:
     """The group stats of a non-zero mask holding `zeros` zeros, or None where the input
     dimension is not a multiple of 4. Groups are counted only when at least half the
     weights are zero: otherwise the average group of 4 (and of 8) holds more than half its
-    weights, so some group does, and only the empty groups need counting."""
+    weights, so some group does, and only the empty groups need counting. `out`: as for
+    `group_counts` (left holding no meaningful values)."""
     import torch
 
     mask = mask.view(torch.uint8) if mask.dtype == torch.bool else mask
@@ -167,16 +169,13 @@ def group_stats(mask: Any, zeros: int) -> GroupStats | None:
     if 2 * zeros < mask.numel():
         occupied = int(torch.count_nonzero(mask.contiguous().view(torch.int32)))
         return GroupStats(mask.numel() // 4 - occupied, most4=3, over_half8=width % 8 == 0)
-    counts = group_counts(mask)
+    counts = group_counts(mask, out)
     # reductions, not a histogram: torch's bincount is several times slower than these
     most4 = min(3, int(counts.amax()))
-    # groups of 8 are pairs of groups of 4 (adding the two halves: a strided sum is slower)
-    over_half8 = width % 8 == 0 and most4 > 2 and int((counts[0::2] + counts[1::2]).amax()) > 4
-    return GroupStats(
-        empty4=counts.numel() - int(torch.count_nonzero(counts)),
-        most4=most4,
-        over_half8=over_half8,
-    )
+    empty4 = counts.numel() - int(torch.count_nonzero(counts))
+    # groups of 8 are pairs of groups of 4, added in place (a strided sum is slower)
+    over_half8 = width % 8 == 0 and most4 > 2 and int(counts[0::2].add_(counts[1::2]).amax()) > 4
+    return GroupStats(empty4=empty4, most4=most4, over_half8=over_half8)
 
 
 def explain_groups(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import math
+import threading
 from collections.abc import Generator, Iterable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, replace
@@ -312,9 +313,7 @@ def _summarize(tensor: Any, ref: TensorRef, *, lines: bool, patterns: bool) -> _
 
     if tensor.ndim == 2 and tensor.numel():
         return _summarize_matrix(tensor, ref, lines=lines, patterns=patterns)
-    if tensor.numel() and not _finite(tensor):
-        raise CheckpointError(ref.file, f"{ref.name} contains NaN or infinite values")
-    nnz = int(torch.count_nonzero(tensor))
+    nnz = int(torch.count_nonzero(_magnitudes(tensor.reshape(-1), ref))) if tensor.numel() else 0
     if tensor.ndim == 1 and lines:  # a linear layer's bias: which rows it keeps alive
         return _Summary(nnz=nnz, row_any=tensor != 0)
     if tensor.ndim != 2:
@@ -338,17 +337,15 @@ def _summarize_matrix(tensor: Any, ref: TensorRef, *, lines: bool, patterns: boo
     row_any = torch.empty(rows, dtype=torch.uint8)
     col_any = torch.zeros(cols, dtype=torch.uint8)
     finest = torch.empty(-(-rows // _FINEST), -(-cols // _FINEST), dtype=torch.bool)
-    # a float is zero when every bit but the sign is (+0.0 and -0.0): compared as integers,
-    # which skips converting each value (bf16 compares twice as fast, fp32 a fifth faster)
-    bits = getattr(torch, _SAME_WIDTH_INT[tensor.element_size()])
-    magnitude = torch.iinfo(bits).max
+    bits = _same_width_int(tensor)
     nnz = 0
     groups: GroupStats | None = None
     for start in range(0, rows, step):
         piece = tensor[start : start + step]
-        if not _finite(piece):
-            raise CheckpointError(ref.file, f"{ref.name} contains NaN or infinite values")
-        mask = ((piece.view(bits) & magnitude) != 0).view(torch.uint8)
+        magnitudes = _magnitudes(piece, ref, out=_SCRATCH.get(bits, piece.shape))
+        # the mask as bytes 0 or 1 by clamping the magnitudes: torch's `!= 0` into a bool
+        # tensor costs three times as much
+        mask = _SCRATCH.get(torch.uint8, piece.shape).copy_(magnitudes.clamp_(max=1))
         # per-row counts in int32 (along contiguous memory), then their sum: several times
         # faster than one int64 sum of the mask, and the rows holding a non-zero come free
         row_counts = mask.sum(dim=1, dtype=torch.int32)
@@ -358,7 +355,8 @@ def _summarize_matrix(tensor: Any, ref: TensorRef, *, lines: bool, patterns: boo
         torch.maximum(col_any, mask.amax(dim=0), out=col_any)
         finest[start // _FINEST : (start + step) // _FINEST] = _block_any(mask, _FINEST)
         if patterns:
-            piece_groups = group_stats(mask, mask.numel() - piece_nnz)
+            counts = _SCRATCH.get(torch.int32, (mask.numel() // 4,))
+            piece_groups = group_stats(mask, mask.numel() - piece_nnz, out=counts)
             # None (an input width no multiple of 4) is the same for every piece
             if groups is None or piece_groups is None:
                 groups = piece_groups
@@ -385,15 +383,47 @@ def _summarize_matrix(tensor: Any, ref: TensorRef, *, lines: bool, patterns: boo
     )
 
 
-def _finite(tensor: Any) -> bool:
-    """All values finite? A float32 sum is NaN or inf if any value is; only then (or on an
-    overflow of huge finite values) is the exact element-wise check needed."""
+def _magnitudes(tensor: Any, ref: TensorRef, out: Any = None) -> Any:
+    """A float tensor's bits but the sign (into `out`, if given), as integers of its width:
+    0 exactly for +0.0 and -0.0, and at least +inf's bits exactly for inf and NaN, which are
+    refused. Integer ops skip converting each value: the check is one max where a float32
+    sum needs a conversion (and a second pass to tell an overflow from an inf), and the
+    mask one clamp."""
     import torch
 
-    # math.isfinite on the Python float: torch.isfinite of a 0-d tensor costs more than the sum
-    return math.isfinite(float(tensor.sum(dtype=torch.float32))) or bool(
-        torch.isfinite(tensor).all()
-    )
+    bits = _same_width_int(tensor)
+    magnitudes = torch.bitwise_and(tensor.view(bits), torch.iinfo(bits).max, out=out)
+    infinite = torch.tensor(math.inf, dtype=tensor.dtype).view(bits)
+    if magnitudes.numel() and bool(magnitudes.amax() >= infinite):
+        raise CheckpointError(ref.file, f"{ref.name} contains NaN or infinite values")
+    return magnitudes
+
+
+def _same_width_int(tensor: Any) -> Any:
+    import torch
+
+    return getattr(torch, _SAME_WIDTH_INT[tensor.element_size()])
+
+
+class _Scratch(threading.local):
+    """Buffers the slice loop reuses, one per dtype and thread, grown to the largest slice:
+    a fresh tensor per slice costs a page fault per 4 KiB (torch hands large blocks back to
+    the system when they are freed), more than the reductions on it."""
+
+    def __init__(self) -> None:
+        self.held: dict[Any, Any] = {}
+
+    def get(self, dtype: Any, shape: tuple[int, ...]) -> Any:
+        import torch
+
+        numel = _numel(shape)
+        held = self.held.get(dtype)
+        if held is None or held.numel() < numel:
+            held = self.held[dtype] = torch.empty(numel, dtype=dtype)
+        return held[:numel].view(shape)
+
+
+_SCRATCH = _Scratch()
 
 
 _Candidate = tuple[str, int, int, float, int]  # kind, block rows, block cols, empty, explained
