@@ -37,9 +37,10 @@ N:M and 1x4 name a matrix only when they fit: a runtime cannot use an almost-2:4
 chance (two thirds of them at 90% unstructured sparsity), so a partial 1x4 share says little
 about how the matrix was pruned.
 
-Group counts are vectorised: one count per group of 4 (its 4 mask bytes summed as one
-int32), their maximum, and for groups of 8 one add of neighbouring counts and its maximum; a mask with fewer zeros than half its weights needs no counts (it cannot
-be N:M), only its empty groups. What N:M and 1x4 need (`GroupStats`: empty groups of 4, the
+Group counts are vectorised: one count per group of 4 (its 4 mask bytes read as one int32
+and summed by one multiply), their maximum, and for groups of 8 one add of neighbouring
+counts and its maximum; a mask with fewer zeros than half its weights needs no counts (it
+cannot be N:M), only its empty groups. What N:M and 1x4 need (`GroupStats`: empty groups of 4, the
 fullest group of 4, whether a group of 8 holds more than 4) adds up over slices of rows, so
 a matrix can be reduced slice by slice (`analyzer.weights.sparsity`) with the same answer.
 """
