@@ -64,7 +64,7 @@ from analyzer.weights.patterns import (
     group_stats,
     summarize_patterns,
 )
-from analyzer.weights.reading import read_ahead, touch_pages
+from analyzer.weights.reading import freeze_imports, read_ahead, touch_pages
 from analyzer.weights.recipe import RECIPE_FILE, check_recipe, read_recipe, tied_lm_head
 
 __all__ = ["Measured", "analyze", "analyze_with_plan", "planned_layers"]
@@ -148,6 +148,7 @@ def _read(
         for ref in checkpoint.tensors.values()
         if ref.is_parameter and (names is None or ref.name in names)
     )
+    freeze_imports()
     ahead = read_ahead(items, prepare=lambda item: touch_pages(item[1]))
     with _one_torch_thread(), closing(ahead) as reading:
         yield from reading
