@@ -10,6 +10,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -182,6 +183,46 @@ def test_a_killed_pool_worker_is_retried_and_nothing_is_lost(models, serial_run,
     assert model_files(out) == model_files(reference)
     assert outcomes(out) == outcomes(reference)
     assert {m.listed: m.attempts for m in summary(out).models}["decoder-03"] == 2
+
+
+def finishes_then_its_worker_dies(task: Task) -> TaskResult:
+    """A runner whose worker, after its first model finished, is killed (as the OOM killer
+    may do between two models); its process id is left in the model's source file."""
+    if task.listed == "first":
+        Path(task.source).write_text(str(os.getpid()))
+        threading.Timer(0.1, os.kill, (os.getpid(), signal.SIGKILL)).start()
+    return TaskResult(task.folder, (), None)
+
+
+def test_a_pool_that_broke_between_two_models_starts_the_next_in_a_new_one(tmp_path):
+    tasks = [
+        Task(name, str(tmp_path / name), name, CollectionOptions(audit=True), "test")
+        for name in ("first", "second")
+    ]
+    finished = executors.pool(tasks, finishes_then_its_worker_dies, 1)
+    first = next(finished)
+    gone(int(Path(tasks[0].source).read_text()))
+    time.sleep(0.5)  # the pool notices its dead worker; the next model's submit then fails
+    second = next(finished)
+    assert [(f.task.listed, f.result.error, f.attempts) for f in (first, second)] == [
+        ("first", "", 1),
+        ("second", "", 1),  # never started in the broken pool, so one start
+    ]
+    assert next(finished, None) is None
+
+
+def gone(pid: int) -> None:
+    """Wait (at most 10 s) until process `pid` has exited (no longer runs, or is a zombie)."""
+    stat = Path(f"/proc/{pid}/stat")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            if stat.read_text().rsplit(")", 1)[1].split()[0] in ("Z", "X"):
+                return
+        except (FileNotFoundError, ProcessLookupError):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"process {pid} still runs")
 
 
 def run(models, out, executor, runner):

@@ -12,7 +12,7 @@ import os
 import signal
 from collections import deque
 from collections.abc import Callable, Generator, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from functools import partial
@@ -118,12 +118,9 @@ def pool(tasks: Sequence[Task], runner: Runner, jobs: int) -> Generator[Finished
         running: dict[Future[TaskResult], Task] = {}
         try:
             while pending or running:
-                while pending and len(running) < jobs:
-                    task = pending.popleft()
-                    attempts[task.folder] = attempts.get(task.folder, 0) + 1
-                    running[executor.submit(runner, task)] = task
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
-                broken = False
+                broken = not _submit(executor, runner, jobs, pending, running, attempts)
+                # a broken pool fails every future it holds, so waiting for all is short
+                done, _ = wait(running, return_when=ALL_COMPLETED if broken else FIRST_COMPLETED)
                 for future in sorted(done, key=lambda f: running[f].folder):
                     task = running.pop(future)
                     try:
@@ -141,6 +138,28 @@ def pool(tasks: Sequence[Task], runner: Runner, jobs: int) -> Generator[Finished
                     break
         finally:
             _stop(executor)
+
+
+def _submit(
+    executor: ProcessPoolExecutor,
+    runner: Runner,
+    jobs: int,
+    pending: deque[Task],
+    running: dict[Future[TaskResult], Task],
+    attempts: dict[str, int],
+) -> bool:
+    """Start models until `jobs` are in flight; False if the pool broke since the last wait
+    (a worker died after its neighbour's model finished): the model stays queued, unstarted."""
+    while pending and len(running) < jobs:
+        task = pending[0]
+        try:
+            future = executor.submit(runner, task)
+        except BrokenProcessPool:
+            return False
+        pending.popleft()
+        attempts[task.folder] = attempts.get(task.folder, 0) + 1
+        running[future] = task
+    return True
 
 
 def _given_up(pending: deque[Task], attempts: dict[str, int], why: str) -> Iterator[Finished]:
