@@ -123,7 +123,7 @@ def test_serial_run_records_each_model_as_built(models, serial_run):
             continue
         assert m.status == DONE and m.attempts == 1, m
         folder = out / "models" / m.folder
-        expected = {"analysis.json", "report.json", "collection-model.json"}
+        expected = {"analysis.json", "report.json", "assets", "collection-model.json"}
         if m.listed in models.cards or m.listed == models.names[len(models.cards)]:
             expected |= {"audit.json", "audit.md"}
             assert m.record.card == "README.md"
@@ -144,6 +144,61 @@ def test_serial_run_records_each_model_as_built(models, serial_run):
     for name in models.names:
         assert name in verdicts
     assert f"line {models.tampered_line}" in verdicts
+
+
+def test_report_adds_the_bench_and_perplexity_and_prints_a_line_a_model(tmp_path, capfd):
+    """`--report` is `report --quick` per model: bench and perplexity records beside the
+    analysis, the card over all three, and one line a model on the terminal (not each
+    model's steps and progress)."""
+    from decoders import build_decoder
+
+    from analyzer.records import Bench, Perplexity
+
+    names = ["tiny-0", "tiny-1"]
+    for seed, name in enumerate(names):
+        sizes = dict(layers=2, hidden=32, heads=4, kv_heads=2, intermediate=64)
+        build_decoder(tmp_path / name, "llama", seed=seed, **sizes)
+    listing = tmp_path / "models.txt"
+    listing.write_text("\n".join(names) + "\n")
+    out = tmp_path / "out"
+    capfd.readouterr()  # transformers' own lines while saving the models
+    assert main(["collection", str(listing), "--out", str(out), "--report", "--jobs", "1"]) == 0
+    printed = capfd.readouterr()
+    lines = (printed.out + printed.err).splitlines()
+    assert sorted(lines) == sorted(
+        [f"[{i}/2] {name}: done" for i, name in enumerate(names, 1)]
+        + [f"2 of 2 models finished, 0 failed: {out / 'collection.json'}"]
+    )
+    for name in names:
+        folder = out / "models" / name
+        assert {"bench.json", "perplexity.json", "README.md"} <= {p.name for p in folder.iterdir()}
+        assert not (folder / "packed").exists()  # weights stay out of a collection
+        timing = load_record(Bench, folder / "bench.json")
+        assert timing.quick and timing.equivalence.max_abs_diff <= timing.equivalence.tolerance
+        # random initialisation predicts nearly uniformly: perplexity near the vocabulary
+        ppl = load_record(Perplexity, folder / "perplexity.json")
+        assert 0.9 * 30522 < ppl.perplexity < 1.1 * 30522
+        assert f"**{ppl.perplexity:.2f}**" in (folder / "README.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_the_site_shows_the_figures_prunecard_site_draws_over_its_folders(serial_run, tmp_path):
+    """The workers draw each model's figures and the collection's site copies them; `site`
+    over the same folders draws them itself, byte for byte the same."""
+    _, out = serial_run
+    folders = sorted(str(p) for p in (out / "models").iterdir() if p.is_dir())
+    assert main(["site", *folders, "--out", str(tmp_path / "site")]) == 0
+
+    def figures(site: Path) -> dict[str, bytes]:
+        pages = site / "docs" / "models"
+        return {str(p.relative_to(pages)): p.read_bytes() for p in pages.glob("*/assets/*")}
+
+    copied = figures(out / "site")
+    assert copied == figures(tmp_path / "site")
+    assert len({Path(name).parent for name in copied}) == len(folders)
+    assert {Path(name).name for name in copied} == {
+        f"{stem}.{ext}" for stem in ("density", "heads", "blocks") for ext in ("png", "svg")
+    }
 
 
 @pytest.mark.slow

@@ -10,6 +10,7 @@ import sys
 import pytest
 from browser import serve, visit
 
+from analyzer.cli.main import main
 from analyzer.runtime.demo import FAMILY
 
 LIMIT = 12
@@ -83,6 +84,25 @@ def test_demo_builds_a_family_and_one_site(demo):
         timeout=600,
     )
     assert again.returncode == 2 and "already exists" in again.stderr
+
+
+@pytest.mark.slow
+def test_demo_site_shows_the_figures_prunecard_site_draws(demo, tmp_path):
+    """The demo's site copies the figures its cards drew; `site` over the same reports
+    draws them itself, byte for byte the same."""
+    out, _ = demo
+    reports = [str(out / "reports" / v.name) for v in FAMILY]
+    args = ["site", *reports, "--dense-base", reports[0], "--out", str(tmp_path / "site")]
+    assert main(args) == 0
+
+    def figures(site):
+        pages = site / "docs" / "models"
+        return {str(p.relative_to(pages)): p.read_bytes() for p in pages.glob("*/assets/*")}
+
+    copied = figures(out / "site")
+    assert copied == figures(tmp_path / "site")
+    svgs = [name for name in copied if name.endswith(".svg")]
+    assert len(svgs) == 3 * len(FAMILY)  # density, heads, blocks
 
 
 def pareto(points):

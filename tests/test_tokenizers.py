@@ -309,6 +309,55 @@ def test_a_bad_tokenizer_file_is_one_line_naming_it(
     assert f"{folder}: " not in line  # the file, not its folder
 
 
+def _tokens_added(folder):
+    """Tokens added to a decoder's tokenizer and its embedding never resized, as a
+    fine-tune that adds a pad or chat token without `resize_token_embeddings` publishes."""
+    tokenizer = load_tokenizer(folder)
+    tokenizer.add_tokens([f"<extra_{i}>" for i in range(3)])
+    tokenizer.save_pretrained(folder)
+    return len(tokenizer)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["eval"],  # perplexity
+        ["bench", "--quick"],  # the equivalence batch
+        ["eval", "--tasks", "tiny_choice"],  # lm-eval
+    ],
+    ids=["perplexity", "bench", "lm-eval"],
+)
+def test_a_tokenizer_past_the_embedding_is_one_line(
+    command, checkpoints, lm_eval_tasks, tmp_path, capsys
+):
+    folder = tmp_path / "llama3"
+    shutil.copytree(checkpoints["llama3"], folder)
+    rows = json.loads((folder / "config.json").read_text())["vocab_size"]
+    tokens = _tokens_added(folder)
+    assert tokens == rows + 3  # the builder sizes the embedding to the tokenizer
+    out = tmp_path / "out.json"
+    include = ["--include-path", str(lm_eval_tasks)] if "--tasks" in command else []
+    code = main([*command, str(folder), *include, "--json", str(out)])
+    one_line_error(
+        code,
+        capsys.readouterr(),
+        f"{folder / 'config.json'}: vocab_size {rows:,} is smaller than the tokenizer's "
+        f"{tokens:,} tokens",
+    )
+    assert not out.exists()
+
+
+def test_squad_eval_of_a_tokenizer_past_the_embedding_is_one_line(tmp_path, capsys):
+    folder = tiny_qa(tmp_path / "qa", tokenizer=True, vocab=200)  # MiniLM's 30,522 tokens
+    code = main(["eval", str(folder), "--out", str(tmp_path / "out"), "--limit", "4"])
+    one_line_error(
+        code,
+        capsys.readouterr(),
+        f"{folder / 'config.json'}: vocab_size 200 is smaller than the tokenizer's 30,522",
+    )
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_sentencepiece_folder_without_the_library_says_what_to_install(monkeypatch):
     find_spec = tokenizer_module.importlib.util.find_spec
     monkeypatch.setattr(

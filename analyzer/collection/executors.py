@@ -37,7 +37,7 @@ RETRIES = 2  # starts after a worker's death, per model
 RAY_EXTRA = "--ray needs Ray: pip install 'prunecard[ray]'"
 
 Runner = Callable[[Task], TaskResult]
-# what a model's run imports (torch among them), imported once by the forkserver instead
+# what a model's run imports (torch, matplotlib), imported once by the forkserver instead
 # of once per worker; transformers (a second more) only where models are loaded: --report
 _PRELOAD = [
     "analyzer.collection.work",
@@ -45,6 +45,8 @@ _PRELOAD = [
     "analyzer.runtime.environment",
     "analyzer.pipeline",
     "analyzer.audit.checks",
+    "analyzer.publish.figures",
+    "matplotlib.pyplot",
 ]
 _PRELOAD_REPORT = [*_PRELOAD, "transformers"]
 # a generator: run_collection closes it on Ctrl-C, which stops the workers

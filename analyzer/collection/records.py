@@ -23,7 +23,7 @@ __all__ = [
 ]
 
 COLLECTION_SCHEMA = "prunecard.collection/1"
-MODEL_SCHEMA = "prunecard.collection-model/1"
+MODEL_SCHEMA = "prunecard.collection-model/2"  # 2: the figures drawn in the folder
 MODEL_FILE = "collection-model.json"  # in each model's folder, written last
 
 DONE, KEPT, FAILED, NOT_RUN = "done", "kept", "failed", "not run"

@@ -228,4 +228,4 @@ def _site(out: Path, collection: Collection) -> None:
         shutil.rmtree(out / "site", ignore_errors=True)
         return
     page = (*VERDICT_PAGE, verdicts_markdown(collection))
-    build_site(folders, out / "site", force=True, extra_pages=[page])
+    build_site(folders, out / "site", force=True, extra_pages=[page], drawn=True)

@@ -1,7 +1,8 @@
 """One model of a collection, start to end, in whichever process runs it (this one, a pool
-worker, a Ray task on another node): fetch, analyze (or `report`), audit its own card,
-then hand back the folder's files as bytes. Weights stay where they were read; only
-records travel. A model's failure comes back as its error line, never as an exception.
+worker, a Ray task on another node): fetch, analyze (or `report`), draw the site's figures,
+audit its own card, then hand back the folder's files as bytes. Weights stay where they
+were read; only records travel. A model's failure comes back as its error line, never as
+an exception.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING
 from analyzer.collection.records import MODEL_FILE, CollectionOptions, Mismatch, ModelRecord
 from analyzer.errors import PrunecardError
 from analyzer.outputs import MARKER
-from analyzer.records import HubSource, Publication, Report, write_record
+from analyzer.records import Analysis, HubSource, Publication, Report, write_record
 
 if TYPE_CHECKING:  # the audit's modules are imported where an audit runs
     from analyzer.audit.findings import AuditReport
@@ -79,6 +80,7 @@ def _timed(seconds: dict[str, float], step: str) -> Iterator[None]:
 
 
 def _run(task: Task, folder: Path, seconds: dict[str, float]) -> ModelRecord:
+    from analyzer.publish.figures import write_figures
     from analyzer.weights.checkpoint import checkpoint_folder
     from analyzer.weights.hub import HubRef, fetch, parse_source
 
@@ -93,7 +95,11 @@ def _run(task: Task, folder: Path, seconds: dict[str, float]) -> ModelRecord:
             report = _report(fetched.path, folder, publication, task.command, fetched.hub)
     else:
         with _timed(seconds, "analyze"):
-            report = _analysis(fetched.path, folder, publication, task.command, fetched.hub)
+            analysis, report = _analysis(
+                fetched.path, folder, publication, task.command, fetched.hub
+            )
+        with _timed(seconds, "figures"):  # drawn here, where the work is spread, not by the
+            write_figures(analysis, folder / "assets")  # driver as it builds the site
     card, audited = "", None
     if options.audit:
         card_file = checkpoint_folder(fetched.path) / "README.md"
@@ -116,7 +122,7 @@ def _run(task: Task, folder: Path, seconds: dict[str, float]) -> ModelRecord:
 
 def _analysis(
     path: Path, folder: Path, publication: Publication, command: str, hub: HubSource | None
-) -> Report:
+) -> tuple[Analysis, Report]:
     """`analyze --json` and the report.json a site page is built from."""
     from analyzer.pipeline import build_report
     from analyzer.weights.hub import named
@@ -128,18 +134,18 @@ def _analysis(
     report = build_report(path, analysis=analysis, command=command, hub=hub)
     report = replace(report, publication=publication)
     write_record(report, folder / "report.json")
-    return report
+    return analysis, report
 
 
 def _report(
     path: Path, folder: Path, publication: Publication, command: str, hub: HubSource | None
 ) -> Report:
     """`report --quick --accept-unstable`: a collection times on whatever machine ran it
-    and marks an unstable figure instead of failing; the packed copy is left out (weights,
-    not records)."""
+    and marks an unstable figure instead of failing; no progress lines (one line a model);
+    the packed copy is left out (weights, not records). The card's figures are the site's."""
     from analyzer.pipeline import ReportOptions, run_report
 
-    options = ReportOptions(quick=True, accept_unstable=True)
+    options = ReportOptions(quick=True, accept_unstable=True, progress=False)
     report = run_report(path, folder, publication, options, say=_quiet, hub=hub, command=command)
     shutil.rmtree(folder / "packed", ignore_errors=True)
     return report

@@ -46,6 +46,7 @@ def measure_perplexity(
     dtype: Any = None,
     device: str = "cpu",
     align: int = 1,
+    progress: bool = True,
 ) -> Perplexity:
     """Load the causal LM at `checkpoint` and measure it on `text` (`load_text`), windows
     as `plan_options` gives them: the one path `eval` and `report` both take."""
@@ -64,7 +65,7 @@ def measure_perplexity(
         limit_tokens=limit_tokens,
         packed=packed,
         checkpoint=str(checkpoint.root if isinstance(checkpoint, Checkpoint) else checkpoint),
-        progress=True,
+        progress=progress,
     )
 
 

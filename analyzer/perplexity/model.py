@@ -46,7 +46,7 @@ def load_causal_lm(
     is built; "stored", or "packed" with FFN widths padded to multiples of `align`); any
     other causal LM through transformers' AutoModelForCausalLM, refused if the files lack
     a weight it needs. `dtype` defaults to the weights' own."""
-    from analyzer.runtime.tokenizer import load_tokenizer
+    from analyzer.runtime.tokenizer import check_vocabulary, load_tokenizer
     from analyzer.weights.checkpoint import open_checkpoint
 
     checkpoint = open_checkpoint(path)
@@ -75,6 +75,7 @@ def load_causal_lm(
         raise CheckpointError(
             config_path, f"{type(model).__name__} has no language-modelling head (lm_head)"
         )
+    check_vocabulary(tokenizer, model, config_path)
     return model, tokenizer
 
 

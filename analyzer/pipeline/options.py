@@ -226,6 +226,7 @@ class BenchOptions:
     graphs: bool = False
     fuse: str | None = None
     accept_unstable: bool = False  # keep an implausible timing (the card marks it)
+    progress: bool = True  # the shapes' progress lines on stderr
 
     def plan(self, causal: bool) -> BenchPlan:
         """The default plan with the options given in its place."""
@@ -268,6 +269,8 @@ class ReportOptions:
     # causal LMs: perplexity as `eval` measures it, and lm-eval tasks run or imported
     perplexity: PerplexityOptions = PerplexityOptions()
     tasks: TaskSources | None = None
+    # the long loops' progress lines on stderr (a collection prints one line a model)
+    progress: bool = True
 
     def check_kind(self, causal: bool, name: str) -> None:
         """The options of the other kind of evaluation refused before any step runs: they
@@ -289,7 +292,9 @@ class ReportOptions:
 
     def bench_options(self, device: str, dtype: str, align: int) -> BenchOptions:
         """The bench of `report`: the default plan, on the device the report runs on."""
-        return BenchOptions(device=device, dtype=dtype, align=align, quick=self.quick)
+        return BenchOptions(
+            device=device, dtype=dtype, align=align, quick=self.quick, progress=self.progress
+        )
 
 
 def _tasks_need_a_causal_lm(causal: bool, name: str) -> None:

@@ -129,7 +129,10 @@ def _run(
     evaluation = perplexity = None
     if options.evaluate and text is not None:
         with progress.step("eval"):
-            perplexity = named(measure_perplexity(opened, text, device=device, dtype=dtype), hub)
+            scored = measure_perplexity(
+                opened, text, device=device, dtype=dtype, progress=options.progress
+            )
+            perplexity = named(scored, hub)
             write_record(perplexity, tmp / "perplexity.json")
     elif options.evaluate:
         with progress.step("eval"):
@@ -149,7 +152,7 @@ def _run(
                 seed=options.seed,
                 batch_size=options.batch_size,
                 device=device,
-                progress=True,
+                progress=options.progress,
             )
     benchmarks = None
     if options.tasks is not None:
@@ -213,7 +216,8 @@ def run_demo(
             )
             run_report(checkpoint, tmp / "reports" / variant.name, publication, options, say=say)
             dirs.append(tmp / "reports" / variant.name)
-        index = build_site(dirs, tmp / "site", base=dirs[0], notice=DEMO_NOTICE)
+        # the cards drew each report's figures: the site copies them
+        index = build_site(dirs, tmp / "site", base=dirs[0], notice=DEMO_NOTICE, drawn=True)
     return out / index.relative_to(tmp)
 
 

@@ -94,6 +94,7 @@ def measure_perplexity(
     dtype: str,
     align: int = 1,
     packed: bool = False,
+    progress: bool = True,
 ) -> Perplexity:
     """The causal LM over `run`'s text and windows (`report` measures it as stored: the
     figure never depends on packing); `dtype`: a --dtype option ("fp32")."""
@@ -111,6 +112,7 @@ def measure_perplexity(
         dtype=torch_dtype(dtype),
         device=device,
         align=align,
+        progress=progress,
     )
 
 
@@ -136,7 +138,7 @@ def run_bench(checkpoint: Path | Checkpoint, options: BenchOptions, *, packed: A
         fuse=options.fuse,
         profile_runs=plan.profile_runs,
         quick=options.quick,
-        progress=True,
+        progress=options.progress,
         decode_batches=plan.decode_batches,
         prompt_tokens=plan.prompt_tokens,
         new_tokens=plan.new_tokens,

@@ -528,10 +528,14 @@ def model_markdown(page: ModelPage, assets: Path, *, notice: str = "", extra: st
     return "\n".join(p for p in parts if p)
 
 
-def write_model_page(page: ModelPage, folder: Path, *, notice: str = "", extra: str = "") -> Path:
-    """Write folder/index.md with report.json, the report's images and the figures redrawn
-    from its analysis beside it (`notice`, `extra`: as in `model_markdown`)."""
-    from analyzer.publish.figures import write_figures
+def write_model_page(
+    page: ModelPage, folder: Path, *, notice: str = "", extra: str = "", drawn: bool = False
+) -> Path:
+    """Write folder/index.md with report.json, the report's images and the figures of its
+    analysis beside it: redrawn, or with `drawn` copied from the report folder's assets,
+    where prunecard drew them from this report.json (`notice`, `extra`: as in
+    `model_markdown`)."""
+    from analyzer.publish.figures import FIGURES, write_figures
 
     assets = folder / "assets"
     assets.mkdir(parents=True, exist_ok=True)
@@ -540,7 +544,11 @@ def write_model_page(page: ModelPage, folder: Path, *, notice: str = "", extra: 
     for image in images:
         if image.suffix.lower() in IMAGE_SUFFIXES and image.is_file() and not image.is_symlink():
             shutil.copyfile(image, assets / image.name)
-    if page.report.analysis is not None:
+    if page.report.analysis is not None and drawn:
+        for stem in FIGURES:  # the .png came with the images; an .svg only from prunecard
+            if (source / f"{stem}.svg").is_file():
+                shutil.copyfile(source / f"{stem}.svg", assets / f"{stem}.svg")
+    elif page.report.analysis is not None:
         write_figures(page.report.analysis, assets)
     shutil.copy2(page.path / "report.json", folder / "report.json")
     index = folder / "index.md"
@@ -971,6 +979,7 @@ def build_site(
     base: str | Path | None = None,
     notice: str = "",
     extra_pages: Sequence[tuple[str, str, str]] = (),
+    drawn: bool = False,
 ) -> Path:
     """Write an mkdocs project for the reports under `out` and build it into out/site.
 
@@ -978,6 +987,8 @@ def build_site(
     None: the one report whose weights measure dense, if exactly one does. `notice`: a
     sentence every page shows under its title. `extra_pages`: (nav title, file name,
     Markdown starting with FRONT_MATTER) of pages a caller adds after the comparison.
+    `drawn`: each report folder's assets hold the figures prunecard drew from its
+    report.json (a collection's workers draw them), copied instead of redrawn.
     Returns the built home page (out/site/index.html). `out` is written all or nothing;
     an existing `out` is refused unless `force`.
     """
@@ -998,7 +1009,8 @@ def build_site(
         css = write_static(docs)
         for page in pages:
             folder = docs / "models" / page.slug
-            write_model_page(page, folder, notice=notice, extra=_neighbours_section(page, rows))
+            neighbours = _neighbours_section(page, rows)
+            write_model_page(page, folder, notice=notice, extra=neighbours, drawn=drawn)
         (docs / "index.md").write_text(_home_markdown(rows, common, notice), encoding="utf-8")
         compare = _compare_markdown(rows, docs / "assets", notice)
         (docs / "compare.md").write_text(compare, encoding="utf-8")

@@ -42,7 +42,7 @@ from analyzer.runtime.timing import (
     verdict,
 )
 from analyzer.weights.architecture import usable_positions
-from analyzer.weights.checkpoint import Checkpoint
+from analyzer.weights.checkpoint import Checkpoint, checkpoint_folder
 from analyzer.weights.families import is_decoder
 from analyzer.weights.flops import decode_flops, forward_flops, model_layer_shapes
 from analyzer.weights.liveness import PackPlan
@@ -498,7 +498,7 @@ def _equivalence(
     and the tokenizer that made the inputs."""
     import torch
 
-    inputs, what, tokenizer = _real_inputs(root, dense.config)
+    inputs, what, tokenizer = _real_inputs(root, dense)
     inputs = {k: v.to(device) for k, v in inputs.items()}
     with torch.inference_mode():
         a, b = dense(**inputs), packed(**inputs)
@@ -514,18 +514,25 @@ def _equivalence(
     return equivalence, tokenizer
 
 
-def _real_inputs(root: Path, config: Any) -> tuple[dict[str, Any], str, TokenizerInfo | None]:
-    """The equivalence check's inputs, what they are, and the tokenizer that made them:
-    several texts in one batch, padded with the tokenizer's pad token, else its EOS under
-    the attention mask, else cut to the shortest text (analyzer/runtime/tokenizer.py)."""
+def _real_inputs(root: Path, model: Any) -> tuple[dict[str, Any], str, TokenizerInfo | None]:
+    """The equivalence check's inputs to `model`, what they are, and the tokenizer that made
+    them: several texts in one batch, padded with the tokenizer's pad token, else its EOS
+    under the attention mask, else cut to the shortest text (analyzer/runtime/tokenizer.py)."""
     import torch
 
-    from analyzer.runtime.tokenizer import load_tokenizer, pad_token, tokenizer_info
+    from analyzer.runtime.tokenizer import (
+        check_vocabulary,
+        load_tokenizer,
+        pad_token,
+        tokenizer_info,
+    )
 
+    config = model.config
     tokenizer = load_tokenizer(root)
     if tokenizer is None:
         ids = _random_ids(config, (2, 128), torch.Generator().manual_seed(0))
         return {"input_ids": ids}, "2 x 128 random token ids (no tokenizer in the checkpoint)", None
+    check_vocabulary(tokenizer, model, checkpoint_folder(root) / "config.json")
     pad_id, pad = pad_token(tokenizer)
     if is_decoder(config.model_type):
         texts: tuple[list[str], ...] = ([context for _, context in EQUIVALENCE_TEXT],)

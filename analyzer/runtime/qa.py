@@ -47,7 +47,7 @@ from analyzer.runtime.graphs import GraphedForward
 
 if TYPE_CHECKING:
     from analyzer.weights.checkpoint import Checkpoint
-from analyzer.runtime.tokenizer import load_tokenizer, pad_token
+from analyzer.runtime.tokenizer import check_vocabulary, load_tokenizer, pad_token
 from analyzer.weights.checkpoint import checkpoint_folder
 
 __all__ = [
@@ -136,12 +136,7 @@ def load_qa_model(
             f"{type(model).__name__} has no question-answering head: eval needs a model "
             "with a span-prediction head (qa_outputs), fine-tuned on SQuAD",
         )
-    if len(tokenizer) > model.config.vocab_size:
-        raise CheckpointError(
-            config_path,
-            f"vocab_size {model.config.vocab_size:,} is smaller than the tokenizer's "
-            f"{len(tokenizer):,} tokens: not the tokenizer of this model",
-        )
+    check_vocabulary(tokenizer, model, config_path)
     if usable_positions(model.config) < QASettings.max_length:
         raise CheckpointError(
             config_path,

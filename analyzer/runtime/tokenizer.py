@@ -26,7 +26,7 @@ from analyzer.errors import CheckpointError
 from analyzer.records import TokenizerInfo
 from analyzer.weights.checkpoint import TOKENIZER_FILES, Checkpoint, checkpoint_folder
 
-__all__ = ["load_tokenizer", "pad_token", "tokenizer_info"]
+__all__ = ["check_vocabulary", "load_tokenizer", "pad_token", "tokenizer_info"]
 
 # what makes a tokenizer: without one of these, transformers would build an empty one
 _VOCABULARIES = (
@@ -70,6 +70,19 @@ def load_tokenizer(path: str | Path | Checkpoint) -> Any:
     except Exception as exc:  # JSON, Rust, protobuf and OS errors alike
         file, problem = _diagnose(present, used) or (used, _line(exc))
         raise CheckpointError(file, f"tokenizer cannot be loaded ({problem})") from None
+
+
+def check_vocabulary(tokenizer: Any, model: Any, config_path: Path) -> None:
+    """Refuse a tokenizer with more tokens than the model has embedding rows (another
+    model's, or one with tokens added and the embedding never resized): its ids past the
+    last row would stop the model's forward pass with an IndexError."""
+    rows = model.get_input_embeddings().num_embeddings
+    if len(tokenizer) > rows:
+        raise CheckpointError(
+            config_path,
+            f"vocab_size {rows:,} is smaller than the tokenizer's {len(tokenizer):,} tokens: "
+            "not the tokenizer of this model",
+        )
 
 
 def pad_token(tokenizer: Any) -> tuple[int | None, str]:
