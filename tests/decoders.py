@@ -16,7 +16,9 @@ second and a forward pass a few milliseconds.
 from __future__ import annotations
 
 import copy
+import functools
 import json
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -86,6 +88,7 @@ def build_decoder(
 
     tokenizer = tokenizer or minilm_path()
     config = decoder_config(model_type, **_tokens(tokenizer), **sizes)
+    config.vocab_size = max(config.vocab_size, loaded_length(tokenizer, model_type))
     torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_config(config).eval()
     if prune is not None:
@@ -95,6 +98,22 @@ def build_decoder(
     model.to(dtype).save_pretrained(out)
     copy_tokenizer_files(tokenizer, out)
     return out
+
+
+@functools.cache
+def loaded_length(tokenizer: Path, model_type: str) -> int:
+    """How many tokens the tokenizer in `tokenizer` has when loaded beside a config of
+    `model_type`: the class the model type picks may add its own special tokens (Qwen2's
+    `<|endoftext|>` to MiniLM's vocabulary), which the embedding must cover, as a
+    publisher's does."""
+    from transformers import AutoConfig
+
+    from analyzer.runtime.tokenizer import load_tokenizer
+
+    with tempfile.TemporaryDirectory() as tmp:
+        copy_tokenizer_files(tokenizer, Path(tmp))
+        AutoConfig.for_model(model_type).save_pretrained(tmp)
+        return len(load_tokenizer(Path(tmp)))
 
 
 def _tokens(folder: Path) -> dict[str, int | None]:
@@ -142,7 +161,8 @@ def shrink_config(
       scaled by `positions / max_position_embeddings`; rope_scaling's per-frequency
       factor lists cut to head_dim / 2; query_pre_attn_scalar in head widths as published;
     - tied embeddings, biases, soft-capping, rope_type and rope_theta as published;
-      MiniLM's vocabulary size and special token ids (the tests' tokenizer).
+      MiniLM's vocabulary size (as the model type's tokenizer class loads it) and special
+      token ids (the tests' tokenizer).
     """
     c = copy.deepcopy(published)
     heads0 = c["num_attention_heads"]
@@ -159,7 +179,7 @@ def shrink_config(
         hidden_size=hidden,
         intermediate_size=round(c["intermediate_size"] / hidden0 * hidden / 2) * 2,
         num_hidden_layers=layers or max(2, round(c["num_hidden_layers"] / 10)),
-        vocab_size=vocab,
+        vocab_size=max(vocab, loaded_length(minilm_path(), c["model_type"])),
         max_position_embeddings=positions,
     )
     if "num_key_value_heads" in c:

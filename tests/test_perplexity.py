@@ -354,7 +354,7 @@ def test_a_tokenizer_beyond_the_vocabulary_is_refused(tmp_path, text_file, capsy
     copy_tokenizer_files(minilm_path(), small)
     capsys.readouterr()  # transformers' saving bar
     line = one_line_error(main(["eval", str(small), "--text", str(text_file)]), capsys.readouterr())
-    assert "but the model's vocab_size is 1,000: not the tokenizer of this model" in line
+    assert f"{small / 'config.json'}: vocab_size 1,000 is smaller than the tokenizer's" in line
 
 
 def test_a_qa_model_still_needs_out(tmp_path, capsys):

@@ -125,7 +125,8 @@ def evaluate_perplexity(
     `window` is the seqlen, by default the positions capped at 2048, and `stride` must be
     None. `limit_tokens` keeps the text's first N tokens. Tokens are the tokenizer's own,
     special tokens included (a BOS), from the plain text, tokenized in one call: a chat
-    template is never applied, and a window needs no padding."""
+    template is never applied, and a window needs no padding. The pair is the caller's:
+    `load_causal_lm` refuses a tokenizer past the model's embedding."""
     from analyzer.runtime.bench import dtype_option
     from analyzer.runtime.environment import device_name
     from analyzer.runtime.tokenizer import tokenizer_info
@@ -149,13 +150,6 @@ def evaluate_perplexity(
     else:
         stride = window // 2 if stride is None else stride
         windows = plan_windows(len(ids), window, stride)
-    vocab = model.config.vocab_size
-    if max(ids) >= vocab:  # an embedding lookup out of range: a crash, or a CUDA assert
-        raise CheckpointError(
-            checkpoint or None,
-            f"the tokenizer gives token id {max(ids):,} but the model's vocab_size is "
-            f"{vocab:,}: not the tokenizer of this model",
-        )
     parameter = next(model.parameters())
     began = time.perf_counter()
     nll = window_nll(model, ids, windows, progress=progress)
