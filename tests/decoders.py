@@ -83,12 +83,13 @@ def build_decoder(
     """A causal LM checkpoint folder (model.safetensors, config.json, tokenizer) whose
     weights are transformers' own random initialisation, edited by `prune` (which changes
     the state dict's tensors in place) before saving. `tokenizer`: a folder of tokenizer
-    files (default: MiniLM's)."""
+    files (default: MiniLM's); `vocab` (default: the tokenizer's length as loaded for
+    `model_type`) may be smaller for a test that never tokenizes."""
     from transformers import AutoModelForCausalLM
 
     tokenizer = tokenizer or minilm_path()
+    sizes.setdefault("vocab", loaded_length(tokenizer, model_type))
     config = decoder_config(model_type, **_tokens(tokenizer), **sizes)
-    config.vocab_size = max(config.vocab_size, loaded_length(tokenizer, model_type))
     torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_config(config).eval()
     if prune is not None:
@@ -148,7 +149,7 @@ def shrink_config(
     *,
     head_dim: int = 8,
     positions: int = 128,
-    vocab: int = VOCAB,
+    vocab: int | None = None,
     layers: int | None = None,
 ) -> dict[str, Any]:
     """`published` at test size, every key kept and the rules that matter kept too:
@@ -161,8 +162,9 @@ def shrink_config(
       scaled by `positions / max_position_embeddings`; rope_scaling's per-frequency
       factor lists cut to head_dim / 2; query_pre_attn_scalar in head widths as published;
     - tied embeddings, biases, soft-capping, rope_type and rope_theta as published;
-      MiniLM's vocabulary size (as the model type's tokenizer class loads it) and special
-      token ids (the tests' tokenizer).
+      MiniLM's vocabulary size as the model type's tokenizer class loads it (`vocab`: a
+      smaller embedding, for a test that never tokenizes) and special token ids (the
+      tests' tokenizer).
     """
     c = copy.deepcopy(published)
     heads0 = c["num_attention_heads"]
@@ -179,7 +181,7 @@ def shrink_config(
         hidden_size=hidden,
         intermediate_size=round(c["intermediate_size"] / hidden0 * hidden / 2) * 2,
         num_hidden_layers=layers or max(2, round(c["num_hidden_layers"] / 10)),
-        vocab_size=max(vocab, loaded_length(minilm_path(), c["model_type"])),
+        vocab_size=loaded_length(minilm_path(), c["model_type"]) if vocab is None else vocab,
         max_position_embeddings=positions,
     )
     if "num_key_value_heads" in c:
