@@ -88,7 +88,8 @@ def build_decoder(
     from transformers import AutoModelForCausalLM
 
     tokenizer = tokenizer or minilm_path()
-    sizes.setdefault("vocab", loaded_length(tokenizer, model_type))
+    if "vocab" not in sizes:
+        sizes["vocab"] = loaded_length(tokenizer, model_type)
     config = decoder_config(model_type, **_tokens(tokenizer), **sizes)
     torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_config(config).eval()

@@ -546,8 +546,9 @@ def write_model_page(
             shutil.copyfile(image, assets / image.name)
     if page.report.analysis is not None and drawn:
         for stem in FIGURES:  # the .png came with the images; an .svg only from prunecard
-            if (source / f"{stem}.svg").is_file():
-                shutil.copyfile(source / f"{stem}.svg", assets / f"{stem}.svg")
+            svg = source / f"{stem}.svg"
+            if svg.is_file() and not svg.is_symlink():
+                shutil.copyfile(svg, assets / svg.name)
     elif page.report.analysis is not None:
         write_figures(page.report.analysis, assets)
     shutil.copy2(page.path / "report.json", folder / "report.json")
